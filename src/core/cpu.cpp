@@ -1,0 +1,59 @@
+#include "roformer/cpu.h"
+
+#include <string>
+
+#include "roformer/error.h"
+
+namespace roformer {
+
+std::string_view isa_name(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return "scalar";
+    case Isa::Avx2: return "avx2";
+    case Isa::Avx512: return "avx512";
+  }
+  return "?";
+}
+
+bool isa_supported(Isa isa) {
+  switch (isa) {
+    case Isa::Scalar: return true;
+#if defined(__x86_64__) || defined(__i386__)
+    // libgcc's checks include the OS's XSAVE support for the wider registers.
+    case Isa::Avx2: return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+    case Isa::Avx512:
+      return __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("fma");
+#else
+    default: return false;
+#endif
+  }
+  return false;
+}
+
+Isa best_isa() {
+  static const Isa best = isa_supported(Isa::Avx512) ? Isa::Avx512
+                          : isa_supported(Isa::Avx2) ? Isa::Avx2
+                                                     : Isa::Scalar;
+  return best;
+}
+
+std::vector<Isa> supported_isas() {
+  std::vector<Isa> out;
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) out.push_back(isa);
+  return out;
+}
+
+Isa parse_isa(std::string_view name) {
+  if (name == "auto") return best_isa();
+  for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    if (name == isa_name(isa)) {
+      check(isa_supported(isa), "instruction set '" + std::string(name) + "' is not supported by this CPU");
+      return isa;
+    }
+  }
+  throw Error("unknown instruction set '" + std::string(name) + "' (expected auto, scalar, avx2 or avx512)");
+}
+
+}  // namespace roformer

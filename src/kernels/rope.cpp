@@ -1,0 +1,177 @@
+// RoPE driver: argument checks, angle rows, the walk over tokens, and the
+// choice of kernel for the requested instruction set.
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/rope_kernels.h"
+#include "roformer/error.h"
+#include "roformer/rope.h"
+
+namespace roformer {
+
+void RopeSpec::validate() const {
+  check(head_dim > 0 && head_dim % 2 == 0, "rope: head_dim must be positive and even, got " + std::to_string(head_dim));
+  check(rotary_dim >= 0, "rope: rotary_dim must not be negative, got " + std::to_string(rotary_dim));
+  check(rotary() % 2 == 0, "rope: rotary_dim must be even, got " + std::to_string(rotary_dim));
+  check(rotary() <= head_dim, "rope: rotary_dim " + std::to_string(rotary_dim) + " exceeds head_dim " +
+                                  std::to_string(head_dim));
+  check(std::isfinite(base) && base > 1.0, "rope: base must be a finite number > 1, got " + std::to_string(base));
+}
+
+void rope_angles(const RopeSpec& spec, int64_t position, float* cos_out, float* sin_out) {
+  const int64_t r = spec.rotary();
+  const double m = static_cast<double>(position);
+  for (int64_t i = 0; i < r / 2; ++i) {
+    // The same expression HF uses for its table: m / base^(2i/r), in double.
+    const double angle = m / std::pow(spec.base, static_cast<double>(2 * i) / static_cast<double>(r));
+    cos_out[i] = static_cast<float>(std::cos(angle));
+    sin_out[i] = static_cast<float>(std::sin(angle));
+  }
+}
+
+RopeTable::RopeTable(const RopeSpec& spec, int64_t cache_limit) : spec_(spec), cache_limit_(cache_limit) {
+  spec_.validate();
+  check(cache_limit >= 0, "rope: cache_limit must not be negative");
+}
+
+void RopeTable::ensure(int64_t max_position) {
+  const int64_t want = std::min(max_position + 1, cache_limit_);
+  if (want <= rows_) return;
+  // Grow geometrically so that decoding one token at a time stays linear overall.
+  const int64_t grown = std::min(cache_limit_, std::max(want, 2 * rows_));
+  const int64_t p = spec_.pairs();
+  table_.resize(static_cast<std::size_t>(grown * 2 * p));
+  for (int64_t pos = rows_; pos < grown; ++pos) {
+    float* row = table_.data() + pos * 2 * p;
+    rope_angles(spec_, pos, row, row + p);
+  }
+  rows_ = grown;
+}
+
+namespace {
+
+template <typename T>
+using TokenFn = void (*)(const T*, T*, const float*, const float*, const kernels::RopeTokenArgs&);
+
+template <typename T>
+TokenFn<T> pick_kernel(Isa isa) {
+  check(isa_supported(isa), "rope: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  switch (isa) {
+    case Isa::Avx512: return kernels::rope_token_avx512;
+    case Isa::Avx2: return kernels::rope_token_avx2;
+    case Isa::Scalar: break;
+  }
+  return kernels::rope_token_ref;
+}
+
+struct Axes {
+  int64_t batch, seq, heads, head_dim;
+  int64_t sb, ss, sh;
+};
+
+Axes axes_of(const Tensor& t, QkvLayout layout) {
+  const Shape& s = t.shape();
+  const Shape& st = t.strides();
+  if (layout == QkvLayout::BSHD) return {s[0], s[1], s[2], s[3], st[0], st[1], st[2]};
+  return {s[0], s[2], s[1], s[3], st[0], st[2], st[1]};
+}
+
+// Byte range [lo, hi) a strided tensor can touch.
+std::pair<const char*, const char*> span_of(const Tensor& t) {
+  int64_t last = 0;
+  for (int64_t d = 0; d < t.dim(); ++d) last += (t.shape()[d] - 1) * t.strides()[d];
+  const char* base = static_cast<const char*>(t.raw());
+  return {base, base + (last + 1) * static_cast<int64_t>(dtype_size(t.dtype()))};
+}
+
+void check_args(const RopeSpec& spec, const Tensor& x, const Tensor& out, const Tensor& positions,
+                QkvLayout layout) {
+  check(x.dim() == 4, "rope: expected a 4-D query/key tensor, got shape " + shape_str(x.shape()));
+  check(out.shape() == x.shape(), "rope: output shape " + shape_str(out.shape()) + " differs from input shape " +
+                                      shape_str(x.shape()));
+  check(x.dtype() == out.dtype(), "rope: input and output dtypes differ");
+  check(x.dtype() == DType::F32 || x.dtype() == DType::BF16, "rope: tensors must be F32 or BF16");
+  check(x.strides()[3] == 1 && out.strides()[3] == 1, "rope: the head dimension must be contiguous");
+  const Axes a = axes_of(x, layout);
+  check(a.head_dim == spec.head_dim, "rope: tensor head size " + std::to_string(a.head_dim) +
+                                         " differs from the table's head_dim " + std::to_string(spec.head_dim));
+  check(positions.dtype() == DType::I64, "rope: positions must be I64");
+  check(positions.is_contiguous(), "rope: positions must be contiguous");
+  const bool shared = positions.dim() == 1 && positions.size(0) == a.seq;
+  const bool per_row = positions.dim() == 2 && positions.size(0) == a.batch && positions.size(1) == a.seq;
+  check(shared || per_row, "rope: positions of shape " + shape_str(positions.shape()) + " do not match [seq] = [" +
+                               std::to_string(a.seq) + "] or [batch, seq] = [" + std::to_string(a.batch) + ", " +
+                               std::to_string(a.seq) + "]");
+  if (x.raw() != out.raw() && x.numel() > 0) {
+    auto [xl, xh] = span_of(x);
+    auto [ol, oh] = span_of(out);
+    check(oh <= xl || xh <= ol, "rope: output partially overlaps input (use the same tensor for in-place)");
+  } else if (x.numel() > 0) {
+    check(x.strides() == out.strides(), "rope: in-place output must have the input's strides");
+  }
+}
+
+template <typename T>
+void run(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& positions, QkvLayout layout,
+         RopeDirection direction, const ExecContext& ctx) {
+  const RopeSpec& spec = table.spec();
+  const Axes ax = axes_of(x, layout);
+  const Axes ay = axes_of(out, layout);
+  const int64_t* pos = positions.data<int64_t>();
+  const int64_t pos_row_stride = positions.dim() == 2 ? ax.seq : 0;
+  const int64_t tokens = ax.batch * ax.seq;
+  if (tokens == 0 || ax.heads == 0) return;
+
+  // Cache the positions under the limit; rarer far positions are computed per token.
+  int64_t max_cached = -1;
+  for (int64_t i = 0; i < positions.numel(); ++i)
+    if (pos[i] < table.cache_limit()) max_cached = std::max(max_cached, pos[i]);
+  if (max_cached >= 0) table.ensure(max_cached);
+
+  kernels::RopeTokenArgs args;
+  args.heads = ax.heads;
+  args.head_dim = ax.head_dim;
+  args.pairs = spec.pairs();
+  args.x_head_stride = ax.sh;
+  args.y_head_stride = ay.sh;
+  args.layout = spec.layout;
+  args.inverse = direction == RopeDirection::Backward;
+  const TokenFn<T> kernel = pick_kernel<T>(ctx.isa);
+  const T* xp = static_cast<const T*>(x.raw());
+  T* yp = static_cast<T*>(out.raw());
+  const int64_t pairs = spec.pairs();
+  const RopeTable& cached = table;
+  // Threads pay off only when there is more than a few microseconds of work.
+  const bool parallel = ctx.threads > 1 && x.numel() >= (int64_t{1} << 15);
+
+#pragma omp parallel num_threads(ctx.threads) if (parallel)
+  {
+    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tokens; ++t) {
+      const int64_t b = t / ax.seq, s = t % ax.seq;
+      const int64_t p = pos[b * pos_row_stride + s];
+      const float* row = cached.row(p);
+      if (!row) {
+        rope_angles(spec, p, scratch.data(), scratch.data() + pairs);
+        row = scratch.data();
+      }
+      kernel(xp + b * ax.sb + s * ax.ss, yp + b * ay.sb + s * ay.ss, row, row + pairs, args);
+    }
+  }
+}
+
+}  // namespace
+
+void rope_apply(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& positions, QkvLayout layout,
+                RopeDirection direction, const ExecContext& ctx) {
+  check(ctx.threads >= 1, "rope: thread count must be at least 1");
+  check_args(table.spec(), x, out, positions, layout);
+  if (x.dtype() == DType::F32)
+    run<float>(table, x, out, positions, layout, direction, ctx);
+  else
+    run<bf16>(table, x, out, positions, layout, direction, ctx);
+}
+
+}  // namespace roformer

@@ -1,0 +1,12 @@
+#pragma once
+// Each subcommand lives in its own file and registers itself here.
+#include <CLI/CLI.hpp>
+
+namespace roformer::cli {
+
+void register_commands(CLI::App& app);
+
+void register_demo(CLI::App& app);
+void register_decay(CLI::App& app);
+
+}  // namespace roformer::cli

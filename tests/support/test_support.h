@@ -1,0 +1,44 @@
+#pragma once
+// Shared helpers for the test programs: fixture paths, random data, comparisons.
+#include <cstdint>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "roformer/tensor.h"
+
+namespace roformer::testing {
+
+// Path of a file under tests/data (fixtures are copied there from the HF harness).
+std::string data_path(const std::string& relative);
+// Path of the built `roformer` command-line program.
+std::string cli_path();
+
+std::vector<float> random_floats(std::size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+
+// max |a - b| over two equally sized float ranges.
+double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+double max_abs(const std::vector<float>& a);
+
+// Runs a shell command, returns its exit status and captures stdout (+ stderr when asked).
+struct CommandResult {
+  int status = -1;
+  std::string output;
+};
+CommandResult run_command(const std::string& command);
+
+// A fresh, empty directory under the system temp folder, removed by the destructor.
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+}  // namespace roformer::testing
