@@ -17,3 +17,10 @@ inline void check(bool condition, const std::string& message) {
 }
 
 }  // namespace roformer
+
+// Like check(), but builds the message only on failure: for hot paths where
+// formatting shapes on every call would cost more than the work itself.
+#define ROFORMER_CHECK(condition, message)                                 \
+  do {                                                                     \
+    if (!(condition)) throw ::roformer::Error(message);                    \
+  } while (0)

@@ -29,7 +29,7 @@ std::string shape_str(const Shape& shape) {
 int64_t shape_numel(const Shape& shape) {
   int64_t n = 1;
   for (int64_t d : shape) {
-    check(d >= 0, "negative dimension in shape " + shape_str(shape));
+    ROFORMER_CHECK(d >= 0, "negative dimension in shape " + shape_str(shape));
     if (d != 0 && n > std::numeric_limits<int64_t>::max() / d) throw Error("shape too large: " + shape_str(shape));
     n *= d;
   }
@@ -66,7 +66,7 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
 }
 
 Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& data) {
-  check(static_cast<int64_t>(data.size()) == shape_numel(shape),
+  ROFORMER_CHECK(static_cast<int64_t>(data.size()) == shape_numel(shape),
         "from_vector: " + std::to_string(data.size()) + " values for shape " + shape_str(shape));
   Tensor t = zeros(shape, DType::F32);
   std::memcpy(t.data_, data.data(), data.size() * sizeof(float));
@@ -86,7 +86,7 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype, std::shared_ptr
 
 int64_t Tensor::size(int64_t d) const {
   if (d < 0) d += dim();
-  check(d >= 0 && d < dim(), "dimension " + std::to_string(d) + " out of range for shape " + shape_str(shape_));
+  ROFORMER_CHECK(d >= 0 && d < dim(), "dimension " + std::to_string(d) + " out of range for shape " + shape_str(shape_));
   return shape_[static_cast<std::size_t>(d)];
 }
 
@@ -98,7 +98,7 @@ void Tensor::check_dtype(DType expected) const {
 
 Tensor Tensor::reshape(const Shape& shape) const {
   check(is_contiguous(), "reshape of a non-contiguous tensor");
-  check(shape_numel(shape) == numel(), "cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
+  ROFORMER_CHECK(shape_numel(shape) == numel(), "cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
   Tensor t = *this;
   t.shape_ = shape;
   t.strides_ = contiguous_strides(shape);

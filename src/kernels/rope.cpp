@@ -1,8 +1,12 @@
 // RoPE driver: argument checks, angle rows, the walk over tokens, and the
 // choice of kernel for the requested instruction set.
+#include <omp.h>
+#include <xmmintrin.h>
+
 #include <algorithm>
 #include <cmath>
 #include <string>
+#include <type_traits>
 
 #include "kernels/rope_kernels.h"
 #include "roformer/error.h"
@@ -56,7 +60,7 @@ using TokenFn = void (*)(const T*, T*, const float*, const float*, const kernels
 
 template <typename T>
 TokenFn<T> pick_kernel(Isa isa) {
-  check(isa_supported(isa), "rope: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  ROFORMER_CHECK(isa_supported(isa), "rope: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
   switch (isa) {
     case Isa::Avx512: return kernels::rope_token_avx512;
     case Isa::Avx2: return kernels::rope_token_avx2;
@@ -87,28 +91,28 @@ std::pair<const char*, const char*> span_of(const Tensor& t) {
 
 void check_args(const RopeSpec& spec, const Tensor& x, const Tensor& out, const Tensor& positions,
                 QkvLayout layout) {
-  check(x.dim() == 4, "rope: expected a 4-D query/key tensor, got shape " + shape_str(x.shape()));
-  check(out.shape() == x.shape(), "rope: output shape " + shape_str(out.shape()) + " differs from input shape " +
+  ROFORMER_CHECK(x.dim() == 4, "rope: expected a 4-D query/key tensor, got shape " + shape_str(x.shape()));
+  ROFORMER_CHECK(out.shape() == x.shape(), "rope: output shape " + shape_str(out.shape()) + " differs from input shape " +
                                       shape_str(x.shape()));
-  check(x.dtype() == out.dtype(), "rope: input and output dtypes differ");
-  check(x.dtype() == DType::F32 || x.dtype() == DType::BF16, "rope: tensors must be F32 or BF16");
-  check(x.strides()[3] == 1 && out.strides()[3] == 1, "rope: the head dimension must be contiguous");
+  ROFORMER_CHECK(x.dtype() == out.dtype(), "rope: input and output dtypes differ");
+  ROFORMER_CHECK(x.dtype() == DType::F32 || x.dtype() == DType::BF16, "rope: tensors must be F32 or BF16");
+  ROFORMER_CHECK(x.strides()[3] == 1 && out.strides()[3] == 1, "rope: the head dimension must be contiguous");
   const Axes a = axes_of(x, layout);
-  check(a.head_dim == spec.head_dim, "rope: tensor head size " + std::to_string(a.head_dim) +
+  ROFORMER_CHECK(a.head_dim == spec.head_dim, "rope: tensor head size " + std::to_string(a.head_dim) +
                                          " differs from the table's head_dim " + std::to_string(spec.head_dim));
-  check(positions.dtype() == DType::I64, "rope: positions must be I64");
-  check(positions.is_contiguous(), "rope: positions must be contiguous");
+  ROFORMER_CHECK(positions.dtype() == DType::I64, "rope: positions must be I64");
+  ROFORMER_CHECK(positions.is_contiguous(), "rope: positions must be contiguous");
   const bool shared = positions.dim() == 1 && positions.size(0) == a.seq;
   const bool per_row = positions.dim() == 2 && positions.size(0) == a.batch && positions.size(1) == a.seq;
-  check(shared || per_row, "rope: positions of shape " + shape_str(positions.shape()) + " do not match [seq] = [" +
+  ROFORMER_CHECK(shared || per_row, "rope: positions of shape " + shape_str(positions.shape()) + " do not match [seq] = [" +
                                std::to_string(a.seq) + "] or [batch, seq] = [" + std::to_string(a.batch) + ", " +
                                std::to_string(a.seq) + "]");
   if (x.raw() != out.raw() && x.numel() > 0) {
     auto [xl, xh] = span_of(x);
     auto [ol, oh] = span_of(out);
-    check(oh <= xl || xh <= ol, "rope: output partially overlaps input (use the same tensor for in-place)");
+    ROFORMER_CHECK(oh <= xl || xh <= ol, "rope: output partially overlaps input (use the same tensor for in-place)");
   } else if (x.numel() > 0) {
-    check(x.strides() == out.strides(), "rope: in-place output must have the input's strides");
+    ROFORMER_CHECK(x.strides() == out.strides(), "rope: in-place output must have the input's strides");
   }
 }
 
@@ -137,28 +141,45 @@ void run(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& pos
   args.y_head_stride = ay.sh;
   args.layout = spec.layout;
   args.inverse = direction == RopeDirection::Backward;
+  // Outputs far larger than a core's L2 are written past the cache: it saves
+  // the read-for-ownership of every output line (a third of the traffic).
+  constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
+  const bool aligned = reinterpret_cast<uintptr_t>(out.raw()) % 64 == 0 && ay.sb % 16 == 0 && ay.ss % 16 == 0 &&
+                       ay.sh % 16 == 0;
+  args.stream = ctx.isa == Isa::Avx512 && std::is_same_v<T, float> && x.raw() != out.raw() &&
+                out.nbytes() >= kStreamBytes && aligned && spec.layout == RopeLayout::Interleaved &&
+                spec.rotary() == spec.head_dim && spec.head_dim % 16 == 0;
   const TokenFn<T> kernel = pick_kernel<T>(ctx.isa);
   const T* xp = static_cast<const T*>(x.raw());
   T* yp = static_cast<T*>(out.raw());
   const int64_t pairs = spec.pairs();
   const RopeTable& cached = table;
-  // Threads pay off only when there is more than a few microseconds of work.
-  const bool parallel = ctx.threads > 1 && x.numel() >= (int64_t{1} << 15);
-
-#pragma omp parallel num_threads(ctx.threads) if (parallel)
-  {
-    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < tokens; ++t) {
+  auto rotate_tokens = [&](int64_t begin, int64_t end, float* scratch) {
+    for (int64_t t = begin; t < end; ++t) {
       const int64_t b = t / ax.seq, s = t % ax.seq;
       const int64_t p = pos[b * pos_row_stride + s];
       const float* row = cached.row(p);
       if (!row) {
-        rope_angles(spec, p, scratch.data(), scratch.data() + pairs);
-        row = scratch.data();
+        rope_angles(spec, p, scratch, scratch + pairs);
+        row = scratch;
       }
       kernel(xp + b * ax.sb + s * ax.ss, yp + b * ay.sb + s * ay.ss, row, row + pairs, args);
     }
+  };
+  // Threads pay off only when there is more than a few microseconds of work;
+  // below that even entering a one-thread OpenMP region costs more than RoPE.
+  if (ctx.threads == 1 || x.numel() < (int64_t{1} << 15)) {
+    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
+    rotate_tokens(0, tokens, scratch.data());
+    if (args.stream) _mm_sfence();
+    return;
+  }
+#pragma omp parallel num_threads(ctx.threads)
+  {
+    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
+    const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
+    rotate_tokens(tokens * id / nt, tokens * (id + 1) / nt, scratch.data());
+    if (args.stream) _mm_sfence();
   }
 }
 

@@ -17,6 +17,10 @@ struct RopeTokenArgs {
   int64_t y_head_stride = 0;
   RopeLayout layout = RopeLayout::Interleaved;
   bool inverse = false;  // rotate by -angle (backward)
+  // Write with non-temporal stores (full 64-byte lines, no read-for-ownership).
+  // Only set for large out-of-place f32 outputs whose head rows are 64-byte
+  // aligned and fully rotated; the caller issues the store fence.
+  bool stream = false;
 };
 
 // cos, sin: `pairs` values each, for this token's position.

@@ -57,27 +57,28 @@ void rope_token(const T* x, T* y, const float* cos, const float* sin, const Rope
     const __m256i minus_even = _mm256_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN);
     const __m256i sign = a.inverse ? _mm256_slli_si256(minus_even, 4) : minus_even;
     const int64_t full = (2 * a.pairs) / 8 * 8;
-    for (int64_t j = 0; j < full; j += 8) {
-      const __m256 c = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(cos + j / 2)), dup);
-      __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sin + j / 2)), dup);
-      s = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), sign));
-      for (int64_t h = 0; h < a.heads; ++h) {
-        const __m256 v = load8(x + h * a.x_head_stride + j);
-        const __m256 sw = _mm256_permute_ps(v, 0xB1);
-        store8(y + h * a.y_head_stride + j, _mm256_fmadd_ps(v, c, _mm256_mul_ps(sw, s)));
+    for (int64_t h = 0; h < a.heads; ++h) {  // head-outer: one forward stream
+      const T* xh = x + h * a.x_head_stride;
+      T* yh = y + h * a.y_head_stride;
+      for (int64_t j = 0; j < full; j += 8) {
+        const __m256 c = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(cos + j / 2)), dup);
+        __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sin + j / 2)), dup);
+        s = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), sign));
+        const __m256 v = load8(xh + j);
+        store8(yh + j, _mm256_fmadd_ps(v, c, _mm256_mul_ps(_mm256_permute_ps(v, 0xB1), s)));
       }
     }
     done_pairs = full / 2;
   } else {
     const int64_t half = a.pairs;
     const int64_t full = half / 8 * 8;
-    for (int64_t i = 0; i < full; i += 8) {
-      const __m256 c = _mm256_loadu_ps(cos + i);
-      __m256 s = _mm256_loadu_ps(sin + i);
-      if (a.inverse) s = _mm256_sub_ps(_mm256_setzero_ps(), s);
-      for (int64_t h = 0; h < a.heads; ++h) {
-        const T* xh = x + h * a.x_head_stride;
-        T* yh = y + h * a.y_head_stride;
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const T* xh = x + h * a.x_head_stride;
+      T* yh = y + h * a.y_head_stride;
+      for (int64_t i = 0; i < full; i += 8) {
+        const __m256 c = _mm256_loadu_ps(cos + i);
+        __m256 s = _mm256_loadu_ps(sin + i);
+        if (a.inverse) s = _mm256_sub_ps(_mm256_setzero_ps(), s);
         const __m256 lo = load8(xh + i);
         const __m256 hi = load8(xh + i + half);
         store8(yh + i, _mm256_fmsub_ps(lo, c, _mm256_mul_ps(hi, s)));

@@ -12,12 +12,20 @@ namespace {
 
 inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
-inline __m512 load16(const float* p, __mmask16 m) { return _mm512_maskz_loadu_ps(m, p); }
+// Full chunks use plain loads and stores: masked ones are slower on some cores.
+inline __m512 load16(const float* p, __mmask16 m) {
+  return m == 0xffff ? _mm512_loadu_ps(p) : _mm512_maskz_loadu_ps(m, p);
+}
 inline __m512 load16(const bf16* p, __mmask16 m) {
   const __m256i h = _mm256_maskz_loadu_epi16(m, p);
   return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
 }
-inline void store16(float* p, __m512 v, __mmask16 m) { _mm512_mask_storeu_ps(p, m, v); }
+inline void store16(float* p, __m512 v, __mmask16 m) {
+  if (m == 0xffff)
+    _mm512_storeu_ps(p, v);
+  else
+    _mm512_mask_storeu_ps(p, m, v);
+}
 inline void store16(bf16* p, __m512 v, __mmask16 m) {
   // Round to nearest even, as f32_to_bf16 does; NaNs stay quiet NaNs.
   const __m512i u = _mm512_castps_si512(v);
@@ -27,6 +35,10 @@ inline void store16(bf16* p, __m512 v, __mmask16 m) {
   r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
   _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
 }
+
+// Non-temporal variant for f32 (see RopeTokenArgs::stream); bf16 never streams.
+inline void store16_stream(float* p, __m512 v) { _mm512_stream_ps(p, v); }
+inline void store16_stream(bf16* p, __m512 v) { store16(p, v, 0xffff); }
 
 template <typename T>
 void copy_tail(const T* x, T* y, int64_t from, int64_t to) {
@@ -45,16 +57,46 @@ void rope_interleaved(const T* x, T* y, const float* cos, const float* sin, cons
   const __m512i minus_even = _mm512_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0,
                                               INT32_MIN, 0, INT32_MIN, 0, INT32_MIN);
   const __m512i sign = a.inverse ? _mm512_bslli_epi128(minus_even, 4) : minus_even;
-  for (int64_t j = 0; j < r; j += 16) {
+  // Expand cos/sin to per-lane multipliers once per token: C = (c0,c0,c1,c1,..),
+  // S = (-s0,s0,-s1,s1,..). Heads then stream through memory in order, which
+  // the prefetchers follow (chunk-outer order across heads was 2x slower).
+  constexpr int64_t kMaxExpanded = 512;
+  alignas(64) float C[kMaxExpanded], S[kMaxExpanded];
+  const bool expanded = r <= kMaxExpanded;
+  auto expand = [&](int64_t j, __m512& c, __m512& s) {
     const __mmask16 m = tail_mask(r - j);
     const __mmask8 mp = static_cast<__mmask8>(m == 0xffff ? 0xff : (1u << ((r - j) / 2)) - 1u);
-    const __m512 c = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_maskz_loadu_ps(mp, cos + j / 2)));
-    __m512 s = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_maskz_loadu_ps(mp, sin + j / 2)));
+    c = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_maskz_loadu_ps(mp, cos + j / 2)));
+    s = _mm512_permutexvar_ps(dup, _mm512_zextps256_ps512(_mm256_maskz_loadu_ps(mp, sin + j / 2)));
     s = _mm512_castsi512_ps(_mm512_xor_si512(_mm512_castps_si512(s), sign));
-    for (int64_t h = 0; h < a.heads; ++h) {
-      const __m512 v = load16(x + h * a.x_head_stride + j, m);
+  };
+  if (expanded)
+    for (int64_t j = 0; j < r; j += 16) {
+      __m512 c, s;
+      expand(j, c, s);
+      _mm512_store_ps(C + j, c);
+      _mm512_store_ps(S + j, s);
+    }
+  const int64_t full = r / 16 * 16;
+  for (int64_t h = 0; h < a.heads; ++h) {
+    const T* xh = x + h * a.x_head_stride;
+    T* yh = y + h * a.y_head_stride;
+    for (int64_t j = 0; j < r; j += 16) {
+      __m512 c, s;
+      if (expanded) {
+        c = _mm512_load_ps(C + j);
+        s = _mm512_load_ps(S + j);
+      } else {
+        expand(j, c, s);
+      }
+      const __mmask16 m = j < full ? __mmask16(0xffff) : tail_mask(r - j);
+      const __m512 v = load16(xh + j, m);
       const __m512 sw = _mm512_permute_ps(v, 0xB1);  // (x1, x0, x3, x2, ...)
-      store16(y + h * a.y_head_stride + j, _mm512_fmadd_ps(v, c, _mm512_mul_ps(sw, s)), m);
+      const __m512 out = _mm512_fmadd_ps(v, c, _mm512_mul_ps(sw, s));
+      if (a.stream)
+        store16_stream(yh + j, out);
+      else
+        store16(yh + j, out, m);
     }
   }
 }
@@ -62,14 +104,14 @@ void rope_interleaved(const T* x, T* y, const float* cos, const float* sin, cons
 template <typename T>
 void rope_half_split(const T* x, T* y, const float* cos, const float* sin, const RopeTokenArgs& a) {
   const int64_t half = a.pairs;
-  for (int64_t i = 0; i < half; i += 16) {
-    const __mmask16 m = tail_mask(half - i);
-    const __m512 c = _mm512_maskz_loadu_ps(m, cos + i);
-    __m512 s = _mm512_maskz_loadu_ps(m, sin + i);
-    if (a.inverse) s = _mm512_sub_ps(_mm512_setzero_ps(), s);
-    for (int64_t h = 0; h < a.heads; ++h) {
-      const T* xh = x + h * a.x_head_stride;
-      T* yh = y + h * a.y_head_stride;
+  for (int64_t h = 0; h < a.heads; ++h) {
+    const T* xh = x + h * a.x_head_stride;
+    T* yh = y + h * a.y_head_stride;
+    for (int64_t i = 0; i < half; i += 16) {
+      const __mmask16 m = tail_mask(half - i);
+      const __m512 c = _mm512_maskz_loadu_ps(m, cos + i);
+      __m512 s = _mm512_maskz_loadu_ps(m, sin + i);
+      if (a.inverse) s = _mm512_sub_ps(_mm512_setzero_ps(), s);
       const __m512 lo = load16(xh + i, m);
       const __m512 hi = load16(xh + i + half, m);
       store16(yh + i, _mm512_fmsub_ps(lo, c, _mm512_mul_ps(hi, s)), m);
