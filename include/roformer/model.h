@@ -1,0 +1,110 @@
+#pragma once
+// A RoFormer model with one of HuggingFace's task heads, loaded from (and
+// saved to) an HF checkpoint directory. Forward passes are fp32, batched,
+// padded on the right or anywhere (only the attention mask matters).
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "roformer/config.h"
+#include "roformer/cpu.h"
+#include "roformer/tensor.h"
+
+namespace roformer {
+
+enum class Task {
+  Base,                    // RoFormerModel: hidden states only
+  MaskedLM,                // RoFormerForMaskedLM: logits (B, T, V)
+  CausalLM,                // RoFormerForCausalLM: logits (B, T, V), KV cache
+  SequenceClassification,  // logits (B, labels)
+  TokenClassification,     // logits (B, T, labels)
+  QuestionAnswering,       // start_logits, end_logits (B, T)
+  MultipleChoice,          // inputs (B, C, T) -> logits (B, C)
+};
+
+std::string_view task_name(Task task);          // the HF class name
+Task task_from_name(std::string_view name);     // HF class name or short name (mlm, causal, cls, tok, qa, mc, base)
+
+struct Batch {
+  Tensor input_ids;       // I64 (B, T); multiple choice (B, C, T)
+  Tensor attention_mask;  // I64, same shape; undefined = all ones
+  Tensor token_type_ids;  // I64, same shape; undefined = all zeros
+};
+
+struct ForwardOptions {
+  bool hidden_states = false;  // keep the input of every layer and the last output
+  bool attentions = false;     // keep every layer's softmax probabilities (B, heads, T, Tk)
+};
+
+struct ModelOutput {
+  Tensor last_hidden_state;           // (B, T, hidden)
+  std::vector<Tensor> hidden_states;  // L + 1 tensors when asked for
+  std::vector<Tensor> attentions;     // L tensors when asked for
+  std::map<std::string, Tensor> heads;  // "logits", or "start_logits" + "end_logits"
+  std::vector<std::string> warnings;    // e.g. positions past max_position_embeddings
+};
+
+// Keys and values of earlier tokens for causal decoding (one per sequence batch).
+class KvCache {
+ public:
+  KvCache();
+  ~KvCache();
+  KvCache(KvCache&&) noexcept;
+  KvCache& operator=(KvCache&&) noexcept;
+  int64_t length() const;  // tokens cached so far
+  void clear();
+  // Cached keys or values of `layer` as (B, heads, length, head_dim) (HF's past_key_values layout).
+  Tensor keys(int64_t layer, int64_t heads) const;
+  Tensor values(int64_t layer, int64_t heads) const;
+
+  struct State;
+  State& state() { return *state_; }
+
+ private:
+  std::unique_ptr<State> state_;
+};
+
+struct LoadOptions {
+  // Use this head instead of the one config.architectures names. Weights of
+  // other heads are then ignored, and a head the checkpoint lacks is an error.
+  std::optional<Task> task;
+};
+
+class RoFormerModel {
+ public:
+  // `path`: an HF directory (config.json + model.safetensors[.index.json] or
+  // pytorch_model.bin[.index.json]). Throws Error naming any missing,
+  // unexpected or mis-shaped tensor.
+  static RoFormerModel from_pretrained(const std::string& path, const LoadOptions& options = {});
+  // From tensors named as in HF's state dict (F32, F16 or BF16).
+  static RoFormerModel from_tensors(const RoFormerConfig& config, Task task,
+                                    const std::map<std::string, Tensor>& tensors, bool ignore_other_heads = false);
+
+  RoFormerModel(RoFormerModel&&) noexcept;
+  RoFormerModel& operator=(RoFormerModel&&) noexcept;
+  ~RoFormerModel();
+
+  const RoFormerConfig& config() const;
+  Task task() const;
+
+  // cache: only for CausalLM; new tokens continue after cache->length().
+  // The attention mask may cover the new tokens only or past + new.
+  ModelOutput forward(const Batch& batch, const ForwardOptions& options, const ExecContext& ctx,
+                      KvCache* cache = nullptr) const;
+
+  // HF state-dict names and tensors (tied weights once, under their HF name).
+  std::vector<std::pair<std::string, Tensor>> named_tensors() const;
+  // Writes config.json and model.safetensors into `dir` (created if needed).
+  void save_pretrained(const std::string& dir) const;
+
+  struct Impl;
+
+ private:
+  explicit RoFormerModel(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roformer

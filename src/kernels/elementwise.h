@@ -1,0 +1,27 @@
+#pragma once
+// Row-wise and elementwise kernels of the transformer block, on raw buffers.
+// Plain loops the compiler vectorises; the fused fast paths come later and
+// are tested against these.
+#include <cstdint>
+
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+enum class Activation { Gelu, GeluNew, Relu };
+
+// x <- act(x) for n values.
+void activation_forward(Activation act, float* x, int64_t n, const ExecContext& ctx);
+
+// y[r,:] = (x[r,:] - mean) / sqrt(var + eps) * gamma + beta for `rows` rows of
+// `cols`, biased variance (as torch.nn.LayerNorm). y may alias x.
+void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                        float eps, const ExecContext& ctx);
+
+// In-place softmax over each of `rows` rows of `cols` values (row stride ld).
+void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld);
+
+// y[r,:] += bias for `rows` rows of `cols`.
+void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols);
+
+}  // namespace roformer::kernels

@@ -1,0 +1,55 @@
+#include "kernels/gemm.h"
+
+#include <cblas.h>
+#include <omp.h>
+
+#include <atomic>
+
+#include "roformer/error.h"
+
+namespace roformer::kernels {
+
+namespace {
+
+// OpenBLAS keeps its thread count in a global; set it only when the caller's
+// request changes. Inside our own parallel regions OpenBLAS (OpenMP build)
+// already runs single-threaded, and touching the global there would race.
+void use_blas_threads(int threads) {
+  static std::atomic<int> current{-1};
+  if (omp_in_parallel()) return;
+  if (current.exchange(threads) != threads) openblas_set_num_threads(threads);
+}
+
+}  // namespace
+
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx) {
+  ROFORMER_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
+  if (M == 0 || N == 0) return;
+  if (ctx.isa == Isa::Scalar) {  // the forced-reference override reaches GEMM too
+    gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  use_blas_threads(ctx.threads);
+  cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
+              static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
+              static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double acc = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const float a = trans_a ? A[k * lda + i] : A[i * lda + k];
+        const float b = trans_b ? B[j * ldb + k] : B[k * ldb + j];
+        acc += static_cast<double>(a) * b;
+      }
+      float& c = C[i * ldc + j];
+      c = static_cast<float>(alpha * acc + (beta == 0.0f ? 0.0 : static_cast<double>(beta) * c));
+    }
+  }
+}
+
+}  // namespace roformer::kernels

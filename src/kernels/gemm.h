@@ -1,0 +1,20 @@
+#pragma once
+// The one door to matrix multiplication. Row-major, like the rest of the
+// engine; any CBLAS (OpenBLAS by default) sits behind it, so another BLAS can
+// be swapped in and compared in one place.
+#include <cstdint>
+
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+// C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, with op(X) = X or X^T.
+// lda/ldb/ldc are row strides in elements of the matrices as stored.
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+          const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx);
+
+// The plain triple loop (accumulating in double): the reference the BLAS path is tested against.
+void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+              const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+}  // namespace roformer::kernels

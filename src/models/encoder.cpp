@@ -1,0 +1,83 @@
+#include "models/encoder.h"
+
+#include <cstring>
+
+#include "kernels/elementwise.h"
+#include "roformer/error.h"
+
+namespace roformer::models {
+
+namespace {
+
+kernels::Activation activation_of(const std::string& name) {
+  if (name == "gelu") return kernels::Activation::Gelu;
+  if (name == "gelu_new") return kernels::Activation::GeluNew;
+  if (name == "relu") return kernels::Activation::Relu;
+  throw Error("unsupported activation " + name);
+}
+
+void add_inplace(float* y, const float* x, int64_t n) {
+  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
+}
+
+}  // namespace
+
+Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const EncoderInput& in,
+                       std::vector<nn::LayerKvCache>* caches, const ForwardOptions& options, ModelOutput& out,
+                       const ExecContext& ctx) {
+  const int64_t B = in.batch, T = in.length, rows = B * T;
+  const int64_t E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads;
+  const kernels::Activation act = activation_of(c.hidden_act);
+
+  // Embeddings: LN(word[id] + token_type[type]) then the optional projection.
+  Tensor emb = Tensor::zeros({B, T, E});
+  float* e = emb.data<float>();
+  const float* word = w.word_embeddings.data<float>();
+  const float* type = w.token_type_embeddings.data<float>();
+  for (int64_t r = 0; r < rows; ++r) {
+    const int64_t id = in.input_ids[r];
+    const int64_t tt = in.token_type_ids ? in.token_type_ids[r] : 0;
+    const float* wr = word + id * E;
+    const float* tr = type + tt * E;
+    for (int64_t k = 0; k < E; ++k) e[r * E + k] = wr[k] + tr[k];
+  }
+  w.embeddings_norm.forward(e, e, rows, ctx);
+  Tensor hidden = emb;
+  if (w.embeddings_project) {
+    hidden = Tensor::zeros({B, T, H});
+    w.embeddings_project->forward(e, rows, hidden.data<float>(), ctx);
+  }
+
+  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
+  Tensor context = Tensor::zeros({B, T, H});
+  Tensor attn_out = Tensor::zeros({B, T, H});
+  Tensor inter = Tensor::zeros({B, T, I});
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    const EncoderLayerWeights& L = w.layers[l];
+    if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
+    float* x = hidden.data<float>();
+    Tensor probs;
+    if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
+    L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr,
+                        context.data<float>(), options.attentions ? probs.data<float>() : nullptr, ctx);
+    if (options.attentions) out.attentions.push_back(probs);
+
+    // a = LN(dense(ctx) + x)
+    float* a = attn_out.data<float>();
+    L.attention_output.forward(context.data<float>(), rows, a, ctx);
+    add_inplace(a, x, rows * H);
+    L.attention_norm.forward(a, a, rows, ctx);
+    // y = LN(out(act(inter(a))) + a), written back into the hidden stream.
+    float* f = inter.data<float>();
+    L.intermediate.forward(a, rows, f, ctx);
+    kernels::activation_forward(act, f, rows * I, ctx);
+    L.output.forward(f, rows, x, ctx);
+    add_inplace(x, a, rows * H);
+    L.output_norm.forward(x, x, rows, ctx);
+  }
+  if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
+  return hidden;
+}
+
+}  // namespace roformer::models

@@ -1,0 +1,12 @@
+#pragma once
+// Reads every tensor of an HF checkpoint directory into a name -> tensor map.
+#include <map>
+#include <string>
+
+#include "roformer/tensor.h"
+
+namespace roformer::models {
+
+std::map<std::string, Tensor> load_tensor_files(const std::string& dir);
+
+}  // namespace roformer::models

@@ -1,0 +1,209 @@
+#include "models/weights.h"
+
+#include <cmath>
+#include <set>
+
+#include "roformer/error.h"
+
+namespace roformer::models {
+
+namespace {
+
+// Looks tensors up by name, checks shapes, and remembers what was used so
+// leftovers can be reported.
+class Binder {
+ public:
+  Binder(const std::map<std::string, Tensor>& tensors) : tensors_(tensors) {}
+
+  Tensor take(const std::string& name, const Shape& shape) {
+    auto it = tensors_.find(name);
+    check(it != tensors_.end(), "checkpoint: missing tensor " + name + " (expected shape " + shape_str(shape) + ")");
+    check(it->second.shape() == shape, "checkpoint: tensor " + name + " has shape " + shape_str(it->second.shape()) +
+                                           ", the config implies " + shape_str(shape));
+    used_.insert(name);
+    const Tensor& t = it->second;
+    check(t.dtype() == DType::F32 || t.dtype() == DType::BF16,
+          "checkpoint: tensor " + name + " must be floating point");
+    if (t.dtype() == DType::F32 && t.is_contiguous()) return t;
+    return t.to(DType::F32);
+  }
+  bool has(const std::string& name) const { return tensors_.count(name) != 0; }
+  void mark_used(const std::string& name) { used_.insert(name); }
+
+  nn::Linear linear(const std::string& prefix, int64_t out, int64_t in) {
+    return nn::Linear{take(prefix + ".weight", {out, in}), take(prefix + ".bias", {out})};
+  }
+  nn::LayerNorm norm(const std::string& prefix, int64_t n, double eps) {
+    return nn::LayerNorm{take(prefix + ".weight", {n}), take(prefix + ".bias", {n}), static_cast<float>(eps)};
+  }
+
+  std::vector<std::string> unused() const {
+    std::vector<std::string> out;
+    for (const auto& [name, t] : tensors_)
+      if (!used_.count(name)) out.push_back(name);
+    return out;
+  }
+
+ private:
+  const std::map<std::string, Tensor>& tensors_;
+  std::set<std::string> used_;
+};
+
+bool equal_values(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape()) return false;
+  const auto va = a.to_vector(), vb = b.to_vector();
+  return va == vb;
+}
+
+}  // namespace
+
+std::string base_prefix(Task task) { return task == Task::Base ? "" : "roformer."; }
+
+Tensor sinusoidal_table(int64_t max_positions, int64_t head_dim) {
+  Tensor t = Tensor::zeros({max_positions, head_dim});
+  float* p = t.data<float>();
+  const int64_t half = head_dim / 2;
+  for (int64_t pos = 0; pos < max_positions; ++pos) {
+    for (int64_t i = 0; i < half; ++i) {
+      // HF computes the table in float64 and stores float32: sines, then cosines.
+      const double angle = static_cast<double>(pos) / std::pow(10000.0, 2.0 * static_cast<double>(i) / static_cast<double>(head_dim));
+      p[pos * head_dim + i] = static_cast<float>(std::sin(angle));
+      p[pos * head_dim + half + i] = static_cast<float>(std::cos(angle));
+    }
+  }
+  return t;
+}
+
+RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<std::string, Tensor>& tensors,
+                             bool ignore_other_heads) {
+  c.validate();
+  Binder bind(tensors);
+  const std::string base = base_prefix(task);
+  const int64_t V = c.vocab_size, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  const double eps = c.layer_norm_eps;
+  RoFormerWeights w;
+  w.word_embeddings = bind.take(base + "embeddings.word_embeddings.weight", {V, E});
+  w.token_type_embeddings = bind.take(base + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, E});
+  w.embeddings_norm = bind.norm(base + "embeddings.LayerNorm", E, eps);
+  if (E != H) w.embeddings_project = bind.linear(base + "embeddings_project", H, E);
+
+  // The stored sinusoidal table must be the standard one: RoPE computes its
+  // angles itself (at any position), so a different table would be ignored silently.
+  const std::string table_name = base + "encoder.embed_positions.weight";
+  w.sinusoidal_table = sinusoidal_table(c.max_position_embeddings, c.head_dim());
+  if (bind.has(table_name)) {
+    Tensor stored = bind.take(table_name, {c.max_position_embeddings, c.head_dim()});
+    const auto a = stored.to_vector(), b = w.sinusoidal_table.to_vector();
+    for (std::size_t i = 0; i < a.size(); ++i) {
+      check(std::fabs(a[i] - b[i]) <= 1e-6f, "checkpoint: " + table_name +
+                                                   " is not the standard sinusoidal table (entry " +
+                                                   std::to_string(i) + "); custom position tables are not supported");
+    }
+  }
+
+  for (int64_t l = 0; l < c.num_hidden_layers; ++l) {
+    const std::string p = base + "encoder.layer." + std::to_string(l) + ".";
+    EncoderLayerWeights layer;
+    layer.attention.query = bind.linear(p + "attention.self.query", H, H);
+    layer.attention.key = bind.linear(p + "attention.self.key", H, H);
+    layer.attention.value = bind.linear(p + "attention.self.value", H, H);
+    layer.attention.heads = c.num_attention_heads;
+    layer.attention.rotary_value = c.rotary_value;
+    layer.attention_output = bind.linear(p + "attention.output.dense", H, H);
+    layer.attention_norm = bind.norm(p + "attention.output.LayerNorm", H, eps);
+    layer.intermediate = bind.linear(p + "intermediate.dense", I, H);
+    layer.output = bind.linear(p + "output.dense", H, I);
+    layer.output_norm = bind.norm(p + "output.LayerNorm", H, eps);
+    w.layers.push_back(std::move(layer));
+  }
+
+  const int64_t labels = c.num_labels();
+  switch (task) {
+    case Task::Base: break;
+    case Task::MaskedLM:
+    case Task::CausalLM: {
+      w.lm_transform = bind.linear("cls.predictions.transform.dense", E, H);
+      w.lm_norm = bind.norm("cls.predictions.transform.LayerNorm", E, eps);
+      w.lm_bias = bind.take("cls.predictions.bias", {V});
+      if (c.tie_word_embeddings) {
+        w.lm_decoder = w.word_embeddings;
+        // torch .bin files also store the tied aliases; they must agree.
+        for (const char* alias : {"cls.predictions.decoder.weight", "cls.predictions.decoder.bias"}) {
+          if (!bind.has(alias)) continue;
+          const bool is_weight = std::string(alias).ends_with("weight");
+          Tensor t = bind.take(alias, is_weight ? Shape{V, E} : Shape{V});
+          check(equal_values(t, is_weight ? w.word_embeddings : w.lm_bias),
+                std::string("checkpoint: ") + alias + " differs from the tensor it is tied to");
+        }
+      } else {
+        w.lm_decoder = bind.take("cls.predictions.decoder.weight", {V, E});
+        if (bind.has("cls.predictions.decoder.bias")) bind.take("cls.predictions.decoder.bias", {V});
+      }
+      break;
+    }
+    case Task::SequenceClassification:
+      w.classifier_dense = bind.linear("classifier.dense", H, H);
+      w.classifier = bind.linear("classifier.out_proj", labels, H);
+      break;
+    case Task::TokenClassification: w.classifier = bind.linear("classifier", labels, H); break;
+    case Task::QuestionAnswering: w.classifier = bind.linear("qa_outputs", 2, H); break;
+    case Task::MultipleChoice: w.classifier = bind.linear("classifier", 1, H); break;
+  }
+
+  for (const auto& name : bind.unused()) {
+    const bool encoder = name.starts_with(base + "embeddings") || name.starts_with(base + "encoder");
+    if (ignore_other_heads && !encoder) continue;
+    throw Error("checkpoint: unexpected tensor " + name + " for " + std::string(task_name(task)));
+  }
+  return w;
+}
+
+std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  const std::string base = base_prefix(task);
+  auto linear = [&](const std::string& p, const nn::Linear& l) {
+    out.emplace_back(p + ".weight", l.weight);
+    out.emplace_back(p + ".bias", l.bias);
+  };
+  auto norm = [&](const std::string& p, const nn::LayerNorm& n) {
+    out.emplace_back(p + ".weight", n.weight);
+    out.emplace_back(p + ".bias", n.bias);
+  };
+  out.emplace_back(base + "embeddings.word_embeddings.weight", w.word_embeddings);
+  out.emplace_back(base + "embeddings.token_type_embeddings.weight", w.token_type_embeddings);
+  norm(base + "embeddings.LayerNorm", w.embeddings_norm);
+  if (w.embeddings_project) linear(base + "embeddings_project", *w.embeddings_project);
+  out.emplace_back(base + "encoder.embed_positions.weight", w.sinusoidal_table);
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    const std::string p = base + "encoder.layer." + std::to_string(l) + ".";
+    const auto& L = w.layers[l];
+    linear(p + "attention.self.query", L.attention.query);
+    linear(p + "attention.self.key", L.attention.key);
+    linear(p + "attention.self.value", L.attention.value);
+    linear(p + "attention.output.dense", L.attention_output);
+    norm(p + "attention.output.LayerNorm", L.attention_norm);
+    linear(p + "intermediate.dense", L.intermediate);
+    linear(p + "output.dense", L.output);
+    norm(p + "output.LayerNorm", L.output_norm);
+  }
+  switch (task) {
+    case Task::Base: break;
+    case Task::MaskedLM:
+    case Task::CausalLM:
+      out.emplace_back("cls.predictions.bias", w.lm_bias);
+      linear("cls.predictions.transform.dense", w.lm_transform);
+      norm("cls.predictions.transform.LayerNorm", w.lm_norm);
+      if (!c.tie_word_embeddings) out.emplace_back("cls.predictions.decoder.weight", w.lm_decoder);
+      break;
+    case Task::SequenceClassification:
+      linear("classifier.dense", w.classifier_dense);
+      linear("classifier.out_proj", w.classifier);
+      break;
+    case Task::TokenClassification:
+    case Task::MultipleChoice: linear("classifier", w.classifier); break;
+    case Task::QuestionAnswering: linear("qa_outputs", w.classifier); break;
+  }
+  return out;
+}
+
+}  // namespace roformer::models

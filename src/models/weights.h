@@ -1,0 +1,59 @@
+#pragma once
+// The parameters of a RoFormer model with its head, bound from an HF state
+// dict by name, with every shape checked against the config.
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "nn/linear.h"
+#include "nn/self_attention.h"
+#include "roformer/config.h"
+#include "roformer/model.h"
+
+namespace roformer::models {
+
+struct EncoderLayerWeights {
+  nn::SelfAttention attention;
+  nn::Linear attention_output;
+  nn::LayerNorm attention_norm;
+  nn::Linear intermediate;
+  nn::Linear output;
+  nn::LayerNorm output_norm;
+};
+
+struct RoFormerWeights {
+  Tensor word_embeddings;        // (V, E)
+  Tensor token_type_embeddings;  // (type_vocab, E)
+  nn::LayerNorm embeddings_norm;
+  std::optional<nn::Linear> embeddings_project;  // E -> H when E != H
+  Tensor sinusoidal_table;                       // (max_pos, head_dim), kept for saving
+  std::vector<EncoderLayerWeights> layers;
+
+  // Heads (only the task's are set).
+  nn::Linear lm_transform;  // MLM / causal: H -> E
+  nn::LayerNorm lm_norm;
+  Tensor lm_decoder;        // (V, E): the word embeddings unless untied
+  Tensor lm_bias;           // (V)
+  nn::Linear classifier_dense;  // sequence classification: H -> H
+  nn::Linear classifier;        // out_proj / token classifier / MC (H -> 1) / qa_outputs (H -> 2)
+};
+
+// HF prefix of the encoder weights: "roformer." for head models, "" for RoFormerModel.
+std::string base_prefix(Task task);
+
+// Binds `tensors` (converted to contiguous F32). Missing, unexpected or
+// mis-shaped tensors throw Error naming the tensor. With ignore_other_heads,
+// tensors of other heads (outside the encoder) are skipped instead.
+RoFormerWeights bind_weights(const RoFormerConfig& config, Task task, const std::map<std::string, Tensor>& tensors,
+                             bool ignore_other_heads);
+
+// The state dict in HF's names and order (tied decoder weight left out, as
+// HF's safetensors save does).
+std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& config, Task task,
+                                                       const RoFormerWeights& w);
+
+// The sinusoidal table HF stores as roformer.encoder.embed_positions.weight.
+Tensor sinusoidal_table(int64_t max_positions, int64_t head_dim);
+
+}  // namespace roformer::models

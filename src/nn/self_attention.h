@@ -1,0 +1,48 @@
+#pragma once
+// Multi-head self-attention with RoPE, as HF's RoFormerSelfAttention:
+// project Q, K, V; rotate Q and K (and V when rotary_value) per head by
+// each token's position; softmax(Q K^T / sqrt(d) + mask) V. Keys and values
+// of earlier steps can come from a cache (causal decoding); cached keys are
+// stored already rotated.
+#include <cstdint>
+#include <vector>
+
+#include "nn/linear.h"
+#include "roformer/rope.h"
+
+namespace roformer::nn {
+
+// Keys and values of one layer for every batch row: (B, capacity, hidden),
+// the first `length` positions filled.
+struct LayerKvCache {
+  std::vector<float> keys, values;
+  int64_t batch = 0, capacity = 0, length = 0, hidden = 0;
+
+  // Makes room for `extra` more positions (doubling), keeping what is stored.
+  void reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra);
+};
+
+struct AttentionMask {
+  // Key padding: (B, Tk) with 1 for real keys, 0 for padding; empty = all real.
+  const uint8_t* key_valid = nullptr;
+  int64_t key_len = 0;
+  bool causal = false;  // query t (absolute past+t) sees keys <= past+t
+};
+
+struct SelfAttention {
+  Linear query, key, value;
+  int64_t heads = 0;
+  bool rotary_value = false;
+
+  int64_t hidden() const { return query.out_features(); }
+  int64_t head_dim() const { return hidden() / heads; }
+
+  // x: (B, T, hidden) -> out: (B, T, hidden), the context before the output
+  // projection. positions: I64 (T) absolute positions of the new tokens.
+  // probs (optional): (B, heads, T, Tk) softmax probabilities.
+  void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
+               const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
+               const ExecContext& ctx) const;
+};
+
+}  // namespace roformer::nn
