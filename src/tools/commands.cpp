@@ -5,6 +5,8 @@ namespace roformer::cli {
 void register_commands(CLI::App& app) {
   register_demo(app);
   register_decay(app);
+  register_info(app);
+  register_forward(app);
 }
 
 }  // namespace roformer::cli

@@ -8,5 +8,7 @@ void register_commands(CLI::App& app);
 
 void register_demo(CLI::App& app);
 void register_decay(CLI::App& app);
+void register_info(CLI::App& app);
+void register_forward(CLI::App& app);
 
 }  // namespace roformer::cli

@@ -1,0 +1,42 @@
+#include "tools/common.h"
+
+#include <cstdio>
+#include <iostream>
+#include <set>
+
+#include "roformer/error.h"
+
+namespace roformer::cli {
+
+ExecContext ExecOptions::context() const {
+  check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024");
+  const Isa chosen = parse_isa(isa);
+  check(isa_supported(chosen), "--isa " + isa + " is not supported by this CPU");
+  return ExecContext{threads, chosen};
+}
+
+void add_exec_options(CLI::App* cmd, ExecOptions& options) {
+  cmd->add_option("--threads,-t", options.threads, "worker threads")->capture_default_str();
+  cmd->add_option("--isa", options.isa, "instruction set: auto, avx512, avx2, scalar (reference kernels)")
+      ->capture_default_str();
+}
+
+std::vector<std::string> read_inputs(const std::vector<std::string>& args) {
+  if (!args.empty()) return args;
+  std::vector<std::string> lines;
+  std::string line;
+  while (std::getline(std::cin, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    lines.push_back(line);
+  }
+  check(!lines.empty(), "no input: give texts as arguments or one per line on stdin");
+  return lines;
+}
+
+void print_warnings(const std::vector<std::string>& warnings) {
+  std::set<std::string> seen;
+  for (const auto& w : warnings)
+    if (seen.insert(w).second) std::fprintf(stderr, "roformer: warning: %s\n", w.c_str());
+}
+
+}  // namespace roformer::cli

@@ -1,0 +1,26 @@
+#pragma once
+// Options and helpers shared by the model subcommands.
+#include <CLI/CLI.hpp>
+#include <string>
+#include <vector>
+
+#include "roformer/cpu.h"
+
+namespace roformer::cli {
+
+struct ExecOptions {
+  int threads = 1;
+  std::string isa = "auto";
+  ExecContext context() const;
+};
+
+// Adds --threads and --isa to a subcommand.
+void add_exec_options(CLI::App* cmd, ExecOptions& options);
+
+// Texts from the command line, or one per line from stdin when none were given.
+std::vector<std::string> read_inputs(const std::vector<std::string>& args);
+
+// Prints warnings to stderr, once each.
+void print_warnings(const std::vector<std::string>& warnings);
+
+}  // namespace roformer::cli
