@@ -1,0 +1,105 @@
+// Generation: the cached loop equals recomputing the full sequence, sampling
+// is reproducible per seed and honours top-k / top-p.
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "roformer/error.h"
+#include "roformer/generate.h"
+#include "support/test_support.h"
+
+namespace roformer {
+namespace {
+
+TEST(Generate, GreedyWithCacheEqualsFullRecompute) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  const ExecContext ctx{1, best_isa()};
+  const std::vector<int64_t> prompt = {2, 100, 200, 300};
+  GenerateOptions opt;
+  opt.max_new_tokens = 8;
+  const auto fast = generate(model, prompt, opt, ctx);
+  ASSERT_EQ(fast.size(), 8u);
+  // Reference: no cache, argmax over the whole sequence's last row each step.
+  std::vector<int64_t> seq = prompt;
+  const int64_t V = model.config().vocab_size;
+  for (int step = 0; step < 8; ++step) {
+    Tensor ids = Tensor::zeros({1, static_cast<int64_t>(seq.size())}, DType::I64);
+    std::copy(seq.begin(), seq.end(), ids.data<int64_t>());
+    auto out = model.forward(Batch{ids, {}, {}}, {}, ctx);
+    const float* last = out.heads.at("logits").data<float>() + (ids.size(1) - 1) * V;
+    const int64_t best = std::max_element(last, last + V) - last;
+    EXPECT_EQ(fast[static_cast<std::size_t>(step)], best) << "step " << step;
+    seq.push_back(best);
+  }
+}
+
+TEST(Generate, SamplingIsSeededAndVaries) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  const ExecContext ctx{1, best_isa()};
+  GenerateOptions opt;
+  opt.max_new_tokens = 12;
+  opt.sample = true;
+  opt.temperature = 1.5;
+  opt.seed = 7;
+  const auto a = generate(model, {2, 50}, opt, ctx), b = generate(model, {2, 50}, opt, ctx);
+  EXPECT_EQ(a, b);
+  opt.seed = 8;
+  const auto c = generate(model, {2, 50}, opt, ctx);
+  EXPECT_NE(a, c);
+}
+
+TEST(Generate, StopsAtEos) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  GenerateOptions opt;
+  opt.max_new_tokens = 10;
+  const auto free_run = generate(model, {2, 100}, opt, ExecContext{1, best_isa()});
+  opt.eos_token_id = free_run[2];
+  const auto stopped = generate(model, {2, 100}, opt, ExecContext{1, best_isa()});
+  ASSERT_LE(stopped.size(), 3u);
+  EXPECT_EQ(stopped.back(), free_run[2]);
+}
+
+TEST(Sampler, TopKAndTopPRestrictTheCandidates) {
+  const std::vector<float> logits = {0.0f, 5.0f, 4.9f, 1.0f, -3.0f, 4.8f};
+  GenerateOptions opt;
+  opt.sample = true;
+  opt.top_k = 2;
+  std::set<int64_t> seen;
+  for (uint64_t s = 0; s < 300; ++s) {
+    opt.seed = s;
+    seen.insert(TokenSampler(opt).pick(logits.data(), 6));
+  }
+  EXPECT_EQ(seen, (std::set<int64_t>{1, 2}));
+  opt.top_k = 0;
+  opt.top_p = 0.01;  // only the single most likely token survives
+  for (uint64_t s = 0; s < 50; ++s) {
+    opt.seed = s;
+    EXPECT_EQ(TokenSampler(opt).pick(logits.data(), 6), 1);
+  }
+  // Empirical frequencies follow softmax(logits / T) within sampling noise.
+  opt.top_p = 1.0;
+  opt.temperature = 2.0;
+  std::vector<int> counts(6, 0);
+  TokenSampler sampler(opt);
+  const int n = 20000;
+  for (int i = 0; i < n; ++i) ++counts[static_cast<std::size_t>(sampler.pick(logits.data(), 6))];
+  double z = 0;
+  for (float l : logits) z += std::exp(l / 2.0);
+  for (int i = 0; i < 6; ++i) {
+    const double p = std::exp(logits[static_cast<std::size_t>(i)] / 2.0) / z;
+    EXPECT_NEAR(counts[static_cast<std::size_t>(i)] / double(n), p, 4 * std::sqrt(p * (1 - p) / n) + 1e-3) << i;
+  }
+}
+
+TEST(Generate, RejectsNonCausalModelsAndBadOptions) {
+  RoFormerModel mlm = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-mlm"));
+  EXPECT_THROW(generate(mlm, {2, 3}, {}, ExecContext{1, best_isa()}), Error);
+  RoFormerModel causal = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  EXPECT_THROW(generate(causal, {}, {}, ExecContext{1, best_isa()}), Error);
+  GenerateOptions bad;
+  bad.top_p = 0;
+  EXPECT_THROW(TokenSampler{bad}, Error);
+}
+
+}  // namespace
+}  // namespace roformer
