@@ -7,6 +7,7 @@ void register_commands(CLI::App& app) {
   register_decay(app);
   register_info(app);
   register_forward(app);
+  register_export(app);
 }
 
 }  // namespace roformer::cli

@@ -10,5 +10,6 @@ void register_demo(CLI::App& app);
 void register_decay(CLI::App& app);
 void register_info(CLI::App& app);
 void register_forward(CLI::App& app);
+void register_export(CLI::App& app);
 
 }  // namespace roformer::cli
