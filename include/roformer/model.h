@@ -71,6 +71,9 @@ struct LoadOptions {
   // Use this head instead of the one config.architectures names. Weights of
   // other heads are then ignored, and a head the checkpoint lacks is an error.
   std::optional<Task> task;
+  // Read the weights from this file (model.safetensors, pytorch_model.bin, or
+  // a sharded index) instead of picking one in the directory.
+  std::string weights_file;
 };
 
 class RoFormerModel {

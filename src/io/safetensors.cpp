@@ -10,6 +10,7 @@
 #include <cstring>
 #include <limits>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "roformer/error.h"
 
@@ -103,8 +104,19 @@ void SafeTensors::parse() {
   const uint64_t data_size = size_ - data_start_;
 
   const char* h = reinterpret_cast<const char*>(bytes_ + 8);
-  json header = json::parse(h, h + n, nullptr, /*allow_exceptions=*/false);
+  // JSON objects keep only the last of repeated keys; a repeated tensor name
+  // would silently hide a tensor, so the parser reports top-level keys here.
+  std::set<std::string> keys;
+  std::string duplicate;
+  const json::parser_callback_t note_keys = [&](int depth, json::parse_event_t event, json& parsed) {
+    if (event == json::parse_event_t::key && depth == 1 && !keys.insert(parsed.get<std::string>()).second &&
+        duplicate.empty())
+      duplicate = parsed.get<std::string>();
+    return true;
+  };
+  json header = json::parse(h, h + n, note_keys, /*allow_exceptions=*/false);
   if (header.is_discarded() || !header.is_object()) fail("header is not a JSON object");
+  if (!duplicate.empty()) fail("duplicate tensor name '" + duplicate + "'");
 
   std::vector<std::pair<uint64_t, uint64_t>> ranges;
   for (auto it = header.begin(); it != header.end(); ++it) {

@@ -85,7 +85,7 @@ RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const Load
     task = *options.task;
     ignore_other_heads = true;
   }
-  const auto tensors = models::load_tensor_files(path);
+  const auto tensors = models::load_tensor_files(options.weights_file.empty() ? path : options.weights_file);
   // A checkpoint of a head model read as the base model keeps its "roformer." prefix.
   if (task == Task::Base && tensors.count("roformer.embeddings.word_embeddings.weight")) {
     std::map<std::string, Tensor> stripped;

@@ -1,22 +1,15 @@
 #include "models/tensor_files.h"
 
-#include <filesystem>
-
-#include "roformer/error.h"
-#include "roformer/safetensors.h"
+#include "roformer/checkpoint_files.h"
 
 namespace roformer::models {
 
-std::map<std::string, Tensor> load_tensor_files(const std::string& dir) {
-  namespace fs = std::filesystem;
-  const fs::path st = fs::path(dir) / "model.safetensors";
+std::map<std::string, Tensor> load_tensor_files(const std::string& path) {
+  // safetensors (single or sharded) first, then pytorch_model.bin (single or sharded).
+  const TensorSource source = TensorSource::open(path);
   std::map<std::string, Tensor> out;
-  if (fs::exists(st)) {
-    SafeTensors file = SafeTensors::open(st.string());
-    for (const auto& name : file.names()) out.emplace(name, file.get(name));
-    return out;
-  }
-  throw Error("model: no model.safetensors in " + dir);
+  for (const auto& name : source.names()) out.emplace(name, source.get(name));
+  return out;
 }
 
 }  // namespace roformer::models

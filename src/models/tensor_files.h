@@ -7,6 +7,7 @@
 
 namespace roformer::models {
 
-std::map<std::string, Tensor> load_tensor_files(const std::string& dir);
+// `path`: a checkpoint directory, or one weights file / index file.
+std::map<std::string, Tensor> load_tensor_files(const std::string& path);
 
 }  // namespace roformer::models

@@ -38,11 +38,14 @@ class HfParity : public ::testing::TestWithParam<Case> {};
 TEST_P(HfParity, EveryOutputMatches) {
   const Case& c = GetParam();
   const std::string dir = data_path("fixtures/" + c.dir);
-  RoFormerModel model = RoFormerModel::from_pretrained(dir);
-  ASSERT_EQ(model.task(), c.task);
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
   Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  // Both checkpoint formats, and 1 and 2 threads.
+  for (const char* file : {"model.safetensors", "pytorch_model.bin"})
   for (int threads : {1, 2}) {
+    SCOPED_TRACE(std::string(file) + ", threads " + std::to_string(threads));
+    RoFormerModel model = RoFormerModel::from_pretrained(dir, LoadOptions{std::nullopt, dir + "/" + file});
+    ASSERT_EQ(model.task(), c.task);
     ModelOutput out = model.forward(batch, ForwardOptions{true, true}, ExecContext{threads, best_isa()});
     const int64_t L = model.config().num_hidden_layers;
     ASSERT_EQ(static_cast<int64_t>(out.hidden_states.size()), L + 1);
