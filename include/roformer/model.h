@@ -106,6 +106,7 @@ class RoFormerModel {
   struct Impl;
 
  private:
+  friend class TrainableRoFormer;
   explicit RoFormerModel(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

@@ -128,6 +128,7 @@ void for_each_offset(const Shape& shape, const Shape& strides, F&& f) {
 }  // namespace
 
 Tensor Tensor::to(DType dtype) const {
+  ROFORMER_CHECK(defined(), "cannot convert an empty (undefined) tensor");
   Tensor out = zeros(shape_, dtype);
   if (dtype_ == DType::I64 || dtype == DType::I64) {
     check(dtype_ == dtype, "cannot convert between I64 and floating tensors");

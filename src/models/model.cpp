@@ -4,6 +4,7 @@
 
 #include "models/encoder.h"
 #include "models/heads.h"
+#include "models/model_impl.h"
 #include "models/tensor_files.h"
 #include "models/weights.h"
 #include "roformer/error.h"
@@ -49,12 +50,6 @@ Tensor KvCache::values(int64_t layer, int64_t heads) const {
   check(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
   return cache_to_bhsd(state_->layers[layer], state_->layers[layer].values, heads);
 }
-
-struct RoFormerModel::Impl {
-  RoFormerConfig config;
-  Task task = Task::Base;
-  models::RoFormerWeights weights;
-};
 
 RoFormerModel::RoFormerModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 RoFormerModel::RoFormerModel(RoFormerModel&&) noexcept = default;

@@ -158,25 +158,25 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
   return w;
 }
 
-std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
-  std::vector<std::pair<std::string, Tensor>> out;
+void visit_tensors(const RoFormerConfig& c, Task task, RoFormerWeights& w,
+                   const std::function<void(const std::string&, Tensor&)>& fn) {
   const std::string base = base_prefix(task);
-  auto linear = [&](const std::string& p, const nn::Linear& l) {
-    out.emplace_back(p + ".weight", l.weight);
-    out.emplace_back(p + ".bias", l.bias);
+  auto linear = [&](const std::string& p, nn::Linear& l) {
+    fn(p + ".weight", l.weight);
+    fn(p + ".bias", l.bias);
   };
-  auto norm = [&](const std::string& p, const nn::LayerNorm& n) {
-    out.emplace_back(p + ".weight", n.weight);
-    out.emplace_back(p + ".bias", n.bias);
+  auto norm = [&](const std::string& p, nn::LayerNorm& n) {
+    fn(p + ".weight", n.weight);
+    fn(p + ".bias", n.bias);
   };
-  out.emplace_back(base + "embeddings.word_embeddings.weight", w.word_embeddings);
-  out.emplace_back(base + "embeddings.token_type_embeddings.weight", w.token_type_embeddings);
+  fn(base + "embeddings.word_embeddings.weight", w.word_embeddings);
+  fn(base + "embeddings.token_type_embeddings.weight", w.token_type_embeddings);
   norm(base + "embeddings.LayerNorm", w.embeddings_norm);
   if (w.embeddings_project) linear(base + "embeddings_project", *w.embeddings_project);
-  out.emplace_back(base + "encoder.embed_positions.weight", w.sinusoidal_table);
+  fn(base + "encoder.embed_positions.weight", w.sinusoidal_table);
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const std::string p = base + "encoder.layer." + std::to_string(l) + ".";
-    const auto& L = w.layers[l];
+    auto& L = w.layers[l];
     linear(p + "attention.self.query", L.attention.query);
     linear(p + "attention.self.key", L.attention.key);
     linear(p + "attention.self.value", L.attention.value);
@@ -190,10 +190,10 @@ std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& c, 
     case Task::Base: break;
     case Task::MaskedLM:
     case Task::CausalLM:
-      out.emplace_back("cls.predictions.bias", w.lm_bias);
+      fn("cls.predictions.bias", w.lm_bias);
       linear("cls.predictions.transform.dense", w.lm_transform);
       norm("cls.predictions.transform.LayerNorm", w.lm_norm);
-      if (!c.tie_word_embeddings) out.emplace_back("cls.predictions.decoder.weight", w.lm_decoder);
+      if (!c.tie_word_embeddings) fn("cls.predictions.decoder.weight", w.lm_decoder);
       break;
     case Task::SequenceClassification:
       linear("classifier.dense", w.classifier_dense);
@@ -203,7 +203,33 @@ std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& c, 
     case Task::MultipleChoice: linear("classifier", w.classifier); break;
     case Task::QuestionAnswering: linear("qa_outputs", w.classifier); break;
   }
+}
+
+std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
+  std::vector<std::pair<std::string, Tensor>> out;
+  // visit_tensors takes mutable references; the tensors are only copied (shared storage) here.
+  visit_tensors(c, task, const_cast<RoFormerWeights&>(w), [&](const std::string& n, Tensor& t) { out.emplace_back(n, t); });
   return out;
+}
+
+namespace {
+
+RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w,
+                            const std::function<Tensor(const Tensor&)>& f) {
+  RoFormerWeights out = w;
+  visit_tensors(c, task, out, [&](const std::string&, Tensor& t) { t = f(t); });
+  if ((task == Task::MaskedLM || task == Task::CausalLM) && c.tie_word_embeddings) out.lm_decoder = out.word_embeddings;
+  return out;
+}
+
+}  // namespace
+
+RoFormerWeights clone_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
+  return map_weights(c, task, w, [](const Tensor& t) { return t.clone(); });
+}
+
+RoFormerWeights zeros_like(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
+  return map_weights(c, task, w, [](const Tensor& t) { return Tensor::zeros(t.shape(), t.dtype()); });
 }
 
 }  // namespace roformer::models

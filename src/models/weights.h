@@ -1,6 +1,7 @@
 #pragma once
 // The parameters of a RoFormer model with its head, bound from an HF state
 // dict by name, with every shape checked against the config.
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -48,10 +49,20 @@ std::string base_prefix(Task task);
 RoFormerWeights bind_weights(const RoFormerConfig& config, Task task, const std::map<std::string, Tensor>& tensors,
                              bool ignore_other_heads);
 
-// The state dict in HF's names and order (tied decoder weight left out, as
-// HF's safetensors save does).
+// Calls fn(name, tensor&) for every tensor in HF's state-dict names and
+// order; the tied decoder weight is left out (as HF's safetensors save does),
+// the sinusoidal table is included.
+void visit_tensors(const RoFormerConfig& config, Task task, RoFormerWeights& w,
+                   const std::function<void(const std::string&, Tensor&)>& fn);
+
 std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& config, Task task,
                                                        const RoFormerWeights& w);
+
+// A deep copy in owned memory (writable), keeping the decoder tied to the
+// word embeddings when the config ties them.
+RoFormerWeights clone_weights(const RoFormerConfig& config, Task task, const RoFormerWeights& w);
+// Same structure, every tensor zero (gradient buffers); tied like clone_weights.
+RoFormerWeights zeros_like(const RoFormerConfig& config, Task task, const RoFormerWeights& w);
 
 // The sinusoidal table HF stores as roformer.encoder.embed_positions.weight.
 Tensor sinusoidal_table(int64_t max_positions, int64_t head_dim);

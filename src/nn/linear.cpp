@@ -1,6 +1,7 @@
 #include "nn/linear.h"
 
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
 
 namespace roformer::nn {
@@ -13,6 +14,27 @@ void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& 
 
 void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const {
   kernels::layer_norm_forward(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, ctx);
+}
+
+void Linear::backward(const float* x, const float* dy, int64_t rows, float* dx, bool accumulate_dx, const Linear& grad,
+                      const ExecContext& ctx) const {
+  const int64_t in = in_features(), out = out_features();
+  if (dx != nullptr) {
+    kernels::gemm(false, false, rows, in, out, 1.0f, dy, out, weight.data<float>(), in, accumulate_dx ? 1.0f : 0.0f, dx,
+                  in, ctx);
+  }
+  kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.data<float>(), in, ctx);
+  if (bias.defined() && bias.numel() > 0) kernels::bias_backward(dy, rows, out, grad.bias.data<float>());
+}
+
+void LayerNorm::forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd) const {
+  kernels::layer_norm_forward_train(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, mean, rstd);
+}
+
+void LayerNorm::backward(const float* x, const float* dy, const float* mean, const float* rstd, int64_t rows, float* dx,
+                         const LayerNorm& grad) const {
+  kernels::layer_norm_backward(x, dy, weight.data<float>(), mean, rstd, rows, features(), dx, grad.weight.data<float>(),
+                               grad.bias.data<float>());
 }
 
 }  // namespace roformer::nn

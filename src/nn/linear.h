@@ -16,6 +16,10 @@ struct Linear {
   int64_t out_features() const { return weight.size(0); }
   // y (rows, out) = x (rows, in) W^T + b
   void forward(const float* x, int64_t rows, float* y, const ExecContext& ctx) const;
+  // From dy (rows, out): dx (rows, in) overwritten, or added to when
+  // accumulate_dx, or skipped when null; grad.weight / grad.bias accumulate.
+  void backward(const float* x, const float* dy, int64_t rows, float* dx, bool accumulate_dx, const Linear& grad,
+                const ExecContext& ctx) const;
 };
 
 struct LayerNorm {
@@ -26,6 +30,11 @@ struct LayerNorm {
   int64_t features() const { return weight.size(0); }
   // y (rows, n) = LN(x); y may alias x.
   void forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const;
+  // Training forward: also saves per-row mean and 1/sigma for backward.
+  void forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd) const;
+  // dx overwritten; grad.weight / grad.bias accumulate.
+  void backward(const float* x, const float* dy, const float* mean, const float* rstd, int64_t rows, float* dx,
+                const LayerNorm& grad) const;
 };
 
 }  // namespace roformer::nn

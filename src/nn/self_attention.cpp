@@ -6,6 +6,7 @@
 #include <limits>
 
 #include "kernels/elementwise.h"
+#include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
 #include "roformer/error.h"
 
@@ -103,6 +104,87 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
       kernels::gemm(false, false, T, D, Tk, 1.0f, scores.data(), Tk, vb, H, 0.0f, out + b * T * H + h * D, H, ctx);
     }
   }
+}
+
+}  // namespace roformer::nn
+
+namespace roformer::nn {
+
+namespace {
+
+void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, int64_t D, const Tensor& positions,
+                  RopeTable& rope, RopeDirection dir, const ExecContext& ctx) {
+  Tensor view = Tensor::view(t.data(), {B, T, NH, D}, DType::F32);
+  rope_apply(rope, view, view, positions, QkvLayout::BSHD, dir, ctx);
+}
+
+}  // namespace
+
+void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
+                                  const AttentionMask& mask, AttentionSaved& saved, float* out,
+                                  const ExecContext& ctx) const {
+  const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
+  saved.q.resize(static_cast<std::size_t>(rows * H));
+  saved.k.resize(saved.q.size());
+  saved.v.resize(saved.q.size());
+  saved.probs.resize(static_cast<std::size_t>(B * NH * T * T));
+  query.forward(x, rows, saved.q.data(), ctx);
+  key.forward(x, rows, saved.k.data(), ctx);
+  value.forward(x, rows, saved.v.data(), ctx);
+  rotate_heads(saved.q, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+  rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+  if (rotary_value) rotate_heads(saved.v, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+  check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const float masked = std::numeric_limits<float>::lowest();
+  const int64_t tasks = B * NH;
+#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && tasks > 1) schedule(static)
+  for (int64_t task = 0; task < tasks; ++task) {
+    const int64_t b = task / NH, h = task % NH;
+    float* p = saved.probs.data() + task * T * T;
+    kernels::gemm(false, true, T, T, D, scale, saved.q.data() + b * T * H + h * D, H, saved.k.data() + b * T * H + h * D,
+                  H, 0.0f, p, T, ctx);
+    const uint8_t* valid = mask.key_valid ? mask.key_valid + b * T : nullptr;
+    for (int64_t i = 0; i < T; ++i)
+      for (int64_t j = 0; j < T; ++j)
+        if ((valid != nullptr && valid[j] == 0) || (mask.causal && j > i)) p[i * T + j] += masked;
+    kernels::softmax_rows(p, T, T, T);
+    kernels::gemm(false, false, T, D, T, 1.0f, p, T, saved.v.data() + b * T * H + h * D, H, 0.0f, out + b * T * H + h * D,
+                  H, ctx);
+  }
+}
+
+void SelfAttention::backward(const float* x, const AttentionSaved& saved, const float* dout, int64_t B, int64_t T,
+                             const Tensor& positions, RopeTable& rope, float* dx, const SelfAttention& grad,
+                             const ExecContext& ctx) const {
+  const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
+  std::vector<float> dq(static_cast<std::size_t>(rows * H)), dk(dq.size()), dv(dq.size());
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t tasks = B * NH;
+#pragma omp parallel num_threads(ctx.threads) if (ctx.threads > 1 && tasks > 1)
+  {
+    std::vector<float> dp(static_cast<std::size_t>(T * T));
+#pragma omp for schedule(static)
+    for (int64_t task = 0; task < tasks; ++task) {
+      const int64_t b = task / NH, h = task % NH;
+      const int64_t off = b * T * H + h * D;
+      const float* p = saved.probs.data() + task * T * T;
+      // dP = dO V^T, dV = P^T dO, dS = softmax'(dP), dQ = dS K s, dK = dS^T Q s
+      kernels::gemm(false, true, T, T, D, 1.0f, dout + off, H, saved.v.data() + off, H, 0.0f, dp.data(), T, ctx);
+      kernels::gemm(true, false, T, D, T, 1.0f, p, T, dout + off, H, 0.0f, dv.data() + off, H, ctx);
+      kernels::softmax_backward_rows(p, dp.data(), dp.data(), T, T);
+      kernels::gemm(false, false, T, D, T, scale, dp.data(), T, saved.k.data() + off, H, 0.0f, dq.data() + off, H, ctx);
+      kernels::gemm(true, false, T, D, T, scale, dp.data(), T, saved.q.data() + off, H, 0.0f, dk.data() + off, H, ctx);
+    }
+  }
+  // The rotation's gradient is the inverse rotation.
+  rotate_heads(dq, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+  rotate_heads(dk, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+  if (rotary_value) rotate_heads(dv, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+  query.backward(x, dq.data(), rows, dx, true, grad.query, ctx);
+  key.backward(x, dk.data(), rows, dx, true, grad.key, ctx);
+  value.backward(x, dv.data(), rows, dx, true, grad.value, ctx);
 }
 
 }  // namespace roformer::nn

@@ -29,6 +29,12 @@ struct AttentionMask {
   bool causal = false;  // query t (absolute past+t) sees keys <= past+t
 };
 
+// What the training forward keeps for backward.
+struct AttentionSaved {
+  std::vector<float> q, k, v;  // (B, T, hidden), after rotation
+  std::vector<float> probs;    // (B, heads, T, T)
+};
+
 struct SelfAttention {
   Linear query, key, value;
   int64_t heads = 0;
@@ -43,6 +49,16 @@ struct SelfAttention {
   void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
                const ExecContext& ctx) const;
+
+  // Training forward (no cache): like forward, keeping q, k, v and the probabilities.
+  void forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
+                     const AttentionMask& mask, AttentionSaved& saved, float* out, const ExecContext& ctx) const;
+  // dout: gradient of the context (B, T, hidden). dx is added to (the
+  // residual stream already holds the other path's gradient); grad's
+  // weights accumulate.
+  void backward(const float* x, const AttentionSaved& saved, const float* dout, int64_t B, int64_t T,
+                const Tensor& positions, RopeTable& rope, float* dx, const SelfAttention& grad,
+                const ExecContext& ctx) const;
 };
 
 }  // namespace roformer::nn

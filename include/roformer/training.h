@@ -1,0 +1,67 @@
+#pragma once
+// A RoFormer model being trained: owned, writable weights, gradient buffers
+// with the same HF names, and an explicit forward + loss + backward in the
+// spirit of llm.c (each layer keeps what its backward needs). Losses follow
+// what HF computes when `labels` are passed to each head.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "roformer/model.h"
+
+namespace roformer {
+
+struct TrainLabels {
+  // MLM / token classification: I64 (B, T), -100 = ignored.
+  // Causal LM: I64 (B, T), shifted inside (position t predicts label t+1), -100 ignored.
+  // Sequence classification: I64 (B) class ids; F32 (B) for regression
+  //   (num_labels == 1); F32 (B, labels) for multi-label (problem_type).
+  // Multiple choice: I64 (B) choice ids.
+  Tensor labels;
+  // Question answering: I64 (B) each; positions outside [0, T) are ignored (HF clamps to T).
+  Tensor start_positions, end_positions;
+};
+
+struct TrainStep {
+  double loss = 0;        // the mean loss of this batch
+  int64_t examples = 0;   // labelled items the mean is over (tokens for MLM)
+  Tensor logits;          // the head's main output (start logits for QA)
+};
+
+struct TrainableParameter {
+  std::string name;  // HF's named_parameters() name
+  Tensor value;      // F32, owned
+  Tensor grad;       // F32, same shape; accumulates across backward calls
+};
+
+class TrainableRoFormer {
+ public:
+  // Copies the model's weights into owned memory (ties kept).
+  explicit TrainableRoFormer(const RoFormerModel& model);
+  ~TrainableRoFormer();
+  TrainableRoFormer(TrainableRoFormer&&) noexcept;
+  TrainableRoFormer& operator=(TrainableRoFormer&&) noexcept;
+
+  const RoFormerConfig& config() const;
+  Task task() const;
+
+  // Forward, loss and backward; gradients are ADDED to the buffers, scaled
+  // by grad_scale (e.g. 1/accumulation steps).
+  TrainStep forward_backward(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx,
+                             float grad_scale = 1.0f);
+  // Forward and loss only (evaluation).
+  TrainStep evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx);
+  void zero_grad();
+
+  // Every trainable parameter once, HF names (the sinusoidal table is not one).
+  std::vector<TrainableParameter> parameters() const;
+  // A model sharing nothing with this one (for inference or saving).
+  RoFormerModel snapshot() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roformer

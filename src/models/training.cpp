@@ -1,0 +1,451 @@
+// TrainableRoFormer: the training forward (keeping activations), the losses
+// of every head, and the backward pass through heads, layers and embeddings.
+// Shape letters: B batch rows (batch x choices for multiple choice), T time,
+// E embedding size, H hidden, I intermediate, V vocab, L labels.
+#include "roformer/training.h"
+
+#include <cstring>
+
+#include "kernels/elementwise.h"
+#include "kernels/elementwise_backward.h"
+#include "kernels/gemm.h"
+#include "models/losses.h"
+#include "models/model_impl.h"
+#include "roformer/error.h"
+
+namespace roformer {
+
+namespace {
+
+using models::RoFormerWeights;
+
+kernels::Activation activation_of(const std::string& name) {
+  return name == "gelu" ? kernels::Activation::Gelu
+         : name == "gelu_new" ? kernels::Activation::GeluNew
+                              : kernels::Activation::Relu;
+}
+
+void resize(std::vector<float>& v, int64_t n) { v.resize(static_cast<std::size_t>(n)); }
+
+struct LayerActs {
+  nn::AttentionSaved attention;
+  std::vector<float> context;                 // (B, T, H)
+  std::vector<float> a_pre, a, a_mean, a_rstd;  // attention block: residual sum, LN out, LN stats
+  std::vector<float> f_pre, f_act;            // (B, T, I)
+  std::vector<float> y_pre, y_mean, y_rstd;   // FFN block residual sum and LN stats
+};
+
+}  // namespace
+
+struct TrainableRoFormer::Impl {
+  RoFormerConfig config;
+  Task task = Task::Base;
+  RoFormerWeights w;  // owned, writable
+  RoFormerWeights g;  // gradients, same structure
+
+  // Activations of the last forward (buffers reused between steps).
+  int64_t B = 0, T = 0, choices = 1;
+  std::vector<int64_t> ids, types;
+  std::vector<uint8_t> valid;
+  Tensor positions;
+  std::vector<float> emb_pre, emb, emb_mean, emb_rstd;  // (B, T, E)
+  std::vector<std::vector<float>> hs;           // L + 1 hidden states (B, T, H)
+  std::vector<LayerActs> layers;
+  // Heads.
+  std::vector<float> lm_pre, lm_act, lm_out, lm_mean, lm_rstd;  // LM transform (B, T, E)
+  std::vector<float> pooled, mid_pre, mid_act;        // sequence classification / MC summary
+  std::vector<float> logits, dlogits;
+  // Backward scratch.
+  std::vector<float> dh, dtmp, dtmp2, dI, dcontext, demb, demb_pre;
+
+  void prepare(const Batch& batch);
+  void forward(const ExecContext& ctx);
+  TrainStep loss(const TrainLabels& labels, bool want_grad, float scale);
+  void backward(const ExecContext& ctx);
+};
+
+void TrainableRoFormer::Impl::prepare(const Batch& batch) {
+  const RoFormerConfig& c = config;
+  const Tensor& in = batch.input_ids;
+  check(in.defined() && in.dtype() == DType::I64, "train: input_ids must be an int64 tensor");
+  if (task == Task::MultipleChoice) {
+    check(in.dim() == 3, "train: multiple choice input_ids must be (batch, choices, length)");
+    choices = in.size(1);
+  } else {
+    check(in.dim() == 2, "train: input_ids must be (batch, length), got " + shape_str(in.shape()));
+    choices = 1;
+  }
+  T = in.shape().back();
+  B = in.numel() / std::max<int64_t>(T, 1);
+  check(B > 0 && T > 0, "train: empty batch");
+  const int64_t n = B * T;
+  const Tensor ic = in.is_contiguous() ? in : in.to(DType::I64);
+  ids.assign(ic.data<int64_t>(), ic.data<int64_t>() + n);
+  for (int64_t id : ids) check(id >= 0 && id < c.vocab_size, "train: input id " + std::to_string(id) + " outside the vocabulary");
+  types.assign(static_cast<std::size_t>(n), 0);
+  if (batch.token_type_ids.defined() && batch.token_type_ids.numel() > 0) {
+    check(batch.token_type_ids.shape() == in.shape() && batch.token_type_ids.dtype() == DType::I64,
+          "train: token_type_ids must be int64 with the shape of input_ids");
+    const Tensor tt = batch.token_type_ids.is_contiguous() ? batch.token_type_ids : batch.token_type_ids.to(DType::I64);
+    types.assign(tt.data<int64_t>(), tt.data<int64_t>() + n);
+    for (int64_t v : types) check(v >= 0 && v < c.type_vocab_size, "train: token type out of range");
+  }
+  valid.assign(static_cast<std::size_t>(n), 1);
+  if (batch.attention_mask.defined() && batch.attention_mask.numel() > 0) {
+    check(batch.attention_mask.shape() == in.shape() && batch.attention_mask.dtype() == DType::I64,
+          "train: attention_mask must be int64 with the shape of input_ids");
+    const Tensor m = batch.attention_mask.is_contiguous() ? batch.attention_mask : batch.attention_mask.to(DType::I64);
+    for (int64_t i = 0; i < n; ++i) {
+      const int64_t v = m.data<int64_t>()[i];
+      check(v == 0 || v == 1, "train: attention_mask values must be 0 or 1");
+      valid[static_cast<std::size_t>(i)] = static_cast<uint8_t>(v);
+    }
+  }
+  if (positions.numel() != T || !positions.defined()) positions = Tensor::zeros({T}, DType::I64);
+  for (int64_t p = 0; p < T; ++p) positions.data<int64_t>()[p] = p;
+}
+
+void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
+  const RoFormerConfig& c = config;
+  const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  const auto act = activation_of(c.hidden_act);
+
+  // Embeddings: LN(word[id] + type[tt]) -> optional projection.
+  resize(emb_pre, rows * E);
+  resize(emb, rows * E);
+  resize(emb_mean, rows);
+  resize(emb_rstd, rows);
+  const float* word = w.word_embeddings.data<float>();
+  const float* type = w.token_type_embeddings.data<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[ids[r] * E + k] + type[types[r] * E + k];
+  w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data());
+  hs.resize(w.layers.size() + 1);
+  for (auto& h : hs) resize(h, rows * H);
+  if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
+  else std::memcpy(hs[0].data(), emb.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
+
+  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  nn::AttentionMask mask{valid.data(), T, c.is_decoder};
+  layers.resize(w.layers.size());
+  for (std::size_t l = 0; l < w.layers.size(); ++l) {
+    const auto& L = w.layers[l];
+    LayerActs& A = layers[l];
+    const float* x = hs[l].data();
+    resize(A.context, rows * H);
+    L.attention.forward_train(x, B, T, positions, rope, mask, A.attention, A.context.data(), ctx);
+    resize(A.a_pre, rows * H);
+    resize(A.a, rows * H);
+    resize(A.a_mean, rows);
+    resize(A.a_rstd, rows);
+    L.attention_output.forward(A.context.data(), rows, A.a_pre.data(), ctx);
+    for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
+    L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data());
+    resize(A.f_pre, rows * I);
+    resize(A.f_act, rows * I);
+    L.intermediate.forward(A.a.data(), rows, A.f_pre.data(), ctx);
+    std::memcpy(A.f_act.data(), A.f_pre.data(), static_cast<std::size_t>(rows * I) * sizeof(float));
+    kernels::activation_forward(act, A.f_act.data(), rows * I, ctx);
+    resize(A.y_pre, rows * H);
+    resize(A.y_mean, rows);
+    resize(A.y_rstd, rows);
+    L.output.forward(A.f_act.data(), rows, A.y_pre.data(), ctx);
+    for (int64_t i = 0; i < rows * H; ++i) A.y_pre[i] += A.a[i];
+    L.output_norm.forward_train(A.y_pre.data(), hs[l + 1].data(), rows, A.y_mean.data(), A.y_rstd.data());
+  }
+
+  // Heads, up to the logits.
+  const float* h = hs.back().data();
+  switch (task) {
+    case Task::Base: break;
+    case Task::MaskedLM:
+    case Task::CausalLM: {
+      const int64_t V = c.vocab_size;
+      resize(lm_pre, rows * E);
+      resize(lm_act, rows * E);
+      resize(lm_out, rows * E);
+      resize(lm_mean, rows);
+      resize(lm_rstd, rows);
+      w.lm_transform.forward(h, rows, lm_pre.data(), ctx);
+      std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
+      kernels::activation_forward(act, lm_act.data(), rows * E, ctx);
+      w.lm_norm.forward_train(lm_act.data(), lm_out.data(), rows, lm_mean.data(), lm_rstd.data());
+      resize(logits, rows * V);
+      kernels::gemm(false, true, rows, V, E, 1.0f, lm_out.data(), E, w.lm_decoder.data<float>(), E, 0.0f, logits.data(), V,
+                    ctx);
+      kernels::add_bias_rows(logits.data(), w.lm_bias.data<float>(), rows, V);
+      break;
+    }
+    case Task::SequenceClassification: {
+      resize(pooled, B * H);
+      resize(mid_pre, B * H);
+      resize(mid_act, B * H);
+      for (int64_t b = 0; b < B; ++b) std::memcpy(&pooled[b * H], h + b * T * H, static_cast<std::size_t>(H) * sizeof(float));
+      w.classifier_dense.forward(pooled.data(), B, mid_pre.data(), ctx);
+      mid_act = mid_pre;
+      kernels::activation_forward(act, mid_act.data(), B * H, ctx);
+      resize(logits, B * c.num_labels());
+      w.classifier.forward(mid_act.data(), B, logits.data(), ctx);
+      break;
+    }
+    case Task::TokenClassification:
+      resize(logits, rows * c.num_labels());
+      w.classifier.forward(h, rows, logits.data(), ctx);
+      break;
+    case Task::QuestionAnswering:
+      resize(logits, rows * 2);
+      w.classifier.forward(h, rows, logits.data(), ctx);
+      break;
+    case Task::MultipleChoice: {
+      check(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
+      resize(pooled, B * H);
+      const int64_t at = c.summary_type == "last" ? T - 1 : 0;
+      for (int64_t b = 0; b < B; ++b)
+        std::memcpy(&pooled[b * H], h + (b * T + at) * H, static_cast<std::size_t>(H) * sizeof(float));
+      resize(logits, B);
+      w.classifier.forward(pooled.data(), B, logits.data(), ctx);
+      break;
+    }
+  }
+}
+
+TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_grad, float scale) {
+  const RoFormerConfig& c = config;
+  const int64_t rows = B * T;
+  TrainStep step;
+  resize(dlogits, static_cast<int64_t>(logits.size()));
+  float* d = want_grad ? dlogits.data() : nullptr;
+  auto int_labels = [&](const Tensor& x, const Shape& shape, const char* what) {
+    check(x.defined() && x.dtype() == DType::I64 && x.shape() == shape,
+          std::string("train: ") + what + " must be int64 of shape " + shape_str(shape) +
+              (x.defined() ? ", got " + shape_str(x.shape()) : ""));
+    return x.is_contiguous() ? x : x.to(DType::I64);
+  };
+  models::LossResult r;
+  switch (task) {
+    case Task::Base: throw Error("train: the base model has no head and no loss");
+    case Task::MaskedLM:
+    case Task::TokenClassification: {
+      const int64_t K = task == Task::MaskedLM ? c.vocab_size : c.num_labels();
+      const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
+      r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale);
+      break;
+    }
+    case Task::CausalLM: {
+      // Position t predicts label t + 1; the last position predicts nothing.
+      const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
+      std::vector<int64_t> shifted(static_cast<std::size_t>(rows), -100);
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t i = 0; i + 1 < T; ++i) shifted[b * T + i] = lab.data<int64_t>()[b * T + i + 1];
+      r = models::cross_entropy(logits.data(), shifted.data(), rows, c.vocab_size, 1, d, scale);
+      break;
+    }
+    case Task::SequenceClassification: {
+      const int64_t K = c.num_labels();
+      check(labels.labels.defined(), "train: sequence classification needs labels");
+      const std::string kind = c.problem_type.value_or(K == 1 ? "regression" : labels.labels.dtype() == DType::I64
+                                                                                  ? "single_label_classification"
+                                                                                  : "multi_label_classification");
+      if (kind == "regression") {
+        const Tensor lab = labels.labels.to(DType::F32);
+        check(lab.numel() == B * K, "train: regression labels must have one value per output");
+        r = models::mse(logits.data(), lab.data<float>(), B * K, d, scale);
+      } else if (kind == "multi_label_classification") {
+        const Tensor lab = labels.labels.to(DType::F32);
+        check(lab.numel() == B * K, "train: multi-label targets must be (batch, labels)");
+        r = models::bce_with_logits(logits.data(), lab.data<float>(), B * K, d, scale);
+      } else {
+        const Tensor lab = int_labels(labels.labels, {B}, "labels");
+        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), B, K, 1, d, scale);
+      }
+      break;
+    }
+    case Task::MultipleChoice: {
+      const int64_t batches = B / choices;
+      const Tensor lab = int_labels(labels.labels, {batches}, "labels");
+      r = models::cross_entropy(logits.data(), lab.data<int64_t>(), batches, choices, 1, d, scale);
+      break;
+    }
+    case Task::QuestionAnswering: {
+      // HF clamps positions to [0, T] and ignores T; the loss is the mean of the two.
+      const Tensor sp_in = int_labels(labels.start_positions, {B}, "start_positions");
+      const Tensor ep_in = int_labels(labels.end_positions, {B}, "end_positions");
+      std::vector<float> start(static_cast<std::size_t>(rows)), end(start.size()), ds(start.size()), dend(start.size());
+      for (int64_t i = 0; i < rows; ++i) {
+        start[i] = logits[2 * i];
+        end[i] = logits[2 * i + 1];
+      }
+      auto clamp = [&](const Tensor& p) {
+        std::vector<int64_t> v(p.data<int64_t>(), p.data<int64_t>() + B);
+        for (auto& x : v) x = std::clamp<int64_t>(x, 0, T);
+        return v;
+      };
+      const auto sp = clamp(sp_in), ep = clamp(ep_in);
+      const auto rs = models::cross_entropy(start.data(), sp.data(), B, T, 1, d ? ds.data() : nullptr, 0.5f * scale);
+      const auto re = models::cross_entropy(end.data(), ep.data(), B, T, 1, d ? dend.data() : nullptr, 0.5f * scale);
+      r.loss = 0.5 * (rs.loss + re.loss);
+      r.count = rs.count;
+      if (d)
+        for (int64_t i = 0; i < rows; ++i) {
+          d[2 * i] = ds[i];
+          d[2 * i + 1] = dend[i];
+        }
+      break;
+    }
+  }
+  step.loss = r.loss;
+  step.examples = r.count;
+  return step;
+}
+
+void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
+  const RoFormerConfig& c = config;
+  const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  const auto act = activation_of(c.hidden_act);
+  const float* h = hs.back().data();
+  resize(dh, rows * H);
+  std::fill(dh.begin(), dh.end(), 0.0f);
+
+  switch (task) {
+    case Task::Base: break;
+    case Task::MaskedLM:
+    case Task::CausalLM: {
+      const int64_t V = c.vocab_size;
+      resize(dtmp, rows * E);
+      resize(dtmp2, rows * E);
+      // logits = t Dec^T + bias
+      kernels::gemm(false, false, rows, E, V, 1.0f, dlogits.data(), V, w.lm_decoder.data<float>(), E, 0.0f, dtmp.data(),
+                    E, ctx);
+      kernels::gemm(true, false, V, E, rows, 1.0f, dlogits.data(), V, lm_out.data(), E, 1.0f, g.lm_decoder.data<float>(), E,
+                    ctx);
+      kernels::bias_backward(dlogits.data(), rows, V, g.lm_bias.data<float>());
+      w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), rows, dtmp2.data(), g.lm_norm);
+      kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), rows * E);
+      w.lm_transform.backward(h, dtmp2.data(), rows, dh.data(), false, g.lm_transform, ctx);
+      break;
+    }
+    case Task::SequenceClassification: {
+      resize(dtmp, B * H);
+      resize(dtmp2, B * H);
+      w.classifier.backward(mid_act.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
+      kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H);
+      w.classifier_dense.backward(pooled.data(), dtmp.data(), B, dtmp2.data(), false, g.classifier_dense, ctx);
+      for (int64_t b = 0; b < B; ++b)
+        std::memcpy(&dh[b * T * H], &dtmp2[b * H], static_cast<std::size_t>(H) * sizeof(float));
+      break;
+    }
+    case Task::TokenClassification:
+    case Task::QuestionAnswering:
+      w.classifier.backward(h, dlogits.data(), rows, dh.data(), false, g.classifier, ctx);
+      break;
+    case Task::MultipleChoice: {
+      resize(dtmp, B * H);
+      w.classifier.backward(pooled.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
+      const int64_t at = c.summary_type == "last" ? T - 1 : 0;
+      for (int64_t b = 0; b < B; ++b)
+        std::memcpy(&dh[(b * T + at) * H], &dtmp[b * H], static_cast<std::size_t>(H) * sizeof(float));
+      break;
+    }
+  }
+
+  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  std::vector<float>& dy = dh;  // gradient of the current layer's output, becomes its input's
+  resize(dtmp, rows * H);
+  resize(dtmp2, rows * H);
+  resize(dI, rows * I);
+  resize(dcontext, rows * H);
+  for (std::size_t li = w.layers.size(); li-- > 0;) {
+    const auto& L = w.layers[li];
+    const auto& G = g.layers[li];
+    LayerActs& A = layers[li];
+    // y = LN2(out(act(inter(a))) + a)
+    float* dy_pre = dtmp.data();
+    L.output_norm.backward(A.y_pre.data(), dy.data(), A.y_mean.data(), A.y_rstd.data(), rows, dy_pre, G.output_norm);
+    L.output.backward(A.f_act.data(), dy_pre, rows, dI.data(), false, G.output, ctx);
+    kernels::activation_backward(act, A.f_pre.data(), dI.data(), dI.data(), rows * I);
+    // da = dy_pre (residual) + inter's input gradient
+    L.intermediate.backward(A.a.data(), dI.data(), rows, dy_pre, true, G.intermediate, ctx);
+    // a = LN1(dense(ctx) + x)
+    float* da_pre = dtmp2.data();
+    L.attention_norm.backward(A.a_pre.data(), dy_pre, A.a_mean.data(), A.a_rstd.data(), rows, da_pre, G.attention_norm);
+    // dx = da_pre (residual) + attention's input gradient; dctx from the output dense
+    L.attention_output.backward(A.context.data(), da_pre, rows, dcontext.data(), false, G.attention_output, ctx);
+    std::memcpy(dy.data(), da_pre, static_cast<std::size_t>(rows * H) * sizeof(float));
+    L.attention.backward(hs[li].data(), A.attention, dcontext.data(), B, T, positions, rope, dy.data(), G.attention, ctx);
+  }
+
+  // Embeddings: projection, LayerNorm, then scatter into the tables.
+  resize(demb, rows * E);
+  resize(demb_pre, rows * E);
+  if (w.embeddings_project) {
+    w.embeddings_project->backward(emb.data(), dy.data(), rows, demb.data(), false, *g.embeddings_project, ctx);
+  } else {
+    std::memcpy(demb.data(), dy.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
+  }
+  w.embeddings_norm.backward(emb_pre.data(), demb.data(), emb_mean.data(), emb_rstd.data(), rows, demb_pre.data(),
+                             g.embeddings_norm);
+  float* gw = g.word_embeddings.data<float>();
+  float* gt = g.token_type_embeddings.data<float>();
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t k = 0; k < E; ++k) {
+      gw[ids[r] * E + k] += demb_pre[r * E + k];
+      gt[types[r] * E + k] += demb_pre[r * E + k];
+    }
+}
+
+TrainableRoFormer::TrainableRoFormer(const RoFormerModel& model) : impl_(std::make_unique<Impl>()) {
+  impl_->config = model.impl_->config;
+  impl_->task = model.impl_->task;
+  impl_->w = models::clone_weights(impl_->config, impl_->task, model.impl_->weights);
+  impl_->g = models::zeros_like(impl_->config, impl_->task, impl_->w);
+}
+TrainableRoFormer::~TrainableRoFormer() = default;
+TrainableRoFormer::TrainableRoFormer(TrainableRoFormer&&) noexcept = default;
+TrainableRoFormer& TrainableRoFormer::operator=(TrainableRoFormer&&) noexcept = default;
+
+const RoFormerConfig& TrainableRoFormer::config() const { return impl_->config; }
+Task TrainableRoFormer::task() const { return impl_->task; }
+
+TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx,
+                                              float grad_scale) {
+  impl_->prepare(batch);
+  impl_->forward(ctx);
+  TrainStep step = impl_->loss(labels, true, grad_scale);
+  impl_->backward(ctx);
+  return step;
+}
+
+TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx) {
+  impl_->prepare(batch);
+  impl_->forward(ctx);
+  return impl_->loss(labels, false, 1.0f);
+}
+
+void TrainableRoFormer::zero_grad() {
+  models::visit_tensors(impl_->config, impl_->task, impl_->g, [](const std::string&, Tensor& t) {
+    std::memset(t.raw(), 0, t.nbytes());
+  });
+}
+
+std::vector<TrainableParameter> TrainableRoFormer::parameters() const {
+  std::vector<TrainableParameter> out;
+  std::vector<Tensor> grads;
+  models::visit_tensors(impl_->config, impl_->task, impl_->g, [&](const std::string&, Tensor& t) { grads.push_back(t); });
+  std::size_t i = 0;
+  models::visit_tensors(impl_->config, impl_->task, impl_->w, [&](const std::string& name, Tensor& t) {
+    // The sinusoidal table is a fixed buffer, not a parameter (requires_grad false in HF).
+    if (name.find("embed_positions") == std::string::npos) out.push_back({name, t, grads[i]});
+    ++i;
+  });
+  return out;
+}
+
+RoFormerModel TrainableRoFormer::snapshot() const {
+  auto impl = std::make_unique<RoFormerModel::Impl>();
+  impl->config = impl_->config;
+  impl->task = impl_->task;
+  impl->weights = models::clone_weights(impl_->config, impl_->task, impl_->w);
+  return RoFormerModel(std::move(impl));
+}
+
+}  // namespace roformer

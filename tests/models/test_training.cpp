@@ -1,0 +1,160 @@
+// Training forward/backward against PyTorch: the loss and every parameter
+// gradient of the fixtures' training goldens (tolerances from the fixtures'
+// README: loss 2e-6 relative, gradients 3e-5 * max|ref| per tensor), and
+// finite differences for the heads the goldens do not cover.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <random>
+#include <set>
+
+#include "roformer/error.h"
+#include "roformer/safetensors.h"
+#include "roformer/training.h"
+#include "support/test_support.h"
+
+namespace roformer {
+namespace {
+
+using testing::data_path;
+using testing::max_abs;
+using testing::max_abs_diff;
+
+Batch fixture_batch(const SafeTensors& expected) {
+  return Batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+}
+
+class TrainingGoldens : public ::testing::TestWithParam<std::string> {};
+
+TEST_P(TrainingGoldens, LossAndEveryGradientMatchPyTorch) {
+  const std::string dir = data_path("fixtures/" + GetParam());
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
+  RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    TrainableRoFormer trainer(model);
+    const ExecContext ctx{threads, best_isa()};
+    TrainStep step = trainer.forward_backward(fixture_batch(expected), TrainLabels{golden.get("train.labels"), {}, {}}, ctx);
+    const double ref_loss = golden.get("train.loss").to_vector()[0];
+    EXPECT_LE(std::fabs(step.loss - ref_loss), 2e-6 * std::max(1.0, std::fabs(ref_loss)))
+        << "loss " << step.loss << " vs " << ref_loss;
+
+    std::set<std::string> expected_names;
+    for (const auto& n : golden.names())
+      if (n.starts_with("grad.")) expected_names.insert(n.substr(5));
+    std::set<std::string> ours;
+    for (const auto& p : trainer.parameters()) {
+      ours.insert(p.name);
+      ASSERT_TRUE(golden.contains("grad." + p.name)) << "no golden gradient for " << p.name;
+      const auto ref = golden.get("grad." + p.name).to_vector();
+      const auto got = p.grad.to_vector();
+      ASSERT_EQ(got.size(), ref.size()) << p.name;
+      EXPECT_LE(max_abs_diff(got, ref), 3e-5 * max_abs(ref)) << p.name << " max|ref| " << max_abs(ref);
+    }
+    EXPECT_EQ(ours, expected_names);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, TrainingGoldens, ::testing::Values("roformer-tiny-mlm", "roformer-tiny-cls"),
+                         [](const auto& param_info) { return param_info.param.substr(14); });
+
+TEST(Training, ForwardEqualsInferenceAndGradientsAccumulate) {
+  const std::string dir = data_path("fixtures/roformer-tiny-mlm");
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
+  RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  TrainableRoFormer trainer(model);
+  const ExecContext ctx{1, best_isa()};
+  const TrainLabels labels{golden.get("train.labels"), {}, {}};
+  trainer.forward_backward(fixture_batch(expected), labels, ctx);
+  const auto once = trainer.parameters().front().grad.to_vector();
+  trainer.forward_backward(fixture_batch(expected), labels, ctx, 0.5f);
+  const auto twice = trainer.parameters().front().grad.to_vector();
+  for (std::size_t i = 0; i < once.size(); ++i) ASSERT_NEAR(twice[i], 1.5f * once[i], 1e-6f + 1e-5f * std::fabs(once[i]));
+  trainer.zero_grad();
+  EXPECT_EQ(max_abs(trainer.parameters().front().grad.to_vector()), 0.0);
+  // A snapshot runs the inference path on the same weights.
+  RoFormerModel snap = trainer.snapshot();
+  const auto logits = snap.forward(fixture_batch(expected), {}, ctx).heads.at("logits").to_vector();
+  EXPECT_LE(max_abs_diff(logits, expected.get("logits").to_vector()), 2e-4);
+}
+
+// Central differences of the loss in fp32 with respect to a few entries of
+// each parameter (the largest-gradient entry and two random ones).
+void check_finite_differences(const std::string& fixture, const Batch& batch, const TrainLabels& labels) {
+  RoFormerModel model = RoFormerModel::from_pretrained(data_path("fixtures/" + fixture));
+  TrainableRoFormer trainer(model);
+  const ExecContext ctx{1, best_isa()};
+  trainer.forward_backward(batch, labels, ctx);
+  std::mt19937 rng(5);
+  int checked = 0;
+  for (auto& p : trainer.parameters()) {
+    const auto grad = p.grad.to_vector();
+    const double gmax = max_abs(grad);
+    if (gmax == 0) continue;
+    std::vector<std::size_t> entries = {static_cast<std::size_t>(std::max_element(grad.begin(), grad.end(), [](float a, float b) {
+                                          return std::fabs(a) < std::fabs(b);
+                                        }) - grad.begin())};
+    entries.push_back(rng() % grad.size());
+    entries.push_back(rng() % grad.size());
+    for (std::size_t i : entries) {
+      float* v = p.value.data<float>() + i;
+      const float orig = *v;
+      const float h = 1e-2f * std::max(1.0f, std::fabs(orig));
+      *v = orig + h;
+      const double up = trainer.evaluate(batch, labels, ctx).loss;
+      *v = orig - h;
+      const double down = trainer.evaluate(batch, labels, ctx).loss;
+      *v = orig;
+      const double fd = (up - down) / (2.0 * h);
+      EXPECT_NEAR(grad[i], fd, 2e-2 * gmax + 1e-4) << fixture << " " << p.name << "[" << i << "]";
+      ++checked;
+    }
+  }
+  EXPECT_GT(checked, 30);
+}
+
+Tensor i64(const Shape& shape, std::vector<int64_t> values) {
+  Tensor t = Tensor::zeros(shape, DType::I64);
+  std::copy(values.begin(), values.end(), t.data<int64_t>());
+  return t;
+}
+
+TEST(TrainingFiniteDifferences, TokenClassification) {
+  SafeTensors e = SafeTensors::open(data_path("fixtures/roformer-tiny-tok/expected.safetensors"));
+  const Batch b = fixture_batch(e);
+  std::vector<int64_t> lab(static_cast<std::size_t>(b.input_ids.numel()), -100);
+  for (std::size_t i = 0; i < lab.size(); i += 3) lab[i] = static_cast<int64_t>(i % 5);
+  check_finite_differences("roformer-tiny-tok", b, TrainLabels{i64(b.input_ids.shape(), lab), {}, {}});
+}
+
+TEST(TrainingFiniteDifferences, QuestionAnswering) {
+  SafeTensors e = SafeTensors::open(data_path("fixtures/roformer-tiny-qa/expected.safetensors"));
+  const Batch b = fixture_batch(e);
+  check_finite_differences("roformer-tiny-qa", b, TrainLabels{{}, i64({3}, {2, 5, 40}), i64({3}, {4, 9, 12})});
+}
+
+TEST(TrainingFiniteDifferences, MultipleChoice) {
+  SafeTensors e = SafeTensors::open(data_path("fixtures/roformer-tiny-mc/expected.safetensors"));
+  check_finite_differences("roformer-tiny-mc", fixture_batch(e), TrainLabels{i64({2}, {1, 2}), {}, {}});
+}
+
+TEST(TrainingFiniteDifferences, CausalLm) {
+  SafeTensors e = SafeTensors::open(data_path("fixtures/roformer-tiny-causal/expected.safetensors"));
+  const Batch b = fixture_batch(e);
+  check_finite_differences("roformer-tiny-causal", b, TrainLabels{b.input_ids, {}, {}});
+}
+
+TEST(Training, BadLabelsAreClearErrors) {
+  RoFormerModel model = RoFormerModel::from_pretrained(data_path("fixtures/roformer-tiny-cls"));
+  TrainableRoFormer trainer(model);
+  SafeTensors e = SafeTensors::open(data_path("fixtures/roformer-tiny-cls/expected.safetensors"));
+  const ExecContext ctx{1, best_isa()};
+  EXPECT_THROW(trainer.forward_backward(fixture_batch(e), TrainLabels{i64({2}, {0, 1}), {}, {}}, ctx), Error);
+  EXPECT_THROW(trainer.forward_backward(fixture_batch(e), TrainLabels{}, ctx), Error);
+}
+
+}  // namespace
+}  // namespace roformer
