@@ -8,6 +8,12 @@ void register_commands(CLI::App& app) {
   register_info(app);
   register_forward(app);
   register_export(app);
+  register_tokenize(app);
+  register_fill_mask(app);
+  register_classify(app);
+  register_embed(app);
+  register_qa(app);
+  register_generate(app);
 }
 
 }  // namespace roformer::cli

@@ -11,5 +11,11 @@ void register_decay(CLI::App& app);
 void register_info(CLI::App& app);
 void register_forward(CLI::App& app);
 void register_export(CLI::App& app);
+void register_tokenize(CLI::App& app);
+void register_fill_mask(CLI::App& app);
+void register_classify(CLI::App& app);
+void register_embed(CLI::App& app);
+void register_qa(CLI::App& app);
+void register_generate(CLI::App& app);
 
 }  // namespace roformer::cli

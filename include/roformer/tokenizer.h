@@ -1,0 +1,223 @@
+#pragma once
+// Tokenizers equivalent to HuggingFace transformers v4.35.2's slow
+// BertTokenizer and RoFormerTokenizer (the latter with jieba 0.42.1's
+// cut(HMM=False) as its word segmenter), without Python.
+//
+//   text -> lowercase (per character, special tokens kept) -> split out added/special tokens
+//        -> [jieba words: in vocab -> kept as is] -> BasicTokenizer -> WordPiece -> ids
+//
+// Every loader treats its input as hostile and throws roformer::Error naming
+// the file, line or field at fault. A constructed Tokenizer is immutable, so
+// its const methods may be called from many threads at once.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+namespace roformer {
+
+// ---------------------------------------------------------------- vocabulary
+
+// vocab.txt: one token per line, id = line number (0-based). Like HF's load_vocab:
+// lines end at \n, \r\n or \r (Python's universal newlines); a token listed twice
+// maps to its LAST line, and the earlier line's id then has no token (it decodes
+// to the unknown token).
+class Vocab {
+ public:
+  static Vocab from_file(const std::string& path);
+  // `source` names the text in error messages.
+  static Vocab from_string(std::string_view text, const std::string& source = "<vocab>");
+
+  // Number of lines = the id space [0, size()).
+  int64_t size() const { return static_cast<int64_t>(id_to_token_.size()); }
+  // Number of distinct tokens (HF's len(tokenizer.vocab)).
+  int64_t unique_size() const { return static_cast<int64_t>(token_to_id_.size()); }
+  std::optional<int64_t> find(std::string_view token) const;
+  bool contains(std::string_view token) const { return find(token).has_value(); }
+  // The token whose id this is, or nullptr when none is (out of range, or an
+  // earlier line of a duplicated token).
+  const std::string* token(int64_t id) const;
+
+ private:
+  struct Hash {
+    using is_transparent = void;
+    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> token_to_id_;
+  std::vector<std::string> id_to_token_;  // "" where no token maps back
+  std::vector<bool> has_token_;
+};
+
+// ---------------------------------------------------------------- jieba
+
+// jieba's prefix dictionary (dict.txt: lines "word freq [tag]"): every word with
+// its frequency, every prefix of a word with frequency 0 unless listed itself,
+// and the total of all listed frequencies (a word listed twice counts twice).
+class JiebaDictionary {
+ public:
+  // Loads and caches by path: later calls for the same unchanged file share one copy.
+  static std::shared_ptr<const JiebaDictionary> load(const std::string& path);
+  // Parses without caching (tests). `source` names the text in error messages.
+  static std::shared_ptr<const JiebaDictionary> from_string(std::string text, const std::string& source);
+
+  JiebaDictionary(const JiebaDictionary&) = delete;
+  JiebaDictionary& operator=(const JiebaDictionary&) = delete;
+
+  // nullopt when `word` is neither a word nor a prefix of one.
+  std::optional<int64_t> frequency(std::string_view word) const;
+  int64_t total() const { return total_; }
+  std::size_t entries() const { return count_; }
+  const std::string& source() const { return source_; }
+
+ private:
+  JiebaDictionary() = default;
+  void parse();
+  // Open-addressing table of views into text_ (no per-entry allocation: loading
+  // jieba's 349k-line dictionary, ~500k entries, stays well under a second).
+  struct Slot {
+    uint32_t offset = 0;
+    uint32_t length = 0;  // 0: empty slot (keys are never empty)
+    int64_t freq = 0;
+  };
+  Slot* find_slot(std::string_view word, uint64_t hash);
+  const Slot* find_slot(std::string_view word, uint64_t hash) const;
+  // Inserts with `freq` when absent; overwrites an existing entry only if `overwrite`.
+  void put(std::string_view word, int64_t freq, bool overwrite);
+  void grow();
+
+  std::string source_;
+  std::string text_;  // the file; keys are (offset, length) into it
+  std::vector<Slot> slots_;
+  std::size_t count_ = 0;
+  int64_t total_ = 0;
+};
+
+// jieba.cut(text, cut_all=False, HMM=False) of jieba 0.42.1.
+class JiebaSegmenter {
+ public:
+  explicit JiebaSegmenter(std::shared_ptr<const JiebaDictionary> dict);
+  // Words in order; their concatenation is `text`. `text` must be valid UTF-8.
+  std::vector<std::string> cut(std::string_view text) const;
+  const JiebaDictionary& dictionary() const { return *dict_; }
+
+ private:
+  void cut_block(std::string_view block, std::vector<std::string>& out) const;
+  std::shared_ptr<const JiebaDictionary> dict_;
+};
+
+// Where dict.txt is looked for when TokenizerOptions::jieba_dict_path is empty:
+// $ROFORMER_JIEBA_DICT, else Debian python3-jieba's copy.
+std::string default_jieba_dict_path();
+
+// ---------------------------------------------------------------- tokenizer
+
+struct Encoding {
+  std::vector<std::string> tokens;  // convert_ids_to_tokens(input_ids)
+  std::vector<int64_t> input_ids;
+  std::vector<int64_t> token_type_ids;
+  std::vector<int64_t> attention_mask;
+};
+
+// HF's truncation strategies. Truncation never goes below what is asked for:
+// where HF would log an error and return an over-long sequence, we throw.
+enum class Truncation { None, LongestFirst, OnlyFirst, OnlySecond };
+
+// A token matched before any other processing and never split (HF AddedToken).
+struct AddedToken {
+  std::string content;
+  bool special = true;
+  bool lstrip = false;      // eat whitespace on its left
+  bool rstrip = false;      // eat whitespace on its right
+  bool normalized = false;  // non-special normalized tokens are matched after lowercasing
+};
+
+struct TokenizerOptions {
+  bool do_lower_case = true;
+  bool do_basic_tokenize = true;
+  bool tokenize_chinese_chars = true;
+  std::optional<bool> strip_accents;  // nullopt: follow do_lower_case
+  std::vector<std::string> never_split;
+  bool use_jieba = false;       // RoFormerTokenizer: segment with jieba first
+  std::string jieba_dict_path;  // empty: default_jieba_dict_path()
+  int max_input_chars_per_word = 100;
+  std::optional<int64_t> model_max_length;  // used when truncating without max_length
+  bool clean_up_tokenization_spaces = true;
+  std::string unk_token = "[UNK]";
+  std::string sep_token = "[SEP]";
+  std::string pad_token = "[PAD]";
+  std::string cls_token = "[CLS]";
+  std::string mask_token = "[MASK]";
+  std::vector<std::string> additional_special_tokens;
+  // Extra tokens with their ids (tokenizer_config.json's added_tokens_decoder).
+  // A token in the vocab must carry its vocab id; others need ids >= vocab size.
+  std::vector<std::pair<int64_t, AddedToken>> added_tokens;
+};
+
+// One piece of the text after special tokens are split out (lowercased if asked).
+struct TextPiece {
+  std::string text;
+  bool added = false;  // true: an added/special token, emitted as one token
+};
+
+class Tokenizer {
+ public:
+  Tokenizer(Vocab vocab, TokenizerOptions options);
+  ~Tokenizer();
+  Tokenizer(Tokenizer&&) noexcept;
+  Tokenizer& operator=(Tokenizer&&) noexcept;
+
+  // A directory written by save_pretrained: vocab.txt, and optionally
+  // tokenizer_config.json, special_tokens_map.json (which wins), config.json
+  // (model_type, used only when tokenizer_class is missing). RoFormerTokenizer
+  // selects jieba (dict.txt from `jieba_dict_path`, else default_jieba_dict_path());
+  // BertTokenizer does not.
+  static Tokenizer from_pretrained(const std::string& dir, const std::string& jieba_dict_path = "");
+  // The options a tokenizer_config.json text sets (tokenizer_class picks use_jieba),
+  // overridden by a special_tokens_map.json text when non-empty; `source` names
+  // the config in errors. Unknown keys are ignored, mistyped ones throw.
+  static TokenizerOptions options_from_json(std::string_view tokenizer_config, std::string_view special_tokens_map,
+                                            const std::string& source = "tokenizer_config.json");
+
+  // tokenizer.tokenize(text). Throws Error on invalid UTF-8.
+  std::vector<std::string> tokenize(std::string_view text) const;
+  // tokenizer(text, pair, truncation=..., max_length=...): [CLS] a [SEP] (b [SEP]).
+  Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
+                  Truncation truncation = Truncation::None, std::optional<int64_t> max_length = std::nullopt) const;
+  // tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces (nullopt: the config's)).
+  std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false,
+                     std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;
+
+  // The lowercasing + added-token split that tokenize() starts with.
+  std::vector<TextPiece> split_added_tokens(std::string_view text) const;
+
+  int64_t token_to_id(std::string_view token) const;  // unknown -> unk_id()
+  std::vector<int64_t> convert_tokens_to_ids(const std::vector<std::string>& tokens) const;
+  // Ids without a token (holes left by duplicates) give the unknown token;
+  // ids outside the id space throw.
+  std::string id_to_token(int64_t id) const;
+  std::vector<std::string> convert_ids_to_tokens(const std::vector<int64_t>& ids) const;
+
+  int64_t unk_id() const;
+  int64_t sep_id() const;
+  int64_t pad_id() const;
+  int64_t cls_id() const;
+  int64_t mask_id() const;
+  bool is_special_id(int64_t id) const;
+  // Ids are in [0, id_space()): vocab lines plus added tokens beyond them.
+  int64_t id_space() const;
+
+  const Vocab& vocab() const;
+  const TokenizerOptions& options() const;
+  // The word segmenter when options().use_jieba, else nullptr.
+  const JiebaSegmenter* segmenter() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace roformer

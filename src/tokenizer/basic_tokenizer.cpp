@@ -1,0 +1,101 @@
+#include "tokenizer/basic_tokenizer.h"
+
+#include "tokenizer/unicode_text.h"
+
+namespace roformer::tok {
+
+namespace {
+
+// _clean_text: drop NUL, U+FFFD and control characters; whitespace becomes ' '.
+std::u32string clean_text(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size());
+  for (char32_t c : text) {
+    if (c == 0 || c == 0xFFFD || is_bert_control(c)) continue;
+    out.push_back(is_bert_whitespace(c) ? U' ' : c);
+  }
+  return out;
+}
+
+std::u32string space_cjk(std::u32string_view text) {
+  std::u32string out;
+  out.reserve(text.size());
+  for (char32_t c : text) {
+    if (is_cjk_ideograph(c)) {
+      out.push_back(U' ');
+      out.push_back(c);
+      out.push_back(U' ');
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+std::vector<std::u32string_view> split_py_whitespace(std::u32string_view text) {
+  std::vector<std::u32string_view> words;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    while (i < text.size() && is_py_space(text[i])) ++i;
+    const std::size_t start = i;
+    while (i < text.size() && !is_py_space(text[i])) ++i;
+    if (i > start) words.push_back(text.substr(start, i - start));
+  }
+  return words;
+}
+
+BasicTokenizer::BasicTokenizer(Options options, const std::vector<std::string>& never_split) : options_(options) {
+  for (const std::string& s : never_split) {
+    never_split_.insert(decode_utf8(s, "never_split"));
+    never_split_utf8_.insert(s);
+  }
+}
+
+bool BasicTokenizer::in_never_split(const std::string& token) const { return never_split_utf8_.count(token) != 0; }
+
+std::vector<std::string> BasicTokenizer::tokenize(std::u32string_view text,
+                                                  const std::set<std::u32string>& extra_never_split) const {
+  const auto never_split = [&](const std::u32string& t) {
+    return never_split_.count(t) != 0 || extra_never_split.count(t) != 0;
+  };
+  std::u32string cleaned = clean_text(text);
+  if (options_.tokenize_chinese_chars) cleaned = space_cjk(cleaned);
+  const std::u32string normalized = nfc(cleaned);
+
+  std::vector<std::string> out;
+  const auto emit = [&](std::u32string_view piece) {
+    // The final whitespace_tokenize(" ".join(split_tokens)) drops empty pieces.
+    for (std::u32string_view w : split_py_whitespace(piece)) out.push_back(to_utf8(w));
+  };
+  for (std::u32string_view word : split_py_whitespace(normalized)) {
+    std::u32string token(word);
+    const bool keep = never_split(token);
+    if (!keep) {
+      if (options_.do_lower_case) {
+        token = py_lower(token);
+        if (options_.strip_accents.value_or(true)) token = strip_accents(token);
+      } else if (options_.strip_accents.value_or(false)) {
+        token = strip_accents(token);
+      }
+    }
+    // _run_split_on_punc checks never_split again, on the lowercased token.
+    if (!options_.do_split_on_punc || keep || never_split(token)) {
+      emit(token);
+      continue;
+    }
+    // _run_split_on_punc: every punctuation character is a word of its own.
+    std::size_t start = 0;
+    for (std::size_t i = 0; i < token.size(); ++i) {
+      if (!is_bert_punctuation(token[i])) continue;
+      if (i > start) emit(std::u32string_view(token).substr(start, i - start));
+      emit(std::u32string_view(token).substr(i, 1));
+      start = i + 1;
+    }
+    if (start < token.size()) emit(std::u32string_view(token).substr(start));
+  }
+  return out;
+}
+
+}  // namespace roformer::tok

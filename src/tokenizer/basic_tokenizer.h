@@ -1,0 +1,35 @@
+#pragma once
+// HF's BasicTokenizer (v4.35.2): clean the text, space out CJK ideographs, NFC,
+// split on whitespace, lowercase / strip accents, split off punctuation.
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+namespace roformer::tok {
+
+class BasicTokenizer {
+ public:
+  struct Options {
+    bool do_lower_case = true;
+    bool tokenize_chinese_chars = true;
+    std::optional<bool> strip_accents;  // nullopt: strip when lowercasing
+    bool do_split_on_punc = true;
+  };
+  BasicTokenizer(Options options, const std::vector<std::string>& never_split);
+
+  // tokenize(text, never_split=extra_never_split): UTF-8 words.
+  std::vector<std::string> tokenize(std::u32string_view text, const std::set<std::u32string>& extra_never_split) const;
+  // Whether `token` is in the tokenizer's own never_split list (the init argument).
+  bool in_never_split(const std::string& token) const;
+
+ private:
+  Options options_;
+  std::set<std::u32string> never_split_;
+  std::set<std::string> never_split_utf8_;
+};
+
+// Python's str.split() with no arguments: runs of str.isspace() characters separate words.
+std::vector<std::u32string_view> split_py_whitespace(std::u32string_view text);
+
+}  // namespace roformer::tok

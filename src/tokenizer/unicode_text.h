@@ -1,0 +1,47 @@
+#pragma once
+// Unicode helpers for the tokenizers. Text is handled as UTF-32 code points,
+// because every rule we reproduce (HF's BasicTokenizer, Python's str methods,
+// jieba) is defined one Python character (= code point) at a time.
+//
+// Character data comes from utf8proc, pinned to what Python 3.11's unicodedata
+// (Unicode 14.0) answers, since that is what produced the goldens: code points
+// assigned after Unicode 14 behave as unassigned (category Cn, no case, no
+// decomposition).
+#include <cstddef>
+#include <string>
+#include <string_view>
+
+namespace roformer::tok {
+
+// ---- UTF-8 <-> UTF-32 ----
+// Strict decoding (no overlongs, surrogates or code points above U+10FFFF).
+// Throws Error("<what>: invalid UTF-8 at byte N") on the first bad byte.
+std::u32string decode_utf8(std::string_view text, std::string_view what);
+// Byte offset of the first invalid sequence, or npos when `text` is valid UTF-8.
+std::size_t find_invalid_utf8(std::string_view text);
+void append_utf8(std::string& out, char32_t c);
+std::string to_utf8(std::u32string_view text);
+
+// ---- character classes ----
+// Unicode general category as Python's unicodedata.category() spells it ("Lu", "Mn", ...).
+const char* category_name(char32_t c);
+bool is_mark_nonspacing(char32_t c);  // category Mn
+// Python's str.isspace() for one character.
+bool is_py_space(char32_t c);
+// HF BasicTokenizer's definitions (tokenization_utils.py).
+bool is_bert_whitespace(char32_t c);   // ' ', \t, \n, \r or category Zs
+bool is_bert_control(char32_t c);      // category C*, except \t \n \r
+bool is_bert_punctuation(char32_t c);  // ASCII non-alphanumerics or category P*
+bool is_cjk_ideograph(char32_t c);     // BasicTokenizer._is_chinese_char
+
+// ---- case and normalization ----
+// Python's str.lower() of a one-character string (full mapping: U+0130 -> "i\u0307").
+void append_py_lower(std::u32string& out, char32_t c);
+// Python's str.lower() of a whole string (adds the Final_Sigma rule for U+03A3).
+std::u32string py_lower(std::u32string_view text);
+std::u32string nfd(std::u32string_view text);
+std::u32string nfc(std::u32string_view text);
+// BasicTokenizer._run_strip_accents: NFD, then drop category Mn.
+std::u32string strip_accents(std::u32string_view text);
+
+}  // namespace roformer::tok

@@ -1,0 +1,72 @@
+#include "tokenizer/wordpiece.h"
+
+#include "tokenizer/basic_tokenizer.h"
+#include "tokenizer/unicode_text.h"
+
+namespace roformer::tok {
+
+namespace {
+
+void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string& unk_token, int max_chars,
+                    std::vector<std::string>& out) {
+  // Byte offset of each character, plus the end: candidates are character ranges.
+  std::vector<std::size_t> offsets;
+  offsets.reserve(word.size() + 1);
+  for (std::size_t i = 0; i < word.size(); ++i) {
+    if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) offsets.push_back(i);
+  }
+  const std::size_t n_chars = offsets.size();
+  offsets.push_back(word.size());
+  if (n_chars > static_cast<std::size_t>(max_chars)) {
+    out.push_back(unk_token);
+    return;
+  }
+  const std::size_t first_new = out.size();
+  std::string candidate;
+  std::size_t start = 0;
+  while (start < n_chars) {
+    std::size_t end = n_chars;
+    bool found = false;
+    while (start < end) {
+      candidate.assign(start > 0 ? "##" : "");
+      candidate.append(word.substr(offsets[start], offsets[end] - offsets[start]));
+      if (vocab.contains(candidate)) {
+        found = true;
+        break;
+      }
+      --end;
+    }
+    if (!found) {
+      out.resize(first_new);
+      out.push_back(unk_token);
+      return;
+    }
+    out.push_back(candidate);
+    start = end;
+  }
+}
+
+}  // namespace
+
+void wordpiece_tokenize(std::string_view text, const Vocab& vocab, const std::string& unk_token, int max_chars,
+                        std::vector<std::string>& out) {
+  // whitespace_tokenize(text) first, as HF does (a no-op for BasicTokenizer output).
+  bool plain = !text.empty();
+  for (char ch : text) {
+    const auto b = static_cast<unsigned char>(ch);
+    if (b >= 0x80 || b <= 0x20) {  // possibly whitespace: take the general path
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    wordpiece_word(text, vocab, unk_token, max_chars, out);
+    return;
+  }
+  const std::u32string wide = decode_utf8(text, "wordpiece input");
+  for (std::u32string_view word : split_py_whitespace(wide)) {
+    wordpiece_word(to_utf8(word), vocab, unk_token, max_chars, out);
+  }
+}
+
+}  // namespace roformer::tok

@@ -1,0 +1,164 @@
+// Text subcommands end to end: the JSON they print agrees with the library
+// run directly on the same tokens.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "roformer/generate.h"
+#include "roformer/model.h"
+#include "roformer/tokenizer.h"
+#include "support/test_support.h"
+
+namespace roformer::testing {
+namespace {
+
+std::string fixture(const std::string& dir) { return data_path("fixtures/" + dir); }
+
+std::vector<nlohmann::json> json_lines(const std::string& text) {
+  std::vector<nlohmann::json> out;
+  std::istringstream in(text);
+  std::string line;
+  while (std::getline(in, line))
+    if (!line.empty()) out.push_back(nlohmann::json::parse(line));
+  return out;
+}
+
+// Runs the model on one encoded text, unpadded.
+ModelOutput run_one(const RoFormerModel& model, const Encoding& e) {
+  const int64_t T = static_cast<int64_t>(e.input_ids.size());
+  Tensor ids = Tensor::zeros({1, T}, DType::I64), types = Tensor::zeros({1, T}, DType::I64);
+  std::copy(e.input_ids.begin(), e.input_ids.end(), ids.data<int64_t>());
+  std::copy(e.token_type_ids.begin(), e.token_type_ids.end(), types.data<int64_t>());
+  return model.forward(Batch{ids, {}, types}, {}, ExecContext{1, best_isa()});
+}
+
+TEST(CliText, FillMaskTopPredictionIsTheArgmax) {
+  const std::string dir = fixture("roformer-tiny-mlm");
+  const std::string text = "the cat [MASK] on the mat";
+  const auto r = run_command(cli_path() + " fill-mask -m " + dir + " -k 4 '" + text + "' 'a [MASK] dog [MASK]'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto lines = json_lines(r.output);
+  ASSERT_EQ(lines.size(), 2u);
+  ASSERT_EQ(lines[0]["masks"].size(), 1u);
+  EXPECT_EQ(lines[1]["masks"].size(), 2u);
+  const auto& preds = lines[0]["masks"][0]["predictions"];
+  ASSERT_EQ(preds.size(), 4u);
+  for (std::size_t i = 1; i < preds.size(); ++i) EXPECT_GE(preds[i - 1]["score"], preds[i]["score"]);
+
+  Tokenizer tok = Tokenizer::from_pretrained(dir);
+  RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const Encoding e = tok.encode(text);
+  const int64_t pos = lines[0]["masks"][0]["position"];
+  ASSERT_EQ(e.input_ids[static_cast<std::size_t>(pos)], tok.mask_id());
+  ModelOutput out = run_one(model, e);
+  const int64_t V = model.config().vocab_size;
+  const float* row = out.heads.at("logits").data<float>() + pos * V;
+  EXPECT_EQ(preds[0]["id"].get<int64_t>(), std::max_element(row, row + V) - row);
+}
+
+TEST(CliText, ClassifyReadsStdinAndAgreesWithTheLibrary) {
+  const std::string dir = fixture("roformer-tiny-cls");
+  const auto r = run_command("printf 'a good day\\nterrible service\\nfine\\tthanks\\n' | " + cli_path() +
+                             " classify -m " + dir + " --batch-size 2");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto lines = json_lines(r.output);
+  ASSERT_EQ(lines.size(), 3u);
+  Tokenizer tok = Tokenizer::from_pretrained(dir);
+  RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const ModelOutput out = run_one(model, tok.encode("terrible service"));
+  const auto logits = out.heads.at("logits").to_vector();
+  double z = 0;
+  for (float l : logits) z += std::exp(l);
+  const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+  EXPECT_EQ(lines[1]["label"], model.config().id2label.at(best));
+  EXPECT_NEAR(lines[1]["score"].get<double>(), std::exp(logits[static_cast<std::size_t>(best)]) / z, 1e-5);
+  double total = 0;
+  for (const auto& [label, p] : lines[1]["scores"].items()) total += p.get<double>();
+  EXPECT_NEAR(total, 1.0, 1e-9);
+}
+
+TEST(CliText, TokenClassificationLabelsEveryToken) {
+  const auto r = run_command(cli_path() + " classify -m " + fixture("roformer-tiny-tok") + " 'john lives in paris'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto lines = json_lines(r.output);
+  ASSERT_EQ(lines.size(), 1u);
+  Tokenizer tok = Tokenizer::from_pretrained(fixture("roformer-tiny-tok"));
+  EXPECT_EQ(lines[0]["tokens"].size(), tok.encode("john lives in paris").input_ids.size());
+}
+
+TEST(CliText, EmbedPoolsAndNormalises) {
+  const std::string dir = fixture("roformer-tiny-mlm");
+  const auto cls = run_command(cli_path() + " embed -m " + dir + " 'hello world'");
+  const auto mean = run_command(cli_path() + " embed -m " + dir + " --pooling mean --normalize 'hello world'");
+  ASSERT_EQ(cls.status, 0) << cls.output;
+  ASSERT_EQ(mean.status, 0) << mean.output;
+  const auto c = json_lines(cls.output).at(0)["embedding"].get<std::vector<double>>();
+  const auto m = json_lines(mean.output).at(0)["embedding"].get<std::vector<double>>();
+  ASSERT_EQ(c.size(), 64u);
+  double norm = 0;
+  for (double v : m) norm += v * v;
+  EXPECT_NEAR(norm, 1.0, 1e-9);
+  RoFormerModel base = RoFormerModel::from_pretrained(dir, LoadOptions{Task::Base, ""});
+  const ModelOutput out = run_one(base, Tokenizer::from_pretrained(dir).encode("hello world"));
+  for (std::size_t k = 0; k < 64; ++k) EXPECT_NEAR(c[k], out.last_hidden_state.data<float>()[k], 1e-6);
+}
+
+TEST(CliText, QaAnswersWithASpanOfTheContext) {
+  const auto r = run_command("printf 'who lives there\\tjohn lives in paris with mary\\n' | " + cli_path() + " qa -m " +
+                             fixture("roformer-tiny-qa"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = json_lines(r.output).at(0);
+  EXPECT_LE(j["start_token"].get<int64_t>(), j["end_token"].get<int64_t>());
+  EXPECT_FALSE(j["answer"].get<std::string>().empty());
+  EXPECT_GT(j["score"].get<double>(), 0.0);
+  EXPECT_LE(j["score"].get<double>(), 1.0);
+}
+
+TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
+  const std::string dir = fixture("roformer-tiny-causal");
+  const auto greedy = run_command(cli_path() + " generate -m " + dir + " -n 6 --no-stop 'the cat'");
+  ASSERT_EQ(greedy.status, 0) << greedy.output;
+  Tokenizer tok = Tokenizer::from_pretrained(dir);
+  RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  auto prompt = tok.encode("the cat").input_ids;
+  prompt.pop_back();  // the closing [SEP]
+  GenerateOptions opt;
+  opt.max_new_tokens = 6;
+  EXPECT_EQ(json_lines(greedy.output).at(0)["ids"].get<std::vector<int64_t>>(),
+            generate(model, prompt, opt, ExecContext{1, best_isa()}));
+  const std::string sample = cli_path() + " generate -m " + dir + " -n 8 --no-stop --sample --top-k 40 --seed 11 'the cat'";
+  const auto a = run_command(sample), b = run_command(sample);
+  ASSERT_EQ(a.status, 0) << a.output;
+  EXPECT_EQ(a.output, b.output);
+}
+
+TEST(CliText, TokenizePrintsHfFields) {
+  const auto r = run_command(cli_path() + " tokenize -m " + fixture("roformer-tiny-mlm") + " 'hello world'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = json_lines(r.output).at(0);
+  Tokenizer tok = Tokenizer::from_pretrained(fixture("roformer-tiny-mlm"));
+  const Encoding e = tok.encode("hello world");
+  EXPECT_EQ(j["input_ids"].get<std::vector<int64_t>>(), e.input_ids);
+  EXPECT_EQ(j["tokens"].get<std::vector<std::string>>(), e.tokens);
+  EXPECT_EQ(j["attention_mask"].get<std::vector<int64_t>>(), e.attention_mask);
+}
+
+TEST(CliText, BadInputsAreOneLineErrors) {
+  const auto wrong_head = run_command(cli_path() + " classify -m " + fixture("roformer-tiny-mlm") + " 'hi' 2>&1");
+  EXPECT_NE(wrong_head.status, 0);
+  EXPECT_NE(wrong_head.output.find("roformer: error:"), std::string::npos) << wrong_head.output;
+  const auto bad_utf8 = run_command("printf 'ok\\n\\377\\376bad\\n' | " + cli_path() + " embed -m " +
+                                    fixture("roformer-tiny-mlm") + " 2>&1");
+  EXPECT_NE(bad_utf8.status, 0);
+  EXPECT_NE(bad_utf8.output.find("UTF-8"), std::string::npos) << bad_utf8.output;
+  const auto empty = run_command("printf '' | " + cli_path() + " embed -m " + fixture("roformer-tiny-mlm") + " 2>&1");
+  EXPECT_NE(empty.status, 0);
+  EXPECT_NE(empty.output.find("no input"), std::string::npos) << empty.output;
+  const auto qa_no_tab = run_command(cli_path() + " qa -m " + fixture("roformer-tiny-qa") + " 'no tab here' 2>&1");
+  EXPECT_NE(qa_no_tab.status, 0);
+}
+
+}  // namespace
+}  // namespace roformer::testing
