@@ -86,6 +86,9 @@ class RoFormerModel {
   static RoFormerModel from_tensors(const RoFormerConfig& config, Task task,
                                     const std::map<std::string, Tensor>& tensors, bool ignore_other_heads = false);
 
+  // Freshly initialised weights (HF's scheme), reproducible from the seed.
+  static RoFormerModel random_init(const RoFormerConfig& config, Task task, uint64_t seed);
+
   RoFormerModel(RoFormerModel&&) noexcept;
   RoFormerModel& operator=(RoFormerModel&&) noexcept;
   ~RoFormerModel();

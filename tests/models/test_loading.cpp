@@ -193,3 +193,46 @@ TEST(Forward, LongerThanMaxPositionsWorksWithWarning) {
 
 }  // namespace
 }  // namespace roformer
+
+namespace roformer {
+namespace {
+
+TEST(RandomInit, FollowsHfSchemeAndIsSeeded) {
+  RoFormerConfig c = RoFormerConfig::from_json_text(R"({"vocab_size": 300, "hidden_size": 32, "embedding_size": 16,
+    "num_attention_heads": 4, "num_hidden_layers": 2, "intermediate_size": 64, "initializer_range": 0.05})");
+  RoFormerModel a = RoFormerModel::random_init(c, Task::MaskedLM, 1);
+  RoFormerModel b = RoFormerModel::random_init(c, Task::MaskedLM, 1);
+  RoFormerModel other = RoFormerModel::random_init(c, Task::MaskedLM, 2);
+  const auto ta = a.named_tensors(), tb = b.named_tensors(), to = other.named_tensors();
+  bool differs = false;
+  for (std::size_t i = 0; i < ta.size(); ++i) {
+    const auto va = ta[i].second.to_vector();
+    EXPECT_EQ(va, tb[i].second.to_vector()) << ta[i].first;
+    differs |= va != to[i].second.to_vector();
+    const std::string& n = ta[i].first;
+    if (n.ends_with("LayerNorm.weight")) {
+      for (float v : va) ASSERT_EQ(v, 1.0f) << n;
+    } else if (n.ends_with("bias")) {
+      for (float v : va) ASSERT_EQ(v, 0.0f) << n;
+    } else if (n.ends_with("word_embeddings.weight")) {
+      for (int k = 0; k < 16; ++k) ASSERT_EQ(va[static_cast<std::size_t>(k)], 0.0f) << "padding row";
+      double sum = 0, sq = 0;
+      for (std::size_t k = 16; k < va.size(); ++k) {
+        sum += va[k];
+        sq += double(va[k]) * va[k];
+      }
+      const double n_ = static_cast<double>(va.size() - 16);
+      EXPECT_NEAR(sum / n_, 0.0, 0.005);
+      EXPECT_NEAR(std::sqrt(sq / n_), 0.05, 0.003);
+    }
+  }
+  EXPECT_TRUE(differs);
+  // It runs.
+  Tensor ids = Tensor::zeros({1, 5}, DType::I64);
+  for (int64_t i = 0; i < 5; ++i) ids.data<int64_t>()[i] = 7 + i;
+  const auto out = a.forward(Batch{ids, {}, {}}, {}, ExecContext{1, best_isa()});
+  EXPECT_EQ(out.heads.at("logits").shape(), (Shape{1, 5, 300}));
+}
+
+}  // namespace
+}  // namespace roformer
