@@ -53,6 +53,16 @@ class TrainableRoFormer {
   TrainStep evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx);
   void zero_grad();
 
+  // Dropout as HF places it (embeddings, attention probabilities, both
+  // residual branches, classifier heads) with the config's probabilities.
+  // Off by default (eval mode). Masks come from (seed, step, site), so a run
+  // resumed at a step draws the same masks as an uninterrupted one.
+  void set_dropout(bool enabled, uint64_t seed);
+  // The step number the next forward_backward uses for its masks (advanced by
+  // one per call while dropout is on).
+  uint64_t dropout_step() const;
+  void set_dropout_step(uint64_t step);
+
   // Every trainable parameter once, HF names (the sinusoidal table is not one).
   std::vector<TrainableParameter> parameters() const;
   // A model sharing nothing with this one (for inference or saving).

@@ -78,3 +78,23 @@ void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols) {
 }
 
 }  // namespace roformer::kernels
+
+#include "roformer/data_rng.h"
+
+namespace roformer::kernels {
+
+void dropout_forward(float* x, uint8_t* keep, int64_t n, float p, uint64_t seed) {
+  DataRng rng(seed);
+  const float scale = 1.0f / (1.0f - p);
+  for (int64_t i = 0; i < n; ++i) {
+    keep[i] = rng.uniform() >= static_cast<double>(p) ? 1 : 0;
+    x[i] = keep[i] ? x[i] * scale : 0.0f;
+  }
+}
+
+void dropout_backward(const float* dy, const uint8_t* keep, float* dx, int64_t n, float p) {
+  const float scale = 1.0f / (1.0f - p);
+  for (int64_t i = 0; i < n; ++i) dx[i] = keep[i] ? dy[i] * scale : 0.0f;
+}
+
+}  // namespace roformer::kernels

@@ -25,3 +25,14 @@ void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld);
 void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols);
 
 }  // namespace roformer::kernels
+
+namespace roformer::kernels {
+
+// Inverted dropout: keep[i] = (uniform >= p), x[i] = keep ? x[i] / (1 - p) : 0.
+// Draws come from a DataRng seeded with `seed`, so masks are the same on
+// every platform and thread count.
+void dropout_forward(float* x, uint8_t* keep, int64_t n, float p, uint64_t seed);
+// dx[i] = keep[i] ? dy[i] / (1 - p) : 0 (dx may alias dy).
+void dropout_backward(const float* dy, const uint8_t* keep, float* dx, int64_t n, float p);
+
+}  // namespace roformer::kernels

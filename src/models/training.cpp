@@ -11,6 +11,7 @@
 #include "kernels/gemm.h"
 #include "models/losses.h"
 #include "models/model_impl.h"
+#include "roformer/data_rng.h"
 #include "roformer/error.h"
 
 namespace roformer {
@@ -33,7 +34,11 @@ struct LayerActs {
   std::vector<float> a_pre, a, a_mean, a_rstd;  // attention block: residual sum, LN out, LN stats
   std::vector<float> f_pre, f_act;            // (B, T, I)
   std::vector<float> y_pre, y_mean, y_rstd;   // FFN block residual sum and LN stats
+  std::vector<uint8_t> a_keep, y_keep;        // hidden dropout masks of the two residual branches
 };
+
+// Dropout sites, for deriving independent mask seeds.
+enum Site : uint64_t { kEmbeddings = 1, kAttention = 2, kAttnOut = 3, kFfnOut = 4, kPooled = 5, kMid = 6, kTokens = 7 };
 
 }  // namespace
 
@@ -55,6 +60,25 @@ struct TrainableRoFormer::Impl {
   std::vector<float> lm_pre, lm_act, lm_out, lm_mean, lm_rstd;  // LM transform (B, T, E)
   std::vector<float> pooled, mid_pre, mid_act;        // sequence classification / MC summary
   std::vector<float> logits, dlogits;
+  // Dropout (training mode only).
+  bool dropout_on = false;
+  uint64_t dropout_seed = 0, dropout_step = 0;
+  float hidden_p = 0, attention_p = 0;
+  std::vector<uint8_t> emb_keep, pooled_keep, mid_keep, tok_keep;
+  std::vector<float> h_drop;  // token classification: the dropped sequence output
+  bool dropping() const { return dropout_on && hidden_p > 0; }
+  uint64_t site_seed(uint64_t site, uint64_t layer = 0) const {
+    return derive_seed(dropout_seed, dropout_step, site * 1000003ull + layer);
+  }
+  // In-place dropout of n values, recording the mask (no-op when off).
+  void drop(float* x, std::vector<uint8_t>& keep, int64_t n, uint64_t seed) {
+    if (!dropping()) return;
+    keep.resize(static_cast<std::size_t>(n));
+    kernels::dropout_forward(x, keep.data(), n, hidden_p, seed);
+  }
+  void undrop(float* dx, const std::vector<uint8_t>& keep, int64_t n) const {
+    if (dropping()) kernels::dropout_backward(dx, keep.data(), dx, n, hidden_p);
+  }
   // Backward scratch.
   std::vector<float> dh, dtmp, dtmp2, dI, dcontext, demb, demb_pre;
 
@@ -120,6 +144,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[ids[r] * E + k] + type[types[r] * E + k];
   w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data());
+  drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
   for (auto& h : hs) resize(h, rows * H);
   if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
@@ -133,12 +158,14 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     LayerActs& A = layers[l];
     const float* x = hs[l].data();
     resize(A.context, rows * H);
-    L.attention.forward_train(x, B, T, positions, rope, mask, A.attention, A.context.data(), ctx);
+    const nn::AttentionDropout attn_drop{dropout_on ? attention_p : 0.0f, site_seed(kAttention, l)};
+    L.attention.forward_train(x, B, T, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
     resize(A.a_pre, rows * H);
     resize(A.a, rows * H);
     resize(A.a_mean, rows);
     resize(A.a_rstd, rows);
     L.attention_output.forward(A.context.data(), rows, A.a_pre.data(), ctx);
+    drop(A.a_pre.data(), A.a_keep, rows * H, site_seed(kAttnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
     L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data());
     resize(A.f_pre, rows * I);
@@ -150,6 +177,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     resize(A.y_mean, rows);
     resize(A.y_rstd, rows);
     L.output.forward(A.f_act.data(), rows, A.y_pre.data(), ctx);
+    drop(A.y_pre.data(), A.y_keep, rows * H, site_seed(kFfnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.y_pre[i] += A.a[i];
     L.output_norm.forward_train(A.y_pre.data(), hs[l + 1].data(), rows, A.y_mean.data(), A.y_rstd.data());
   }
@@ -181,16 +209,20 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       resize(mid_pre, B * H);
       resize(mid_act, B * H);
       for (int64_t b = 0; b < B; ++b) std::memcpy(&pooled[b * H], h + b * T * H, static_cast<std::size_t>(H) * sizeof(float));
+      drop(pooled.data(), pooled_keep, B * H, site_seed(kPooled));
       w.classifier_dense.forward(pooled.data(), B, mid_pre.data(), ctx);
       mid_act = mid_pre;
       kernels::activation_forward(act, mid_act.data(), B * H, ctx);
+      drop(mid_act.data(), mid_keep, B * H, site_seed(kMid));
       resize(logits, B * c.num_labels());
       w.classifier.forward(mid_act.data(), B, logits.data(), ctx);
       break;
     }
     case Task::TokenClassification:
       resize(logits, rows * c.num_labels());
-      w.classifier.forward(h, rows, logits.data(), ctx);
+      h_drop.assign(h, h + rows * H);
+      drop(h_drop.data(), tok_keep, rows * H, site_seed(kTokens));
+      w.classifier.forward(h_drop.data(), rows, logits.data(), ctx);
       break;
     case Task::QuestionAnswering:
       resize(logits, rows * 2);
@@ -328,13 +360,18 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       resize(dtmp, B * H);
       resize(dtmp2, B * H);
       w.classifier.backward(mid_act.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
+      undrop(dtmp.data(), mid_keep, B * H);
       kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H);
       w.classifier_dense.backward(pooled.data(), dtmp.data(), B, dtmp2.data(), false, g.classifier_dense, ctx);
+      undrop(dtmp2.data(), pooled_keep, B * H);
       for (int64_t b = 0; b < B; ++b)
         std::memcpy(&dh[b * T * H], &dtmp2[b * H], static_cast<std::size_t>(H) * sizeof(float));
       break;
     }
     case Task::TokenClassification:
+      w.classifier.backward(h_drop.data(), dlogits.data(), rows, dh.data(), false, g.classifier, ctx);
+      undrop(dh.data(), tok_keep, rows * H);
+      break;
     case Task::QuestionAnswering:
       w.classifier.backward(h, dlogits.data(), rows, dh.data(), false, g.classifier, ctx);
       break;
@@ -361,7 +398,10 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     // y = LN2(out(act(inter(a))) + a)
     float* dy_pre = dtmp.data();
     L.output_norm.backward(A.y_pre.data(), dy.data(), A.y_mean.data(), A.y_rstd.data(), rows, dy_pre, G.output_norm);
-    L.output.backward(A.f_act.data(), dy_pre, rows, dI.data(), false, G.output, ctx);
+    // y_pre = drop(out(f)) + a: the residual gets dy_pre, the branch its dropped version.
+    std::memcpy(dcontext.data(), dy_pre, static_cast<std::size_t>(rows * H) * sizeof(float));
+    undrop(dcontext.data(), A.y_keep, rows * H);
+    L.output.backward(A.f_act.data(), dcontext.data(), rows, dI.data(), false, G.output, ctx);
     kernels::activation_backward(act, A.f_pre.data(), dI.data(), dI.data(), rows * I);
     // da = dy_pre (residual) + inter's input gradient
     L.intermediate.backward(A.a.data(), dI.data(), rows, dy_pre, true, G.intermediate, ctx);
@@ -369,8 +409,9 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     float* da_pre = dtmp2.data();
     L.attention_norm.backward(A.a_pre.data(), dy_pre, A.a_mean.data(), A.a_rstd.data(), rows, da_pre, G.attention_norm);
     // dx = da_pre (residual) + attention's input gradient; dctx from the output dense
+    std::memcpy(dy.data(), da_pre, static_cast<std::size_t>(rows * H) * sizeof(float));  // residual
+    undrop(da_pre, A.a_keep, rows * H);
     L.attention_output.backward(A.context.data(), da_pre, rows, dcontext.data(), false, G.attention_output, ctx);
-    std::memcpy(dy.data(), da_pre, static_cast<std::size_t>(rows * H) * sizeof(float));
     L.attention.backward(hs[li].data(), A.attention, dcontext.data(), B, T, positions, rope, dy.data(), G.attention, ctx);
   }
 
@@ -382,6 +423,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   } else {
     std::memcpy(demb.data(), dy.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
   }
+  undrop(demb.data(), emb_keep, rows * E);
   w.embeddings_norm.backward(emb_pre.data(), demb.data(), emb_mean.data(), emb_rstd.data(), rows, demb_pre.data(),
                              g.embeddings_norm);
   float* gw = g.word_embeddings.data<float>();
@@ -410,16 +452,32 @@ TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLab
                                               float grad_scale) {
   impl_->prepare(batch);
   impl_->forward(ctx);
-  TrainStep step = impl_->loss(labels, true, grad_scale);
+  TrainStep result = impl_->loss(labels, true, grad_scale);
   impl_->backward(ctx);
-  return step;
+  if (impl_->dropout_on) ++impl_->dropout_step;
+  return result;
 }
 
 TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx) {
+  // Evaluation never drops.
+  const bool was_on = impl_->dropout_on;
+  impl_->dropout_on = false;
   impl_->prepare(batch);
   impl_->forward(ctx);
+  impl_->dropout_on = was_on;
   return impl_->loss(labels, false, 1.0f);
 }
+
+void TrainableRoFormer::set_dropout(bool enabled, uint64_t seed) {
+  impl_->dropout_on = enabled;
+  impl_->dropout_seed = seed;
+  impl_->hidden_p = static_cast<float>(impl_->config.hidden_dropout_prob);
+  impl_->attention_p = static_cast<float>(impl_->config.attention_probs_dropout_prob);
+  check(impl_->hidden_p >= 0 && impl_->hidden_p < 1 && impl_->attention_p >= 0 && impl_->attention_p < 1,
+        "train: dropout probabilities must be in [0, 1)");
+}
+uint64_t TrainableRoFormer::dropout_step() const { return impl_->dropout_step; }
+void TrainableRoFormer::set_dropout_step(uint64_t step) { impl_->dropout_step = step; }
 
 void TrainableRoFormer::zero_grad() {
   models::visit_tensors(impl_->config, impl_->task, impl_->g, [](const std::string&, Tensor& t) {

@@ -8,6 +8,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
+#include "roformer/data_rng.h"
 #include "roformer/error.h"
 
 namespace roformer::nn {
@@ -122,12 +123,17 @@ void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, int64
 
 void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                                   const AttentionMask& mask, AttentionSaved& saved, float* out,
-                                  const ExecContext& ctx) const {
+                                  const ExecContext& ctx, const AttentionDropout& dropout) const {
   const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
   saved.q.resize(static_cast<std::size_t>(rows * H));
   saved.k.resize(saved.q.size());
   saved.v.resize(saved.q.size());
   saved.probs.resize(static_cast<std::size_t>(B * NH * T * T));
+  saved.dropout = dropout.p;
+  if (dropout.p > 0.0f) {
+    saved.keep.resize(saved.probs.size());
+    saved.dropped.resize(saved.probs.size());
+  }
   query.forward(x, rows, saved.q.data(), ctx);
   key.forward(x, rows, saved.k.data(), ctx);
   value.forward(x, rows, saved.v.data(), ctx);
@@ -150,8 +156,17 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
       for (int64_t j = 0; j < T; ++j)
         if ((valid != nullptr && valid[j] == 0) || (mask.causal && j > i)) p[i * T + j] += masked;
     kernels::softmax_rows(p, T, T, T);
-    kernels::gemm(false, false, T, D, T, 1.0f, p, T, saved.v.data() + b * T * H + h * D, H, 0.0f, out + b * T * H + h * D,
-                  H, ctx);
+    const float* used = p;
+    if (dropout.p > 0.0f) {
+      float* pd = saved.dropped.data() + task * T * T;
+      std::memcpy(pd, p, static_cast<std::size_t>(T * T) * sizeof(float));
+      // One seed per (row, head): the masks do not depend on the thread count.
+      kernels::dropout_forward(pd, saved.keep.data() + task * T * T, T * T, dropout.p,
+                               derive_seed(dropout.seed, static_cast<uint64_t>(task)));
+      used = pd;
+    }
+    kernels::gemm(false, false, T, D, T, 1.0f, used, T, saved.v.data() + b * T * H + h * D, H, 0.0f,
+                  out + b * T * H + h * D, H, ctx);
   }
 }
 
@@ -170,9 +185,13 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
       const int64_t b = task / NH, h = task % NH;
       const int64_t off = b * T * H + h * D;
       const float* p = saved.probs.data() + task * T * T;
+      const bool dropped = saved.dropout > 0.0f;
+      const float* used = dropped ? saved.dropped.data() + task * T * T : p;
       // dP = dO V^T, dV = P^T dO, dS = softmax'(dP), dQ = dS K s, dK = dS^T Q s
+      // (with dropout, P^T is the dropped P, and dP passes back through the mask first)
       kernels::gemm(false, true, T, T, D, 1.0f, dout + off, H, saved.v.data() + off, H, 0.0f, dp.data(), T, ctx);
-      kernels::gemm(true, false, T, D, T, 1.0f, p, T, dout + off, H, 0.0f, dv.data() + off, H, ctx);
+      kernels::gemm(true, false, T, D, T, 1.0f, used, T, dout + off, H, 0.0f, dv.data() + off, H, ctx);
+      if (dropped) kernels::dropout_backward(dp.data(), saved.keep.data() + task * T * T, dp.data(), T * T, saved.dropout);
       kernels::softmax_backward_rows(p, dp.data(), dp.data(), T, T);
       kernels::gemm(false, false, T, D, T, scale, dp.data(), T, saved.k.data() + off, H, 0.0f, dq.data() + off, H, ctx);
       kernels::gemm(true, false, T, D, T, scale, dp.data(), T, saved.q.data() + off, H, 0.0f, dk.data() + off, H, ctx);

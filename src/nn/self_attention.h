@@ -33,6 +33,17 @@ struct AttentionMask {
 struct AttentionSaved {
   std::vector<float> q, k, v;  // (B, T, hidden), after rotation
   std::vector<float> probs;    // (B, heads, T, T)
+  // Attention dropout (training): the kept-mask and the dropped
+  // probabilities that multiplied V; empty when dropout is off.
+  std::vector<uint8_t> keep;
+  std::vector<float> dropped;
+  float dropout = 0.0f;
+};
+
+// Dropout of the attention probabilities for one training forward.
+struct AttentionDropout {
+  float p = 0.0f;      // 0: off
+  uint64_t seed = 0;   // masks are drawn per (batch row, head) from this seed
 };
 
 struct SelfAttention {
@@ -52,7 +63,8 @@ struct SelfAttention {
 
   // Training forward (no cache): like forward, keeping q, k, v and the probabilities.
   void forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
-                     const AttentionMask& mask, AttentionSaved& saved, float* out, const ExecContext& ctx) const;
+                     const AttentionMask& mask, AttentionSaved& saved, float* out, const ExecContext& ctx,
+                     const AttentionDropout& dropout = {}) const;
   // dout: gradient of the context (B, T, hidden). dx is added to (the
   // residual stream already holds the other path's gradient); grad's
   // weights accumulate.

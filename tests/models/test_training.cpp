@@ -158,3 +158,71 @@ TEST(Training, BadLabelsAreClearErrors) {
 
 }  // namespace
 }  // namespace roformer
+
+namespace roformer {
+namespace {
+
+// With dropout on, the loss at a fixed (seed, step) is a deterministic
+// function of the weights: its gradient is checked by finite differences,
+// re-running the same step's masks.
+void check_dropout_gradients(const std::string& fixture, const TrainLabels& labels) {
+  SafeTensors e = SafeTensors::open(data_path("fixtures/" + fixture + "/expected.safetensors"));
+  const Batch batch = fixture_batch(e);
+  TrainableRoFormer trainer(RoFormerModel::from_pretrained(data_path("fixtures/" + fixture)));
+  const ExecContext ctx{1, best_isa()};
+  trainer.set_dropout(true, 99);
+  trainer.set_dropout_step(3);
+  const double loss3 = trainer.forward_backward(batch, labels, ctx).loss;
+  EXPECT_EQ(trainer.dropout_step(), 4u);
+  const double eval = trainer.evaluate(batch, labels, ctx).loss;
+  EXPECT_NE(loss3, eval) << "dropout must change the training loss";
+  auto params = trainer.parameters();
+  std::vector<std::vector<float>> grads;
+  for (auto& p : params) grads.push_back(p.grad.to_vector());
+  auto loss_at_step3 = [&] {
+    trainer.set_dropout_step(3);
+    return trainer.forward_backward(batch, labels, ctx).loss;
+  };
+  EXPECT_EQ(loss_at_step3(), loss3) << "the same step must draw the same masks";
+  std::mt19937 rng(3);
+  int checked = 0;
+  for (std::size_t k = 0; k < params.size(); k += 3) {
+    const auto& grad = grads[k];
+    const double gmax = max_abs(grad);
+    if (gmax == 0) continue;
+    const std::size_t i = std::max_element(grad.begin(), grad.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }) - grad.begin();
+    float* v = params[k].value.data<float>() + i;
+    const float orig = *v, h = 1e-2f * std::max(1.0f, std::fabs(orig));
+    *v = orig + h;
+    const double up = loss_at_step3();
+    *v = orig - h;
+    const double down = loss_at_step3();
+    *v = orig;
+    EXPECT_NEAR(grad[i], (up - down) / (2.0 * h), 2e-2 * gmax + 1e-4) << fixture << " " << params[k].name;
+    ++checked;
+  }
+  EXPECT_GT(checked, 8);
+  // Masks do not depend on the thread count.
+  trainer.zero_grad();
+  trainer.set_dropout_step(3);
+  const double two = trainer.forward_backward(batch, labels, ExecContext{2, best_isa()}).loss;
+  EXPECT_NEAR(two, loss3, 1e-5 * std::max(1.0, std::fabs(loss3)));
+}
+
+TEST(TrainingDropout, SequenceClassificationGradients) {
+  check_dropout_gradients("roformer-tiny-cls", TrainLabels{i64({3}, {2, 2, 0}), {}, {}});
+}
+
+TEST(TrainingDropout, TokenClassificationGradients) {
+  std::vector<int64_t> lab(3 * 33, -100);
+  for (std::size_t i = 0; i < lab.size(); i += 2) lab[i] = static_cast<int64_t>(i % 5);
+  check_dropout_gradients("roformer-tiny-tok", TrainLabels{i64({3, 33}, lab), {}, {}});
+}
+
+TEST(TrainingDropout, MaskedLmGradients) {
+  SafeTensors g = SafeTensors::open(data_path("fixtures/roformer-tiny-mlm/train_expected.safetensors"));
+  check_dropout_gradients("roformer-tiny-mlm", TrainLabels{g.get("train.labels"), {}, {}});
+}
+
+}  // namespace
+}  // namespace roformer
