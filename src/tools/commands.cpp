@@ -14,6 +14,7 @@ void register_commands(CLI::App& app) {
   register_embed(app);
   register_qa(app);
   register_generate(app);
+  register_plot(app);
 }
 
 }  // namespace roformer::cli

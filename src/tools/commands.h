@@ -17,5 +17,6 @@ void register_classify(CLI::App& app);
 void register_embed(CLI::App& app);
 void register_qa(CLI::App& app);
 void register_generate(CLI::App& app);
+void register_plot(CLI::App& app);
 
 }  // namespace roformer::cli

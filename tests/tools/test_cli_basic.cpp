@@ -56,3 +56,29 @@ TEST(Cli, BadArgumentsGiveOneLineErrorAndNonZeroExit) {
 
 }  // namespace
 }  // namespace roformer::testing
+
+namespace roformer::testing {
+namespace {
+
+TEST(Cli, PlotDrawsCurvesFromJsonl) {
+  TempDir dir;
+  {
+    std::ofstream log(dir.file("metrics.jsonl"));
+    for (int s = 1; s <= 20; ++s) log << "{\"step\": " << s << ", \"loss\": " << 10.0 / s << "}\n";
+    log << "{\"step\": 20, \"val_loss\": 0.7}\n";
+  }
+  const auto r = run_command(cli_path() + " plot " + dir.file("metrics.jsonl") + " -y loss -y val_loss -o " +
+                             dir.file("m.svg") + " 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("2 curves"), std::string::npos) << r.output;
+  const std::string svg = read_file(dir.file("m.svg"));
+  EXPECT_NE(svg.find("<polyline"), std::string::npos);
+  const auto missing = run_command(cli_path() + " plot " + dir.file("metrics.jsonl") + " -y accuracy -o " +
+                                   dir.file("x.svg") + " 2>&1");
+  EXPECT_NE(missing.status, 0);
+  std::ofstream(dir.file("bad.jsonl")) << "{not json\n";
+  EXPECT_NE(run_command(cli_path() + " plot " + dir.file("bad.jsonl") + " -o " + dir.file("y.svg") + " 2>&1").status, 0);
+}
+
+}  // namespace
+}  // namespace roformer::testing
