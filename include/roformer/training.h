@@ -25,7 +25,7 @@ struct TrainLabels {
 struct TrainStep {
   double loss = 0;        // the mean loss of this batch
   int64_t examples = 0;   // labelled items the mean is over (tokens for MLM)
-  Tensor logits;          // the head's main output (start logits for QA)
+  int64_t correct = 0;    // classification losses: items whose argmax is the label (QA: start positions)
 };
 
 struct TrainableParameter {

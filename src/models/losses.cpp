@@ -21,7 +21,9 @@ LossResult cross_entropy(const float* logits, const int64_t* targets, int64_t ro
       if (d) std::fill(d, d + classes, 0.0f);
       continue;
     }
-    const float mx = *std::max_element(x, x + classes);
+    const float* top = std::max_element(x, x + classes);
+    const float mx = *top;
+    if (top - x == t) ++r.correct;
     double sum = 0;
     for (int64_t c = 0; c < classes; ++c) sum += std::exp(static_cast<double>(x[c]) - mx);
     const double lse = mx + std::log(sum);

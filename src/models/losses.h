@@ -7,7 +7,8 @@ namespace roformer::models {
 
 struct LossResult {
   double loss = 0;
-  int64_t count = 0;  // items averaged over
+  int64_t count = 0;    // items averaged over
+  int64_t correct = 0;  // cross-entropy: items whose argmax is the target
 };
 
 // Cross-entropy over `rows` rows of `classes` logits; targets < 0 or

@@ -317,6 +317,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
       const auto re = models::cross_entropy(end.data(), ep.data(), B, T, 1, d ? dend.data() : nullptr, 0.5f * scale);
       r.loss = 0.5 * (rs.loss + re.loss);
       r.count = rs.count;
+      r.correct = rs.correct;
       if (d)
         for (int64_t i = 0; i < rows; ++i) {
           d[2 * i] = ds[i];
@@ -327,6 +328,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
   }
   step.loss = r.loss;
   step.examples = r.count;
+  step.correct = r.correct;
   return step;
 }
 
