@@ -15,6 +15,8 @@ void register_commands(CLI::App& app) {
   register_qa(app);
   register_generate(app);
   register_plot(app);
+  register_pretrain(app);
+  register_data(app);
 }
 
 }  // namespace roformer::cli

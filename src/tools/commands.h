@@ -18,5 +18,7 @@ void register_embed(CLI::App& app);
 void register_qa(CLI::App& app);
 void register_generate(CLI::App& app);
 void register_plot(CLI::App& app);
+void register_pretrain(CLI::App& app);
+void register_data(CLI::App& app);
 
 }  // namespace roformer::cli

@@ -1,0 +1,139 @@
+// The pre-training job end to end at toy scale: the loss goes down, a run
+// stopped and resumed equals an uninterrupted run bit for bit, and a process
+// killed at any moment (even while saving) leaves a checkpoint to resume from.
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "roformer/error.h"
+#include "roformer/pretrain.h"
+#include "roformer/safetensors.h"
+#include "support/test_support.h"
+
+namespace roformer {
+namespace {
+
+using testing::data_path;
+using testing::TempDir;
+
+std::string repo_file(const std::string& rel) { return data_path("../../" + rel); }
+
+PretrainOptions toy(const std::string& out) {
+  PretrainOptions o;
+  o.train_file = repo_file("data/sample/en_train.txt");
+  o.valid_file = repo_file("data/sample/en_valid.txt");
+  o.vocab_file = data_path("fixtures/vocab.txt");
+  o.hidden_size = 32;
+  o.num_layers = 1;
+  o.num_heads = 2;
+  o.intermediate_size = 64;
+  o.seq_len = 32;
+  o.batch_size = 4;
+  o.steps = 8;
+  o.warmup_steps = 2;
+  o.eval_every = 4;
+  o.eval_batches = 2;
+  o.log_every = 2;
+  o.lr = 3e-3;
+  o.out_dir = out;
+  return o;
+}
+
+std::vector<uint8_t> bytes_of(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::vector<uint8_t>(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(PretrainJob, LossFallsAndAnHfDirectoryIsWritten) {
+  TempDir tmp;
+  PretrainOptions o = toy(tmp.file("run"));
+  o.steps = 30;
+  o.eval_every = 0;
+  double first_loss = 0;
+  PretrainCallbacks cb;
+  cb.on_progress = [&](const PretrainProgress& p) {
+    if (p.step == 1) first_loss = p.loss;
+  };
+  const PretrainResult r = pretrain(o, cb);
+  EXPECT_EQ(r.steps, 30);
+  EXPECT_LT(r.train_loss, first_loss - 0.5) << "the MLM loss should fall";
+  EXPECT_GT(r.valid_accuracy, 0.0);
+  for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"})
+    EXPECT_TRUE(std::filesystem::exists(r.model_dir + "/" + f)) << f;
+  // Metrics log: one line per log interval plus the evaluation.
+  std::ifstream log(tmp.file("run/metrics.jsonl"));
+  int lines = 0, evals = 0;
+  for (std::string line; std::getline(log, line); ++lines)
+    if (nlohmann::json::parse(line).contains("valid_loss")) ++evals;
+  EXPECT_EQ(lines, 16);
+  EXPECT_EQ(evals, 1);
+}
+
+TEST(PretrainJob, ResumeContinuesBitIdentically) {
+  TempDir tmp;
+  const PretrainResult straight = pretrain(toy(tmp.file("a")));
+  PretrainOptions first = toy(tmp.file("b"));
+  first.stop_at_step = 3;
+  EXPECT_EQ(pretrain(first).steps, 3);
+  PretrainOptions second = toy(tmp.file("b"));
+  second.resume = true;
+  const PretrainResult resumed = pretrain(second);
+  EXPECT_EQ(resumed.steps, 8);
+  EXPECT_EQ(bytes_of(straight.model_dir + "/model.safetensors"), bytes_of(resumed.model_dir + "/model.safetensors"));
+  EXPECT_EQ(bytes_of(tmp.file("a/checkpoint-8/trainer_state.safetensors")),
+            bytes_of(tmp.file("b/checkpoint-8/trainer_state.safetensors")));
+  EXPECT_EQ(straight.valid_loss, resumed.valid_loss);
+}
+
+TEST(PretrainJob, KilledProcessAlwaysLeavesAResumableCheckpoint) {
+  TempDir tmp;
+  const std::string cli = testing::cli_path();
+  const std::string args = " pretrain --no-demo --no-progress --train " + repo_file("data/sample/en_train.txt") + " --valid " +
+                           repo_file("data/sample/en_valid.txt") + " --vocab " + data_path("fixtures/vocab.txt") +
+                           " --hidden 32 --layers 1 --heads 2 --intermediate 64 --seq-len 32 --batch-size 4 --steps 400"
+                           " --eval-every 0 --out " + tmp.file("run");
+  // Kill at a few moments; with a checkpoint every step, some kills land mid-save.
+  int resumed_runs = 0;
+  for (const char* delay : {"1.5", "2.3", "3.1", "5", "8"}) {
+    const std::string mode = std::filesystem::exists(tmp.file("run/latest")) ? " --resume" : "";
+    testing::run_command("timeout -s KILL " + std::string(delay) + " " + cli + args + " --save-every 1" + mode +
+                         " >/dev/null 2>&1");
+    if (!std::filesystem::exists(tmp.file("run/latest"))) continue;
+    // Whatever `latest` names is complete and loads.
+    std::ifstream latest(tmp.file("run/latest"));
+    std::string name;
+    latest >> name;
+    const std::string dir = tmp.file("run/" + name);
+    EXPECT_NO_THROW(SafeTensors::open(dir + "/model.safetensors")) << name;
+    EXPECT_NO_THROW(SafeTensors::open(dir + "/trainer_state.safetensors")) << name;
+    EXPECT_TRUE(std::filesystem::exists(dir + "/trainer_state.json")) << name;
+    ++resumed_runs;
+  }
+  ASSERT_GT(resumed_runs, 0) << "no run got as far as its first checkpoint";
+  // Resuming from it runs on (briefly) and saves again.
+  const auto finish = testing::run_command(cli + args + " --resume --max-minutes 0.01 2>&1");
+  EXPECT_EQ(finish.status, 0) << finish.output;
+  EXPECT_NE(finish.output.find("resumed from"), std::string::npos) << finish.output;
+}
+
+TEST(PretrainJob, BadOptionsAreClearErrors) {
+  TempDir tmp;
+  PretrainOptions o = toy(tmp.file("x"));
+  o.steps = 0;
+  EXPECT_THROW(pretrain(o), Error);
+  o = toy(tmp.file("x"));
+  o.train_file = tmp.file("missing.txt");
+  EXPECT_THROW(pretrain(o), Error);
+  o = toy(tmp.file("x"));
+  o.resume = true;  // nothing to resume
+  EXPECT_THROW(pretrain(o), Error);
+  EXPECT_THROW(pretrain_options_from_json(R"({"stepz": 3})"), Error);
+  EXPECT_THROW(pretrain_options_from_json(R"({"steps": "many"})"), Error);
+  EXPECT_EQ(pretrain_options_from_json(R"({"steps": 7})").steps, 7);
+}
+
+}  // namespace
+}  // namespace roformer
