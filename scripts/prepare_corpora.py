@@ -2,7 +2,7 @@
 """Turns the unpacked npm and Debian data packages into the plain-text and JSONL corpora
 roformer.cpp trains on. Called by scripts/fetch_data.sh; standard library only.
 
-  prepare_corpora.py corpora RAW_DIR OUT_DIR   -> OUT_DIR/en/{mlm_*.txt,{brown,sotu,spam}.jsonl,moby_dick.txt,web_bible.txt}
+  prepare_corpora.py corpora RAW_DIR OUT_DIR   -> OUT_DIR/en/{mlm_*.txt,{brown,brown_pos,sotu,spam}.jsonl,moby_dick.txt,web_bible.txt}
   prepare_corpora.py sample  CORPORA_DIR OUT_DIR -> the small committed sample (data/sample)
 
 Every output depends only on the package contents: documents are visited in
@@ -78,6 +78,42 @@ def brown_docs(raw):
                 paragraphs.append(" ".join(sentences))
         docs.append({"id": "brown/" + fid, "label": genres[fid], "paragraphs": paragraphs})
     return docs
+
+
+def brown_tag(tag):
+    """Brown's tag without its title/headline/foreign/cited decorations: "np-tl" -> "np",
+    "fw-nn" -> "nn", "pps+bez" -> "pps", "md*" -> "md"; the possessive ("$") is kept."""
+    tag = tag.lower()
+    if tag.startswith("fw-"):
+        tag = tag[3:]
+    tag = tag.split("+", 1)[0]
+    changed = True
+    while changed:
+        changed = False
+        for suffix in ("-tl", "-hl", "-nc"):
+            if tag.endswith(suffix):
+                tag, changed = tag[: -len(suffix)], True
+    if len(tag) > 1:
+        tag = tag.rstrip("*")
+    return tag or "unk"
+
+
+def brown_pos_rows(raw):
+    """One row a Brown sentence: {"id", "tokens", "tags", "split"} for token classification."""
+    root = os.path.join(raw, BROWN)
+    rows = []
+    with open(os.path.join(root, "cats.txt"), encoding="utf-8") as f:
+        fids = sorted(line.split()[0] for line in f if len(line.split()) == 2)
+    for fid in fids:
+        with open(os.path.join(root, fid), encoding="utf-8") as f:
+            lines = [line for line in f.read().splitlines() if line.strip()]
+        for n, line in enumerate(lines):
+            pairs = [tok.rsplit("/", 1) for tok in line.split() if "/" in tok]
+            if not pairs:
+                continue
+            rows.append({"id": "brown/%s/%d" % (fid, n), "tokens": [w for w, _ in pairs],
+                         "tags": [brown_tag(t) for _, t in pairs], "split": split_of("brown/" + fid)})
+    return rows
 
 
 # ---------------------------------------------------------------- State of the Union
@@ -284,6 +320,7 @@ def prepare(raw, out):
     brown, sotu, moby, web = brown_docs(raw), sotu_docs(raw), moby_docs(raw), web_docs(raw)
     spam = spam_docs(raw)
     write_jsonl(os.path.join(en, "brown.jsonl"), labelled_rows(brown))
+    write_jsonl(os.path.join(en, "brown_pos.jsonl"), brown_pos_rows(raw))
     write_jsonl(os.path.join(en, "sotu.jsonl"), labelled_rows(sotu, ("year", "president")))
     write_jsonl(os.path.join(en, "spam.jsonl"), labelled_rows(spam))
     write_paragraph_docs(os.path.join(en, "moby_dick.txt"), moby)
@@ -299,7 +336,8 @@ def prepare(raw, out):
 
 # ---------------------------------------------------------------- the committed sample
 
-def sample(corpora, out, train_bytes=600_000, valid_bytes=80_000, mails=300, mail_chars=1500):
+def sample(corpora, out, train_bytes=600_000, valid_bytes=80_000, mails=300, mail_chars=1500,
+           pos_sentences=(("train", 1000), ("valid", 200)), pos_max_tokens=30):
     en = os.path.join(corpora, "en")
     os.makedirs(out, exist_ok=True)
     with open(os.path.join(en, "brown.jsonl"), encoding="utf-8") as f:
@@ -333,6 +371,14 @@ def sample(corpora, out, train_bytes=600_000, valid_bytes=80_000, mails=300, mai
         if len(r["text"]) > mail_chars:
             r["text"] = r["text"][:mail_chars].rsplit(" ", 1)[0]
     write_jsonl(os.path.join(out, "spam_sample.jsonl"), rows)
+    # Part-of-speech sentences: the first by md5 of their id in each split, short enough for seq 64.
+    with open(os.path.join(en, "brown_pos.jsonl"), encoding="utf-8") as f:
+        pos = [json.loads(line) for line in f]
+    pos.sort(key=lambda r: hashlib.md5(r["id"].encode("utf-8")).hexdigest())
+    picked = []
+    for split, count in pos_sentences:
+        picked += [r for r in pos if r["split"] == split and len(r["tokens"]) <= pos_max_tokens][:count]
+    write_jsonl(os.path.join(out, "pos_sample.jsonl"), picked)
 
 
 def main(argv):

@@ -28,8 +28,10 @@ struct MlmBatch {
 
 class MlmBatcher {
  public:
-  // `blocks` must outlive the batcher.
-  MlmBatcher(const PackedBlocks& blocks, MlmMasker masker, uint64_t seed, bool shuffle = true);
+  // `blocks` must outlive the batcher. With `causal`, blocks are not masked:
+  // the labels are the ids themselves (-100 on padding), for a causal LM whose
+  // loss shifts them by one.
+  MlmBatcher(const PackedBlocks& blocks, MlmMasker masker, uint64_t seed, bool shuffle = true, bool causal = false);
 
   // The next `batch_size` blocks, masked; `out`'s buffers are reused.
   void next(int64_t batch_size, MlmBatch& out);
@@ -43,6 +45,7 @@ class MlmBatcher {
   MlmMasker masker_;
   MlmScratch scratch_;
   uint64_t seed_;
+  bool causal_;
   EpochIterator order_;
 };
 

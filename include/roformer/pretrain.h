@@ -1,6 +1,7 @@
 #pragma once
-// MLM pre-training of a RoFormer from scratch on a text corpus: WordPiece
-// vocabulary (trained or given), tokenized and packed data, BERT masking,
+// Pre-training of a RoFormer from scratch on a text corpus, masked LM (the
+// RoFormer/BERT objective) or causal LM: WordPiece vocabulary (trained or
+// given), tokenized and packed data, BERT masking (MLM),
 // AdamW with warm-up and decay, gradient accumulation and clipping, dropout,
 // periodic evaluation, atomic checkpoints that resume bit-identically, and
 // an HF directory at the end.
@@ -11,6 +12,7 @@
 namespace roformer {
 
 struct PretrainOptions {
+  std::string objective = "mlm";  // "mlm" (RoFormerForMaskedLM) or "causal" (RoFormerForCausalLM, is_decoder)
   // Data: one paragraph a line, a blank line between documents.
   std::string train_file = "data/sample/en_train.txt";
   std::string valid_file = "data/sample/en_valid.txt";
@@ -51,6 +53,7 @@ struct PretrainOptions {
 
 // Reads options from a JSON object (keys as the field names); unknown keys are an error.
 PretrainOptions pretrain_options_from_json(const std::string& json_text, PretrainOptions defaults = {});
+std::string pretrain_options_to_json(const PretrainOptions& options);
 
 struct PretrainProgress {
   int64_t step = 0, total_steps = 0;
@@ -60,8 +63,8 @@ struct PretrainProgress {
 struct PretrainResult {
   int64_t steps = 0;
   double train_loss = 0;       // mean over the last log interval
-  double valid_loss = 0;       // MLM loss on held-out text
-  double valid_accuracy = 0;   // share of masked tokens predicted exactly
+  double valid_loss = 0;       // MLM (or next-token) loss on held-out text
+  double valid_accuracy = 0;   // share of predicted tokens (masked, or next) that are exactly right
   double seconds = 0;
   std::string model_dir;       // the final HF directory
 };

@@ -61,7 +61,7 @@ Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   const std::size_t bytes = t.nbytes();
   t.owner_ = aligned_alloc_shared(bytes);
   t.data_ = t.owner_.get();
-  std::memset(t.data_, 0, bytes);
+  if (bytes > 0) std::memset(t.data_, 0, bytes);
   return t;
 }
 
@@ -69,7 +69,7 @@ Tensor Tensor::from_vector(const Shape& shape, const std::vector<float>& data) {
   ROFORMER_CHECK(static_cast<int64_t>(data.size()) == shape_numel(shape),
         "from_vector: " + std::to_string(data.size()) + " values for shape " + shape_str(shape));
   Tensor t = zeros(shape, DType::F32);
-  std::memcpy(t.data_, data.data(), data.size() * sizeof(float));
+  if (!data.empty()) std::memcpy(t.data_, data.data(), data.size() * sizeof(float));
   return t;
 }
 

@@ -1,11 +1,15 @@
 // `roformer forward`: run a checkpoint on tensors from a safetensors file and
 // write every output to another: the bridge for comparing with other engines.
+// With --backward it also computes the head's loss from train.labels (or
+// train.start_positions / train.end_positions for QA) and writes train.loss
+// and grad.<HF parameter name>, so gradients compare with PyTorch's.
 #include <cstdio>
 #include <memory>
 
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
+#include "roformer/training.h"
 #include "tools/commands.h"
 #include "tools/common.h"
 
@@ -14,7 +18,7 @@ namespace roformer::cli {
 void register_forward(CLI::App& app) {
   struct Options {
     std::string model, input, output, task;
-    bool hidden_states = false, attentions = false;
+    bool hidden_states = false, attentions = false, backward = false;
     ExecOptions exec;
   };
   auto opt = std::make_shared<Options>();
@@ -26,6 +30,9 @@ void register_forward(CLI::App& app) {
   cmd->add_option("--task", opt->task, "use this head instead of config.architectures (mlm, cls, tok, qa, mc, causal, base)");
   cmd->add_flag("--hidden-states", opt->hidden_states, "also write hidden_states.<i>");
   cmd->add_flag("--attentions", opt->attentions, "also write attentions.<i>");
+  cmd->add_flag("--backward", opt->backward,
+                "also compute the loss from train.labels (QA: train.start_positions/end_positions) and write "
+                "train.loss and grad.<parameter> (dropout off)");
   add_exec_options(cmd, opt->exec);
   cmd->callback([opt] {
     const ExecContext ctx = opt->exec.context();
@@ -44,6 +51,20 @@ void register_forward(CLI::App& app) {
     for (std::size_t i = 0; i < out.attentions.size(); ++i)
       tensors.emplace_back("attentions." + std::to_string(i), out.attentions[i]);
     for (const auto& [name, t] : out.heads) tensors.emplace_back(name, t);
+    if (opt->backward) {
+      TrainLabels labels;
+      if (in.contains("train.labels")) labels.labels = in.get("train.labels");
+      if (in.contains("train.start_positions")) labels.start_positions = in.get("train.start_positions");
+      if (in.contains("train.end_positions")) labels.end_positions = in.get("train.end_positions");
+      check(in.contains("train.labels") || in.contains("train.start_positions"),
+            opt->input + ": --backward needs train.labels (or train.start_positions and train.end_positions for QA)");
+      TrainableRoFormer trainable(model);
+      trainable.zero_grad();
+      const TrainStep step = trainable.forward_backward(batch, labels, ctx);
+      tensors.emplace_back("train.loss", Tensor::from_vector({1}, {static_cast<float>(step.loss)}));
+      for (auto& p : trainable.parameters()) tensors.emplace_back("grad." + p.name, p.grad);
+      std::printf("loss %.6f over %lld labelled items\n", step.loss, static_cast<long long>(step.examples));
+    }
     save_safetensors(opt->output, tensors);
     std::printf("wrote %zu tensors to %s\n", tensors.size(), opt->output.c_str());
   });

@@ -17,6 +17,8 @@ void register_commands(CLI::App& app) {
   register_plot(app);
   register_pretrain(app);
   register_data(app);
+  register_finetune(app);
+  register_eval(app);
 }
 
 }  // namespace roformer::cli

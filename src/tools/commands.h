@@ -20,5 +20,7 @@ void register_generate(CLI::App& app);
 void register_plot(CLI::App& app);
 void register_pretrain(CLI::App& app);
 void register_data(CLI::App& app);
+void register_finetune(CLI::App& app);
+void register_eval(CLI::App& app);
 
 }  // namespace roformer::cli

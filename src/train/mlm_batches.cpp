@@ -15,10 +15,11 @@ Batch MlmBatch::model_batch() {
 
 Tensor MlmBatch::labels_tensor() { return Tensor::view(labels.data(), {batch, seq_len}, DType::I64); }
 
-MlmBatcher::MlmBatcher(const PackedBlocks& blocks, MlmMasker masker, uint64_t seed, bool shuffle)
+MlmBatcher::MlmBatcher(const PackedBlocks& blocks, MlmMasker masker, uint64_t seed, bool shuffle, bool causal)
     : blocks_(&blocks),
       masker_(std::move(masker)),
       seed_(seed),
+      causal_(causal),
       order_(blocks.size() > 0 ? blocks.size() : throw Error("MLM batches: no blocks (empty data set?)"),
              seed, shuffle) {}
 
@@ -42,6 +43,12 @@ void MlmBatcher::next(int64_t batch_size, MlmBatch& out) {
     int64_t* ids = out.input_ids.data() + b * t;
     int64_t* mask = out.attention_mask.data() + b * t;
     blocks_->block(block, ids, mask);
+    if (causal_) {
+      int64_t* labels = out.labels.data() + b * t;
+      for (int64_t i = 0; i < t; ++i) labels[i] = mask[i] ? ids[i] : -100;
+      for (int64_t i = 1; i < t; ++i) out.predictions += mask[i];  // position i - 1 predicts token i
+      continue;
+    }
     DataRng rng(derive_seed(seed_ ^ 0x4D41534Bull, epoch, position));  // "MASK": apart from the order stream
     const auto row = static_cast<std::size_t>(t);
     out.predictions += masker_.apply(std::span<int64_t>(ids, row), std::span<int64_t>(out.labels.data() + b * t, row),

@@ -29,7 +29,7 @@ using nlohmann::json;
 namespace {
 
 json options_to_json(const PretrainOptions& o) {
-  return json{{"train_file", o.train_file},   {"valid_file", o.valid_file},
+  return json{{"objective", o.objective},     {"train_file", o.train_file},   {"valid_file", o.valid_file},
               {"vocab_file", o.vocab_file},   {"vocab_size", o.vocab_size},
               {"whole_word_masking", o.whole_word_masking},
               {"hidden_size", o.hidden_size}, {"num_layers", o.num_layers},
@@ -49,6 +49,7 @@ json options_to_json(const PretrainOptions& o) {
 }
 
 void validate(const PretrainOptions& o) {
+  check(o.objective == "mlm" || o.objective == "causal", "pretrain: objective must be mlm or causal, not '" + o.objective + "'");
   check(o.steps >= 1, "pretrain: steps must be at least 1");
   check(o.batch_size >= 1 && o.accumulation >= 1, "pretrain: batch_size and accumulation must be at least 1");
   check(o.seq_len >= 8 && o.seq_len <= 65536, "pretrain: seq_len must be in [8, 65536]");
@@ -85,7 +86,7 @@ struct Evaluation {
 Evaluation evaluate(TrainableRoFormer& model, const PackedBlocks& blocks, const MlmMasker& masker, const PretrainOptions& o,
                     const ExecContext& ctx) {
   // The same batches every time: a fresh, unshuffled batcher with a fixed seed.
-  MlmBatcher batcher(blocks, masker, o.seed ^ 0x56414C4944ull, false);
+  MlmBatcher batcher(blocks, masker, o.seed ^ 0x56414C4944ull, false, o.objective == "causal");
   const int64_t available = (blocks.size() + o.batch_size - 1) / o.batch_size;
   const int64_t n = o.eval_batches > 0 ? std::min(o.eval_batches, available) : available;
   double loss_sum = 0;
@@ -118,6 +119,8 @@ std::string format_duration(double seconds) {
 
 }  // namespace
 
+std::string pretrain_options_to_json(const PretrainOptions& o) { return options_to_json(o).dump(2); }
+
 PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOptions o) {
   json j;
   try {
@@ -133,7 +136,7 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
   }
   try {
 #define ROFORMER_READ(field) o.field = merged.at(#field).get<decltype(o.field)>()
-    ROFORMER_READ(train_file); ROFORMER_READ(valid_file); ROFORMER_READ(vocab_file); ROFORMER_READ(vocab_size);
+    ROFORMER_READ(objective); ROFORMER_READ(train_file); ROFORMER_READ(valid_file); ROFORMER_READ(vocab_file); ROFORMER_READ(vocab_size);
     ROFORMER_READ(whole_word_masking); ROFORMER_READ(hidden_size); ROFORMER_READ(num_layers); ROFORMER_READ(num_heads);
     ROFORMER_READ(intermediate_size); ROFORMER_READ(embedding_size); ROFORMER_READ(hidden_act); ROFORMER_READ(dropout);
     ROFORMER_READ(rotary_value); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
@@ -201,7 +204,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   MlmMaskingOptions mo;
   mo.whole_word = o.whole_word_masking;
   const MlmMasker masker(mlm_vocab(tokenizer), mo);
-  MlmBatcher batcher(train_blocks, masker, o.seed);
+  const bool causal = o.objective == "causal";
+  MlmBatcher batcher(train_blocks, masker, o.seed, true, causal);
 
   // Model: fresh, or the latest checkpoint.
   RoFormerConfig config;
@@ -217,7 +221,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   config.max_position_embeddings = std::max<int64_t>(512, o.seq_len);
   config.rotary_value = o.rotary_value;
   config.pad_token_id = tokenizer.pad_id();
-  config.architectures = {"RoFormerForMaskedLM"};
+  config.is_decoder = causal;
+  config.architectures = {causal ? "RoFormerForCausalLM" : "RoFormerForMaskedLM"};
   config.id2label = {{0, "LABEL_0"}, {1, "LABEL_1"}};
   std::string resume_dir;
   if (resuming) {
@@ -225,7 +230,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     while (!resume_dir.empty() && (resume_dir.back() == '\n' || resume_dir.back() == ' ')) resume_dir.pop_back();
   }
   TrainableRoFormer model(resuming ? RoFormerModel::from_pretrained(resume_dir)
-                                   : RoFormerModel::random_init(config, Task::MaskedLM, o.seed));
+                                   : RoFormerModel::random_init(config, causal ? Task::CausalLM : Task::MaskedLM, o.seed));
   model.set_dropout(o.dropout > 0, o.seed);
   const auto tparams = model.parameters();
   std::vector<Parameter> params;
@@ -332,7 +337,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       append_line(metrics_path, json{{"step", step}, {"valid_loss", ev.loss}, {"valid_perplexity", std::exp(ev.loss)},
                                      {"valid_accuracy", ev.accuracy}});
       char line[160];
-      std::snprintf(line, sizeof line, "step %lld: valid MLM loss %.4f (perplexity %.1f), accuracy %.1f%%",
+      std::snprintf(line, sizeof line, causal ? "step %lld: valid next-token loss %.4f (perplexity %.1f), accuracy %.1f%%" : "step %lld: valid MLM loss %.4f (perplexity %.1f), accuracy %.1f%%",
                     static_cast<long long>(step), ev.loss, std::exp(ev.loss), 100 * ev.accuracy);
       log(line);
       result.valid_loss = ev.loss;

@@ -81,6 +81,50 @@ TEST(Training, ForwardEqualsInferenceAndGradientsAccumulate) {
   EXPECT_LE(max_abs_diff(logits, expected.get("logits").to_vector()), 2e-4);
 }
 
+// Gradient accumulation: the 3-row cls batch as micro-batches {row 0} and
+// {rows 1, 2}, each cut to its own length and scaled by its share of the
+// rows, sums to the full batch's gradient (the mean over rows), i.e. to
+// PyTorch's golden gradient.
+TEST(Training, AccumulatedMicroBatchesEqualTheFullBatch) {
+  const std::string dir = data_path("fixtures/roformer-tiny-cls");
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
+  TrainableRoFormer trainer(RoFormerModel::from_pretrained(dir));
+  const ExecContext ctx{1, best_isa()};
+  const Tensor ids = expected.get("input_ids"), mask = expected.get("attention_mask"), types = expected.get("token_type_ids");
+  const Tensor labels = golden.get("train.labels");
+  const int64_t T = ids.size(1);
+  auto rows = [&](int64_t first, int64_t count) {
+    // The rows' real length (right padding) is the longest mask among them.
+    int64_t len = 0;
+    for (int64_t r = first; r < first + count; ++r)
+      for (int64_t t = 0; t < T; ++t) len = std::max(len, mask.data<int64_t>()[r * T + t] ? t + 1 : len);
+    auto cut = [&](const Tensor& x) {
+      Tensor out = Tensor::zeros({count, len}, DType::I64);
+      for (int64_t r = 0; r < count; ++r)
+        for (int64_t t = 0; t < len; ++t) out.data<int64_t>()[r * len + t] = x.data<int64_t>()[(first + r) * T + t];
+      return out;
+    };
+    Tensor lab = Tensor::zeros({count}, DType::I64);
+    for (int64_t r = 0; r < count; ++r) lab.data<int64_t>()[r] = labels.data<int64_t>()[first + r];
+    return std::make_pair(Batch{cut(ids), cut(mask), cut(types)}, lab);
+  };
+  const auto [b0, l0] = rows(0, 1);
+  const auto [b12, l12] = rows(1, 2);
+  ASSERT_LT(b0.input_ids.size(1), T) << "the first micro-batch should be shorter than the padded batch";
+  const double loss0 = trainer.forward_backward(b0, TrainLabels{l0, {}, {}}, ctx, 1.0f / 3.0f).loss;
+  const double loss12 = trainer.forward_backward(b12, TrainLabels{l12, {}, {}}, ctx, 2.0f / 3.0f).loss;
+  const double ref_loss = golden.get("train.loss").to_vector()[0];
+  EXPECT_NEAR((loss0 + 2 * loss12) / 3, ref_loss, 1e-5 * ref_loss);
+  int checked = 0;
+  for (const auto& p : trainer.parameters()) {
+    const auto ref = golden.get("grad." + p.name).to_vector();
+    EXPECT_LE(max_abs_diff(p.grad.to_vector(), ref), 3e-5 * max_abs(ref) + 1e-9) << p.name;
+    ++checked;
+  }
+  EXPECT_EQ(checked, 40);
+}
+
 // Central differences of the loss in fp32 with respect to a few entries of
 // each parameter (the largest-gradient entry and two random ones).
 void check_finite_differences(const std::string& fixture, const Batch& batch, const TrainLabels& labels) {

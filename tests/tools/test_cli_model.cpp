@@ -38,6 +38,49 @@ TEST(CliModel, ForwardWritesHfEqualOutputs) {
   }
 }
 
+// The fixtures' training goldens through the CLI: the input file holds the
+// batch and train.labels; every grad.<name> must match PyTorch's.
+TEST(CliModel, ForwardBackwardWritesTorchEqualGradients) {
+  for (const std::string kind : {"roformer-tiny-mlm", "roformer-tiny-cls"}) {
+    TempDir tmp;
+    const std::string dir = fixture(kind);
+    SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+    SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
+    std::vector<std::pair<std::string, Tensor>> inputs;
+    for (const char* k : {"input_ids", "attention_mask", "token_type_ids"}) inputs.emplace_back(k, expected.get(k));
+    inputs.emplace_back("train.labels", golden.get("train.labels"));
+    save_safetensors(tmp.file("in.safetensors"), inputs);
+    const auto r = run_command(cli_path() + " forward --backward -m " + dir + " -i " + tmp.file("in.safetensors") +
+                               " -o " + tmp.file("out.safetensors") + " 2>&1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    SafeTensors out = SafeTensors::open(tmp.file("out.safetensors"));
+    const double ref_loss = golden.get("train.loss").to_vector()[0];
+    EXPECT_NEAR(out.get("train.loss").to_vector()[0], ref_loss, 2e-6 * std::max(1.0, ref_loss)) << kind;
+    int grads = 0;
+    for (const auto& name : golden.names()) {
+      if (name.rfind("grad.", 0) != 0) continue;
+      ++grads;
+      ASSERT_TRUE(out.contains(name)) << kind << " " << name;
+      const auto got = out.get(name).to_vector(), ref = golden.get(name).to_vector();
+      ASSERT_EQ(got.size(), ref.size()) << name;
+      EXPECT_LE(max_abs_diff(got, ref), 3e-5 * max_abs(ref)) << kind << " " << name;
+    }
+    int written = 0;
+    for (const auto& name : out.names()) written += name.rfind("grad.", 0) == 0;
+    EXPECT_EQ(written, grads) << kind << ": the CLI writes exactly the trainable parameters";
+    EXPECT_GE(grads, 40);
+  }
+}
+
+TEST(CliModel, ForwardBackwardWithoutLabelsIsAClearError) {
+  TempDir tmp;
+  const std::string dir = fixture("roformer-tiny-cls");
+  const auto r = run_command(cli_path() + " forward --backward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
+                             tmp.file("o.safetensors") + " 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("train.labels"), std::string::npos) << r.output;
+}
+
 TEST(CliModel, ExportLoadsBackBitIdenticalWithTokenizerFiles) {
   TempDir tmp;
   const std::string out = tmp.file("exported");

@@ -1,0 +1,60 @@
+#pragma once
+// Held-out evaluation of saved models, through the inference forward pass:
+// classifiers on labelled data (loss, accuracy, macro F1, Matthews
+// correlation) and language models on text (loss, perplexity, accuracy of
+// the predicted tokens).
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "roformer/cpu.h"
+#include "roformer/model.h"
+
+namespace roformer {
+
+class LabelledDataset;
+class TaggedDataset;
+class Tokenizer;
+
+struct ClassifierMetrics {
+  double loss = 0;      // mean cross-entropy over the scored items
+  double accuracy = 0;
+  double macro_f1 = 0;
+  double mcc = 0;       // Matthews correlation (multi-class R_K)
+  int64_t items = 0;    // sequences, or tagged words
+};
+
+// A RoFormerForSequenceClassification model on `indices` of the data set,
+// whose label ids must be the model's.
+ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const LabelledDataset& data,
+                                               std::span<const int64_t> indices, int64_t batch_size,
+                                               const ExecContext& ctx);
+// A RoFormerForTokenClassification model; only the labelled (first) sub-tokens count.
+ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const TaggedDataset& data,
+                                            std::span<const int64_t> indices, int64_t batch_size,
+                                            const ExecContext& ctx);
+
+struct LanguageModelMetrics {
+  double loss = 0;        // mean cross-entropy per predicted token
+  double perplexity = 0;  // exp(loss)
+  double accuracy = 0;    // predicted tokens whose argmax is right
+  int64_t predictions = 0;
+  int64_t blocks = 0;
+};
+
+struct LanguageModelEvalOptions {
+  int64_t seq_len = 128;     // packed block length
+  int64_t batch_size = 8;
+  int64_t max_blocks = 0;    // 0: every block of the text
+  uint64_t seed = 0;         // MLM masking seed (the same seed gives the same masks)
+  bool whole_word_masking = false;
+};
+
+// Packs `text_file` (one paragraph a line, blank line between documents) into
+// blocks and scores the model: masked LM on BERT-masked blocks, causal LM on
+// next-token prediction. The model's head decides which.
+LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const Tokenizer& tokenizer,
+                                             const std::string& text_file, const LanguageModelEvalOptions& options,
+                                             const ExecContext& ctx);
+
+}  // namespace roformer

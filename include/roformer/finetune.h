@@ -1,0 +1,65 @@
+#pragma once
+// Fine-tuning a pre-trained RoFormer (any HF directory: its encoder weights and
+// tokenizer) for sequence classification or token classification: a new head
+// initialised with HF's scheme, AdamW with warm-up and decay, dropout,
+// accumulation and clipping, evaluation on held-out data after every epoch,
+// and an HF directory (with id2label) at the end.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "roformer/evaluation.h"
+#include "roformer/pretrain.h"
+
+namespace roformer {
+
+struct FinetuneOptions {
+  std::string model_dir;                     // pre-trained HF directory (required)
+  std::string task = "sequence-classification";  // or "token-classification"
+  // Data (JSONL). Sequence classification: {"text", "label"}; token
+  // classification: {"tokens": [...], "tags": [...]}. Without valid_file, the
+  // records of train_file whose "split" is valid_split are held out.
+  std::string train_file = "data/sample/spam_sample.jsonl";
+  std::string valid_file;
+  std::string train_split = "train";         // used when the file has "split" fields ("" = every record)
+  std::string valid_split = "valid";
+  std::string text_field = "text", label_field = "label";
+  std::string tokens_field = "tokens", tags_field = "tags";
+  int64_t max_length = 128;
+  // Optimisation.
+  int64_t batch_size = 16;
+  int64_t accumulation = 1;
+  int64_t epochs = 3;
+  double warmup_ratio = 0.1;
+  std::string schedule = "linear";
+  double lr = 5e-5;
+  double weight_decay = 0.01;
+  double clip_norm = 1.0;
+  double dropout = -1;                       // < 0: the checkpoint's own probabilities
+  uint64_t seed = 0;
+  int threads = 1;
+  int64_t log_every = 10;
+  int64_t eval_batch_size = 32;
+  std::string out_dir = "runs/finetune";
+};
+
+FinetuneOptions finetune_options_from_json(const std::string& json_text, FinetuneOptions defaults = {});
+std::string finetune_options_to_json(const FinetuneOptions& options);
+
+struct FinetuneResult {
+  int64_t steps = 0;
+  double train_loss = 0;          // mean over the last log interval
+  ClassifierMetrics valid;        // after the last epoch
+  std::vector<std::string> labels;
+  double seconds = 0;
+  std::string model_dir;          // the final HF directory
+};
+
+FinetuneResult finetune(const FinetuneOptions& options, const PretrainCallbacks& callbacks = {});
+
+// The encoder of the model in `model_dir` under a freshly initialised head for
+// `task` with these labels (HF's from_pretrained with a new head).
+RoFormerModel model_with_new_head(const std::string& model_dir, Task task, const std::vector<std::string>& labels,
+                                  uint64_t seed, double dropout = -1);
+
+}  // namespace roformer

@@ -1,0 +1,119 @@
+// `roformer eval`: scores a saved model on held-out data and prints one JSON
+// object of metrics. The model's head picks the data and the metrics:
+// masked / causal LM on text (loss, perplexity, accuracy), sequence and
+// token classifiers on JSONL (loss, accuracy, macro F1, Matthews correlation).
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <numeric>
+
+#include "roformer/error.h"
+#include "roformer/evaluation.h"
+#include "roformer/labelled_dataset.h"
+#include "roformer/model.h"
+#include "roformer/tagged_dataset.h"
+#include "roformer/tokenizer.h"
+#include "tools/commands.h"
+#include "tools/common.h"
+
+namespace roformer::cli {
+
+namespace {
+
+std::vector<int64_t> select(int64_t size, const std::vector<int64_t>& split_indices, const std::string& split) {
+  if (!split.empty()) return split_indices;
+  std::vector<int64_t> all(static_cast<std::size_t>(size));
+  std::iota(all.begin(), all.end(), 0);
+  return all;
+}
+
+std::vector<std::string> model_labels(const RoFormerModel& model) {
+  std::vector<std::string> names;
+  for (const auto& [id, name] : model.config().id2label) names.push_back(name);
+  return names;
+}
+
+nlohmann::json classifier_json(const ClassifierMetrics& m) {
+  return {{"loss", m.loss}, {"accuracy", m.accuracy}, {"macro_f1", m.macro_f1}, {"mcc", m.mcc}, {"items", m.items}};
+}
+
+}  // namespace
+
+void register_eval(CLI::App& app) {
+  struct Options {
+    std::string model, data, split, text_field = "text", label_field = "label", tokens_field = "tokens",
+                                     tags_field = "tags";
+    int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0;
+    uint64_t seed = 0;
+    bool whole_word = false;
+    ExecOptions exec;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("eval", "score a saved model on held-out data (prints JSON metrics)");
+  cmd->add_option("--model,-m", opt->model, "HF directory")->required();
+  cmd->add_option("--data,-d", opt->data, "text (LM heads) or JSONL (classifiers)")->required();
+  cmd->add_option("--split", opt->split, "JSONL: only records with this \"split\" (default: all)");
+  cmd->add_option("--text-field", opt->text_field, "JSONL field of the text")->capture_default_str();
+  cmd->add_option("--label-field", opt->label_field, "JSONL field of the label")->capture_default_str();
+  cmd->add_option("--tokens-field", opt->tokens_field, "JSONL field of the words")->capture_default_str();
+  cmd->add_option("--tags-field", opt->tags_field, "JSONL field of the tags")->capture_default_str();
+  cmd->add_option("--max-length", opt->max_length, "classifiers: tokens per example")->capture_default_str();
+  cmd->add_option("--seq-len", opt->seq_len, "LM: tokens per packed block")->capture_default_str();
+  cmd->add_option("--batch-size", opt->batch_size, "sequences per batch")->capture_default_str();
+  cmd->add_option("--max-blocks", opt->max_blocks, "LM: score at most this many blocks (0: all)")->capture_default_str();
+  cmd->add_option("--seed", opt->seed, "MLM: masking seed")->capture_default_str();
+  cmd->add_flag("--whole-word-masking", opt->whole_word, "MLM: mask whole words");
+  add_exec_options(cmd, opt->exec);
+  cmd->callback([opt] {
+    const ExecContext ctx = opt->exec.context();
+    const RoFormerModel model = RoFormerModel::from_pretrained(opt->model);
+    const Tokenizer tok = Tokenizer::from_pretrained(opt->model);
+    nlohmann::json out{{"model", opt->model}, {"data", opt->data}, {"head", std::string(task_name(model.task()))}};
+    switch (model.task()) {
+      case Task::MaskedLM:
+      case Task::CausalLM: {
+        LanguageModelEvalOptions o;
+        o.seq_len = opt->seq_len;
+        o.batch_size = opt->batch_size;
+        o.max_blocks = opt->max_blocks;
+        o.seed = opt->seed;
+        o.whole_word_masking = opt->whole_word;
+        const LanguageModelMetrics m = evaluate_language_model(model, tok, opt->data, o, ctx);
+        out.update({{"loss", m.loss}, {"perplexity", m.perplexity}, {"accuracy", m.accuracy},
+                    {"predictions", m.predictions}, {"blocks", m.blocks}});
+        break;
+      }
+      case Task::SequenceClassification: {
+        LabelledOptions o;
+        o.max_length = opt->max_length;
+        o.text_field = opt->text_field;
+        o.label_field = opt->label_field;
+        o.label_names = model_labels(model);
+        const auto data = LabelledDataset::from_jsonl(opt->data, tok, o);
+        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
+        check(!idx.empty(), opt->data + ": no records to score");
+        out.update(classifier_json(evaluate_sequence_classifier(model, data, idx, opt->batch_size, ctx)));
+        break;
+      }
+      case Task::TokenClassification: {
+        TaggedOptions o;
+        o.max_length = opt->max_length;
+        o.tokens_field = opt->tokens_field;
+        o.tags_field = opt->tags_field;
+        o.label_names = model_labels(model);
+        const auto data = TaggedDataset::from_jsonl(opt->data, tok, o);
+        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
+        check(!idx.empty(), opt->data + ": no records to score");
+        out.update(classifier_json(evaluate_token_classifier(model, data, idx, opt->batch_size, ctx)));
+        break;
+      }
+      default:
+        throw Error("eval: no evaluation for a " + std::string(task_name(model.task())) +
+                    " yet (masked LM, causal LM, sequence and token classification are supported)");
+    }
+    std::printf("%s\n", out.dump(2).c_str());
+  });
+}
+
+}  // namespace roformer::cli

@@ -1,0 +1,328 @@
+// The fine-tuning job: a pre-trained encoder under a new classification head,
+// trained on labelled JSONL and evaluated after every epoch.
+#include "roformer/finetune.h"
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <iterator>
+#include <optional>
+#include <span>
+
+#include "roformer/batch_iterator.h"
+#include "roformer/error.h"
+#include "roformer/labelled_dataset.h"
+#include "roformer/model.h"
+#include "roformer/optim.h"
+#include "roformer/tagged_dataset.h"
+#include "roformer/tokenizer.h"
+#include "roformer/training.h"
+#include "train/atomic_file.h"
+
+namespace roformer {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// Every option once: the JSON keys are the field names.
+#define ROFORMER_FINETUNE_FIELDS(X)                                                                              \
+  X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field)  \
+  X(tokens_field) X(tags_field) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
+  X(schedule) X(lr) X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(log_every) X(eval_batch_size) \
+  X(out_dir)
+
+namespace {
+
+json to_json(const FinetuneOptions& o) {
+  json j;
+#define ROFORMER_PUT(field) j[#field] = o.field;
+  ROFORMER_FINETUNE_FIELDS(ROFORMER_PUT)
+#undef ROFORMER_PUT
+  return j;
+}
+
+Task parse_task(const std::string& name) {
+  if (name == "sequence-classification" || name == "seq-cls" || name == "cls") return Task::SequenceClassification;
+  if (name == "token-classification" || name == "token-cls" || name == "tok") return Task::TokenClassification;
+  throw Error("finetune: task must be sequence-classification or token-classification, not '" + name + "'");
+}
+
+void validate(const FinetuneOptions& o) {
+  check(!o.model_dir.empty(), "finetune: model_dir (the pre-trained HF directory) is required");
+  parse_task(o.task);
+  check(o.max_length >= 3, "finetune: max_length must be at least 3");
+  check(o.batch_size >= 1 && o.accumulation >= 1 && o.eval_batch_size >= 1,
+        "finetune: batch sizes and accumulation must be at least 1");
+  check(o.epochs >= 1, "finetune: epochs must be at least 1");
+  check(o.warmup_ratio >= 0 && o.warmup_ratio <= 1, "finetune: warmup_ratio must be in [0, 1]");
+  check(o.lr > 0 && o.weight_decay >= 0 && o.clip_norm >= 0, "finetune: lr must be positive, weight_decay and clip_norm >= 0");
+  check(o.dropout < 1, "finetune: dropout must be below 1");
+  check(o.threads >= 1, "finetune: threads must be at least 1");
+  check(!o.out_dir.empty(), "finetune: out_dir is empty");
+}
+
+void append_line(const std::string& path, const json& j) {
+  std::ofstream out(path, std::ios::app);
+  out << j.dump() << "\n";
+}
+
+// Train and held-out examples of either kind of data set, with one interface.
+class TaskData {
+ public:
+  TaskData(const FinetuneOptions& o, Task task, const Tokenizer& tok) : task_(task) {
+    if (task == Task::SequenceClassification) {
+      LabelledOptions lo;
+      lo.max_length = o.max_length;
+      lo.text_field = o.text_field;
+      lo.label_field = o.label_field;
+      train_seq_.emplace(LabelledDataset::from_jsonl(o.train_file, tok, lo));
+      lo.label_names = train_seq_->label_names();
+      if (!o.valid_file.empty()) valid_seq_.emplace(LabelledDataset::from_jsonl(o.valid_file, tok, lo));
+      labels_ = train_seq_->label_names();
+    } else {
+      TaggedOptions to;
+      to.max_length = o.max_length;
+      to.tokens_field = o.tokens_field;
+      to.tags_field = o.tags_field;
+      train_tok_.emplace(TaggedDataset::from_jsonl(o.train_file, tok, to));
+      to.label_names = train_tok_->label_names();
+      if (!o.valid_file.empty()) valid_tok_.emplace(TaggedDataset::from_jsonl(o.valid_file, tok, to));
+      labels_ = train_tok_->label_names();
+    }
+    auto all = [](int64_t n) {
+      std::vector<int64_t> v(static_cast<std::size_t>(n));
+      for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i;
+      return v;
+    };
+    const int64_t train_size = train_seq_ ? train_seq_->size() : train_tok_->size();
+    auto split = [&](const std::string& name) {
+      return train_seq_ ? train_seq_->indices_of_split(name) : train_tok_->indices_of_split(name);
+    };
+    train_ = o.train_split.empty() ? all(train_size) : split(o.train_split);
+    if (o.valid_file.empty()) {
+      valid_ = split(o.valid_split);
+      check(!valid_.empty(), "finetune: " + o.train_file + " has no records with \"split\": \"" + o.valid_split +
+                                 "\"; give valid_file or valid_split");
+      if (o.train_split.empty()) {  // every record but the held-out ones
+        std::vector<int64_t> rest;
+        std::set_difference(train_.begin(), train_.end(), valid_.begin(), valid_.end(), std::back_inserter(rest));
+        train_ = rest;
+      }
+    } else {
+      valid_ = all(valid_seq_ ? valid_seq_->size() : valid_tok_->size());
+    }
+    check(!train_.empty(), "finetune: no training records (\"split\": \"" + o.train_split + "\") in " + o.train_file);
+  }
+
+  const std::vector<std::string>& labels() const { return labels_; }
+  const std::vector<int64_t>& train() const { return train_; }
+  const std::vector<int64_t>& valid() const { return valid_; }
+
+  // Fills the batch and labels for these training examples; returns the model batch.
+  Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) {
+    if (task_ == Task::SequenceClassification) {
+      seq_batch_ = train_seq_->batch(indices);
+      labels.labels = seq_batch_.labels_tensor();
+      return seq_batch_.model_batch();
+    }
+    train_tok_->batch(indices, tok_batch_);
+    labels.labels = tok_batch_.labels_tensor();
+    return tok_batch_.model_batch();
+  }
+  int64_t tokens_in_batch() const {
+    const auto& mask = task_ == Task::SequenceClassification ? seq_batch_.attention_mask : tok_batch_.attention_mask;
+    int64_t n = 0;
+    for (int64_t m : mask) n += m;
+    return n;
+  }
+
+  ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const {
+    if (task_ == Task::SequenceClassification)
+      return evaluate_sequence_classifier(model, valid_seq_ ? *valid_seq_ : *train_seq_, valid_, batch_size, ctx);
+    return evaluate_token_classifier(model, valid_tok_ ? *valid_tok_ : *train_tok_, valid_, batch_size, ctx);
+  }
+
+ private:
+  Task task_;
+  std::optional<LabelledDataset> train_seq_, valid_seq_;
+  std::optional<TaggedDataset> train_tok_, valid_tok_;
+  std::vector<std::string> labels_;
+  std::vector<int64_t> train_, valid_;
+  ClassificationBatch seq_batch_;
+  TokenBatch tok_batch_;
+};
+
+}  // namespace
+
+std::string finetune_options_to_json(const FinetuneOptions& o) { return to_json(o).dump(2); }
+
+FinetuneOptions finetune_options_from_json(const std::string& text, FinetuneOptions o) {
+  json j;
+  try {
+    j = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("finetune config: not valid JSON: ") + e.what());
+  }
+  check(j.is_object(), "finetune config: the top level must be an object");
+  json merged = to_json(o);
+  for (const auto& [k, v] : j.items()) {
+    check(merged.contains(k), "finetune config: unknown key \"" + k + "\"");
+    merged[k] = v;
+  }
+  try {
+#define ROFORMER_GET(field) o.field = merged.at(#field).get<decltype(o.field)>();
+    ROFORMER_FINETUNE_FIELDS(ROFORMER_GET)
+#undef ROFORMER_GET
+  } catch (const json::exception& e) {
+    throw Error(std::string("finetune config: a value has the wrong type: ") + e.what());
+  }
+  return o;
+}
+
+RoFormerModel model_with_new_head(const std::string& model_dir, Task task, const std::vector<std::string>& labels,
+                                  uint64_t seed, double dropout) {
+  check(!labels.empty(), "finetune: no labels");
+  const RoFormerModel pre = RoFormerModel::from_pretrained(model_dir);
+  RoFormerConfig c = pre.config();
+  c.id2label.clear();
+  for (std::size_t i = 0; i < labels.size(); ++i) c.id2label[static_cast<int64_t>(i)] = labels[i];
+  c.architectures = {std::string(task_name(task))};
+  c.problem_type.reset();
+  if (dropout >= 0) c.hidden_dropout_prob = c.attention_probs_dropout_prob = dropout;
+  const RoFormerModel fresh = RoFormerModel::random_init(c, task, seed);
+  std::map<std::string, Tensor> tensors;
+  for (const auto& [name, t] : fresh.named_tensors()) tensors[name] = t;
+  // The encoder comes from the checkpoint (a bare RoFormerModel names it without the prefix).
+  const std::string prefix = pre.task() == Task::Base ? "roformer." : "";
+  int64_t copied = 0;
+  for (const auto& [name, t] : pre.named_tensors()) {
+    const std::string target = prefix + name;
+    if (target.rfind("roformer.", 0) != 0) continue;
+    const auto it = tensors.find(target);
+    check(it != tensors.end(), "finetune: the checkpoint's " + name + " has no place in the new model");
+    it->second = t;
+    ++copied;
+  }
+  check(copied > 0, "finetune: " + model_dir + " holds no encoder weights");
+  return RoFormerModel::from_tensors(c, task, tensors, true);
+}
+
+FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
+  validate(o);
+  auto log = [&](const std::string& line) {
+    if (cb.on_log) cb.on_log(line);
+  };
+  const auto start = std::chrono::steady_clock::now();
+  const Task task = parse_task(o.task);
+  const ExecContext ctx{o.threads, best_isa()};
+  const fs::path out(o.out_dir);
+  fs::create_directories(out);
+  const std::string metrics_path = (out / "metrics.jsonl").string();
+  fs::remove(metrics_path);
+  data::write_file_atomically((out / "finetune_options.json").string(), to_json(o).dump(2) + "\n");
+
+  const Tokenizer tokenizer = Tokenizer::from_pretrained(o.model_dir);
+  TaskData data(o, task, tokenizer);
+  log("data: " + std::to_string(data.train().size()) + " training and " + std::to_string(data.valid().size()) +
+      " held-out examples, " + std::to_string(data.labels().size()) + " labels");
+
+  TrainableRoFormer model(model_with_new_head(o.model_dir, task, data.labels(), o.seed, o.dropout));
+  const double dropout = o.dropout >= 0 ? o.dropout : model.config().hidden_dropout_prob;
+  model.set_dropout(dropout > 0, o.seed);
+  const auto tparams = model.parameters();
+  std::vector<Parameter> params;
+  for (const auto& p : tparams)
+    params.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
+  AdamWOptions ao;
+  ao.lr = o.lr;
+  ao.weight_decay = o.weight_decay;
+  ao.exec = ctx;
+  AdamW adamw(params, bert_style_groups(params, o.weight_decay), ao);
+  const auto per_step = o.batch_size * o.accumulation;
+  const int64_t steps_per_epoch = (static_cast<int64_t>(data.train().size()) + per_step - 1) / per_step;
+  const int64_t total = steps_per_epoch * o.epochs;
+  LrScheduleOptions so;
+  so.decay = parse_lr_decay(o.schedule);
+  so.base_lr = o.lr;
+  so.warmup_steps = static_cast<int64_t>(std::llround(o.warmup_ratio * static_cast<double>(total)));
+  so.total_steps = total;
+  const LrSchedule schedule(so);
+  log("fine-tuning " + std::string(task_name(task)) + " for " + std::to_string(o.epochs) + " epochs (" +
+      std::to_string(total) + " steps of " + std::to_string(per_step) + " examples)");
+
+  EpochIterator order(static_cast<int64_t>(data.train().size()), o.seed);
+  std::vector<int64_t> picks(static_cast<std::size_t>(o.batch_size)), indices(picks.size());
+  TrainLabels labels;
+  FinetuneResult result;
+  result.labels = data.labels();
+  double interval_loss = 0;
+  int64_t interval_steps = 0, interval_tokens = 0;
+  auto interval_start = std::chrono::steady_clock::now();
+  for (int64_t step = 0; step < total;) {
+    model.zero_grad();
+    double loss = 0;
+    for (int64_t micro = 0; micro < o.accumulation; ++micro) {
+      order.next(picks);
+      for (std::size_t i = 0; i < picks.size(); ++i) indices[i] = data.train()[static_cast<std::size_t>(picks[i])];
+      const Batch batch = data.train_batch(indices, labels);
+      const TrainStep s = model.forward_backward(batch, labels, ctx, 1.0f / static_cast<float>(o.accumulation));
+      loss += s.loss / static_cast<double>(o.accumulation);
+      interval_tokens += data.tokens_in_batch();
+    }
+    const double norm = o.clip_norm > 0 ? clip_grad_norm(params, o.clip_norm) : grad_norm(params);
+    check(std::isfinite(loss) && std::isfinite(norm),
+          "finetune: the loss or gradient became non-finite at step " + std::to_string(step) + "; lower the learning rate");
+    const double lr = schedule.lr(step);
+    adamw.step(lr);
+    ++step;
+    interval_loss += loss;
+    ++interval_steps;
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const double interval_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - interval_start).count();
+    const double tps = interval_s > 0 ? static_cast<double>(interval_tokens) / interval_s : 0;
+    if (cb.on_progress)
+      cb.on_progress(PretrainProgress{step, total, loss, lr, norm, tps, elapsed,
+                                      elapsed / static_cast<double>(step) * static_cast<double>(total - step)});
+    if (step % std::max<int64_t>(1, o.log_every) == 0 || step == total) {
+      result.train_loss = interval_loss / static_cast<double>(interval_steps);
+      append_line(metrics_path, json{{"step", step}, {"loss", result.train_loss}, {"lr", lr}, {"grad_norm", norm},
+                                     {"tokens_per_second", tps}, {"elapsed_seconds", elapsed}});
+      interval_loss = 0;
+      interval_steps = interval_tokens = 0;
+      interval_start = std::chrono::steady_clock::now();
+    }
+    if (step % steps_per_epoch == 0) {
+      const ClassifierMetrics m = data.evaluate(model.snapshot(), o.eval_batch_size, ctx);
+      const int64_t epoch = step / steps_per_epoch;
+      append_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},
+                                     {"valid_accuracy", m.accuracy}, {"valid_macro_f1", m.macro_f1},
+                                     {"valid_mcc", m.mcc}});
+      char line[200];
+      std::snprintf(line, sizeof line, "epoch %lld: held-out loss %.4f, accuracy %.2f%%, macro F1 %.4f, MCC %.4f (%lld items)",
+                    static_cast<long long>(epoch), m.loss, 100 * m.accuracy, m.macro_f1, m.mcc,
+                    static_cast<long long>(m.items));
+      log(line);
+      result.valid = m;
+    }
+    result.steps = step;
+  }
+
+  const fs::path final_dir = out / "final", tmp = out / "final.tmp";
+  fs::remove_all(tmp);
+  model.snapshot().save_pretrained(tmp.string());
+  for (const char* f : {"vocab.txt", "tokenizer_config.json", "special_tokens_map.json"}) {
+    const fs::path src = fs::path(o.model_dir) / f;
+    if (fs::exists(src)) fs::copy_file(src, tmp / f);
+  }
+  fs::remove_all(final_dir);
+  fs::rename(tmp, final_dir);
+  result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  result.model_dir = final_dir.string();
+  return result;
+}
+
+}  // namespace roformer

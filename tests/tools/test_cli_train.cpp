@@ -1,0 +1,89 @@
+// The training subcommands end to end: finetune and eval through the CLI,
+// config files overridden by flags, and one-line errors for bad options.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "support/test_support.h"
+
+namespace roformer::testing {
+namespace {
+
+std::string repo_file(const std::string& rel) { return data_path("../../" + rel); }
+
+const char* kToyPretrain =
+    " --hidden 32 --layers 1 --heads 2 --intermediate 64 --seq-len 32 --batch-size 4 --warmup 1 --eval-batches 1"
+    " --no-progress --no-demo";
+
+TEST(CliTrain, PretrainFinetuneEvalWithConfigFiles) {
+  TempDir tmp;
+  // The config says 6 steps; the flag wins with 4.
+  std::ofstream(tmp.file("pre.json")) << R"({"steps": 6, "lr": 0.003, "vocab_file": ")" << data_path("fixtures/vocab.txt")
+                                       << R"(", "train_file": ")" << repo_file("data/sample/en_train.txt")
+                                       << R"(", "valid_file": ")" << repo_file("data/sample/en_valid.txt") << "\"}";
+  const auto pre = run_command(cli_path() + " pretrain -c " + tmp.file("pre.json") + " --steps 4 --out " +
+                               tmp.file("pre") + kToyPretrain + " 2>&1");
+  ASSERT_EQ(pre.status, 0) << pre.output;
+  std::ifstream state(tmp.file("pre/checkpoint-4/trainer_state.json"));
+  ASSERT_TRUE(state.good()) << pre.output;
+  const auto js = nlohmann::json::parse(state);
+  EXPECT_EQ(js["step"], 4);
+  EXPECT_DOUBLE_EQ(js["options"]["lr"].get<double>(), 0.003);
+
+  const auto ft = run_command(cli_path() + " finetune -m " + tmp.file("pre/final") + " --task token-classification --train " +
+                              repo_file("data/sample/pos_sample.jsonl") +
+                              " --max-length 40 --epochs 1 --lr 0.005 --no-progress --out " + tmp.file("ft") + " 2>&1");
+  ASSERT_EQ(ft.status, 0) << ft.output;
+  EXPECT_NE(ft.output.find("macro F1"), std::string::npos) << ft.output;
+  const auto ev = run_command(cli_path() + " eval -m " + tmp.file("ft/final") + " -d " +
+                              repo_file("data/sample/pos_sample.jsonl") + " --split valid --max-length 40");
+  ASSERT_EQ(ev.status, 0) << ev.output;
+  const auto metrics = nlohmann::json::parse(ev.output);
+  EXPECT_EQ(metrics["head"], "RoFormerForTokenClassification");
+  // The job's last metrics line is the same evaluation.
+  std::ifstream log(tmp.file("ft/metrics.jsonl"));
+  nlohmann::json last;
+  for (std::string line; std::getline(log, line);) last = nlohmann::json::parse(line);
+  EXPECT_NEAR(metrics["loss"].get<double>(), last["valid_loss"].get<double>(), 1e-9);
+  EXPECT_NEAR(metrics["mcc"].get<double>(), last["valid_mcc"].get<double>(), 1e-12);
+  EXPECT_GT(metrics["items"].get<int64_t>(), 1000);
+
+  const auto lm = run_command(cli_path() + " eval -m " + tmp.file("pre/final") + " -d " +
+                              repo_file("data/sample/en_valid.txt") + " --seq-len 32 --max-blocks 8");
+  ASSERT_EQ(lm.status, 0) << lm.output;
+  const auto lmj = nlohmann::json::parse(lm.output);
+  EXPECT_EQ(lmj["blocks"], 8);
+  EXPECT_GT(lmj["perplexity"].get<double>(), 1.0);
+}
+
+TEST(CliTrain, CausalPretrainShowsContinuations) {
+  TempDir tmp;
+  const auto r = run_command(cli_path() + " pretrain --objective causal --steps 3 --vocab " + data_path("fixtures/vocab.txt") +
+                             " --train " + repo_file("data/sample/en_train.txt") + " --valid " +
+                             repo_file("data/sample/en_valid.txt") + " --out " + tmp.file("run") +
+                             " --hidden 32 --layers 1 --heads 2 --intermediate 64 --seq-len 32 --batch-size 4 --warmup 1"
+                             " --eval-batches 1 --no-progress 2>&1");
+  ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("next-token loss"), std::string::npos) << r.output;
+  EXPECT_NE(r.output.find("greedy continuations"), std::string::npos) << r.output;
+}
+
+TEST(CliTrain, BadOptionsAreOneLineErrors) {
+  TempDir tmp;
+  std::ofstream(tmp.file("bad.json")) << R"({"learning_rate": 1})";
+  const std::string model = data_path("fixtures/roformer-tiny-mlm");
+  for (const std::string& args : std::vector<std::string>{" finetune -m " + model + " -c " + tmp.file("bad.json"), " finetune -m " + model + " --lr fast",
+        " finetune -m " + model + " --task translation --out " + tmp.file("o"),
+        " finetune -m " + model + " --epochs 1.5", std::string(" pretrain --steps -x"), " pretrain --objective denoise --out " + tmp.file("p"),
+        " eval -m " + data_path("fixtures/roformer-tiny-qa") + " -d " + repo_file("data/sample/en_valid.txt"),
+        " eval -m " + model + " -d " + tmp.file("missing.txt")}) {
+    const auto r = run_command(cli_path() + args + " 2>&1");
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_NE(r.output.find("roformer: error:"), std::string::npos) << args << "\n" << r.output;
+    EXPECT_EQ(r.output.find("terminate"), std::string::npos) << args;
+  }
+}
+
+}  // namespace
+}  // namespace roformer::testing

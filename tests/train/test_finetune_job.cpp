@@ -1,0 +1,248 @@
+// Fine-tuning and evaluation end to end at toy scale: a new head over a
+// pre-trained encoder, token and sequence classification jobs, the causal-LM
+// objective of the pre-training job, and evaluation that agrees with what
+// the jobs report.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "roformer/error.h"
+#include "roformer/evaluation.h"
+#include "roformer/finetune.h"
+#include "roformer/labelled_dataset.h"
+#include "roformer/model.h"
+#include "roformer/pretrain.h"
+#include "roformer/tagged_dataset.h"
+#include "roformer/tokenizer.h"
+#include "support/test_support.h"
+
+namespace roformer {
+namespace {
+
+using testing::data_path;
+using testing::TempDir;
+
+std::string repo_file(const std::string& rel) { return data_path("../../" + rel); }
+
+PretrainOptions toy_pretrain(const std::string& out, const std::string& objective) {
+  PretrainOptions o;
+  o.objective = objective;
+  o.train_file = repo_file("data/sample/en_train.txt");
+  o.valid_file = repo_file("data/sample/en_valid.txt");
+  o.vocab_file = data_path("fixtures/vocab.txt");
+  o.hidden_size = 32;
+  o.num_layers = 1;
+  o.num_heads = 2;
+  o.intermediate_size = 64;
+  o.seq_len = 32;
+  o.batch_size = 4;
+  o.steps = 30;
+  o.warmup_steps = 3;
+  o.eval_every = 0;
+  o.eval_batches = 1;
+  o.log_every = 5;
+  o.lr = 3e-3;
+  o.out_dir = out;
+  return o;
+}
+
+// One small pre-trained MLM for the fine-tuning tests of this program.
+const std::string& pretrained_dir() {
+  static TempDir dir;
+  static const std::string path = [] {
+    PretrainOptions o = toy_pretrain(dir.file("pre"), "mlm");
+    o.steps = 10;
+    return pretrain(o).model_dir;
+  }();
+  return path;
+}
+
+TEST(Finetune, NewHeadKeepsTheEncoderBitForBit) {
+  const std::string dir = data_path("fixtures/roformer-tiny-mlm");
+  const RoFormerModel pre = RoFormerModel::from_pretrained(dir);
+  const RoFormerModel m = model_with_new_head(dir, Task::TokenClassification, {"a", "b", "c"}, 7);
+  EXPECT_EQ(m.task(), Task::TokenClassification);
+  EXPECT_EQ(m.config().num_labels(), 3);
+  EXPECT_EQ(m.config().id2label.at(2), "c");
+  std::map<std::string, Tensor> mine;
+  for (const auto& [name, t] : m.named_tensors()) mine[name] = t;
+  int copied = 0;
+  for (const auto& [name, t] : pre.named_tensors()) {
+    if (name.rfind("roformer.", 0) != 0) continue;
+    ASSERT_TRUE(mine.count(name)) << name;
+    EXPECT_EQ(mine.at(name).to_vector(), t.to_vector()) << name;
+    ++copied;
+  }
+  EXPECT_GT(copied, 30);
+  // The new head: HF's init (normal weights with std initializer_range, zero bias).
+  const auto w = mine.at("classifier.weight").to_vector(), b = mine.at("classifier.bias").to_vector();
+  EXPECT_EQ(mine.at("classifier.weight").shape(), (Shape{3, m.config().hidden_size}));
+  double sq = 0;
+  for (float x : w) sq += static_cast<double>(x) * x;
+  EXPECT_NEAR(std::sqrt(sq / static_cast<double>(w.size())), m.config().initializer_range, 0.01);
+  for (float x : b) EXPECT_EQ(x, 0.0f);
+  EXPECT_FALSE(mine.count("cls.predictions.bias")) << "the MLM head is dropped";
+  // Another seed, another head; the same seed, the same head.
+  const RoFormerModel again = model_with_new_head(dir, Task::TokenClassification, {"a", "b", "c"}, 7);
+  const RoFormerModel other = model_with_new_head(dir, Task::TokenClassification, {"a", "b", "c"}, 8);
+  auto head = [](const RoFormerModel& x) {
+    for (const auto& [name, t] : x.named_tensors())
+      if (name == "classifier.weight") return t.to_vector();
+    return std::vector<float>{};
+  };
+  EXPECT_EQ(head(again), w);
+  EXPECT_NE(head(other), w);
+}
+
+TEST(Finetune, TokenClassificationLearnsPartsOfSpeech) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "token-classification";
+  o.train_file = repo_file("data/sample/pos_sample.jsonl");
+  o.max_length = 48;
+  o.epochs = 2;
+  o.lr = 5e-3;
+  o.dropout = 0;
+  o.out_dir = tmp.file("ft");
+  const FinetuneResult r = finetune(o);
+  const double chance = std::log(static_cast<double>(r.labels.size()));
+  EXPECT_GT(r.labels.size(), 40u);
+  EXPECT_LT(r.valid.loss, chance - 1.0) << "the held-out loss should fall far below log(#tags)";
+  EXPECT_GT(r.valid.accuracy, 0.35) << "better than tagging every word 'nn'";
+  EXPECT_GT(r.valid.mcc, 0.3);
+  // The saved directory is a token classifier whose own evaluation repeats the job's numbers.
+  const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
+  EXPECT_EQ(saved.task(), Task::TokenClassification);
+  ASSERT_EQ(saved.config().num_labels(), static_cast<int64_t>(r.labels.size()));
+  const Tokenizer tok = Tokenizer::from_pretrained(r.model_dir);
+  TaggedOptions to;
+  to.max_length = 48;
+  for (const auto& [id, name] : saved.config().id2label) to.label_names.push_back(name);
+  const auto data = TaggedDataset::from_jsonl(o.train_file, tok, to);
+  const ClassifierMetrics again = evaluate_token_classifier(saved, data, data.indices_of_split("valid"), 7, {1, best_isa()});
+  EXPECT_EQ(again.items, r.valid.items);
+  EXPECT_NEAR(again.loss, r.valid.loss, 1e-6 * r.valid.loss) << "other batch sizes pad differently";
+  EXPECT_DOUBLE_EQ(again.accuracy, r.valid.accuracy);
+  // Metrics log: an evaluation per epoch.
+  std::ifstream log(tmp.file("ft/metrics.jsonl"));
+  int evals = 0;
+  for (std::string line; std::getline(log, line);) evals += nlohmann::json::parse(line).contains("valid_mcc");
+  EXPECT_EQ(evals, 2);
+}
+
+TEST(Finetune, SequenceClassificationWithAccumulation) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.train_file = repo_file("data/sample/spam_sample.jsonl");
+  o.max_length = 32;
+  o.batch_size = 4;
+  o.accumulation = 2;
+  o.epochs = 1;
+  o.lr = 2e-3;
+  o.out_dir = tmp.file("ft");
+  int64_t steps_seen = 0;
+  PretrainCallbacks cb;
+  cb.on_progress = [&](const PretrainProgress& p) {
+    steps_seen = p.step;
+    EXPECT_TRUE(std::isfinite(p.loss));
+  };
+  const FinetuneResult r = finetune(o, cb);
+  const Tokenizer tok = Tokenizer::from_pretrained(r.model_dir);
+  LabelledOptions lo;
+  lo.max_length = 32;
+  const auto data = LabelledDataset::from_jsonl(o.train_file, tok, lo);
+  const auto train = data.indices_of_split("train");
+  EXPECT_EQ(r.steps, static_cast<int64_t>((train.size() + 7) / 8)) << "one step per 4 x 2 examples";
+  EXPECT_EQ(steps_seen, r.steps);
+  EXPECT_EQ(r.labels, (std::vector<std::string>{"ham", "spam"}));
+  const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
+  EXPECT_EQ(saved.config().id2label.at(1), "spam");
+  const ClassifierMetrics again =
+      evaluate_sequence_classifier(saved, data, data.indices_of_split("valid"), 5, {1, best_isa()});
+  EXPECT_NEAR(again.loss, r.valid.loss, 1e-6 * r.valid.loss) << "other batch sizes pad differently";
+  EXPECT_EQ(again.items, r.valid.items);
+  EXPECT_GT(again.items, 5);
+}
+
+TEST(Finetune, BadOptionsAreClearErrors) {
+  FinetuneOptions o;
+  EXPECT_THROW(finetune(o), Error);  // no model_dir
+  o.model_dir = pretrained_dir();
+  o.task = "translation";
+  EXPECT_THROW(finetune(o), Error);
+  o.task = "sequence-classification";
+  o.valid_split = "nope";
+  o.train_file = repo_file("data/sample/spam_sample.jsonl");
+  TempDir tmp;
+  o.out_dir = tmp.file("ft");
+  try {
+    finetune(o);
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("\"nope\""), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(finetune_options_from_json(R"({"learning_rate": 1})"), Error);
+  EXPECT_THROW(finetune_options_from_json(R"({"lr": "fast"})"), Error);
+  EXPECT_EQ(finetune_options_from_json(R"({"lr": 0.5, "epochs": 4})").epochs, 4);
+}
+
+// The pre-training job's held-out numbers equal evaluate_language_model on
+// the same blocks (the job evaluates through the training forward, this
+// through the inference forward), for both objectives.
+TEST(PretrainObjectives, ReportedHeldOutLossEqualsEvaluation) {
+  for (const std::string objective : {"mlm", "causal"}) {
+    TempDir tmp;
+    PretrainOptions o = toy_pretrain(tmp.file("run"), objective);
+    double first = 0;
+    PretrainCallbacks cb;
+    cb.on_progress = [&](const PretrainProgress& p) {
+      if (p.step == 1) first = p.loss;
+    };
+    const PretrainResult r = pretrain(o, cb);
+    EXPECT_LT(r.train_loss, first - 0.5) << objective << ": the loss should fall";
+    const RoFormerModel model = RoFormerModel::from_pretrained(r.model_dir);
+    EXPECT_EQ(model.task(), objective == "causal" ? Task::CausalLM : Task::MaskedLM);
+    EXPECT_EQ(model.config().is_decoder, objective == "causal");
+    LanguageModelEvalOptions eo;
+    eo.seq_len = o.seq_len;
+    eo.batch_size = o.batch_size;
+    eo.max_blocks = o.batch_size;  // the job's one evaluation batch
+    eo.seed = o.seed ^ 0x56414C4944ull;
+    const LanguageModelMetrics m =
+        evaluate_language_model(model, Tokenizer::from_pretrained(r.model_dir), o.valid_file, eo, {1, best_isa()});
+    EXPECT_NEAR(m.loss, r.valid_loss, 1e-5 * r.valid_loss) << objective;
+    EXPECT_NEAR(m.accuracy, r.valid_accuracy, 1e-12) << objective;
+    EXPECT_NEAR(m.perplexity, std::exp(m.loss), 1e-9 * m.perplexity);
+    EXPECT_EQ(m.blocks, o.batch_size);
+    // Causal: every real token but a block's first is predicted; MLM: about 15% of them.
+    const int64_t real = o.batch_size * o.seq_len;  // the sample packs full blocks
+    if (objective == "causal") EXPECT_EQ(m.predictions, real - o.batch_size);
+    else EXPECT_LT(m.predictions, real / 4);
+  }
+}
+
+TEST(PretrainObjectives, UnknownObjectiveIsAnError) {
+  TempDir tmp;
+  PretrainOptions o = toy_pretrain(tmp.file("run"), "denoising");
+  EXPECT_THROW(pretrain(o), Error);
+  EXPECT_THROW(pretrain_options_from_json(R"({"objective": 3})"), Error);
+}
+
+TEST(Evaluation, WrongHeadsAndEmptyInputsAreErrors) {
+  const RoFormerModel qa = RoFormerModel::from_pretrained(data_path("fixtures/roformer-tiny-qa"));
+  const Tokenizer tok = Tokenizer::from_pretrained(data_path("fixtures/roformer-tiny-qa"));
+  EXPECT_THROW(evaluate_language_model(qa, tok, repo_file("data/sample/en_valid.txt"), {}, {1, best_isa()}), Error);
+  const RoFormerModel mlm = RoFormerModel::from_pretrained(data_path("fixtures/roformer-tiny-mlm"));
+  TempDir tmp;
+  { std::ofstream(tmp.file("empty.txt")); }
+  EXPECT_THROW(evaluate_language_model(mlm, tok, tmp.file("empty.txt"), {}, {1, best_isa()}), Error);
+  EXPECT_THROW(evaluate_language_model(mlm, tok, tmp.file("missing.txt"), {}, {1, best_isa()}), Error);
+}
+
+}  // namespace
+}  // namespace roformer
