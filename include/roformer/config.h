@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "roformer/rope.h"
+
 namespace roformer {
 
 struct RoFormerConfig {
@@ -36,12 +38,27 @@ struct RoFormerConfig {
   // Multiple choice: HF's SequenceSummary options.
   std::string summary_type = "last";
 
+  // Extensions of roformer.cpp (not HF keys; written to config.json only when
+  // they differ from these defaults, so HF's own configs round-trip unchanged).
+  std::string position_embedding_type = "rope";  // rope; absolute (learned table, BERT); sinusoidal (added); none
+  double rope_theta = 10000.0;                   // RoPE base
+  std::string rope_scaling_type;                 // "": none; "linear" (position interpolation); "ntk" (NTK-aware base)
+  double rope_scaling_factor = 1.0;              // how much longer than training the inputs may be
+  std::string attention_type = "softmax";        // softmax, or linear (the paper's eq. 19)
+  std::string linear_feature_map = "elu";        // linear attention's feature map: elu (elu+1), relu, favor
+  int64_t favor_features = 0;                    // favor: random features per head (0: the head size)
+
   // Every key of the source JSON, so unknown keys survive a save (serialised text).
   std::string extra_json = "{}";
 
   int64_t embedding_dim() const { return embedding_size > 0 ? embedding_size : hidden_size; }
   int64_t head_dim() const { return hidden_size / num_attention_heads; }
   int64_t num_labels() const { return static_cast<int64_t>(id2label.size()); }
+  bool uses_rope() const { return position_embedding_type == "rope"; }
+  // The rotation the attention applies: head size, base and, with rope_scaling,
+  // interpolated positions (linear: angle m/s·θ_i) or a larger base
+  // (ntk: base·s^(d/(d-2))).
+  RopeSpec rope_spec() const;
 
   // Throws Error naming the key when a value is out of range or unsupported.
   void validate() const;

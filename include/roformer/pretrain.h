@@ -28,6 +28,12 @@ struct PretrainOptions {
   std::string hidden_act = "gelu";
   double dropout = 0.1;          // hidden and attention dropout
   bool rotary_value = false;
+  // Position and attention variants (config.h): rope, absolute, sinusoidal, none; softmax or linear.
+  std::string position_embedding_type = "rope";
+  double rope_theta = 10000.0;
+  int64_t max_position_embeddings = 0;  // 0: max(512, seq_len); the learned absolute table's length
+  std::string attention_type = "softmax";
+  std::string linear_feature_map = "elu";
   // Optimisation.
   int64_t seq_len = 128;
   int64_t batch_size = 16;

@@ -24,6 +24,9 @@ struct RopeSpec {
   int64_t rotary_dim = 0;  // 0 means head_dim; otherwise the first rotary_dim dims rotate
   double base = 10000.0;
   RopeLayout layout = RopeLayout::Interleaved;
+  // Positions are multiplied by this before the angles are formed (position
+  // interpolation uses 1/factor); 1 leaves every angle bit-identical.
+  double position_scale = 1.0;
 
   int64_t rotary() const { return rotary_dim == 0 ? head_dim : rotary_dim; }
   int64_t pairs() const { return rotary() / 2; }

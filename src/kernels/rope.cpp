@@ -21,11 +21,13 @@ void RopeSpec::validate() const {
   check(rotary() <= head_dim, "rope: rotary_dim " + std::to_string(rotary_dim) + " exceeds head_dim " +
                                   std::to_string(head_dim));
   check(std::isfinite(base) && base > 1.0, "rope: base must be a finite number > 1, got " + std::to_string(base));
+  check(std::isfinite(position_scale) && position_scale > 0,
+        "rope: position_scale must be a finite positive number, got " + std::to_string(position_scale));
 }
 
 void rope_angles(const RopeSpec& spec, int64_t position, float* cos_out, float* sin_out) {
   const int64_t r = spec.rotary();
-  const double m = static_cast<double>(position);
+  const double m = static_cast<double>(position) * spec.position_scale;
   for (int64_t i = 0; i < r / 2; ++i) {
     // The same expression HF uses for its table: m / base^(2i/r), in double.
     const double angle = m / std::pow(spec.base, static_cast<double>(2 * i) / static_cast<double>(r));

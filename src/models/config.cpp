@@ -1,5 +1,6 @@
 #include "roformer/config.h"
 
+#include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -55,6 +56,33 @@ void RoFormerConfig::validate() const {
   check(pad_token_id >= 0 && pad_token_id < vocab_size, "config: pad_token_id outside the vocabulary");
   check(summary_type == "last" || summary_type == "first" || summary_type == "mean",
         "config: summary_type \"" + summary_type + "\" is not supported (last, first, mean)");
+  check(position_embedding_type == "rope" || position_embedding_type == "absolute" ||
+            position_embedding_type == "sinusoidal" || position_embedding_type == "none",
+        "config: position_embedding_type \"" + position_embedding_type +
+            "\" is not supported (rope, absolute, sinusoidal, none)");
+  check(!rotary_value || uses_rope(), "config: rotary_value needs position_embedding_type rope");
+  check(std::isfinite(rope_theta) && rope_theta > 1, "config: rope_theta must be a number > 1");
+  check(rope_scaling_type.empty() || rope_scaling_type == "linear" || rope_scaling_type == "ntk",
+        "config: rope_scaling type \"" + rope_scaling_type + "\" is not supported (linear, ntk)");
+  check(std::isfinite(rope_scaling_factor) && rope_scaling_factor >= 1,
+        "config: rope_scaling factor must be a number >= 1");
+  check(attention_type == "softmax" || attention_type == "linear",
+        "config: attention_type \"" + attention_type + "\" is not supported (softmax, linear)");
+  check(linear_feature_map == "elu" || linear_feature_map == "relu" || linear_feature_map == "favor",
+        "config: linear_feature_map \"" + linear_feature_map + "\" is not supported (elu, relu, favor)");
+  check(favor_features >= 0 && favor_features % 2 == 0 && favor_features <= 65536,
+        "config: favor_features must be even and in [0, 65536]");
+  check(attention_type == "softmax" || !rotary_value, "config: rotary_value is not supported with linear attention");
+}
+
+RopeSpec RoFormerConfig::rope_spec() const {
+  RopeSpec s{head_dim(), 0, rope_theta, RopeLayout::Interleaved};
+  if (rope_scaling_type == "linear") s.position_scale = 1.0 / rope_scaling_factor;
+  if (rope_scaling_type == "ntk") {
+    const auto d = static_cast<double>(head_dim());
+    s.base = rope_theta * std::pow(rope_scaling_factor, d / (d - 2));
+  }
+  return s;
 }
 
 RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std::string& label) {
@@ -89,6 +117,17 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
   read_key(j, "tie_word_embeddings", c.tie_word_embeddings, label);
   read_key(j, "architectures", c.architectures, label);
   read_key(j, "summary_type", c.summary_type, label);
+  read_key(j, "position_embedding_type", c.position_embedding_type, label);
+  read_key(j, "rope_theta", c.rope_theta, label);
+  if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
+    check(it->is_object(), label + ": rope_scaling must be an object {\"type\", \"factor\"}");
+    read_key(*it, "type", c.rope_scaling_type, label);
+    read_key(*it, "factor", c.rope_scaling_factor, label);
+    check(!c.rope_scaling_type.empty(), label + ": rope_scaling needs a type");
+  }
+  read_key(j, "attention_type", c.attention_type, label);
+  read_key(j, "linear_feature_map", c.linear_feature_map, label);
+  read_int(j, "favor_features", c.favor_features, label);
   if (auto it = j.find("problem_type"); it != j.end() && it->is_string()) c.problem_type = it->get<std::string>();
   if (auto it = j.find("summary_use_proj"); it != j.end() && it->is_boolean()) {
     check(!it->get<bool>(), label + ": summary_use_proj=true is not supported");
@@ -162,6 +201,20 @@ std::string RoFormerConfig::to_json_text() const {
   j["label2id"] = l2id;
   j.erase("num_labels");
   if (problem_type) j["problem_type"] = *problem_type;
+  // Our extensions, only where they differ from the defaults.
+  const RoFormerConfig defaults;
+  auto put = [&](const char* key, const auto& value, const auto& fallback) {
+    if (value == fallback) j.erase(key);
+    else j[key] = value;
+  };
+  put("position_embedding_type", position_embedding_type, defaults.position_embedding_type);
+  put("rope_theta", rope_theta, defaults.rope_theta);
+  put("attention_type", attention_type, defaults.attention_type);
+  if (attention_type == "linear") j["linear_feature_map"] = linear_feature_map;  // only meaningful there
+  else j.erase("linear_feature_map");
+  put("favor_features", favor_features, defaults.favor_features);
+  if (rope_scaling_type.empty()) j.erase("rope_scaling");
+  else j["rope_scaling"] = json{{"type", rope_scaling_type}, {"factor", rope_scaling_factor}};
   return j.dump(2) + "\n";
 }
 

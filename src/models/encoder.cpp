@@ -41,6 +41,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     const float* tr = type + tt * E;
     for (int64_t k = 0; k < E; ++k) e[r * E + k] = wr[k] + tr[k];
   }
+  add_position_embeddings(c, w, in.positions.data<int64_t>(), B, T, e);
   w.embeddings_norm.forward(e, e, rows, ctx);
   Tensor hidden = emb;
   if (w.embeddings_project) {
@@ -48,7 +49,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     w.embeddings_project->forward(e, rows, hidden.data<float>(), ctx);
   }
 
-  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  RopeTable rope(c.rope_spec());
   const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
   Tensor context = Tensor::zeros({B, T, H});
   Tensor attn_out = Tensor::zeros({B, T, H});

@@ -1,7 +1,8 @@
 #pragma once
 // The RoFormer encoder stack as HF builds it: embeddings (word + token type,
 // LayerNorm, optional projection E -> H), then post-LN layers with RoPE
-// self-attention. No absolute position table: positions enter through RoPE.
+// self-attention. No absolute position table: positions enter through RoPE
+// (unless the config selects another position_embedding_type).
 #include <vector>
 
 #include "models/weights.h"

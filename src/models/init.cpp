@@ -76,6 +76,9 @@ RoFormerModel RoFormerModel::random_init(const RoFormerConfig& c, Task task, uin
     case Task::QuestionAnswering: linear("qa_outputs", 2, H); break;
     case Task::MultipleChoice: linear("classifier", 1, H); break;
   }
+  // Drawn last, so RoPE models keep the same weights for a seed.
+  if (c.position_embedding_type == "absolute")
+    t[base + "embeddings.position_embeddings.weight"] = normal({c.max_position_embeddings, E});
   return from_tensors(c, task, t);
 }
 

@@ -143,6 +143,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   const float* type = w.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[ids[r] * E + k] + type[types[r] * E + k];
+  models::add_position_embeddings(c, w, positions.data<int64_t>(), B, T, emb_pre.data());
   w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data());
   drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
@@ -150,7 +151,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
   else std::memcpy(hs[0].data(), emb.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
 
-  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  RopeTable rope(c.rope_spec());
   nn::AttentionMask mask{valid.data(), T, c.is_decoder};
   layers.resize(w.layers.size());
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
@@ -387,7 +388,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     }
   }
 
-  RopeTable rope(RopeSpec{c.head_dim(), 0, 10000.0, RopeLayout::Interleaved});
+  RopeTable rope(c.rope_spec());
   std::vector<float>& dy = dh;  // gradient of the current layer's output, becomes its input's
   resize(dtmp, rows * H);
   resize(dtmp2, rows * H);
@@ -435,6 +436,12 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       gw[ids[r] * E + k] += demb_pre[r * E + k];
       gt[types[r] * E + k] += demb_pre[r * E + k];
     }
+  if (c.position_embedding_type == "absolute") {
+    float* gp = g.position_embeddings.data<float>();
+    const int64_t* pos = positions.data<int64_t>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t k = 0; k < E; ++k) gp[pos[r % T] * E + k] += demb_pre[r * E + k];
+  }
 }
 
 TrainableRoFormer::TrainableRoFormer(const RoFormerModel& model) : impl_(std::make_unique<Impl>()) {

@@ -74,9 +74,38 @@ Tensor sinusoidal_table(int64_t max_positions, int64_t head_dim) {
   return t;
 }
 
+void add_position_embeddings(const RoFormerConfig& c, const RoFormerWeights& w, const int64_t* positions, int64_t B,
+                             int64_t T, float* e) {
+  const int64_t E = c.embedding_dim();
+  if (c.position_embedding_type == "absolute") {
+    const float* table = w.position_embeddings.data<float>();
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t p = positions[t];
+      check(p >= 0 && p < c.max_position_embeddings,
+            "position " + std::to_string(p) + " is past the learned absolute position table (max_position_embeddings " +
+                std::to_string(c.max_position_embeddings) + "); only RoPE and sinusoidal positions go further");
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = 0; k < E; ++k) e[(b * T + t) * E + k] += table[p * E + k];
+    }
+  } else if (c.position_embedding_type == "sinusoidal") {
+    // Vaswani et al.: PE(p, 2i) = sin(p / 10000^(2i/E)), PE(p, 2i+1) = cos(same), in double.
+    std::vector<float> row(static_cast<std::size_t>(E));
+    for (int64_t t = 0; t < T; ++t) {
+      const auto p = static_cast<double>(positions[t]);
+      for (int64_t k = 0; k < E; ++k) {
+        const double angle = p / std::pow(10000.0, static_cast<double>(k - k % 2) / static_cast<double>(E));
+        row[static_cast<std::size_t>(k)] = static_cast<float>(k % 2 == 0 ? std::sin(angle) : std::cos(angle));
+      }
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t k = 0; k < E; ++k) e[(b * T + t) * E + k] += row[static_cast<std::size_t>(k)];
+    }
+  }
+}
+
 RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<std::string, Tensor>& tensors,
                              bool ignore_other_heads) {
   c.validate();
+  check(c.attention_type == "softmax", "config: attention_type linear is not available in this build");
   Binder bind(tensors);
   const std::string base = base_prefix(task);
   const int64_t V = c.vocab_size, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
@@ -84,6 +113,8 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
   RoFormerWeights w;
   w.word_embeddings = bind.take(base + "embeddings.word_embeddings.weight", {V, E});
   w.token_type_embeddings = bind.take(base + "embeddings.token_type_embeddings.weight", {c.type_vocab_size, E});
+  if (c.position_embedding_type == "absolute")
+    w.position_embeddings = bind.take(base + "embeddings.position_embeddings.weight", {c.max_position_embeddings, E});
   w.embeddings_norm = bind.norm(base + "embeddings.LayerNorm", E, eps);
   if (E != H) w.embeddings_project = bind.linear(base + "embeddings_project", H, E);
 
@@ -109,6 +140,7 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
     layer.attention.value = bind.linear(p + "attention.self.value", H, H);
     layer.attention.heads = c.num_attention_heads;
     layer.attention.rotary_value = c.rotary_value;
+    layer.attention.use_rope = c.uses_rope();
     layer.attention_output = bind.linear(p + "attention.output.dense", H, H);
     layer.attention_norm = bind.norm(p + "attention.output.LayerNorm", H, eps);
     layer.intermediate = bind.linear(p + "intermediate.dense", I, H);
@@ -170,6 +202,7 @@ void visit_tensors(const RoFormerConfig& c, Task task, RoFormerWeights& w,
     fn(p + ".bias", n.bias);
   };
   fn(base + "embeddings.word_embeddings.weight", w.word_embeddings);
+  if (c.position_embedding_type == "absolute") fn(base + "embeddings.position_embeddings.weight", w.position_embeddings);
   fn(base + "embeddings.token_type_embeddings.weight", w.token_type_embeddings);
   norm(base + "embeddings.LayerNorm", w.embeddings_norm);
   if (w.embeddings_project) linear(base + "embeddings_project", *w.embeddings_project);

@@ -26,6 +26,7 @@ struct EncoderLayerWeights {
 struct RoFormerWeights {
   Tensor word_embeddings;        // (V, E)
   Tensor token_type_embeddings;  // (type_vocab, E)
+  Tensor position_embeddings;    // (max_pos, E): position_embedding_type "absolute" only
   nn::LayerNorm embeddings_norm;
   std::optional<nn::Linear> embeddings_project;  // E -> H when E != H
   Tensor sinusoidal_table;                       // (max_pos, head_dim), kept for saving
@@ -66,5 +67,12 @@ RoFormerWeights zeros_like(const RoFormerConfig& config, Task task, const RoForm
 
 // The sinusoidal table HF stores as roformer.encoder.embed_positions.weight.
 Tensor sinusoidal_table(int64_t max_positions, int64_t head_dim);
+
+// Adds the absolute position term of the config's position_embedding_type
+// to embeddings e (B rows of T positions, E wide): the learned table's row
+// ("absolute"; a position past the table is an error) or the Transformer's
+// sinusoid ("sinusoidal", any position); nothing for "rope" and "none".
+void add_position_embeddings(const RoFormerConfig& config, const RoFormerWeights& w, const int64_t* positions,
+                             int64_t B, int64_t T, float* e);
 
 }  // namespace roformer::models

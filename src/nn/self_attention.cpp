@@ -49,9 +49,11 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     Tensor view = Tensor::view(t.data(), {B, T, NH, D}, DType::F32);
     rope_apply(rope, view, view, positions, QkvLayout::BSHD, RopeDirection::Forward, ctx);
   };
-  rotate(q);
-  rotate(k);
-  if (rotary_value) rotate(v);
+  if (use_rope) {
+    rotate(q);
+    rotate(k);
+    if (rotary_value) rotate(v);
+  }
 
   // Keys/values seen by the queries: the cache (past + new) or the new ones alone.
   const float* keys = k.data();
@@ -137,9 +139,11 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
   query.forward(x, rows, saved.q.data(), ctx);
   key.forward(x, rows, saved.k.data(), ctx);
   value.forward(x, rows, saved.v.data(), ctx);
-  rotate_heads(saved.q, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
-  rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
-  if (rotary_value) rotate_heads(saved.v, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+  if (use_rope) {
+    rotate_heads(saved.q, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+    rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+    if (rotary_value) rotate_heads(saved.v, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+  }
   check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -198,9 +202,11 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     }
   }
   // The rotation's gradient is the inverse rotation.
-  rotate_heads(dq, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
-  rotate_heads(dk, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
-  if (rotary_value) rotate_heads(dv, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+  if (use_rope) {
+    rotate_heads(dq, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+    rotate_heads(dk, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+    if (rotary_value) rotate_heads(dv, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+  }
   query.backward(x, dq.data(), rows, dx, true, grad.query, ctx);
   key.backward(x, dk.data(), rows, dx, true, grad.key, ctx);
   value.backward(x, dv.data(), rows, dx, true, grad.value, ctx);

@@ -50,6 +50,7 @@ struct SelfAttention {
   Linear query, key, value;
   int64_t heads = 0;
   bool rotary_value = false;
+  bool use_rope = true;  // false: positions enter elsewhere (absolute/sinusoidal embeddings) or not at all
 
   int64_t hidden() const { return query.out_features(); }
   int64_t head_dim() const { return hidden() / heads; }

@@ -124,6 +124,11 @@ void register_pretrain(CLI::App& app) {
   f.add("--act", "hidden_act", "gelu, gelu_new or relu");
   f.add("--dropout", "dropout", "hidden and attention dropout");
   f.add_switch("--rotary-value", "rotary_value", "rotate the values too");
+  f.add("--positions", "position_embedding_type", "rope, absolute (learned table), sinusoidal (added) or none");
+  f.add("--rope-theta", "rope_theta", "RoPE base");
+  f.add("--max-positions", "max_position_embeddings", "length of the learned position table (0: max(512, seq-len))");
+  f.add("--attention", "attention_type", "softmax, or linear (the paper's eq. 19)");
+  f.add("--feature-map", "linear_feature_map", "linear attention's feature map: elu, relu or favor");
   f.add("--seq-len", "seq_len", "tokens per sequence");
   f.add("--batch-size", "batch_size", "sequences per micro-batch");
   f.add("--accumulation", "accumulation", "micro-batches per step");

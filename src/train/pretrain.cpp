@@ -36,6 +36,9 @@ json options_to_json(const PretrainOptions& o) {
               {"num_heads", o.num_heads},     {"intermediate_size", o.intermediate_size},
               {"embedding_size", o.embedding_size}, {"hidden_act", o.hidden_act},
               {"dropout", o.dropout},         {"rotary_value", o.rotary_value},
+              {"position_embedding_type", o.position_embedding_type}, {"rope_theta", o.rope_theta},
+              {"max_position_embeddings", o.max_position_embeddings}, {"attention_type", o.attention_type},
+              {"linear_feature_map", o.linear_feature_map},
               {"seq_len", o.seq_len},         {"batch_size", o.batch_size},
               {"accumulation", o.accumulation}, {"steps", o.steps},
               {"warmup_steps", o.warmup_steps}, {"schedule", o.schedule},
@@ -139,7 +142,8 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
     ROFORMER_READ(objective); ROFORMER_READ(train_file); ROFORMER_READ(valid_file); ROFORMER_READ(vocab_file); ROFORMER_READ(vocab_size);
     ROFORMER_READ(whole_word_masking); ROFORMER_READ(hidden_size); ROFORMER_READ(num_layers); ROFORMER_READ(num_heads);
     ROFORMER_READ(intermediate_size); ROFORMER_READ(embedding_size); ROFORMER_READ(hidden_act); ROFORMER_READ(dropout);
-    ROFORMER_READ(rotary_value); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
+    ROFORMER_READ(rotary_value); ROFORMER_READ(position_embedding_type); ROFORMER_READ(rope_theta);
+    ROFORMER_READ(max_position_embeddings); ROFORMER_READ(attention_type); ROFORMER_READ(linear_feature_map); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
     ROFORMER_READ(steps); ROFORMER_READ(warmup_steps); ROFORMER_READ(schedule); ROFORMER_READ(lr);
     ROFORMER_READ(weight_decay); ROFORMER_READ(clip_norm); ROFORMER_READ(seed); ROFORMER_READ(threads);
     ROFORMER_READ(log_every); ROFORMER_READ(eval_every); ROFORMER_READ(eval_batches); ROFORMER_READ(save_every);
@@ -218,8 +222,14 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   config.hidden_act = o.hidden_act;
   config.hidden_dropout_prob = o.dropout;
   config.attention_probs_dropout_prob = o.dropout;
-  config.max_position_embeddings = std::max<int64_t>(512, o.seq_len);
+  config.max_position_embeddings =
+      o.max_position_embeddings > 0 ? o.max_position_embeddings : std::max<int64_t>(512, o.seq_len);
   config.rotary_value = o.rotary_value;
+  config.position_embedding_type = o.position_embedding_type;
+  config.rope_theta = o.rope_theta;
+  config.attention_type = o.attention_type;
+  config.linear_feature_map = o.linear_feature_map;
+  config.validate();
   config.pad_token_id = tokenizer.pad_id();
   config.is_decoder = causal;
   config.architectures = {causal ? "RoFormerForCausalLM" : "RoFormerForMaskedLM"};
