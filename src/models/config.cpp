@@ -161,6 +161,19 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
   return c;
 }
 
+RoFormerConfig RoFormerConfig::with_overrides(const std::string& text) const {
+  json overrides;
+  try {
+    overrides = json::parse(text);
+  } catch (const json::exception& e) {
+    throw Error(std::string("config overrides: not valid JSON: ") + e.what());
+  }
+  check(overrides.is_object(), "config overrides: expected a JSON object");
+  json j = json::parse(to_json_text());
+  for (const auto& [k, v] : overrides.items()) j[k] = v;
+  return from_json_text(j.dump(), "config overrides");
+}
+
 RoFormerConfig RoFormerConfig::from_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   check(static_cast<bool>(in), "cannot open config file " + path);

@@ -71,7 +71,8 @@ RoFormerModel RoFormerModel::from_tensors(const RoFormerConfig& config, Task tas
 RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
   check(fs::is_directory(path), "model: " + path + " is not a directory");
-  const RoFormerConfig config = RoFormerConfig::from_file((fs::path(path) / "config.json").string());
+  RoFormerConfig config = RoFormerConfig::from_file((fs::path(path) / "config.json").string());
+  if (!options.config_overrides.empty()) config = config.with_overrides(options.config_overrides);
   Task task = Task::Base;
   if (!config.architectures.empty()) task = task_from_name(config.architectures.front());
   if (config.is_decoder && config.architectures.empty()) task = Task::CausalLM;

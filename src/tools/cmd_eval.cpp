@@ -47,6 +47,7 @@ void register_eval(CLI::App& app) {
     int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0;
     uint64_t seed = 0;
     bool whole_word = false;
+    std::string overrides, rope_scaling;
     ExecOptions exec;
   };
   auto opt = std::make_shared<Options>();
@@ -64,10 +65,37 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--max-blocks", opt->max_blocks, "LM: score at most this many blocks (0: all)")->capture_default_str();
   cmd->add_option("--seed", opt->seed, "MLM: masking seed")->capture_default_str();
   cmd->add_flag("--whole-word-masking", opt->whole_word, "MLM: mask whole words");
+  cmd->add_option("--config-overrides", opt->overrides, "JSON object replacing config.json keys, e.g. '{\"rope_theta\": 20000}'");
+  cmd->add_option("--rope-scaling", opt->rope_scaling,
+                  "TYPE:FACTOR: RoPE position interpolation (linear:4) or NTK-aware scaling (ntk:4) at inference");
   add_exec_options(cmd, opt->exec);
   cmd->callback([opt] {
     const ExecContext ctx = opt->exec.context();
-    const RoFormerModel model = RoFormerModel::from_pretrained(opt->model);
+    LoadOptions load;
+    nlohmann::json overrides = nlohmann::json::object();
+    if (!opt->overrides.empty()) {
+      try {
+        overrides = nlohmann::json::parse(opt->overrides);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(std::string("--config-overrides: not valid JSON: ") + e.what());
+      }
+      check(overrides.is_object(), "--config-overrides: expected a JSON object");
+    }
+    if (!opt->rope_scaling.empty()) {
+      const auto colon = opt->rope_scaling.find(':');
+      check(colon != std::string::npos, "--rope-scaling: expected TYPE:FACTOR, e.g. linear:4");
+      double factor = 0;
+      try {
+        std::size_t used = 0;
+        factor = std::stod(opt->rope_scaling.substr(colon + 1), &used);
+        check(used == opt->rope_scaling.size() - colon - 1, "--rope-scaling: bad factor");
+      } catch (const std::logic_error&) {
+        throw Error("--rope-scaling: bad factor in '" + opt->rope_scaling + "'");
+      }
+      overrides["rope_scaling"] = {{"type", opt->rope_scaling.substr(0, colon)}, {"factor", factor}};
+    }
+    if (!overrides.empty()) load.config_overrides = overrides.dump();
+    const RoFormerModel model = RoFormerModel::from_pretrained(opt->model, load);
     const Tokenizer tok = Tokenizer::from_pretrained(opt->model);
     nlohmann::json out{{"model", opt->model}, {"data", opt->data}, {"head", std::string(task_name(model.task()))}};
     switch (model.task()) {

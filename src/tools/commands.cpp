@@ -19,6 +19,7 @@ void register_commands(CLI::App& app) {
   register_data(app);
   register_finetune(app);
   register_eval(app);
+  register_experiment(app);
 }
 
 }  // namespace roformer::cli

@@ -22,5 +22,6 @@ void register_pretrain(CLI::App& app);
 void register_data(CLI::App& app);
 void register_finetune(CLI::App& app);
 void register_eval(CLI::App& app);
+void register_experiment(CLI::App& app);
 
 }  // namespace roformer::cli

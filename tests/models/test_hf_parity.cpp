@@ -44,7 +44,7 @@ TEST_P(HfParity, EveryOutputMatches) {
   for (const char* file : {"model.safetensors", "pytorch_model.bin"})
   for (int threads : {1, 2}) {
     SCOPED_TRACE(std::string(file) + ", threads " + std::to_string(threads));
-    RoFormerModel model = RoFormerModel::from_pretrained(dir, LoadOptions{std::nullopt, dir + "/" + file});
+    RoFormerModel model = RoFormerModel::from_pretrained(dir, LoadOptions{std::nullopt, dir + "/" + file, ""});
     ASSERT_EQ(model.task(), c.task);
     ModelOutput out = model.forward(batch, ForwardOptions{true, true}, ExecContext{threads, best_isa()});
     const int64_t L = model.config().num_hidden_layers;

@@ -105,10 +105,10 @@ TEST(Loading, MissingUnexpectedAndMisshapedTensorsAreNamed) {
   // A head model read for another head: its own head is simply ignored,
   // a missing one is an error.
   const std::string mlm_dir = data_path("fixtures/roformer-tiny-mlm");
-  RoFormerModel base = RoFormerModel::from_pretrained(mlm_dir, LoadOptions{Task::Base, ""});
+  RoFormerModel base = RoFormerModel::from_pretrained(mlm_dir, LoadOptions{Task::Base, "", ""});
   EXPECT_EQ(base.task(), Task::Base);
   try {
-    RoFormerModel::from_pretrained(mlm_dir, LoadOptions{Task::SequenceClassification, ""});
+    RoFormerModel::from_pretrained(mlm_dir, LoadOptions{Task::SequenceClassification, "", ""});
     ADD_FAILURE() << "loading an MLM checkpoint as a classifier must fail";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("missing tensor classifier.dense.weight"), std::string::npos) << e.what();

@@ -100,7 +100,7 @@ TEST(CliText, EmbedPoolsAndNormalises) {
   double norm = 0;
   for (double v : m) norm += v * v;
   EXPECT_NEAR(norm, 1.0, 1e-9);
-  RoFormerModel base = RoFormerModel::from_pretrained(dir, LoadOptions{Task::Base, ""});
+  RoFormerModel base = RoFormerModel::from_pretrained(dir, LoadOptions{Task::Base, "", ""});
   const ModelOutput out = run_one(base, Tokenizer::from_pretrained(dir).encode("hello world"));
   for (std::size_t k = 0; k < 64; ++k) EXPECT_NEAR(c[k], out.last_hidden_state.data<float>()[k], 1e-6);
 }

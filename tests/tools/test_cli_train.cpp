@@ -55,6 +55,13 @@ TEST(CliTrain, PretrainFinetuneEvalWithConfigFiles) {
   const auto lmj = nlohmann::json::parse(lm.output);
   EXPECT_EQ(lmj["blocks"], 8);
   EXPECT_GT(lmj["perplexity"].get<double>(), 1.0);
+  // Inference-time RoPE scaling changes the angles, hence the loss; the same masks are scored.
+  const auto ntk = run_command(cli_path() + " eval -m " + tmp.file("pre/final") + " -d " +
+                               repo_file("data/sample/en_valid.txt") + " --seq-len 32 --max-blocks 8 --rope-scaling ntk:4");
+  ASSERT_EQ(ntk.status, 0) << ntk.output;
+  const auto ntkj = nlohmann::json::parse(ntk.output);
+  EXPECT_EQ(ntkj["predictions"], lmj["predictions"]);
+  EXPECT_NE(ntkj["loss"].get<double>(), lmj["loss"].get<double>());
 }
 
 TEST(CliTrain, CausalPretrainShowsContinuations) {
@@ -77,7 +84,10 @@ TEST(CliTrain, BadOptionsAreOneLineErrors) {
         " finetune -m " + model + " --task translation --out " + tmp.file("o"),
         " finetune -m " + model + " --epochs 1.5", std::string(" pretrain --steps -x"), " pretrain --objective denoise --out " + tmp.file("p"),
         " eval -m " + data_path("fixtures/roformer-tiny-qa") + " -d " + repo_file("data/sample/en_valid.txt"),
-        " eval -m " + model + " -d " + tmp.file("missing.txt")}) {
+        " eval -m " + model + " -d " + tmp.file("missing.txt"),
+        " eval -m " + model + " -d " + repo_file("data/sample/en_valid.txt") + " --rope-scaling yarn:2",
+        " eval -m " + model + " -d " + repo_file("data/sample/en_valid.txt") + " --rope-scaling linear",
+        " eval -m " + model + " -d " + repo_file("data/sample/en_valid.txt") + " --config-overrides '[1]'"}) {
     const auto r = run_command(cli_path() + args + " 2>&1");
     EXPECT_NE(r.status, 0) << args;
     EXPECT_NE(r.output.find("roformer: error:"), std::string::npos) << args << "\n" << r.output;

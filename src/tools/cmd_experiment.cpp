@@ -1,0 +1,377 @@
+// `roformer experiment NAME`: the paper's claims re-run at small scale, one
+// command each, with fixed seeds. Every experiment writes a Markdown section
+// (table, the command, time taken, the machine) and its plots into --out;
+// docs/RESULTS.md is assembled from those sections.
+//
+//   positions      (a) MLM pre-training curves: RoPE vs learned vs sinusoidal absolute positions
+//   finetune       (b) fine-tuning each pre-trained variant on labelled mail (spam vs ham)
+//   long-text      (c) classification of long documents at growing maximum lengths
+//   extrapolation  (d) MLM loss at 1x..8x the training length, with RoPE interpolation / NTK scaling
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "roformer/error.h"
+#include "roformer/evaluation.h"
+#include "roformer/finetune.h"
+#include "roformer/model.h"
+#include "roformer/plot.h"
+#include "roformer/pretrain.h"
+#include "roformer/tokenizer.h"
+#include "roformer/wordpiece_trainer.h"
+#include "tools/commands.h"
+
+namespace roformer::cli {
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+// Sizes of one experiment scale.
+struct Scale {
+  std::string name;
+  int64_t hidden, layers, heads, intermediate, seq_len, batch, steps, eval_every, eval_batches, vocab_size;
+  std::string train_text, valid_text, mail_jsonl, long_jsonl, long_label_field;
+  std::vector<int64_t> long_lengths;
+  int64_t finetune_epochs;
+  int seeds;
+};
+
+Scale scale_named(const std::string& name) {
+  if (name == "toy")  // seconds: CI proves the pipeline, not the science
+    return Scale{"toy", 32, 1, 2, 64, 32, 4, 12, 6, 2, 600,
+                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
+                 "data/sample/spam_sample.jsonl", "label", {16, 32, 64}, 1, 1};
+  if (name == "small")  // minutes, on the committed sample
+    return Scale{"small", 128, 2, 4, 512, 128, 16, 400, 50, 8, 4000,
+                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
+                 "data/sample/spam_sample.jsonl", "label", {64, 128, 256}, 3, 3};
+  if (name == "full")  // the fetched corpora (scripts/fetch_data.sh), under an hour each on 2 cores
+    return Scale{"full", 256, 4, 4, 1024, 128, 32, 1500, 100, 20, 8000,
+                 "data/corpora/en/mlm_train.txt", "data/corpora/en/mlm_valid.txt", "data/corpora/en/spam.jsonl",
+                 "data/corpora/en/brown.jsonl", "label", {128, 256, 512}, 3, 3};
+  throw Error("experiment: scale must be toy, small or full, not '" + name + "'");
+}
+
+struct Context {
+  Scale scale;
+  std::string out;
+  int threads = 1;
+  int seeds = 1;
+  std::string command;  // how this was run, for the report
+};
+
+struct MeanStd {
+  double mean = 0, std = 0;
+  int n = 0;
+};
+
+MeanStd summarize(const std::vector<double>& v) {
+  MeanStd s;
+  s.n = static_cast<int>(v.size());
+  if (v.empty()) return s;
+  for (double x : v) s.mean += x / static_cast<double>(v.size());
+  if (v.size() > 1) {
+    for (double x : v) s.std += (x - s.mean) * (x - s.mean) / static_cast<double>(v.size() - 1);
+    s.std = std::sqrt(s.std);
+  }
+  return s;
+}
+
+std::string fmt(const MeanStd& s, int digits = 4, double scale = 1.0) {
+  char buf[64];
+  if (s.n > 1) std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, s.mean * scale, digits, s.std * scale);
+  else std::snprintf(buf, sizeof buf, "%.*f", digits, s.mean * scale);
+  return buf;
+}
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+std::string footer(const Context& c, double seconds) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "\n*Command:* `%s` · %.1f minutes on %s, %d thread(s) · scale `%s`, %d seed(s).\n",
+                c.command.c_str(), seconds / 60, cpu_name().c_str(), c.threads, c.scale.name.c_str(), c.seeds);
+  return buf;
+}
+
+// (step, value) pairs of one key in a metrics.jsonl.
+PlotSeries curve(const std::string& metrics, const std::string& key) {
+  PlotSeries s;
+  std::ifstream in(metrics);
+  for (std::string line; std::getline(in, line);) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains(key)) {
+      s.x.push_back(j.at("step").get<double>());
+      s.y.push_back(j.at(key).get<double>());
+    }
+  }
+  return s;
+}
+
+PlotSeries mean_curve(const std::vector<PlotSeries>& runs, const std::string& name) {
+  PlotSeries m{name, runs.front().x, std::vector<double>(runs.front().y.size(), 0.0)};
+  for (const auto& r : runs) {
+    check(r.y.size() == m.y.size(), "experiment: runs logged different numbers of evaluations");
+    for (std::size_t i = 0; i < r.y.size(); ++i) m.y[i] += r.y[i] / static_cast<double>(runs.size());
+  }
+  return m;
+}
+
+const std::vector<std::string> kVariants = {"rope", "absolute", "sinusoidal"};
+
+std::string model_dir(const Context& c, const std::string& variant, int seed) {
+  return (fs::path(c.out) / "runs" / ("mlm-" + variant + "-" + std::to_string(seed)) / "final").string();
+}
+
+// One vocabulary for every run, so the variants see identical tokens.
+std::string shared_vocab(const Context& c) {
+  const fs::path path = fs::path(c.out) / "runs" / "vocab.txt";
+  if (!fs::exists(path)) {
+    fs::create_directories(path.parent_path());
+    WordPieceTrainerOptions o;
+    o.vocab_size = c.scale.vocab_size;
+    WordPieceTrainer t(o);
+    t.add_file(c.scale.train_text);
+    write_vocab_file(path.string(), t.train());
+  }
+  return path.string();
+}
+
+PretrainOptions mlm_options(const Context& c, const std::string& variant, int seed) {
+  const Scale& s = c.scale;
+  PretrainOptions o;
+  o.train_file = s.train_text;
+  o.valid_file = s.valid_text;
+  o.vocab_file = shared_vocab(c);
+  o.hidden_size = s.hidden;
+  o.num_layers = s.layers;
+  o.num_heads = s.heads;
+  o.intermediate_size = s.intermediate;
+  o.seq_len = s.seq_len;
+  o.batch_size = s.batch;
+  o.steps = s.steps;
+  o.warmup_steps = std::max<int64_t>(1, s.steps / 10);
+  o.eval_every = s.eval_every;
+  o.eval_batches = s.eval_batches;
+  o.log_every = s.eval_every;
+  o.seed = static_cast<uint64_t>(seed);
+  o.threads = c.threads;
+  o.position_embedding_type = variant;
+  // A learned table exactly as long as training: it cannot be stretched later.
+  if (variant == "absolute") o.max_position_embeddings = s.seq_len;
+  o.out_dir = fs::path(model_dir(c, variant, seed)).parent_path().string();
+  return o;
+}
+
+// Pre-trains every variant and seed (with `reuse`, only those whose model is
+// missing, as the later experiments build on the models of (a)).
+std::map<std::string, std::vector<PretrainResult>> pretrain_variants(const Context& c, bool reuse) {
+  std::map<std::string, std::vector<PretrainResult>> out;
+  for (const auto& v : kVariants)
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      if (reuse && fs::exists(fs::path(model_dir(c, v, seed)) / "config.json")) continue;
+      const PretrainOptions o = mlm_options(c, v, seed);
+      std::fprintf(stderr, "experiment: pre-training %s, seed %d\n", v.c_str(), seed);
+      out[v].push_back(pretrain(o));
+    }
+  return out;
+}
+
+std::string run_positions(const Context& c) {
+  const auto runs = pretrain_variants(c, false);
+  LinePlot plot{"held-out MLM loss during pre-training", "step", "validation MLM loss", {}, false};
+  std::ostringstream md;
+  md << "## a. RoPE vs absolute positions in MLM pre-training (paper Fig. 3)\n\n"
+     << "Same model size, data, vocabulary, steps and seeds; only the position encoding differs.\n\n"
+     << "| positions | final held-out MLM loss | MLM accuracy | train loss |\n|---|---|---|---|\n";
+  for (const auto& v : kVariants) {
+    std::vector<double> loss, acc, train;
+    std::vector<PlotSeries> curves;
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      const auto& r = runs.at(v)[static_cast<std::size_t>(seed)];
+      loss.push_back(r.valid_loss);
+      acc.push_back(r.valid_accuracy);
+      train.push_back(r.train_loss);
+      curves.push_back(curve((fs::path(mlm_options(c, v, seed).out_dir) / "metrics.jsonl").string(), "valid_loss"));
+    }
+    plot.series.push_back(mean_curve(curves, v));
+    md << "| " << v << " | " << fmt(summarize(loss)) << " | " << fmt(summarize(acc), 2, 100) << "% | "
+       << fmt(summarize(train)) << " |\n";
+  }
+  write_text_file((fs::path(c.out) / "positions_valid_loss.svg").string(), render_svg(plot));
+  md << "\n![held-out MLM loss](positions_valid_loss.svg)\n";
+  return md.str();
+}
+
+std::string run_finetune(const Context& c) {
+  pretrain_variants(c, true);
+  std::ostringstream md;
+  md << "## b. Fine-tuning the pre-trained variants: spam vs ham mail\n\n"
+     << "Each pre-trained model of (a) gets a new classification head and is fine-tuned on `" << c.scale.mail_jsonl
+     << "` (train split), scored on its valid split.\n\n"
+     << "| positions | accuracy | macro F1 | MCC |\n|---|---|---|---|\n";
+  for (const auto& v : kVariants) {
+    std::vector<double> acc, f1, mcc;
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      FinetuneOptions o;
+      o.model_dir = model_dir(c, v, seed);
+      o.train_file = c.scale.mail_jsonl;
+      o.max_length = c.scale.seq_len;
+      o.epochs = c.scale.finetune_epochs;
+      o.lr = 1e-3;
+      o.seed = static_cast<uint64_t>(seed);
+      o.threads = c.threads;
+      o.out_dir = (fs::path(c.out) / "runs" / ("spam-" + v + "-" + std::to_string(seed))).string();
+      std::fprintf(stderr, "experiment: fine-tuning %s, seed %d\n", v.c_str(), seed);
+      const FinetuneResult r = finetune(o);
+      acc.push_back(r.valid.accuracy);
+      f1.push_back(r.valid.macro_f1);
+      mcc.push_back(r.valid.mcc);
+    }
+    md << "| " << v << " | " << fmt(summarize(acc), 2, 100) << "% | " << fmt(summarize(f1)) << " | "
+       << fmt(summarize(mcc)) << " |\n";
+  }
+  return md.str();
+}
+
+std::string run_long_text(const Context& c) {
+  pretrain_variants(c, true);
+  std::ostringstream md;
+  md << "## c. Long-text classification at growing maximum lengths (paper Table 5)\n\n"
+     << "The RoPE model of (a), fine-tuned on `" << c.scale.long_jsonl << "` with texts cut at each maximum length "
+     << "(pre-training used " << c.scale.seq_len << " tokens).\n\n"
+     << "| max length | accuracy | macro F1 | MCC |\n|---|---|---|---|\n";
+  for (int64_t len : c.scale.long_lengths) {
+    std::vector<double> acc, f1, mcc;
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      FinetuneOptions o;
+      o.model_dir = model_dir(c, "rope", seed);
+      o.train_file = c.scale.long_jsonl;
+      o.label_field = c.scale.long_label_field;
+      o.max_length = len;
+      o.batch_size = std::max<int64_t>(2, 16 * 128 / std::max<int64_t>(128, len));
+      o.epochs = c.scale.finetune_epochs;
+      o.lr = 1e-3;
+      o.seed = static_cast<uint64_t>(seed);
+      o.threads = c.threads;
+      o.out_dir = (fs::path(c.out) / "runs" / ("long-" + std::to_string(len) + "-" + std::to_string(seed))).string();
+      std::fprintf(stderr, "experiment: long-text classification at %lld tokens, seed %d\n", static_cast<long long>(len), seed);
+      const FinetuneResult r = finetune(o);
+      acc.push_back(r.valid.accuracy);
+      f1.push_back(r.valid.macro_f1);
+      mcc.push_back(r.valid.mcc);
+    }
+    md << "| " << len << " | " << fmt(summarize(acc), 2, 100) << "% | " << fmt(summarize(f1)) << " | "
+       << fmt(summarize(mcc)) << " |\n";
+  }
+  return md.str();
+}
+
+std::string run_extrapolation(const Context& c) {
+  pretrain_variants(c, true);
+  const int64_t L = c.scale.seq_len;
+  const std::vector<int64_t> lengths{L, 2 * L, 4 * L, 8 * L};
+  struct Row {
+    std::string name, variant, scaling;
+  };
+  const std::vector<Row> rows{{"RoPE", "rope", ""},
+                              {"RoPE + position interpolation", "rope", "linear"},
+                              {"RoPE + NTK-aware scaling", "rope", "ntk"},
+                              {"sinusoidal absolute", "sinusoidal", ""},
+                              {"learned absolute", "absolute", ""}};
+  std::ostringstream md;
+  md << "## d. Length extrapolation: trained at " << L << " tokens, evaluated longer\n\n"
+     << "Held-out MLM loss (same masks for every model at a given length). Interpolation and NTK scaling use factor "
+        "= length / "
+     << L << " at inference only.\n\n| model |";
+  for (int64_t n : lengths) md << " " << n << " |";
+  md << "\n|---|";
+  for (std::size_t i = 0; i < lengths.size(); ++i) md << "---|";
+  md << "\n";
+  for (const auto& row : rows) {
+    md << "| " << row.name << " |";
+    for (int64_t n : lengths) {
+      std::vector<double> loss;
+      std::string failure;
+      for (int seed = 0; seed < c.seeds; ++seed) {
+        LoadOptions load;
+        if (!row.scaling.empty() && n > L)
+          load.config_overrides = nlohmann::json{{"rope_scaling", {{"type", row.scaling}, {"factor", static_cast<double>(n) / static_cast<double>(L)}}}}.dump();
+        const std::string dir = model_dir(c, row.variant, seed);
+        try {
+          const RoFormerModel model = RoFormerModel::from_pretrained(dir, load);
+          LanguageModelEvalOptions eo;
+          eo.seq_len = n;
+          eo.batch_size = std::max<int64_t>(1, 8 * L / n);
+          eo.max_blocks = std::max<int64_t>(4, 64 * L / n);
+          eo.seed = 1234;
+          loss.push_back(evaluate_language_model(model, Tokenizer::from_pretrained(dir), c.scale.valid_text, eo,
+                                                 ExecContext{c.threads, best_isa()})
+                             .loss);
+        } catch (const Error& e) {
+          failure = "cannot (table ends at " + std::to_string(L) + ")";
+          if (row.variant != "absolute") throw;
+          break;
+        }
+      }
+      md << " " << (failure.empty() ? fmt(summarize(loss), 3) : failure) << " |";
+    }
+    md << "\n";
+  }
+  return md.str();
+}
+
+}  // namespace
+
+void register_experiment(CLI::App& app) {
+  struct Options {
+    std::string name, scale = "toy", out = "runs/experiments";
+    int threads = 1, seeds = 0;
+    std::string results;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("experiment", "re-run one of the paper's experiments at small scale");
+  cmd->add_option("name", opt->name, "positions, finetune, long-text or extrapolation")->required();
+  cmd->add_option("--scale", opt->scale, "toy (seconds), small (minutes, committed sample) or full (fetched corpora)")
+      ->capture_default_str();
+  cmd->add_option("--seeds", opt->seeds, "seeds per configuration (0: the scale's default)");
+  cmd->add_option("--threads,-t", opt->threads, "worker threads")->capture_default_str();
+  cmd->add_option("--out,-o", opt->out, "where runs, plots and the Markdown section go")->capture_default_str();
+  cmd->callback([opt] {
+    Context c{scale_named(opt->scale), opt->out, opt->threads, 0, ""};
+    check(opt->threads >= 1 && opt->seeds >= 0, "experiment: threads must be >= 1 and seeds >= 0");
+    c.seeds = opt->seeds > 0 ? opt->seeds : c.scale.seeds;
+    c.command = "roformer experiment " + opt->name + " --scale " + opt->scale + " --seeds " + std::to_string(c.seeds) +
+                " --threads " + std::to_string(c.threads);
+    for (const auto& f : {c.scale.train_text, c.scale.valid_text})
+      check(fs::exists(f), "experiment: " + f + " is missing" +
+                               (c.scale.name == "full" ? " (run scripts/fetch_data.sh first)" : " (run from the repository root)"));
+    fs::create_directories(c.out);
+    const auto start = Clock::now();
+    std::string md;
+    if (opt->name == "positions") md = run_positions(c);
+    else if (opt->name == "finetune") md = run_finetune(c);
+    else if (opt->name == "long-text") md = run_long_text(c);
+    else if (opt->name == "extrapolation") md = run_extrapolation(c);
+    else throw Error("experiment: unknown experiment '" + opt->name + "' (positions, finetune, long-text, extrapolation)");
+    md += footer(c, std::chrono::duration<double>(Clock::now() - start).count());
+    const std::string path = (fs::path(c.out) / (opt->name + ".md")).string();
+    write_text_file(path, md);
+    std::printf("%s\nwrote %s\n", md.c_str(), path.c_str());
+  });
+}
+
+}  // namespace roformer::cli

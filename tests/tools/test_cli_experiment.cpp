@@ -1,0 +1,54 @@
+// The paper's experiments at toy scale: each command runs end to end and
+// writes its Markdown section and plots. (The science needs the small/full
+// scales; this proves the pipeline.)
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "support/test_support.h"
+
+namespace roformer::testing {
+namespace {
+
+std::string read_all(const std::string& path) {
+  std::ifstream in(path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
+  TempDir tmp;
+  const std::string repo = data_path("../..");
+  const std::string out = tmp.file("exp");
+  for (const std::string name : {"positions", "finetune", "long-text", "extrapolation"}) {
+    const auto r = run_command("cd " + repo + " && " + cli_path() + " experiment " + name + " --scale toy --out " + out + " 2>&1");
+    ASSERT_EQ(r.status, 0) << name << "\n" << r.output;
+    const std::string md = read_all(out + "/" + name + ".md");
+    EXPECT_NE(md.find("*Command:* `roformer experiment " + name + " --scale toy"), std::string::npos) << md;
+    EXPECT_EQ(md.find("nan"), std::string::npos) << md;
+  }
+  const std::string positions = read_all(out + "/positions.md");
+  for (const char* v : {"| rope |", "| absolute |", "| sinusoidal |"}) EXPECT_NE(positions.find(v), std::string::npos) << v;
+  EXPECT_TRUE(std::filesystem::exists(out + "/positions_valid_loss.svg"));
+  const std::string extrapolation = read_all(out + "/extrapolation.md");
+  EXPECT_NE(extrapolation.find("cannot (table ends at 32)"), std::string::npos) << extrapolation;
+  EXPECT_NE(extrapolation.find("RoPE + NTK-aware scaling"), std::string::npos);
+  const std::string long_text = read_all(out + "/long-text.md");
+  for (const char* len : {"| 16 |", "| 32 |", "| 64 |"}) EXPECT_NE(long_text.find(len), std::string::npos) << len;
+}
+
+TEST(CliExperiment, UnknownNamesAndScalesAreErrors) {
+  TempDir tmp;
+  const std::string repo = data_path("../..");
+  for (const std::string args : {" experiment nonsense", " experiment positions --scale huge"}) {
+    const auto r = run_command("cd " + repo + " && " + cli_path() + args + " --out " + tmp.file("x") + " 2>&1");
+    EXPECT_NE(r.status, 0) << args;
+    EXPECT_NE(r.output.find("roformer: error:"), std::string::npos) << r.output;
+  }
+}
+
+}  // namespace
+}  // namespace roformer::testing
