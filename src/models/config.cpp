@@ -73,6 +73,8 @@ void RoFormerConfig::validate() const {
   check(favor_features >= 0 && favor_features % 2 == 0 && favor_features <= 65536,
         "config: favor_features must be even and in [0, 65536]");
   check(attention_type == "softmax" || !rotary_value, "config: rotary_value is not supported with linear attention");
+  check(attention_type == "softmax" || rope_scaling_type != "linear",
+        "config: rope_scaling linear (position interpolation) is not supported with linear attention; use ntk");
 }
 
 RopeSpec RoFormerConfig::rope_spec() const {

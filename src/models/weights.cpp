@@ -105,7 +105,6 @@ void add_position_embeddings(const RoFormerConfig& c, const RoFormerWeights& w, 
 RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<std::string, Tensor>& tensors,
                              bool ignore_other_heads) {
   c.validate();
-  check(c.attention_type == "softmax", "config: attention_type linear is not available in this build");
   Binder bind(tensors);
   const std::string base = base_prefix(task);
   const int64_t V = c.vocab_size, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
@@ -141,6 +140,18 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
     layer.attention.heads = c.num_attention_heads;
     layer.attention.rotary_value = c.rotary_value;
     layer.attention.use_rope = c.uses_rope();
+    if (c.attention_type == "linear") {
+      nn::LinearAttentionConfig la;
+      la.heads = c.num_attention_heads;
+      la.head_dim = c.head_dim();
+      la.feature_map = nn::parse_feature_map(c.linear_feature_map);
+      la.causal = c.is_decoder;
+      la.rope = c.uses_rope();
+      la.rope_base = c.rope_spec().base;
+      la.favor_features = c.favor_features;
+      la.favor_seed = static_cast<uint64_t>(l);  // FAVOR's random features: fixed per layer
+      layer.attention.linear = std::make_shared<const nn::LinearAttention>(la);
+    }
     layer.attention_output = bind.linear(p + "attention.output.dense", H, H);
     layer.attention_norm = bind.norm(p + "attention.output.LayerNorm", H, eps);
     layer.intermediate = bind.linear(p + "intermediate.dense", I, H);

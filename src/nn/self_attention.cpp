@@ -43,6 +43,14 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   query.forward(x, rows, q.data(), ctx);
   key.forward(x, rows, k.data(), ctx);
   value.forward(x, rows, v.data(), ctx);
+  if (linear) {
+    check(cache == nullptr, "linear attention: incremental decoding with a KV cache is not supported; run the full sequence");
+    check(probs == nullptr, "linear attention has no attention probabilities to return");
+    check(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
+    check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+    linear->forward(q.data(), k.data(), v.data(), B, T, positions.data<int64_t>(), mask.key_valid, out, nullptr, ctx);
+    return;
+  }
 
   // Rotate per head by each token's absolute position (HF: after bias, before scores).
   auto rotate = [&](std::vector<float>& t) {
@@ -130,15 +138,23 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
   saved.q.resize(static_cast<std::size_t>(rows * H));
   saved.k.resize(saved.q.size());
   saved.v.resize(saved.q.size());
+  query.forward(x, rows, saved.q.data(), ctx);
+  key.forward(x, rows, saved.k.data(), ctx);
+  value.forward(x, rows, saved.v.data(), ctx);
+  if (linear) {
+    check(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
+    check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+    linear->forward(saved.q.data(), saved.k.data(), saved.v.data(), B, T, positions.data<int64_t>(), mask.key_valid,
+                    out, &saved.linear, ctx);
+    saved.key_valid.assign(mask.key_valid, mask.key_valid ? mask.key_valid + B * T : mask.key_valid);
+    return;
+  }
   saved.probs.resize(static_cast<std::size_t>(B * NH * T * T));
   saved.dropout = dropout.p;
   if (dropout.p > 0.0f) {
     saved.keep.resize(saved.probs.size());
     saved.dropped.resize(saved.probs.size());
   }
-  query.forward(x, rows, saved.q.data(), ctx);
-  key.forward(x, rows, saved.k.data(), ctx);
-  value.forward(x, rows, saved.v.data(), ctx);
   if (use_rope) {
     rotate_heads(saved.q, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
     rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
@@ -179,6 +195,14 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
                              const ExecContext& ctx) const {
   const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
   std::vector<float> dq(static_cast<std::size_t>(rows * H)), dk(dq.size()), dv(dq.size());
+  if (linear) {
+    linear->backward(saved.q.data(), saved.k.data(), saved.v.data(), saved.linear, dout, B, T, positions.data<int64_t>(),
+                     saved.key_valid.empty() ? nullptr : saved.key_valid.data(), dq.data(), dk.data(), dv.data(), ctx);
+    query.backward(x, dq.data(), rows, dx, true, grad.query, ctx);
+    key.backward(x, dk.data(), rows, dx, true, grad.key, ctx);
+    value.backward(x, dv.data(), rows, dx, true, grad.value, ctx);
+    return;
+  }
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t tasks = B * NH;
 #pragma omp parallel num_threads(ctx.threads) if (ctx.threads > 1 && tasks > 1)

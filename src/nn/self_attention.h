@@ -5,9 +5,11 @@
 // of earlier steps can come from a cache (causal decoding); cached keys are
 // stored already rotated.
 #include <cstdint>
+#include <memory>
 #include <vector>
 
 #include "nn/linear.h"
+#include "nn/linear_attention.h"
 #include "roformer/rope.h"
 
 namespace roformer::nn {
@@ -38,6 +40,8 @@ struct AttentionSaved {
   std::vector<uint8_t> keep;
   std::vector<float> dropped;
   float dropout = 0.0f;
+  LinearAttentionSaved linear;  // linear attention: what its backward needs (q, k, v above are unrotated)
+  std::vector<uint8_t> key_valid;  // linear attention: the padding mask of the forward
 };
 
 // Dropout of the attention probabilities for one training forward.
@@ -51,6 +55,10 @@ struct SelfAttention {
   int64_t heads = 0;
   bool rotary_value = false;
   bool use_rope = true;  // false: positions enter elsewhere (absolute/sinusoidal embeddings) or not at all
+  // Set: the paper's RoPE linear attention (eq. 19) replaces softmax attention
+  // after the projections; it rotates its features itself and has no
+  // probabilities (no attention dropout, no cache).
+  std::shared_ptr<const LinearAttention> linear;
 
   int64_t hidden() const { return query.out_features(); }
   int64_t head_dim() const { return hidden() / heads; }

@@ -230,6 +230,79 @@ TEST(ModelVariants, GradientsMatchFiniteDifferences) {
   }
 }
 
+// The paper's RoPE linear attention (eq. 19) inside the model: gradients
+// through the whole network, causality of the decoder form, round trips and
+// the clear errors where it has nothing to give (probabilities, KV cache).
+TEST(LinearAttentionModels, GradientsMatchFiniteDifferences) {
+  const int64_t B = 2, T = 7;
+  const auto ids = random_ids(B * T, 12, 97);
+  std::vector<int64_t> mask(B * T, 1), labels(B * T, -100);
+  mask[B * T - 1] = 0;
+  for (int64_t i : {0, 3, 5, 8, 11}) labels[i] = ids[(i * 5) % (B * T)];
+  const Batch batch{ids_tensor(ids, B, T), ids_tensor(mask, B, T), {}};
+  const TrainLabels lab{ids_tensor(labels, B, T), {}, {}};
+  const ExecContext ctx{1, best_isa()};
+  for (const char* map : {"elu", "favor"}) {
+    for (bool decoder : {false, true}) {
+      RoFormerConfig c = small_config("rope");
+      c.attention_type = "linear";
+      c.linear_feature_map = map;
+      c.is_decoder = decoder;
+      TrainableRoFormer trainer(RoFormerModel::random_init(c, decoder ? Task::CausalLM : Task::MaskedLM, 4));
+      trainer.forward_backward(batch, lab, ctx);
+      std::mt19937 rng(13);
+      int checked = 0;
+      for (auto& p : trainer.parameters()) {
+        const auto grad = p.grad.to_vector();
+        const double gmax = max_abs(grad);
+        if (gmax == 0) continue;
+        const std::size_t top = static_cast<std::size_t>(
+            std::max_element(grad.begin(), grad.end(), [](float a, float b) { return std::fabs(a) < std::fabs(b); }) -
+            grad.begin());
+        for (std::size_t i : {top, static_cast<std::size_t>(rng() % grad.size())}) {
+          float* v = p.value.data<float>() + i;
+          const float orig = *v, h = 1e-2f * std::max(1.0f, std::fabs(orig));
+          *v = orig + h;
+          const double up = trainer.evaluate(batch, lab, ctx).loss;
+          *v = orig - h;
+          const double down = trainer.evaluate(batch, lab, ctx).loss;
+          *v = orig;
+          EXPECT_NEAR(grad[i], (up - down) / (2.0 * h), 2e-2 * gmax + 1e-4)
+              << map << (decoder ? " causal " : " ") << p.name << "[" << i << "]";
+          ++checked;
+        }
+      }
+      EXPECT_GT(checked, 30);
+    }
+  }
+}
+
+TEST(LinearAttentionModels, CausalFormIgnoresTheFutureAndRoundTrips) {
+  RoFormerConfig c = small_config("rope");
+  c.attention_type = "linear";
+  c.is_decoder = true;
+  c.architectures = {"RoFormerForCausalLM"};
+  const RoFormerModel m = RoFormerModel::random_init(c, Task::CausalLM, 5);
+  const int64_t T = 12, V = 97;
+  auto ids = random_ids(T, 14, V);
+  const ExecContext ctx{1, best_isa()};
+  const auto a = m.forward(Batch{ids_tensor(ids, 1, T), {}, {}}, {}, ctx).heads.at("logits").to_vector();
+  for (int64_t t = 8; t < T; ++t) ids[t] = (ids[t] + 3) % V;
+  const auto b = m.forward(Batch{ids_tensor(ids, 1, T), {}, {}}, {}, ctx).heads.at("logits").to_vector();
+  EXPECT_EQ(std::vector<float>(a.begin(), a.begin() + 8 * V), std::vector<float>(b.begin(), b.begin() + 8 * V));
+  EXPECT_NE(std::vector<float>(a.begin() + 8 * V, a.end()), std::vector<float>(b.begin() + 8 * V, b.end()));
+  TempDir tmp;
+  m.save_pretrained(tmp.file("m"));
+  const RoFormerModel back = RoFormerModel::from_pretrained(tmp.file("m"));
+  EXPECT_EQ(back.config().attention_type, "linear");
+  EXPECT_EQ(back.forward(Batch{ids_tensor(ids, 1, T), {}, {}}, {}, ctx).heads.at("logits").to_vector(), b);
+  ForwardOptions with_probs;
+  with_probs.attentions = true;
+  EXPECT_THROW(m.forward(Batch{ids_tensor(ids, 1, T), {}, {}}, with_probs, ctx), Error);
+  KvCache cache;
+  EXPECT_THROW(m.forward(Batch{ids_tensor(ids, 1, T), {}, {}}, {}, ctx, &cache), Error);
+}
+
 TEST(ModelVariants, SaveAndLoadKeepTheVariant) {
   TempDir tmp;
   RoFormerConfig c = small_config("absolute");
