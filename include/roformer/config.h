@@ -67,6 +67,8 @@ struct RoFormerConfig {
   static RoFormerConfig from_file(const std::string& path);
   // config.json text in HF's layout (sorted keys, 2-space indent).
   std::string to_json_text() const;
+  // This config with the keys of a JSON object replaced (validated like a file).
+  RoFormerConfig with_overrides(const std::string& json_object) const;
 };
 
 }  // namespace roformer

@@ -74,6 +74,10 @@ struct LoadOptions {
   // Read the weights from this file (model.safetensors, pytorch_model.bin, or
   // a sharded index) instead of picking one in the directory.
   std::string weights_file;
+  // A JSON object whose keys replace config.json's before the model is built,
+  // e.g. {"rope_scaling": {"type": "ntk", "factor": 4}} for inference at
+  // lengths past training.
+  std::string config_overrides;
 };
 
 class RoFormerModel {
