@@ -7,6 +7,10 @@
 //   finetune       (b) fine-tuning each pre-trained variant on labelled mail (spam vs ham)
 //   long-text      (c) classification of long documents at growing maximum lengths
 //   extrapolation  (d) MLM loss at 1x..8x the training length, with RoPE interpolation / NTK scaling
+//   linear         (e) causal character-level LM: linear attention with and without RoPE vs softmax,
+//                      and step time / peak memory against sequence length
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -25,6 +29,7 @@
 #include "roformer/plot.h"
 #include "roformer/pretrain.h"
 #include "roformer/tokenizer.h"
+#include "roformer/training.h"
 #include "roformer/wordpiece_trainer.h"
 #include "tools/commands.h"
 
@@ -334,9 +339,159 @@ std::string run_extrapolation(const Context& c) {
   return md.str();
 }
 
+// One training step (forward, loss, backward) of a causal LM of batch 1 at
+// length T, in this process: tokens/s and the process's peak memory.
+nlohmann::json probe_step(const std::string& attention, int64_t T, int64_t hidden, int64_t layers, int64_t heads,
+                          int threads) {
+  RoFormerConfig c;
+  c.vocab_size = 128;
+  c.hidden_size = hidden;
+  c.num_hidden_layers = layers;
+  c.num_attention_heads = heads;
+  c.intermediate_size = 4 * hidden;
+  c.max_position_embeddings = T;
+  c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
+  c.attention_type = attention;
+  c.is_decoder = true;
+  TrainableRoFormer model(RoFormerModel::random_init(c, Task::CausalLM, 0));
+  Tensor ids = Tensor::zeros({1, T}, DType::I64);
+  for (int64_t t = 0; t < T; ++t) ids.data<int64_t>()[t] = 1 + (t * 7919) % 127;
+  const Batch batch{ids, {}, {}};
+  const TrainLabels labels{ids, {}, {}};
+  const ExecContext ctx{threads, best_isa()};
+  model.forward_backward(batch, labels, ctx);  // warm-up: buffers reach their size
+  const int steps = 3;
+  const auto start = Clock::now();
+  for (int i = 0; i < steps; ++i) model.forward_backward(batch, labels, ctx);
+  const double seconds = std::chrono::duration<double>(Clock::now() - start).count() / steps;
+  rusage usage{};
+  getrusage(RUSAGE_SELF, &usage);
+  return {{"tokens_per_second", static_cast<double>(T) / seconds}, {"peak_mb", static_cast<double>(usage.ru_maxrss) / 1024.0}};
+}
+
+std::string run_linear(const Context& c) {
+  const Scale& s = c.scale;
+  // Characters as tokens: a WordPiece vocabulary that never merges.
+  const fs::path vocab = fs::path(c.out) / "runs" / "chars" / "vocab.txt";
+  if (!fs::exists(vocab)) {
+    fs::create_directories(vocab.parent_path());
+    WordPieceTrainerOptions wo;
+    wo.vocab_size = 100000;
+    wo.min_pair_count = int64_t{1} << 62;
+    WordPieceTrainer t(wo);
+    t.add_file(s.train_text);
+    write_vocab_file(vocab.string(), t.train());
+  }
+  struct Variant {
+    std::string name, attention, positions;
+  };
+  const std::vector<Variant> variants{{"softmax + RoPE", "softmax", "rope"},
+                                      {"linear (elu+1) + RoPE", "linear", "rope"},
+                                      {"linear (elu+1), no positions", "linear", "none"}};
+  LinePlot plot{"causal character-level LM: held-out loss", "step", "validation loss (nats per character)", {}, false};
+  std::ostringstream md;
+  md << "## e. RoPE with linear attention: causal character-level LM (paper §3.3, eq. 19)\n\n"
+     << "Characters as tokens, " << s.seq_len << "-character blocks, same model size and steps; only the attention "
+     << "and the positions differ.\n\n| model | held-out loss (nats/char) | next-char accuracy |\n|---|---|---|\n";
+  for (const auto& v : variants) {
+    std::vector<double> loss, acc;
+    std::vector<PlotSeries> curves;
+    for (int seed = 0; seed < c.seeds; ++seed) {
+      PretrainOptions o;
+      o.objective = "causal";
+      o.train_file = s.train_text;
+      o.valid_file = s.valid_text;
+      o.vocab_file = vocab.string();
+      o.hidden_size = s.hidden;
+      o.num_layers = s.layers;
+      o.num_heads = s.heads;
+      o.intermediate_size = s.intermediate;
+      o.seq_len = s.seq_len;
+      o.batch_size = s.batch;
+      o.steps = s.steps;
+      o.warmup_steps = std::max<int64_t>(1, s.steps / 10);
+      o.eval_every = s.eval_every;
+      o.eval_batches = s.eval_batches;
+      o.log_every = s.eval_every;
+      o.seed = static_cast<uint64_t>(seed);
+      o.threads = c.threads;
+      o.attention_type = v.attention;
+      o.position_embedding_type = v.positions;
+      o.out_dir = (fs::path(c.out) / "runs" / ("chars-" + v.attention + "-" + v.positions + "-" + std::to_string(seed))).string();
+      std::fprintf(stderr, "experiment: causal LM, %s, seed %d\n", v.name.c_str(), seed);
+      const PretrainResult r = pretrain(o);
+      loss.push_back(r.valid_loss);
+      acc.push_back(r.valid_accuracy);
+      curves.push_back(curve((fs::path(o.out_dir) / "metrics.jsonl").string(), "valid_loss"));
+    }
+    plot.series.push_back(mean_curve(curves, v.name));
+    md << "| " << v.name << " | " << fmt(summarize(loss)) << " | " << fmt(summarize(acc), 2, 100) << "% |\n";
+  }
+  write_text_file((fs::path(c.out) / "linear_valid_loss.svg").string(), render_svg(plot));
+  md << "\n![held-out loss](linear_valid_loss.svg)\n\n"
+     << "Cost of one training step (forward + backward, batch 1) against sequence length, each measured in a fresh "
+        "process (peak memory includes the weights):\n\n"
+     << "| length | softmax tokens/s | linear tokens/s | softmax peak MB | linear peak MB |\n|---|---|---|---|---|\n";
+  LinePlot speed{"training step cost against length", "sequence length", "peak memory (MB)", {}, false};
+  PlotSeries mem_soft{"softmax attention", {}, {}}, mem_lin{"linear attention", {}, {}};
+  for (int64_t T = s.seq_len; T <= 16 * s.seq_len; T *= 2) {
+    md << "| " << T << " |";
+    nlohmann::json r[2];
+    int i = 0;
+    for (const char* attention : {"softmax", "linear"}) {
+      const std::string cmd = "'" + fs::read_symlink("/proc/self/exe").string() + "' experiment-probe --attention " + std::string(attention) + " --seq-len " +
+                              std::to_string(T) + " --hidden " + std::to_string(s.hidden) + " --layers " +
+                              std::to_string(s.layers) + " --heads " + std::to_string(s.heads) + " --threads " +
+                              std::to_string(c.threads);
+      FILE* pipe = popen(cmd.c_str(), "r");
+      check(pipe != nullptr, "experiment: cannot start " + cmd);
+      std::string text;
+      char buf[512];
+      while (std::fgets(buf, sizeof buf, pipe) != nullptr) text += buf;
+      check(pclose(pipe) == 0, "experiment: the probe failed: " + cmd);
+      r[i++] = nlohmann::json::parse(text);
+    }
+    char cells[160];
+    std::snprintf(cells, sizeof cells, " %.0f | %.0f | %.0f | %.0f |\n", r[0]["tokens_per_second"].get<double>(),
+                  r[1]["tokens_per_second"].get<double>(), r[0]["peak_mb"].get<double>(), r[1]["peak_mb"].get<double>());
+    md << cells;
+    mem_soft.x.push_back(static_cast<double>(T));
+    mem_soft.y.push_back(r[0]["peak_mb"].get<double>());
+    mem_lin.x.push_back(static_cast<double>(T));
+    mem_lin.y.push_back(r[1]["peak_mb"].get<double>());
+  }
+  speed.series = {mem_soft, mem_lin};
+  write_text_file((fs::path(c.out) / "linear_memory.svg").string(), render_svg(speed));
+  md << "\n![memory](linear_memory.svg)\n";
+  return md.str();
+}
+
 }  // namespace
 
+void register_experiment_probe(CLI::App& app) {
+  struct Options {
+    std::string attention = "softmax";
+    int64_t seq_len = 256, hidden = 64, layers = 2, heads = 4;
+    int threads = 1;
+  };
+  auto opt = std::make_shared<Options>();
+  CLI::App* cmd = app.add_subcommand("experiment-probe", "one training step's speed and peak memory (used by experiment linear)");
+  cmd->group("");  // internal: not listed in --help
+  cmd->add_option("--attention", opt->attention);
+  cmd->add_option("--seq-len", opt->seq_len);
+  cmd->add_option("--hidden", opt->hidden);
+  cmd->add_option("--layers", opt->layers);
+  cmd->add_option("--heads", opt->heads);
+  cmd->add_option("--threads", opt->threads);
+  cmd->callback([opt] {
+    std::printf("%s\n", probe_step(opt->attention, opt->seq_len, opt->hidden, opt->layers, opt->heads, opt->threads)
+                             .dump()
+                             .c_str());
+  });
+}
+
 void register_experiment(CLI::App& app) {
+  register_experiment_probe(app);
   struct Options {
     std::string name, scale = "toy", out = "runs/experiments";
     int threads = 1, seeds = 0;
@@ -344,7 +499,7 @@ void register_experiment(CLI::App& app) {
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("experiment", "re-run one of the paper's experiments at small scale");
-  cmd->add_option("name", opt->name, "positions, finetune, long-text or extrapolation")->required();
+  cmd->add_option("name", opt->name, "positions, finetune, long-text, extrapolation or linear")->required();
   cmd->add_option("--scale", opt->scale, "toy (seconds), small (minutes, committed sample) or full (fetched corpora)")
       ->capture_default_str();
   cmd->add_option("--seeds", opt->seeds, "seeds per configuration (0: the scale's default)");
@@ -366,7 +521,8 @@ void register_experiment(CLI::App& app) {
     else if (opt->name == "finetune") md = run_finetune(c);
     else if (opt->name == "long-text") md = run_long_text(c);
     else if (opt->name == "extrapolation") md = run_extrapolation(c);
-    else throw Error("experiment: unknown experiment '" + opt->name + "' (positions, finetune, long-text, extrapolation)");
+    else if (opt->name == "linear") md = run_linear(c);
+    else throw Error("experiment: unknown experiment '" + opt->name + "' (positions, finetune, long-text, extrapolation, linear)");
     md += footer(c, std::chrono::duration<double>(Clock::now() - start).count());
     const std::string path = (fs::path(c.out) / (opt->name + ".md")).string();
     write_text_file(path, md);

@@ -23,7 +23,7 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   TempDir tmp;
   const std::string repo = data_path("../..");
   const std::string out = tmp.file("exp");
-  for (const std::string name : {"positions", "finetune", "long-text", "extrapolation"}) {
+  for (const std::string name : {"positions", "finetune", "long-text", "extrapolation", "linear"}) {
     const auto r = run_command("cd " + repo + " && " + cli_path() + " experiment " + name + " --scale toy --out " + out + " 2>&1");
     ASSERT_EQ(r.status, 0) << name << "\n" << r.output;
     const std::string md = read_all(out + "/" + name + ".md");
@@ -36,6 +36,10 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   const std::string extrapolation = read_all(out + "/extrapolation.md");
   EXPECT_NE(extrapolation.find("cannot (table ends at 32)"), std::string::npos) << extrapolation;
   EXPECT_NE(extrapolation.find("RoPE + NTK-aware scaling"), std::string::npos);
+  const std::string linear = read_all(out + "/linear.md");
+  for (const char* row : {"| softmax + RoPE |", "| linear (elu+1) + RoPE |", "| linear (elu+1), no positions |", "| 512 |"})
+    EXPECT_NE(linear.find(row), std::string::npos) << row << "\n" << linear;
+  EXPECT_TRUE(std::filesystem::exists(out + "/linear_memory.svg"));
   const std::string long_text = read_all(out + "/long-text.md");
   for (const char* len : {"| 16 |", "| 32 |", "| 64 |"}) EXPECT_NE(long_text.find(len), std::string::npos) << len;
 }

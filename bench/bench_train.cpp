@@ -1,0 +1,486 @@
+// One full training step of a RoFormer masked-LM -- forward, loss, backward and
+// an AdamW update -- timed step by step, with the heap allocations each step
+// makes. bench/torch_train.py trains the same model on the same batch in
+// PyTorch; scripts/bench_train.sh runs both and writes docs/bench_train.md.
+//
+//   bench_train [--shape small|base] [--threads N] [--steps N] [--warmup N]
+//               [--seed N] [--json] [--dump DIR]
+//   bench_train --sgemm [--threads N] [--json]
+//
+// --dump DIR writes the initial model (config.json + model.safetensors, HF
+// names) and the batch (batch.safetensors: input_ids, attention_mask,
+// token_type_ids, labels) before training, so the PyTorch side starts from
+// identical weights and data. --sgemm measures the yardstick instead: the
+// GFLOP/s of a 768x768x768 cblas_sgemm (best of 30) with the given threads.
+//
+// Allocation counting: this file replaces the global operator new/delete (every
+// overload: plain, array, sized, aligned, nothrow) with versions that bump an
+// atomic counter. Tensors allocate with C's aligned_alloc (src/core/tensor.cpp),
+// which operator new does not see; on glibc this file therefore also defines
+// aligned_alloc and posix_memalign (they take precedence over libc's at link
+// time) and forwards them to glibc's __libc_memalign. Plain malloc/calloc/
+// realloc called directly (OpenBLAS's and libgomp's internals, for example)
+// are not counted. "allocations per step" is the number of counted calls
+// between the start and the end of a timed step, all threads together.
+#include <cblas.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cerrno>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <exception>
+#include <filesystem>
+#include <fstream>
+#include <new>
+#include <random>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "roformer/error.h"
+#include "roformer/model.h"
+#include "roformer/optim.h"
+#include "roformer/safetensors.h"
+#include "roformer/training.h"
+
+// ---------------------------------------------------------------------------
+// Allocation counter.
+
+namespace {
+
+std::atomic<uint64_t> g_allocs{0};          // every counted call
+std::atomic<uint64_t> g_aligned_allocs{0};  // of which C aligned_alloc / posix_memalign (Tensor storage)
+std::atomic<uint64_t> g_alloc_bytes{0};
+
+void count_alloc(std::size_t bytes) {
+  g_allocs.fetch_add(1, std::memory_order_relaxed);
+  g_alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+#if defined(__has_feature)
+#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)
+#define BENCH_UNDER_SANITIZER 1
+#endif
+#endif
+#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
+#define BENCH_UNDER_SANITIZER 1
+#endif
+
+// A sanitizer intercepts the C allocator itself; defining aligned_alloc here
+// would bypass it, so under a sanitizer only operator new is counted.
+#if defined(__GLIBC__) && !defined(BENCH_UNDER_SANITIZER)
+#define BENCH_COUNTS_C_ALIGNED 1
+extern "C" void* __libc_memalign(std::size_t alignment, std::size_t size);  // glibc's, exported
+
+namespace {
+void* raw_aligned(std::size_t alignment, std::size_t size) { return __libc_memalign(alignment, size); }
+bool power_of_two(std::size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+}  // namespace
+
+extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
+  if (!power_of_two(alignment)) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  count_alloc(size);
+  g_aligned_allocs.fetch_add(1, std::memory_order_relaxed);
+  return raw_aligned(alignment, size);
+}
+
+extern "C" int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
+  if (!power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
+  count_alloc(size);
+  g_aligned_allocs.fetch_add(1, std::memory_order_relaxed);
+  void* p = raw_aligned(alignment, size);
+  if (!p) return ENOMEM;
+  *out = p;
+  return 0;
+}
+#else
+#define BENCH_COUNTS_C_ALIGNED 0
+namespace {
+void* raw_aligned(std::size_t alignment, std::size_t size) {
+  void* p = nullptr;
+  return posix_memalign(&p, std::max(alignment, sizeof(void*)), size) == 0 ? p : nullptr;
+}
+}  // namespace
+#endif
+
+namespace {
+
+void* counted_new(std::size_t size) {
+  count_alloc(size);
+  void* p = std::malloc(size == 0 ? 1 : size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+void* counted_new_aligned(std::size_t size, std::align_val_t al) {
+  count_alloc(size);
+  const std::size_t a = std::max(static_cast<std::size_t>(al), sizeof(void*));
+  void* p = raw_aligned(a, size == 0 ? a : size);
+  if (!p) throw std::bad_alloc();
+  return p;
+}
+
+}  // namespace
+
+void* operator new(std::size_t n) { return counted_new(n); }
+void* operator new[](std::size_t n) { return counted_new(n); }
+void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return counted_new(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
+  try {
+    return counted_new(n);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new(std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
+void* operator new[](std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
+void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  try {
+    return counted_new_aligned(n, al);
+  } catch (...) {
+    return nullptr;
+  }
+}
+void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
+  try {
+    return counted_new_aligned(n, al);
+  } catch (...) {
+    return nullptr;
+  }
+}
+
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
+void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
+
+// ---------------------------------------------------------------------------
+
+namespace {
+
+using namespace roformer;
+
+struct ShapeSpec {
+  const char* name;
+  int64_t vocab, hidden, layers, heads, ffn, seq, batch;
+};
+
+constexpr ShapeSpec kShapes[] = {
+    {"small", 8000, 256, 4, 4, 1024, 128, 16},
+    {"base", 50000, 768, 12, 12, 3072, 128, 4},
+};
+
+struct Options {
+  std::string shape = "small";
+  int threads = 1;
+  int steps = 10;
+  int warmup = 2;
+  uint64_t seed = 1234;
+  bool json = false;
+  bool sgemm = false;
+  std::string dump;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "bench_train: %s\nusage: bench_train [--shape small|base] [--threads N] [--steps N] [--warmup N] "
+               "[--seed N] [--json] [--dump DIR]\n       bench_train --sgemm [--threads N] [--json]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&]() -> int64_t {
+      const std::string v = value();
+      char* end = nullptr;
+      const long long x = std::strtoll(v.c_str(), &end, 10);
+      if (v.empty() || *end != '\0' || x < 0) usage("bad value for " + a + ": " + v);
+      return x;
+    };
+    if (a == "--shape") o.shape = value();
+    else if (a == "--threads") o.threads = static_cast<int>(number());
+    else if (a == "--steps") o.steps = static_cast<int>(number());
+    else if (a == "--warmup") o.warmup = static_cast<int>(number());
+    else if (a == "--seed") o.seed = static_cast<uint64_t>(number());
+    else if (a == "--json") o.json = true;
+    else if (a == "--sgemm") o.sgemm = true;
+    else if (a == "--dump") o.dump = value();
+    else if (a == "--help" || a == "-h") usage("help");
+    else usage("unknown argument " + a);
+  }
+  if (o.threads < 1) usage("--threads must be at least 1");
+  if (o.steps < 1) usage("--steps must be at least 1");
+  return o;
+}
+
+// An MLM batch: random ids, ~15% of positions labelled with their original id
+// (BERT's 80/10/10 replacement on the input), all positions attended, token
+// type 0 for the first half of each row and 1 for the second.
+struct MlmData {
+  Tensor input_ids, attention_mask, token_type_ids, labels;
+};
+
+MlmData make_batch(const ShapeSpec& s, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
+  const int64_t B = s.batch, T = s.seq, first_word = 5, mask_id = 4;
+  auto random_word = [&] { return first_word + static_cast<int64_t>(rng() % static_cast<uint64_t>(s.vocab - first_word)); };
+  MlmData d;
+  d.input_ids = Tensor::zeros({B, T}, DType::I64);
+  d.attention_mask = Tensor::zeros({B, T}, DType::I64);
+  d.token_type_ids = Tensor::zeros({B, T}, DType::I64);
+  d.labels = Tensor::zeros({B, T}, DType::I64);
+  int64_t *ids = d.input_ids.data<int64_t>(), *am = d.attention_mask.data<int64_t>();
+  int64_t *tt = d.token_type_ids.data<int64_t>(), *lab = d.labels.data<int64_t>();
+  int64_t labelled = 0;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < T; ++t) {
+      const int64_t i = b * T + t, word = random_word();
+      am[i] = 1;
+      tt[i] = t < T / 2 ? 0 : 1;
+      ids[i] = word;
+      lab[i] = -100;
+      if (uniform() < 0.15) {
+        lab[i] = word;
+        ++labelled;
+        const double r = uniform();
+        if (r < 0.8) ids[i] = mask_id;
+        else if (r < 0.9) ids[i] = random_word();
+      }
+    }
+  if (labelled == 0) lab[0] = ids[0];
+  return d;
+}
+
+// The shared libraries of this process whose name mentions BLAS (which BLAS
+// the matrix products really went to).
+std::string loaded_blas() {
+  std::ifstream maps("/proc/self/maps");
+  std::string line, out;
+  std::vector<std::string> seen;
+  while (std::getline(maps, line)) {
+    const std::size_t slash = line.find('/');
+    if (slash == std::string::npos) continue;
+    const std::string path = line.substr(slash);
+    const std::string file = path.substr(path.rfind('/') + 1);
+    if (file.find("blas") == std::string::npos) continue;
+    if (std::find(seen.begin(), seen.end(), path) != seen.end()) continue;
+    seen.push_back(path);
+    out += (out.empty() ? "" : " ") + file;
+  }
+  return out.empty() ? "(statically linked or none)" : out;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string o;
+  for (char c : s) {
+    if (c == '"' || c == '\\') o += '\\';
+    if (static_cast<unsigned char>(c) >= 0x20) o += c;
+  }
+  return o;
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const std::size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+// Matrix-product FLOPs of one training step (forward + backward = 3x forward;
+// elementwise work -- LayerNorm, GELU, softmax, RoPE, AdamW -- not counted):
+//   forward = L * (2N(4H^2 + 2HI) + 4 B T^2 H)      Q,K,V,O + FFN; QK^T and PV
+//           + 2N(HE + EV) [+ 2N EH with a projection]   MLM transform + decoder
+double step_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
+  const double N = static_cast<double>(B * T), H = static_cast<double>(c.hidden_size);
+  const double I = static_cast<double>(c.intermediate_size), E = static_cast<double>(c.embedding_dim());
+  const double V = static_cast<double>(c.vocab_size), L = static_cast<double>(c.num_hidden_layers);
+  double fwd = L * (2 * N * (4 * H * H + 2 * H * I) + 4.0 * static_cast<double>(B) * T * T * H);
+  fwd += 2 * N * (H * E + E * V);
+  if (c.embedding_dim() != c.hidden_size) fwd += 2 * N * E * H;
+  return 3 * fwd;
+}
+
+// The machine's yardstick, measured in the same run: the best GFLOP/s of a
+// square sgemm at the size of base's attention projections.
+int run_sgemm(const Options& o) {
+  constexpr int n = 768;
+  std::vector<float> a(static_cast<std::size_t>(n) * n), b(a.size()), c(a.size());
+  for (std::size_t i = 0; i < a.size(); ++i) {
+    a[i] = static_cast<float>(i % 13) * 0.01f;
+    b[i] = static_cast<float>(i % 7) * 0.02f;
+  }
+  openblas_set_num_threads(o.threads);
+  double best = 1e30;
+  for (int rep = 0; rep < 30; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  const double gflops = 2.0 * n * n * n / best / 1e9;
+  if (o.json)
+    std::printf("{\"impl\": \"sgemm\", \"m\": %d, \"n\": %d, \"k\": %d, \"threads\": %d, "
+                "\"gflops_per_second\": %.3f}\n",
+                n, n, n, o.threads, gflops);
+  else
+    std::printf("sgemm %dx%dx%d, %d thread(s): %.1f GFLOP/s (best of 30)\n", n, n, n, o.threads, gflops);
+  return 0;
+}
+
+int run(const Options& o) {
+  if (o.sgemm) return run_sgemm(o);
+  const ShapeSpec* shape = nullptr;
+  for (const ShapeSpec& s : kShapes)
+    if (o.shape == s.name) shape = &s;
+  if (!shape) usage("unknown shape " + o.shape + " (small or base)");
+
+  RoFormerConfig config;
+  config.vocab_size = shape->vocab;
+  config.hidden_size = shape->hidden;
+  config.num_hidden_layers = shape->layers;
+  config.num_attention_heads = shape->heads;
+  config.intermediate_size = shape->ffn;
+  config.hidden_dropout_prob = 0.0;  // eval-mode equivalent: no dropout anywhere
+  config.attention_probs_dropout_prob = 0.0;
+  config.architectures = {"RoFormerForMaskedLM"};
+
+  const MlmData data = make_batch(*shape, o.seed + 1);
+  int64_t params_total = 0, params_embedding = 0;
+  TrainableRoFormer model = [&] {
+    RoFormerModel init = RoFormerModel::random_init(config, Task::MaskedLM, o.seed);
+    if (!o.dump.empty()) {
+      std::filesystem::create_directories(o.dump);
+      init.save_pretrained(o.dump);
+      save_safetensors((std::filesystem::path(o.dump) / "batch.safetensors").string(),
+                       {{"input_ids", data.input_ids},
+                        {"attention_mask", data.attention_mask},
+                        {"token_type_ids", data.token_type_ids},
+                        {"labels", data.labels}});
+    }
+    return TrainableRoFormer(init);
+  }();
+  model.set_dropout(false, 0);
+
+  // The optimizer exactly as `roformer pretrain` builds it.
+  const ExecContext ctx{o.threads, best_isa()};
+  const auto tparams = model.parameters();
+  std::vector<Parameter> params;
+  for (const auto& p : tparams) {
+    params.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
+    params_total += p.value.numel();
+    if (p.name.find("embeddings.") != std::string::npos && p.name.find("LayerNorm") == std::string::npos)
+      params_embedding += p.value.numel();
+  }
+  const double lr = 1e-4, weight_decay = 0.01;
+  AdamWOptions ao;
+  ao.lr = lr;
+  ao.weight_decay = weight_decay;
+  ao.exec = ctx;
+  AdamW adamw(params, bert_style_groups(params, weight_decay), ao);
+
+  const Batch batch{data.input_ids, data.attention_mask, data.token_type_ids};
+  const TrainLabels labels{data.labels, {}, {}};
+  const int64_t tokens = shape->batch * shape->seq;
+
+  // Shows the aligned_alloc hook works: model set-up allocates every Tensor through it.
+  const uint64_t setup_aligned_allocs = g_aligned_allocs.load();
+  std::vector<double> seconds, allocs, aligned_allocs, alloc_bytes;
+  double first_loss = 0, last_loss = 0;
+  for (int step = 0; step < o.warmup + o.steps; ++step) {
+    const uint64_t a0 = g_allocs.load(), c0 = g_aligned_allocs.load(), b0 = g_alloc_bytes.load();
+    const auto t0 = std::chrono::steady_clock::now();
+    model.zero_grad();
+    const TrainStep s = model.forward_backward(batch, labels, ctx);
+    adamw.step(lr);
+    const auto t1 = std::chrono::steady_clock::now();
+    const uint64_t a1 = g_allocs.load(), c1 = g_aligned_allocs.load(), b1 = g_alloc_bytes.load();
+    if (!std::isfinite(s.loss)) throw Error("the loss became non-finite at step " + std::to_string(step));
+    if (step == 0) first_loss = s.loss;
+    last_loss = s.loss;
+    if (step >= o.warmup) {
+      seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
+      allocs.push_back(static_cast<double>(a1 - a0));
+      aligned_allocs.push_back(static_cast<double>(c1 - c0));
+      alloc_bytes.push_back(static_cast<double>(b1 - b0));
+    }
+  }
+
+  const double med = median(seconds);
+  const double tps = static_cast<double>(tokens) / med;
+  const double flops = step_flops(config, shape->batch, shape->seq);
+  const std::string blas = loaded_blas();
+  const std::string core = openblas_get_corename();
+  if (o.json) {
+    std::printf(
+        "{\"impl\": \"roformer.cpp\", \"shape\": \"%s\", \"threads\": %d, \"batch\": %lld, \"seq\": %lld, "
+        "\"warmup\": %d, \"steps\": %d, \"step_seconds_median\": %.6f, \"step_seconds_min\": %.6f, "
+        "\"step_seconds_max\": %.6f, \"tokens_per_second\": %.3f, \"first_loss\": %.9g, \"last_loss\": %.9g, "
+        "\"params\": %lld, \"params_embedding\": %lld, \"flops_per_step\": %.6g, \"gflops_per_second\": %.3f, "
+        "\"allocs_per_step\": %.1f, \"aligned_allocs_per_step\": %.1f, \"alloc_bytes_per_step\": %.0f, "
+        "\"counts_c_aligned_alloc\": %s, \"setup_aligned_allocs\": %llu, \"blas\": \"%s\", \"openblas_core\": \"%s\"}\n",
+        shape->name, o.threads, static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.warmup,
+        o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
+        *std::max_element(seconds.begin(), seconds.end()), tps, first_loss, last_loss,
+        static_cast<long long>(params_total), static_cast<long long>(params_embedding), flops, flops / med / 1e9,
+        median(allocs), median(aligned_allocs), median(alloc_bytes), BENCH_COUNTS_C_ALIGNED ? "true" : "false",
+        static_cast<unsigned long long>(setup_aligned_allocs), json_escape(blas).c_str(), json_escape(core).c_str());
+  } else {
+    std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), %d timed steps after %d warm-up\n", shape->name,
+                static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads, o.steps, o.warmup);
+    std::printf("  parameters        %lld (%lld in embeddings)\n", static_cast<long long>(params_total),
+                static_cast<long long>(params_embedding));
+    std::printf("  step (median)     %.4f s  (min %.4f, max %.4f)\n", med,
+                *std::min_element(seconds.begin(), seconds.end()), *std::max_element(seconds.begin(), seconds.end()));
+    std::printf("  tokens/s          %.1f\n", tps);
+    std::printf("  GFLOP/s           %.1f  (%.2f GFLOP per step)\n", flops / med / 1e9, flops / 1e9);
+    std::printf("  loss              first step %.7f, last step %.7f\n", first_loss, last_loss);
+    std::printf("  allocations/step  %.0f (%.0f of them aligned_alloc/posix_memalign; %.2f MB)%s\n", median(allocs),
+                median(aligned_allocs), median(alloc_bytes) / 1e6,
+                BENCH_COUNTS_C_ALIGNED ? "" : "  [operator new only: aligned_alloc not hooked on this libc]");
+    std::printf("  set-up            %llu aligned_alloc/posix_memalign calls before the first step\n",
+                static_cast<unsigned long long>(setup_aligned_allocs));
+    std::printf("  BLAS              %s (OpenBLAS core %s)\n", blas.c_str(), core.c_str());
+  }
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_train: %s\n", e.what());
+    return 1;
+  }
+}

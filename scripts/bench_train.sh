@@ -1,0 +1,282 @@
+#!/usr/bin/env bash
+# Training-step benchmark: roformer.cpp against PyTorch 1.13 (Debian's
+# python3-torch) on the same RoFormer masked-LM, the same initial weights and
+# the same batch, with 1 and 2 threads. Prints a Markdown table and writes it,
+# with the method and the machine, to docs/bench_train.md.
+#
+#   scripts/bench_train.sh
+#
+# Environment knobs (defaults in brackets): ROUNDS [2] alternating C++/PyTorch
+# runs per (shape, threads), the best median of the rounds is reported;
+# SMALL_STEPS [10], BASE_STEPS [5] timed steps; WARMUP [2] untimed steps;
+# THREADS ["1 2"]; SHAPES ["small base"]; OUT [docs/bench_train.md].
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROUNDS="${ROUNDS:-2}"
+SMALL_STEPS="${SMALL_STEPS:-10}"
+BASE_STEPS="${BASE_STEPS:-5}"
+WARMUP="${WARMUP:-2}"
+THREADS="${THREADS:-1 2}"
+SHAPES="${SHAPES:-small base}"
+OUT="${OUT:-docs/bench_train.md}"
+# Debian's interpreter: python3-torch is installed for it, not for a pyenv or venv python3 earlier in PATH.
+PY=/usr/bin/python3
+
+# --- dependencies: the build's (scripts/setup.sh) and PyTorch ---
+scripts/setup.sh
+if ! dpkg-query -W -f='${Status}' python3-torch 2>/dev/null | grep -q "install ok installed"; then
+  echo "bench_train: installing python3-torch"
+  SUDO=""
+  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
+  export DEBIAN_FRONTEND=noninteractive
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq --no-install-recommends python3-torch >/dev/null
+fi
+
+# --- build ---
+cmake --preset release >/dev/null
+cmake --build --preset release --target bench_train -j "$(nproc)"
+BENCH=build/release/bench/bench_train
+
+# --- which BLAS PyTorch uses ---
+# Debian's torch links libblas.so.3, which the alternatives system may point at
+# the slow reference BLAS. Put OpenBLAS's libblas.so.3 first on the library path
+# and check, from inside the process, which library was really mapped.
+multiarch="$(gcc -print-multiarch 2>/dev/null || echo x86_64-linux-gnu)"
+openblas_dir=""
+for d in "/usr/lib/$multiarch/openblas-openmp" "/usr/lib/$multiarch/openblas-pthread"; do
+  if [ -e "$d/libblas.so.3" ]; then openblas_dir="$d"; break; fi
+done
+if [ -z "$openblas_dir" ]; then
+  echo "bench_train: no OpenBLAS libblas.so.3 found (install libopenblas-openmp-dev)" >&2
+  exit 1
+fi
+torch_default_blas="$($PY bench/torch_train.py --blas-only)"
+torch_blas="$(LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" $PY bench/torch_train.py --blas-only)"
+echo "PyTorch BLAS by default:        $torch_default_blas"
+echo "PyTorch BLAS with OpenBLAS dir: $torch_blas"
+if ! grep -q '"kind": "OpenBLAS"' <<<"$torch_blas"; then
+  echo "bench_train: PyTorch did not load OpenBLAS even with LD_LIBRARY_PATH=$openblas_dir" >&2
+  exit 1
+fi
+if ! grep -q '"kind": "OpenBLAS"' <<<"$torch_default_blas"; then
+  echo
+  echo "!!! WARNING: without LD_LIBRARY_PATH, PyTorch loads $(sed 's/.*"kind": "\([^"]*\)".*/\1/' <<<"$torch_default_blas"),"
+  echo "!!! not OpenBLAS. Every PyTorch number below uses OpenBLAS through LD_LIBRARY_PATH."
+  echo
+fi
+
+# --- runs ---
+work="$(mktemp -d "${TMPDIR:-/tmp}/bench_train.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+results="$work/results.jsonl"
+: >"$results"
+record() {  # shape threads round load json: one line of results.jsonl
+  $PY -c 'import json, sys
+r = json.loads(sys.argv[5])
+r.update(shape=sys.argv[1], threads=int(sys.argv[2]), round=int(sys.argv[3]), load=float(sys.argv[4]))
+print(json.dumps(r))' "$1" "$2" "$3" "$4" "$5" >>"$results"
+}
+load1() { cut -d' ' -f1 /proc/loadavg; }
+sgemm() {  # the yardstick, once per thread count; run at the start and at the end
+  for t in $THREADS; do
+    local l
+    l="$(load1)"
+    record sgemm "$t" "$1" "$l" "$(OMP_NUM_THREADS=$t "$BENCH" --sgemm --threads "$t" --json)"
+  done
+}
+load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
+sgemm 1
+for shape in $SHAPES; do
+  steps="$SMALL_STEPS"
+  if [ "$shape" = base ]; then steps="$BASE_STEPS"; fi
+  dir="$work/$shape"
+  echo "== $shape: writing the initial model and batch"
+  "$BENCH" --shape "$shape" --dump "$dir" --steps 1 --warmup 0 >/dev/null
+  for t in $THREADS; do
+    for ((round = 1; round <= ROUNDS; round++)); do
+      echo "== $shape, $t thread(s), round $round: roformer.cpp"
+      l="$(load1)"
+      cpp="$(OMP_NUM_THREADS=$t "$BENCH" --shape "$shape" --threads "$t" --steps "$steps" --warmup "$WARMUP" --json)"
+      echo "$cpp"
+      record "$shape" "$t" "$round" "$l" "$cpp"
+      echo "== $shape, $t thread(s), round $round: PyTorch"
+      l="$(load1)"
+      py="$(OMP_NUM_THREADS=$t LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+        $PY bench/torch_train.py --model "$dir" --threads "$t" --steps "$steps" --warmup "$WARMUP" --json)"
+      echo "$py"
+      record "$shape" "$t" "$round" "$l" "$py"
+    done
+  done
+done
+
+sgemm 2
+load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
+
+# --- report ---
+cpu_model="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
+has_avx512=no
+if grep -qw avx512f /proc/cpuinfo; then has_avx512=yes; fi
+commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
+mkdir -p "$(dirname "$OUT")"
+$PY - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$openblas_dir" \
+  "$torch_default_blas" "$torch_blas" "$commit" "$ROUNDS" "$WARMUP" "$SMALL_STEPS" "$BASE_STEPS" "$has_avx512" <<'PYEOF'
+import json, os, sys
+
+(results, out, cpu_model, nproc, load_start, load_end, openblas_dir, torch_default_blas, torch_blas, commit,
+ rounds, warmup, small_steps, base_steps, has_avx512) = sys.argv[1:]
+rows = [json.loads(l) for l in open(results)]
+sgemm = {}
+for r in rows:
+    if r["shape"] == "sgemm":
+        sgemm[r["threads"]] = max(sgemm.get(r["threads"], 0.0), r["gflops_per_second"])
+runs = [r for r in rows if r["shape"] != "sgemm"]
+keys = []
+for r in runs:
+    if (r["shape"], r["threads"]) not in keys:
+        keys.append((r["shape"], r["threads"]))
+
+def best(shape, threads, impl):
+    rs = [r for r in runs if (r["shape"], r["threads"], r["impl"]) == (shape, threads, impl)]
+    return max(rs, key=lambda r: r["tokens_per_second"]), rs
+
+default_blas = json.loads(torch_default_blas)
+used_blas = json.loads(torch_blas)
+L = []
+L.append("# Training step: roformer.cpp against PyTorch")
+L.append("")
+L.append("Generated by `scripts/bench_train.sh`. One training step of a RoFormer masked-LM, timed for")
+L.append("roformer.cpp (`bench/bench_train.cpp`) and for PyTorch (`bench/torch_train.py`, the same")
+L.append("architecture written in plain PyTorch) on the same initial weights and the same batch,")
+L.append("alternating in one run.")
+L.append("")
+L.append("## Results")
+L.append("")
+L.append("| shape | threads | roformer.cpp tok/s | PyTorch tok/s | ratio | first-step loss roformer.cpp | first-step loss PyTorch | rel. diff | roformer.cpp allocations/step |")
+L.append("|---|---|---|---|---|---|---|---|---|")
+worst_rel = 0.0
+for shape, threads in keys:
+    c, cs = best(shape, threads, "roformer.cpp")
+    p, ps = best(shape, threads, "pytorch")
+    rel = abs(c["first_loss"] - p["first_loss"]) / abs(p["first_loss"])
+    worst_rel = max(worst_rel, rel)
+    L.append(f"| {shape} | {threads} | {c['tokens_per_second']:.0f} | {p['tokens_per_second']:.0f} | "
+             f"{c['tokens_per_second'] / p['tokens_per_second']:.2f}x | {c['first_loss']:.7f} | {p['first_loss']:.7f} | "
+             f"{rel:.1e} | {c['allocs_per_step']:.0f} ({c['alloc_bytes_per_step'] / 1e6:.1f} MB, "
+             f"{c['aligned_allocs_per_step']:.0f} aligned_alloc) |")
+L.append("")
+L.append("ratio = roformer.cpp tokens/s ÷ PyTorch tokens/s (above 1: roformer.cpp is faster).")
+L.append(f"Largest relative difference of the first-step losses: {worst_rel:.1e}.")
+setup = max(r.get("setup_aligned_allocs", 0) for r in runs if r["impl"] == "roformer.cpp")
+L.append(f"Allocations are roformer.cpp's heap allocations inside one timed step (median), all threads; the")
+L.append(f"aligned_alloc count is the part that went to Tensor-style aligned storage (the same hook counted")
+L.append(f"{setup} such calls while the model was set up, so it is live).")
+L.append("")
+L.append("### Against the machine's limits")
+L.append("")
+L.append("| shape | threads | GFLOP per step | roformer.cpp GFLOP/s | PyTorch GFLOP/s | sgemm 768³ in this run | roformer.cpp / sgemm | PyTorch / sgemm |")
+L.append("|---|---|---|---|---|---|---|---|")
+for shape, threads in keys:
+    c, _ = best(shape, threads, "roformer.cpp")
+    p, _ = best(shape, threads, "pytorch")
+    f = c["flops_per_step"]
+    cg, pg = f / c["step_seconds_median"] / 1e9, f / p["step_seconds_median"] / 1e9
+    peak = sgemm.get(threads)
+    L.append(f"| {shape} | {threads} | {f / 1e9:.1f} | {cg:.1f} | {pg:.1f} | "
+             f"{peak:.1f} | {cg / peak:.0%} | {pg / peak:.0%} |" if peak else
+             f"| {shape} | {threads} | {f / 1e9:.1f} | {cg:.1f} | {pg:.1f} | – | – | – |")
+L.append("")
+L.append("### Every run")
+L.append("")
+L.append("| shape | threads | round | implementation | load at start | median step (s) | min (s) | max (s) | tok/s | loss, first step | loss, last step |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+for r in runs:
+    L.append(f"| {r['shape']} | {r['threads']} | {r['round']} | {r['impl']} | {r['load']:.2f} | {r['step_seconds_median']:.4f} | "
+             f"{r['step_seconds_min']:.4f} | {r['step_seconds_max']:.4f} | {r['tokens_per_second']:.0f} | "
+             f"{r['first_loss']:.7f} | {r['last_loss']:.7f} |")
+L.append("")
+L.append("sgemm 768³ GFLOP/s (start, end of the run): " + "; ".join(
+    f"{t} thread(s): " + ", ".join(f"{r['gflops_per_second']:.1f}" for r in rows if r["shape"] == "sgemm" and r["threads"] == t)
+    for t in sorted(sgemm)) + ". \"load at start\" is the 1-minute load average when the run began.")
+L.append("")
+L.append("## Machine")
+L.append("")
+cpp_any = next((r for r in runs if r["impl"] == "roformer.cpp"), {})
+torch_any = next((r for r in runs if r["impl"] == "pytorch"), {})
+try:
+    l1s, l1e = float(load_start.split()[0]), float(load_end.split()[0])
+except ValueError:
+    l1s = l1e = 0.0
+L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}")
+L.append(f"- load average (1, 5, 15 min): {load_start} at the start, {load_end} at the end")
+peak_load = max([l1s, l1e] + [r["load"] for r in rows])
+if peak_load > 0.5:
+    L.append(f"- **the machine was shared during this run** (1-minute load average up to {peak_load:.2f} on "
+             f"{nproc} cores): other work competed for the cores, so the absolute numbers, the 2-thread ones "
+             "most, are pessimistic; both implementations ran alternately under the same conditions")
+L.append(f"- roformer.cpp: commit {commit}, release preset; BLAS mapped in the process: "
+         f"`{cpp_any.get('blas', '?')}` (OpenBLAS core `{cpp_any.get('openblas_core', '?')}`)")
+L.append(f"- PyTorch {torch_any.get('torch', '?')} (Debian `python3-torch`), run with `LD_LIBRARY_PATH` = "
+         f"the `{os.path.basename(openblas_dir)}` directory; BLAS mapped in the process after a matmul "
+         f"(read from `/proc/self/maps`): `{' '.join(os.path.basename(x) for x in used_blas['blas'])}` "
+         f"= **{used_blas['kind']}** (core `{used_blas['openblas_core']}`)")
+if default_blas["kind"] == "OpenBLAS":
+    L.append("- without `LD_LIBRARY_PATH`, this machine's PyTorch also loads OpenBLAS (`libblas.so.3` "
+             "resolves to it through Debian's alternatives)")
+else:
+    L.append(f"- **WARNING: without `LD_LIBRARY_PATH`, PyTorch loads {default_blas['kind']} "
+             f"(`{' '.join(default_blas['blas'])}`)**, which is many times slower; the numbers above use OpenBLAS")
+L.append("")
+L.append("## Method")
+L.append("")
+L.append("- **Model**: HF `RoFormerForMaskedLM` (v4.35 architecture): word + token-type embeddings, LayerNorm,")
+L.append("  post-LN encoder layers with interleaved-pair RoPE on queries and keys, softmax attention with an")
+L.append("  additive mask, erf-GELU FFN, MLM head (dense, GELU, LayerNorm, decoder tied to the word embeddings,")
+L.append("  bias). Shapes: **small** = vocab 8000, hidden 256, 4 layers, 4 heads, FFN 1024, batch 16 × seq 128;")
+L.append("  **base** = vocab 50000, hidden 768, 12 layers, 12 heads, FFN 3072, batch 4 × seq 128.")
+L.append("- **Same model, same data**: `bench_train --dump` writes the initial weights (`RoFormerModel::random_init`,")
+L.append("  seed 1234, saved with `save_pretrained`) and the batch (random ids; ~15 % of positions labelled, BERT")
+L.append("  80/10/10 replacement, the rest -100; all positions attended; token type 0 then 1 for the two halves")
+L.append("  of each row). PyTorch loads exactly those files. Equal first-step losses show both compute the same")
+L.append("  function; the last-step losses (after the same number of AdamW updates on the same batch) show the")
+L.append("  updates agree too.")
+L.append("- **One step** = zero the gradients, forward, MLM cross-entropy (mean over labelled positions), backward")
+L.append("  through every parameter, AdamW update (lr 1e-4, betas 0.9/0.999, eps 1e-8, weight decay 0.01 except")
+L.append("  biases and LayerNorm weights; no clipping). Dropout is off in both (eval-mode equivalent). PyTorch")
+L.append("  zeroes gradients with `zero_grad(set_to_none=True)` and uses 1.13's default (single-tensor) AdamW.")
+L.append(f"- **Timing**: {warmup} untimed warm-up steps, then {small_steps} (small) or {base_steps} (base) timed steps,")
+L.append("  each timed on its own (`std::chrono::steady_clock`, `time.perf_counter`); the median step")
+L.append(f"  gives tokens/s = batch × seq / median. Each (shape, threads) pair runs {rounds} rounds, C++ and")
+L.append("  PyTorch alternating; the tables show each implementation's best round, \"Every run\" shows all.")
+L.append("  Threads: `ExecContext{threads}` in roformer.cpp, `torch.set_num_threads` in PyTorch, and")
+L.append("  `OMP_NUM_THREADS` for both (OpenBLAS's OpenMP build follows it).")
+L.append("- **Allocations per step** (roformer.cpp only): `bench_train.cpp` replaces every global `operator new`")
+L.append("  / `operator delete` overload (plain, array, sized, aligned, nothrow) with a counting version, and on")
+L.append("  glibc also defines `aligned_alloc` and `posix_memalign` (which Tensor storage uses) to count them;")
+L.append("  the count is the median, over timed steps, of calls made during the step by all threads. Direct")
+L.append("  `malloc` calls from C libraries (OpenBLAS, libgomp) are not counted.")
+L.append("- **FLOPs per step** count matrix products only, as 3 × forward (backward = 2 × forward):")
+L.append("  forward = L · [2N(4H² + 2HI) + 4BT²H] + 2N(HE + EV), with N = B·T tokens, L layers, H hidden,")
+L.append("  I FFN, E embedding size (= H here), V vocab: the Q/K/V/output and FFN projections, QKᵀ and PV,")
+L.append("  and the MLM transform and decoder (logits for every position, as HF computes them). This is")
+L.append("  6 × (non-embedding matrix parameters + the tied decoder) × tokens + 12·L·B·T²·H. LayerNorm, GELU,")
+L.append("  softmax, RoPE, the loss and AdamW are not counted, so GFLOP/s is a lower bound on work done.")
+L.append("- **Yardstick**: the best of 30 OpenBLAS `sgemm` 768×768×768 products, measured at the start and the")
+L.append("  end of the same run (the better of the two is used) with the same thread count (column \"sgemm 768³")
+L.append("  in this run\"): what this CPU's BLAS reaches on a dense product of the model's size, under the same")
+L.append("  load as the training runs. A training step cannot reach it: part of its time goes to memory-bound")
+L.append("  elementwise work, and the small shape's matrices are small.")
+L.append("  For scale, separate measurements on an idle Intel AVX-512 VM with 2 vCPUs (Sapphire Rapids class)")
+L.append("  gave OpenBLAS sgemm 157–167 GFLOP/s with 1 thread and 320–336 GFLOP/s with 2 threads (shapes 256³ to")
+L.append("  2048³ and 512×3072×768), about 70 % of its 229 GFLOP/s per core AVX-512 FMA peak.")
+if has_avx512 != "yes":
+    L.append(f"  **Those figures do not apply to this run's CPU ({cpu_model}), which has no AVX-512** (OpenBLAS")
+    L.append(f"  picks its `{cpp_any.get('openblas_core', '?')}` kernels, 256-bit FMAs): the in-run sgemm column is")
+    L.append("  the yardstick here.")
+text = "\n".join(L) + "\n"
+open(out, "w").write(text)
+print(text)
+PYEOF
+echo "bench_train: wrote $OUT"
