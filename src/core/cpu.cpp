@@ -49,7 +49,7 @@ Isa parse_isa(std::string_view name) {
   if (name == "auto") return best_isa();
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     if (name == isa_name(isa)) {
-      check(isa_supported(isa), "instruction set '" + std::string(name) + "' is not supported by this CPU");
+      ROFORMER_CHECK(isa_supported(isa), "instruction set '" + std::string(name) + "' is not supported by this CPU");
       return isa;
     }
   }

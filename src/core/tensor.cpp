@@ -77,7 +77,7 @@ Tensor Tensor::view(void* data, const Shape& shape, DType dtype, std::shared_ptr
   Tensor t;
   t.shape_ = shape;
   t.strides_ = strides.empty() ? contiguous_strides(shape) : std::move(strides);
-  check(t.strides_.size() == shape.size(), "view: strides rank differs from shape rank");
+  ROFORMER_CHECK(t.strides_.size() == shape.size(), "view: strides rank differs from shape rank");
   t.dtype_ = dtype;
   t.data_ = data;
   t.owner_ = std::move(owner);
@@ -97,7 +97,7 @@ void Tensor::check_dtype(DType expected) const {
 }
 
 Tensor Tensor::reshape(const Shape& shape) const {
-  check(is_contiguous(), "reshape of a non-contiguous tensor");
+  ROFORMER_CHECK(is_contiguous(), "reshape of a non-contiguous tensor");
   ROFORMER_CHECK(shape_numel(shape) == numel(), "cannot reshape " + shape_str(shape_) + " to " + shape_str(shape));
   Tensor t = *this;
   t.shape_ = shape;
@@ -131,7 +131,7 @@ Tensor Tensor::to(DType dtype) const {
   ROFORMER_CHECK(defined(), "cannot convert an empty (undefined) tensor");
   Tensor out = zeros(shape_, dtype);
   if (dtype_ == DType::I64 || dtype == DType::I64) {
-    check(dtype_ == dtype, "cannot convert between I64 and floating tensors");
+    ROFORMER_CHECK(dtype_ == dtype, "cannot convert between I64 and floating tensors");
     const auto* src = static_cast<const int64_t*>(data_);
     auto* dst = static_cast<int64_t*>(out.data_);
     for_each_offset(shape_, strides_, [&](int64_t i, int64_t off) { dst[i] = src[off]; });

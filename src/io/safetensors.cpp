@@ -237,7 +237,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   std::vector<Tensor> contiguous;
   uint64_t offset = 0;
   for (const auto& [name, t] : tensors) {
-    check(name != "__metadata__" && !header.contains(name), "save_safetensors: duplicate or reserved name '" + name + "'");
+    ROFORMER_CHECK(name != "__metadata__" && !header.contains(name), "save_safetensors: duplicate or reserved name '" + name + "'");
     Tensor c = t.is_contiguous() ? t : t.clone();
     header[name] = {{"dtype", std::string(dtype_name(c.dtype()))},
                     {"shape", c.shape()},

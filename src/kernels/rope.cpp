@@ -15,13 +15,13 @@
 namespace roformer {
 
 void RopeSpec::validate() const {
-  check(head_dim > 0 && head_dim % 2 == 0, "rope: head_dim must be positive and even, got " + std::to_string(head_dim));
-  check(rotary_dim >= 0, "rope: rotary_dim must not be negative, got " + std::to_string(rotary_dim));
-  check(rotary() % 2 == 0, "rope: rotary_dim must be even, got " + std::to_string(rotary_dim));
-  check(rotary() <= head_dim, "rope: rotary_dim " + std::to_string(rotary_dim) + " exceeds head_dim " +
+  ROFORMER_CHECK(head_dim > 0 && head_dim % 2 == 0, "rope: head_dim must be positive and even, got " + std::to_string(head_dim));
+  ROFORMER_CHECK(rotary_dim >= 0, "rope: rotary_dim must not be negative, got " + std::to_string(rotary_dim));
+  ROFORMER_CHECK(rotary() % 2 == 0, "rope: rotary_dim must be even, got " + std::to_string(rotary_dim));
+  ROFORMER_CHECK(rotary() <= head_dim, "rope: rotary_dim " + std::to_string(rotary_dim) + " exceeds head_dim " +
                                   std::to_string(head_dim));
-  check(std::isfinite(base) && base > 1.0, "rope: base must be a finite number > 1, got " + std::to_string(base));
-  check(std::isfinite(position_scale) && position_scale > 0,
+  ROFORMER_CHECK(std::isfinite(base) && base > 1.0, "rope: base must be a finite number > 1, got " + std::to_string(base));
+  ROFORMER_CHECK(std::isfinite(position_scale) && position_scale > 0,
         "rope: position_scale must be a finite positive number, got " + std::to_string(position_scale));
 }
 
@@ -38,7 +38,7 @@ void rope_angles(const RopeSpec& spec, int64_t position, float* cos_out, float* 
 
 RopeTable::RopeTable(const RopeSpec& spec, int64_t cache_limit) : spec_(spec), cache_limit_(cache_limit) {
   spec_.validate();
-  check(cache_limit >= 0, "rope: cache_limit must not be negative");
+  ROFORMER_CHECK(cache_limit >= 0, "rope: cache_limit must not be negative");
 }
 
 void RopeTable::ensure(int64_t max_position) {
@@ -171,16 +171,19 @@ void run(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& pos
   // Threads pay off only when there is more than a few microseconds of work;
   // below that even entering a one-thread OpenMP region costs more than RoPE.
   if (ctx.threads == 1 || x.numel() < (int64_t{1} << 15)) {
-    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
-    rotate_tokens(0, tokens, scratch.data());
+    // Angles of uncached positions: on the stack for usual head sizes (no allocation per call).
+    float stack[512];
+    std::vector<float> heap(2 * pairs > 512 ? static_cast<std::size_t>(2 * pairs) : 0);
+    rotate_tokens(0, tokens, heap.empty() ? stack : heap.data());
     if (args.stream) _mm_sfence();
     return;
   }
 #pragma omp parallel num_threads(ctx.threads)
   {
-    std::vector<float> scratch(static_cast<std::size_t>(2 * pairs));
+    float stack[512];
+    std::vector<float> heap(2 * pairs > 512 ? static_cast<std::size_t>(2 * pairs) : 0);
     const int64_t nt = omp_get_num_threads(), id = omp_get_thread_num();
-    rotate_tokens(tokens * id / nt, tokens * (id + 1) / nt, scratch.data());
+    rotate_tokens(tokens * id / nt, tokens * (id + 1) / nt, heap.empty() ? stack : heap.data());
     if (args.stream) _mm_sfence();
   }
 }
@@ -189,7 +192,7 @@ void run(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& pos
 
 void rope_apply(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& positions, QkvLayout layout,
                 RopeDirection direction, const ExecContext& ctx) {
-  check(ctx.threads >= 1, "rope: thread count must be at least 1");
+  ROFORMER_CHECK(ctx.threads >= 1, "rope: thread count must be at least 1");
   check_args(table.spec(), x, out, positions, layout);
   if (x.dtype() == DType::F32)
     run<float>(table, x, out, positions, layout, direction, ctx);

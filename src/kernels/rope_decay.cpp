@@ -9,7 +9,7 @@ namespace roformer {
 
 std::vector<double> rope_decay_bound(int64_t head_dim, int64_t max_distance, double base) {
   RopeSpec{head_dim, 0, base, RopeLayout::Interleaved}.validate();
-  check(max_distance >= 0 && max_distance <= 100000000, "decay: max distance must be in [0, 1e8]");
+  ROFORMER_CHECK(max_distance >= 0 && max_distance <= 100000000, "decay: max distance must be in [0, 1e8]");
   const int64_t half = head_dim / 2;
   std::vector<double> bound(static_cast<std::size_t>(max_distance + 1));
   for (int64_t r = 0; r <= max_distance; ++r) {

@@ -27,7 +27,7 @@ void read_key(const json& j, const char* key, T& out, const std::string& label) 
 void read_int(const json& j, const char* key, int64_t& out, const std::string& label) {
   auto it = j.find(key);
   if (it == j.end() || it->is_null()) return;
-  check(it->is_number_integer(), label + ": key \"" + key + "\" must be an integer");
+  ROFORMER_CHECK(it->is_number_integer(), label + ": key \"" + key + "\" must be an integer");
   out = it->get<int64_t>();
 }
 
@@ -35,7 +35,7 @@ void read_int(const json& j, const char* key, int64_t& out, const std::string& l
 
 void RoFormerConfig::validate() const {
   auto positive = [](int64_t v, const char* key) {
-    check(v > 0 && v <= (int64_t{1} << 31),
+    ROFORMER_CHECK(v > 0 && v <= (int64_t{1} << 31),
           std::string("config: ") + key + " must be positive, got " + std::to_string(v));
   };
   positive(vocab_size, "vocab_size");
@@ -45,35 +45,35 @@ void RoFormerConfig::validate() const {
   positive(intermediate_size, "intermediate_size");
   positive(type_vocab_size, "type_vocab_size");
   positive(max_position_embeddings, "max_position_embeddings");
-  check(embedding_size >= 0, "config: embedding_size must be positive");
-  check(hidden_size % num_attention_heads == 0,
+  ROFORMER_CHECK(embedding_size >= 0, "config: embedding_size must be positive");
+  ROFORMER_CHECK(hidden_size % num_attention_heads == 0,
         "config: hidden_size " + std::to_string(hidden_size) + " is not a multiple of num_attention_heads " +
             std::to_string(num_attention_heads));
-  check(head_dim() % 2 == 0, "config: head size " + std::to_string(head_dim()) + " is odd; RoPE rotates pairs");
-  check(hidden_act == "gelu" || hidden_act == "gelu_new" || hidden_act == "relu",
+  ROFORMER_CHECK(head_dim() % 2 == 0, "config: head size " + std::to_string(head_dim()) + " is odd; RoPE rotates pairs");
+  ROFORMER_CHECK(hidden_act == "gelu" || hidden_act == "gelu_new" || hidden_act == "relu",
         "config: hidden_act \"" + hidden_act + "\" is not supported (gelu, gelu_new, relu)");
-  check(layer_norm_eps > 0 && layer_norm_eps < 1, "config: layer_norm_eps must be in (0, 1)");
-  check(pad_token_id >= 0 && pad_token_id < vocab_size, "config: pad_token_id outside the vocabulary");
-  check(summary_type == "last" || summary_type == "first" || summary_type == "mean",
+  ROFORMER_CHECK(layer_norm_eps > 0 && layer_norm_eps < 1, "config: layer_norm_eps must be in (0, 1)");
+  ROFORMER_CHECK(pad_token_id >= 0 && pad_token_id < vocab_size, "config: pad_token_id outside the vocabulary");
+  ROFORMER_CHECK(summary_type == "last" || summary_type == "first" || summary_type == "mean",
         "config: summary_type \"" + summary_type + "\" is not supported (last, first, mean)");
-  check(position_embedding_type == "rope" || position_embedding_type == "absolute" ||
+  ROFORMER_CHECK(position_embedding_type == "rope" || position_embedding_type == "absolute" ||
             position_embedding_type == "sinusoidal" || position_embedding_type == "none",
         "config: position_embedding_type \"" + position_embedding_type +
             "\" is not supported (rope, absolute, sinusoidal, none)");
-  check(!rotary_value || uses_rope(), "config: rotary_value needs position_embedding_type rope");
-  check(std::isfinite(rope_theta) && rope_theta > 1, "config: rope_theta must be a number > 1");
-  check(rope_scaling_type.empty() || rope_scaling_type == "linear" || rope_scaling_type == "ntk",
+  ROFORMER_CHECK(!rotary_value || uses_rope(), "config: rotary_value needs position_embedding_type rope");
+  ROFORMER_CHECK(std::isfinite(rope_theta) && rope_theta > 1, "config: rope_theta must be a number > 1");
+  ROFORMER_CHECK(rope_scaling_type.empty() || rope_scaling_type == "linear" || rope_scaling_type == "ntk",
         "config: rope_scaling type \"" + rope_scaling_type + "\" is not supported (linear, ntk)");
-  check(std::isfinite(rope_scaling_factor) && rope_scaling_factor >= 1,
+  ROFORMER_CHECK(std::isfinite(rope_scaling_factor) && rope_scaling_factor >= 1,
         "config: rope_scaling factor must be a number >= 1");
-  check(attention_type == "softmax" || attention_type == "linear",
+  ROFORMER_CHECK(attention_type == "softmax" || attention_type == "linear",
         "config: attention_type \"" + attention_type + "\" is not supported (softmax, linear)");
-  check(linear_feature_map == "elu" || linear_feature_map == "relu" || linear_feature_map == "favor",
+  ROFORMER_CHECK(linear_feature_map == "elu" || linear_feature_map == "relu" || linear_feature_map == "favor",
         "config: linear_feature_map \"" + linear_feature_map + "\" is not supported (elu, relu, favor)");
-  check(favor_features >= 0 && favor_features % 2 == 0 && favor_features <= 65536,
+  ROFORMER_CHECK(favor_features >= 0 && favor_features % 2 == 0 && favor_features <= 65536,
         "config: favor_features must be even and in [0, 65536]");
-  check(attention_type == "softmax" || !rotary_value, "config: rotary_value is not supported with linear attention");
-  check(attention_type == "softmax" || rope_scaling_type != "linear",
+  ROFORMER_CHECK(attention_type == "softmax" || !rotary_value, "config: rotary_value is not supported with linear attention");
+  ROFORMER_CHECK(attention_type == "softmax" || rope_scaling_type != "linear",
         "config: rope_scaling linear (position interpolation) is not supported with linear attention; use ntk");
 }
 
@@ -94,9 +94,9 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
   } catch (const json::exception& e) {
     throw Error(label + ": not valid JSON: " + e.what());
   }
-  check(j.is_object(), label + ": the top level must be a JSON object");
+  ROFORMER_CHECK(j.is_object(), label + ": the top level must be a JSON object");
   if (auto it = j.find("model_type"); it != j.end() && it->is_string()) {
-    check(*it == "roformer", label + ": model_type is \"" + it->get<std::string>() + "\", expected \"roformer\"");
+    ROFORMER_CHECK(*it == "roformer", label + ": model_type is \"" + it->get<std::string>() + "\", expected \"roformer\"");
   }
   RoFormerConfig c;
   read_int(j, "vocab_size", c.vocab_size, label);
@@ -122,17 +122,17 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
   read_key(j, "position_embedding_type", c.position_embedding_type, label);
   read_key(j, "rope_theta", c.rope_theta, label);
   if (auto it = j.find("rope_scaling"); it != j.end() && !it->is_null()) {
-    check(it->is_object(), label + ": rope_scaling must be an object {\"type\", \"factor\"}");
+    ROFORMER_CHECK(it->is_object(), label + ": rope_scaling must be an object {\"type\", \"factor\"}");
     read_key(*it, "type", c.rope_scaling_type, label);
     read_key(*it, "factor", c.rope_scaling_factor, label);
-    check(!c.rope_scaling_type.empty(), label + ": rope_scaling needs a type");
+    ROFORMER_CHECK(!c.rope_scaling_type.empty(), label + ": rope_scaling needs a type");
   }
   read_key(j, "attention_type", c.attention_type, label);
   read_key(j, "linear_feature_map", c.linear_feature_map, label);
   read_int(j, "favor_features", c.favor_features, label);
   if (auto it = j.find("problem_type"); it != j.end() && it->is_string()) c.problem_type = it->get<std::string>();
   if (auto it = j.find("summary_use_proj"); it != j.end() && it->is_boolean()) {
-    check(!it->get<bool>(), label + ": summary_use_proj=true is not supported");
+    ROFORMER_CHECK(!it->get<bool>(), label + ": summary_use_proj=true is not supported");
   }
 
   // HF: id2label wins; otherwise num_labels labels named LABEL_i; default 2.
@@ -147,15 +147,15 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
       } catch (...) {
         used = 0;
       }
-      check(used == k.size() && used > 0, label + ": id2label key \"" + k + "\" is not an integer");
-      check(v.is_string(), label + ": id2label values must be strings");
+      ROFORMER_CHECK(used == k.size() && used > 0, label + ": id2label key \"" + k + "\" is not an integer");
+      ROFORMER_CHECK(v.is_string(), label + ": id2label values must be strings");
       c.id2label[id] = v.get<std::string>();
     }
     for (int64_t i = 0; i < static_cast<int64_t>(c.id2label.size()); ++i) {
-      check(c.id2label.count(i) == 1, label + ": id2label ids must be 0..n-1");
+      ROFORMER_CHECK(c.id2label.count(i) == 1, label + ": id2label ids must be 0..n-1");
     }
   } else {
-    check(num_labels >= 1 && num_labels <= 1000000, label + ": num_labels out of range");
+    ROFORMER_CHECK(num_labels >= 1 && num_labels <= 1000000, label + ": num_labels out of range");
     for (int64_t i = 0; i < num_labels; ++i) c.id2label[i] = "LABEL_" + std::to_string(i);
   }
   c.extra_json = j.dump();
@@ -170,7 +170,7 @@ RoFormerConfig RoFormerConfig::with_overrides(const std::string& text) const {
   } catch (const json::exception& e) {
     throw Error(std::string("config overrides: not valid JSON: ") + e.what());
   }
-  check(overrides.is_object(), "config overrides: expected a JSON object");
+  ROFORMER_CHECK(overrides.is_object(), "config overrides: expected a JSON object");
   json j = json::parse(to_json_text());
   for (const auto& [k, v] : overrides.items()) j[k] = v;
   return from_json_text(j.dump(), "config overrides");
@@ -178,10 +178,10 @@ RoFormerConfig RoFormerConfig::with_overrides(const std::string& text) const {
 
 RoFormerConfig RoFormerConfig::from_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  check(static_cast<bool>(in), "cannot open config file " + path);
+  ROFORMER_CHECK(static_cast<bool>(in), "cannot open config file " + path);
   std::ostringstream ss;
   ss << in.rdbuf();
-  check(ss.str().size() < (std::size_t{16} << 20), path + ": config file is implausibly large");
+  ROFORMER_CHECK(ss.str().size() < (std::size_t{16} << 20), path + ": config file is implausibly large");
   return from_json_text(ss.str(), path);
 }
 

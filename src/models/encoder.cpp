@@ -51,7 +51,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
 
   RopeTable rope(c.rope_spec());
   const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
-  check(!options.attentions || c.attention_type == "softmax", "attentions: linear attention has no attention probabilities");
+  ROFORMER_CHECK(!options.attentions || c.attention_type == "softmax", "attentions: linear attention has no attention probabilities");
   Tensor context = Tensor::zeros({B, T, H});
   Tensor attn_out = Tensor::zeros({B, T, H});
   Tensor inter = Tensor::zeros({B, T, I});

@@ -9,9 +9,9 @@
 namespace roformer {
 
 TokenSampler::TokenSampler(const GenerateOptions& options) : options_(options), state_(options.seed) {
-  check(options.temperature > 0, "generate: temperature must be positive");
-  check(options.top_p > 0 && options.top_p <= 1, "generate: top_p must be in (0, 1]");
-  check(options.top_k >= 0, "generate: top_k must be >= 0");
+  ROFORMER_CHECK(options.temperature > 0, "generate: temperature must be positive");
+  ROFORMER_CHECK(options.top_p > 0 && options.top_p <= 1, "generate: top_p must be in (0, 1]");
+  ROFORMER_CHECK(options.top_k >= 0, "generate: top_k must be >= 0");
 }
 
 double TokenSampler::uniform() {
@@ -25,7 +25,7 @@ double TokenSampler::uniform() {
 }
 
 int64_t TokenSampler::pick(const float* logits, int64_t vocab) {
-  check(vocab > 0, "generate: empty vocabulary");
+  ROFORMER_CHECK(vocab > 0, "generate: empty vocabulary");
   if (!options_.sample) return std::max_element(logits, logits + vocab) - logits;
   // Candidates by descending logit (ties: lower id first, so results are reproducible).
   std::vector<int64_t> order(static_cast<std::size_t>(vocab));
@@ -65,11 +65,11 @@ int64_t TokenSampler::pick(const float* logits, int64_t vocab) {
 
 std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const ExecContext& ctx) {
-  check(model.task() == Task::CausalLM && model.config().is_decoder,
+  ROFORMER_CHECK(model.task() == Task::CausalLM && model.config().is_decoder,
         "generate: needs a causal LM (RoFormerForCausalLM with is_decoder: true), got " +
             std::string(task_name(model.task())));
-  check(!prompt.empty(), "generate: the prompt is empty");
-  check(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
+  ROFORMER_CHECK(!prompt.empty(), "generate: the prompt is empty");
+  ROFORMER_CHECK(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
   TokenSampler sampler(options);
   KvCache cache;
   const int64_t V = model.config().vocab_size;

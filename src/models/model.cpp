@@ -43,11 +43,11 @@ Tensor cache_to_bhsd(const nn::LayerKvCache& c, const std::vector<float>& data, 
 }  // namespace
 
 Tensor KvCache::keys(int64_t layer, int64_t heads) const {
-  check(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
+  ROFORMER_CHECK(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
   return cache_to_bhsd(state_->layers[layer], state_->layers[layer].keys, heads);
 }
 Tensor KvCache::values(int64_t layer, int64_t heads) const {
-  check(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
+  ROFORMER_CHECK(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
   return cache_to_bhsd(state_->layers[layer], state_->layers[layer].values, heads);
 }
 
@@ -70,7 +70,7 @@ RoFormerModel RoFormerModel::from_tensors(const RoFormerConfig& config, Task tas
 
 RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const LoadOptions& options) {
   namespace fs = std::filesystem;
-  check(fs::is_directory(path), "model: " + path + " is not a directory");
+  ROFORMER_CHECK(fs::is_directory(path), "model: " + path + " is not a directory");
   RoFormerConfig config = RoFormerConfig::from_file((fs::path(path) / "config.json").string());
   if (!options.config_overrides.empty()) config = config.with_overrides(options.config_overrides);
   Task task = Task::Base;
@@ -100,7 +100,7 @@ void RoFormerModel::save_pretrained(const std::string& dir) const {
   namespace fs = std::filesystem;
   std::error_code ec;
   fs::create_directories(dir, ec);
-  check(!ec && fs::is_directory(dir), "save: cannot create directory " + dir);
+  ROFORMER_CHECK(!ec && fs::is_directory(dir), "save: cannot create directory " + dir);
   RoFormerConfig c = impl_->config;
   c.architectures = {std::string(task_name(impl_->task))};
   const std::string cfg_path = (fs::path(dir) / "config.json").string();
@@ -109,9 +109,9 @@ void RoFormerModel::save_pretrained(const std::string& dir) const {
     std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
     out << c.to_json_text();
     out.close();
-    check(static_cast<bool>(out), "save: cannot write " + tmp);
+    ROFORMER_CHECK(static_cast<bool>(out), "save: cannot write " + tmp);
     fs::rename(tmp, cfg_path, ec);
-    check(!ec, "save: cannot rename " + tmp);
+    ROFORMER_CHECK(!ec, "save: cannot rename " + tmp);
   }
   save_safetensors((fs::path(dir) / "model.safetensors").string(), named_tensors());
 }
@@ -124,8 +124,8 @@ struct CheckedBatch {
 };
 
 Tensor as_rows(const Tensor& t, const Shape& expect, const char* what) {
-  check(t.dtype() == DType::I64, std::string("forward: ") + what + " must be int64");
-  check(t.shape() == expect, std::string("forward: ") + what + " has shape " + shape_str(t.shape()) + ", expected " +
+  ROFORMER_CHECK(t.dtype() == DType::I64, std::string("forward: ") + what + " must be int64");
+  ROFORMER_CHECK(t.shape() == expect, std::string("forward: ") + what + " has shape " + shape_str(t.shape()) + ", expected " +
                                  shape_str(expect));
   return t.is_contiguous() ? t : t.to(DType::I64);
 }
@@ -133,28 +133,28 @@ Tensor as_rows(const Tensor& t, const Shape& expect, const char* what) {
 CheckedBatch check_batch(const RoFormerConfig& c, Task task, const Batch& batch) {
   CheckedBatch cb;
   const Tensor& ids = batch.input_ids;
-  check(ids.defined() && ids.dtype() == DType::I64, "forward: input_ids must be an int64 tensor");
+  ROFORMER_CHECK(ids.defined() && ids.dtype() == DType::I64, "forward: input_ids must be an int64 tensor");
   if (task == Task::MultipleChoice) {
-    check(ids.dim() == 3, "forward: multiple choice input_ids must be (batch, choices, length), got " +
+    ROFORMER_CHECK(ids.dim() == 3, "forward: multiple choice input_ids must be (batch, choices, length), got " +
                               shape_str(ids.shape()));
     cb.choices = ids.size(1);
   } else {
-    check(ids.dim() == 2, "forward: input_ids must be (batch, length), got " + shape_str(ids.shape()));
+    ROFORMER_CHECK(ids.dim() == 2, "forward: input_ids must be (batch, length), got " + shape_str(ids.shape()));
   }
   const Shape shape = ids.shape();
   cb.length = shape.back();
   cb.rows = ids.numel() / std::max<int64_t>(cb.length, 1);
-  check(cb.rows > 0 && cb.length > 0, "forward: empty input (shape " + shape_str(shape) + ")");
+  ROFORMER_CHECK(cb.rows > 0 && cb.length > 0, "forward: empty input (shape " + shape_str(shape) + ")");
   cb.ids = as_rows(ids, shape, "input_ids").reshape({cb.rows, cb.length});
   const int64_t* p = cb.ids.data<int64_t>();
   for (int64_t i = 0; i < cb.ids.numel(); ++i)
-    check(p[i] >= 0 && p[i] < c.vocab_size, "forward: input id " + std::to_string(p[i]) + " outside the vocabulary [0, " +
+    ROFORMER_CHECK(p[i] >= 0 && p[i] < c.vocab_size, "forward: input id " + std::to_string(p[i]) + " outside the vocabulary [0, " +
                                                 std::to_string(c.vocab_size) + ")");
   if (batch.token_type_ids.defined() && batch.token_type_ids.numel() > 0) {
     cb.types = as_rows(batch.token_type_ids, shape, "token_type_ids").reshape({cb.rows, cb.length});
     const int64_t* t = cb.types.data<int64_t>();
     for (int64_t i = 0; i < cb.types.numel(); ++i)
-      check(t[i] >= 0 && t[i] < c.type_vocab_size, "forward: token type " + std::to_string(t[i]) + " out of range");
+      ROFORMER_CHECK(t[i] >= 0 && t[i] < c.type_vocab_size, "forward: token type " + std::to_string(t[i]) + " out of range");
   }
   return cb;
 }
@@ -166,10 +166,10 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   const RoFormerConfig& c = impl_->config;
   CheckedBatch cb = check_batch(c, impl_->task, batch);
   const int64_t B = cb.rows, T = cb.length;
-  check(cache == nullptr || c.is_decoder, "forward: a KV cache needs a decoder model (is_decoder: true)");
+  ROFORMER_CHECK(cache == nullptr || c.is_decoder, "forward: a KV cache needs a decoder model (is_decoder: true)");
   KvCache::State* state = cache ? &cache->state() : nullptr;
   const int64_t past = state ? state->length : 0;
-  if (state && past > 0) check(state->batch == B, "forward: the batch size changed while decoding with a cache");
+  if (state && past > 0) ROFORMER_CHECK(state->batch == B, "forward: the batch size changed while decoding with a cache");
 
   // Key padding flags over past + new positions.
   const int64_t Tk = past + T;
@@ -180,7 +180,7 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   }
   if (batch.attention_mask.defined() && batch.attention_mask.numel() > 0) {
     const Tensor& m = batch.attention_mask;
-    check(m.dtype() == DType::I64, "forward: attention_mask must be int64");
+    ROFORMER_CHECK(m.dtype() == DType::I64, "forward: attention_mask must be int64");
     const bool covers_all = m.dim() == 2 && m.size(0) == B && m.size(1) == Tk && past > 0;
     Tensor mm = covers_all ? (m.is_contiguous() ? m : m.to(DType::I64))
                            : as_rows(m, batch.input_ids.shape(), "attention_mask").reshape({B, T});
@@ -189,7 +189,7 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
     for (int64_t b = 0; b < B; ++b)
       for (int64_t j = 0; j < width; ++j) {
         const int64_t v = mp[b * width + j];
-        check(v == 0 || v == 1, "forward: attention_mask values must be 0 or 1");
+        ROFORMER_CHECK(v == 0 || v == 1, "forward: attention_mask values must be 0 or 1");
         valid[b * Tk + (covers_all ? j : past + j)] = static_cast<uint8_t>(v);
       }
   }

@@ -81,6 +81,8 @@ struct TrainableRoFormer::Impl {
   }
   // Backward scratch.
   std::vector<float> dh, dtmp, dtmp2, dI, dcontext, demb, demb_pre;
+  std::vector<int64_t> shifted_labels;  // causal LM: labels moved one position left
+  std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)
 
   void prepare(const Batch& batch);
   void forward(const ExecContext& ctx);
@@ -91,37 +93,37 @@ struct TrainableRoFormer::Impl {
 void TrainableRoFormer::Impl::prepare(const Batch& batch) {
   const RoFormerConfig& c = config;
   const Tensor& in = batch.input_ids;
-  check(in.defined() && in.dtype() == DType::I64, "train: input_ids must be an int64 tensor");
+  ROFORMER_CHECK(in.defined() && in.dtype() == DType::I64, "train: input_ids must be an int64 tensor");
   if (task == Task::MultipleChoice) {
-    check(in.dim() == 3, "train: multiple choice input_ids must be (batch, choices, length)");
+    ROFORMER_CHECK(in.dim() == 3, "train: multiple choice input_ids must be (batch, choices, length)");
     choices = in.size(1);
   } else {
-    check(in.dim() == 2, "train: input_ids must be (batch, length), got " + shape_str(in.shape()));
+    ROFORMER_CHECK(in.dim() == 2, "train: input_ids must be (batch, length), got " + shape_str(in.shape()));
     choices = 1;
   }
   T = in.shape().back();
   B = in.numel() / std::max<int64_t>(T, 1);
-  check(B > 0 && T > 0, "train: empty batch");
+  ROFORMER_CHECK(B > 0 && T > 0, "train: empty batch");
   const int64_t n = B * T;
   const Tensor ic = in.is_contiguous() ? in : in.to(DType::I64);
   ids.assign(ic.data<int64_t>(), ic.data<int64_t>() + n);
-  for (int64_t id : ids) check(id >= 0 && id < c.vocab_size, "train: input id " + std::to_string(id) + " outside the vocabulary");
+  for (int64_t id : ids) ROFORMER_CHECK(id >= 0 && id < c.vocab_size, "train: input id " + std::to_string(id) + " outside the vocabulary");
   types.assign(static_cast<std::size_t>(n), 0);
   if (batch.token_type_ids.defined() && batch.token_type_ids.numel() > 0) {
-    check(batch.token_type_ids.shape() == in.shape() && batch.token_type_ids.dtype() == DType::I64,
+    ROFORMER_CHECK(batch.token_type_ids.shape() == in.shape() && batch.token_type_ids.dtype() == DType::I64,
           "train: token_type_ids must be int64 with the shape of input_ids");
     const Tensor tt = batch.token_type_ids.is_contiguous() ? batch.token_type_ids : batch.token_type_ids.to(DType::I64);
     types.assign(tt.data<int64_t>(), tt.data<int64_t>() + n);
-    for (int64_t v : types) check(v >= 0 && v < c.type_vocab_size, "train: token type out of range");
+    for (int64_t v : types) ROFORMER_CHECK(v >= 0 && v < c.type_vocab_size, "train: token type out of range");
   }
   valid.assign(static_cast<std::size_t>(n), 1);
   if (batch.attention_mask.defined() && batch.attention_mask.numel() > 0) {
-    check(batch.attention_mask.shape() == in.shape() && batch.attention_mask.dtype() == DType::I64,
+    ROFORMER_CHECK(batch.attention_mask.shape() == in.shape() && batch.attention_mask.dtype() == DType::I64,
           "train: attention_mask must be int64 with the shape of input_ids");
     const Tensor m = batch.attention_mask.is_contiguous() ? batch.attention_mask : batch.attention_mask.to(DType::I64);
     for (int64_t i = 0; i < n; ++i) {
       const int64_t v = m.data<int64_t>()[i];
-      check(v == 0 || v == 1, "train: attention_mask values must be 0 or 1");
+      ROFORMER_CHECK(v == 0 || v == 1, "train: attention_mask values must be 0 or 1");
       valid[static_cast<std::size_t>(i)] = static_cast<uint8_t>(v);
     }
   }
@@ -230,7 +232,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       w.classifier.forward(h, rows, logits.data(), ctx);
       break;
     case Task::MultipleChoice: {
-      check(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
+      ROFORMER_CHECK(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
       resize(pooled, B * H);
       const int64_t at = c.summary_type == "last" ? T - 1 : 0;
       for (int64_t b = 0; b < B; ++b)
@@ -249,7 +251,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
   resize(dlogits, static_cast<int64_t>(logits.size()));
   float* d = want_grad ? dlogits.data() : nullptr;
   auto int_labels = [&](const Tensor& x, const Shape& shape, const char* what) {
-    check(x.defined() && x.dtype() == DType::I64 && x.shape() == shape,
+    ROFORMER_CHECK(x.defined() && x.dtype() == DType::I64 && x.shape() == shape,
           std::string("train: ") + what + " must be int64 of shape " + shape_str(shape) +
               (x.defined() ? ", got " + shape_str(x.shape()) : ""));
     return x.is_contiguous() ? x : x.to(DType::I64);
@@ -267,7 +269,8 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
     case Task::CausalLM: {
       // Position t predicts label t + 1; the last position predicts nothing.
       const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
-      std::vector<int64_t> shifted(static_cast<std::size_t>(rows), -100);
+      std::vector<int64_t>& shifted = shifted_labels;
+      shifted.assign(static_cast<std::size_t>(rows), -100);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t i = 0; i + 1 < T; ++i) shifted[b * T + i] = lab.data<int64_t>()[b * T + i + 1];
       r = models::cross_entropy(logits.data(), shifted.data(), rows, c.vocab_size, 1, d, scale);
@@ -275,17 +278,17 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
     }
     case Task::SequenceClassification: {
       const int64_t K = c.num_labels();
-      check(labels.labels.defined(), "train: sequence classification needs labels");
+      ROFORMER_CHECK(labels.labels.defined(), "train: sequence classification needs labels");
       const std::string kind = c.problem_type.value_or(K == 1 ? "regression" : labels.labels.dtype() == DType::I64
                                                                                   ? "single_label_classification"
                                                                                   : "multi_label_classification");
       if (kind == "regression") {
         const Tensor lab = labels.labels.to(DType::F32);
-        check(lab.numel() == B * K, "train: regression labels must have one value per output");
+        ROFORMER_CHECK(lab.numel() == B * K, "train: regression labels must have one value per output");
         r = models::mse(logits.data(), lab.data<float>(), B * K, d, scale);
       } else if (kind == "multi_label_classification") {
         const Tensor lab = labels.labels.to(DType::F32);
-        check(lab.numel() == B * K, "train: multi-label targets must be (batch, labels)");
+        ROFORMER_CHECK(lab.numel() == B * K, "train: multi-label targets must be (batch, labels)");
         r = models::bce_with_logits(logits.data(), lab.data<float>(), B * K, d, scale);
       } else {
         const Tensor lab = int_labels(labels.labels, {B}, "labels");
@@ -449,6 +452,8 @@ TrainableRoFormer::TrainableRoFormer(const RoFormerModel& model) : impl_(std::ma
   impl_->task = model.impl_->task;
   impl_->w = models::clone_weights(impl_->config, impl_->task, model.impl_->weights);
   impl_->g = models::zeros_like(impl_->config, impl_->task, impl_->w);
+  models::visit_tensors(impl_->config, impl_->task, impl_->g,
+                        [this](const std::string&, Tensor& t) { impl_->grad_tensors.push_back(t); });
 }
 TrainableRoFormer::~TrainableRoFormer() = default;
 TrainableRoFormer::TrainableRoFormer(TrainableRoFormer&&) noexcept = default;
@@ -482,16 +487,14 @@ void TrainableRoFormer::set_dropout(bool enabled, uint64_t seed) {
   impl_->dropout_seed = seed;
   impl_->hidden_p = static_cast<float>(impl_->config.hidden_dropout_prob);
   impl_->attention_p = static_cast<float>(impl_->config.attention_probs_dropout_prob);
-  check(impl_->hidden_p >= 0 && impl_->hidden_p < 1 && impl_->attention_p >= 0 && impl_->attention_p < 1,
+  ROFORMER_CHECK(impl_->hidden_p >= 0 && impl_->hidden_p < 1 && impl_->attention_p >= 0 && impl_->attention_p < 1,
         "train: dropout probabilities must be in [0, 1)");
 }
 uint64_t TrainableRoFormer::dropout_step() const { return impl_->dropout_step; }
 void TrainableRoFormer::set_dropout_step(uint64_t step) { impl_->dropout_step = step; }
 
 void TrainableRoFormer::zero_grad() {
-  models::visit_tensors(impl_->config, impl_->task, impl_->g, [](const std::string&, Tensor& t) {
-    std::memset(t.raw(), 0, t.nbytes());
-  });
+  for (Tensor& t : impl_->grad_tensors) std::memset(t.raw(), 0, t.nbytes());
 }
 
 std::vector<TrainableParameter> TrainableRoFormer::parameters() const {

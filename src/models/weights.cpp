@@ -17,12 +17,12 @@ class Binder {
 
   Tensor take(const std::string& name, const Shape& shape) {
     auto it = tensors_.find(name);
-    check(it != tensors_.end(), "checkpoint: missing tensor " + name + " (expected shape " + shape_str(shape) + ")");
-    check(it->second.shape() == shape, "checkpoint: tensor " + name + " has shape " + shape_str(it->second.shape()) +
+    ROFORMER_CHECK(it != tensors_.end(), "checkpoint: missing tensor " + name + " (expected shape " + shape_str(shape) + ")");
+    ROFORMER_CHECK(it->second.shape() == shape, "checkpoint: tensor " + name + " has shape " + shape_str(it->second.shape()) +
                                            ", the config implies " + shape_str(shape));
     used_.insert(name);
     const Tensor& t = it->second;
-    check(t.dtype() == DType::F32 || t.dtype() == DType::BF16,
+    ROFORMER_CHECK(t.dtype() == DType::F32 || t.dtype() == DType::BF16,
           "checkpoint: tensor " + name + " must be floating point");
     if (t.dtype() == DType::F32 && t.is_contiguous()) return t;
     return t.to(DType::F32);
@@ -81,7 +81,7 @@ void add_position_embeddings(const RoFormerConfig& c, const RoFormerWeights& w, 
     const float* table = w.position_embeddings.data<float>();
     for (int64_t t = 0; t < T; ++t) {
       const int64_t p = positions[t];
-      check(p >= 0 && p < c.max_position_embeddings,
+      ROFORMER_CHECK(p >= 0 && p < c.max_position_embeddings,
             "position " + std::to_string(p) + " is past the learned absolute position table (max_position_embeddings " +
                 std::to_string(c.max_position_embeddings) + "); only RoPE and sinusoidal positions go further");
       for (int64_t b = 0; b < B; ++b)
@@ -125,7 +125,7 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
     Tensor stored = bind.take(table_name, {c.max_position_embeddings, c.head_dim()});
     const auto a = stored.to_vector(), b = w.sinusoidal_table.to_vector();
     for (std::size_t i = 0; i < a.size(); ++i) {
-      check(std::fabs(a[i] - b[i]) <= 1e-6f, "checkpoint: " + table_name +
+      ROFORMER_CHECK(std::fabs(a[i] - b[i]) <= 1e-6f, "checkpoint: " + table_name +
                                                    " is not the standard sinusoidal table (entry " +
                                                    std::to_string(i) + "); custom position tables are not supported");
     }
@@ -175,7 +175,7 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
           if (!bind.has(alias)) continue;
           const bool is_weight = std::string(alias).ends_with("weight");
           Tensor t = bind.take(alias, is_weight ? Shape{V, E} : Shape{V});
-          check(equal_values(t, is_weight ? w.word_embeddings : w.lm_bias),
+          ROFORMER_CHECK(equal_values(t, is_weight ? w.word_embeddings : w.lm_bias),
                 std::string("checkpoint: ") + alias + " differs from the tensor it is tied to");
         }
       } else {

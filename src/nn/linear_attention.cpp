@@ -30,18 +30,18 @@ int64_t LinearAttentionConfig::feature_dim() const {
 }
 
 void LinearAttentionConfig::validate() const {
-  check(heads > 0, "linear attention: heads must be positive, got " + std::to_string(heads));
-  check(head_dim > 0, "linear attention: head_dim must be positive, got " + std::to_string(head_dim));
-  check(favor_features >= 0 && favor_features % 2 == 0,
+  ROFORMER_CHECK(heads > 0, "linear attention: heads must be positive, got " + std::to_string(heads));
+  ROFORMER_CHECK(head_dim > 0, "linear attention: head_dim must be positive, got " + std::to_string(head_dim));
+  ROFORMER_CHECK(favor_features >= 0 && favor_features % 2 == 0,
         "linear attention: favor_features must be 0 or a positive even number, got " + std::to_string(favor_features));
-  check(rope_base > 0 && std::isfinite(rope_base), "linear attention: rope_base must be positive");
-  check(eps >= 0.0f && std::isfinite(eps), "linear attention: eps must be finite and >= 0");
-  check(!rope || feature_dim() % 2 == 0, "linear attention: RoPE needs an even feature dimension, got " +
+  ROFORMER_CHECK(rope_base > 0 && std::isfinite(rope_base), "linear attention: rope_base must be positive");
+  ROFORMER_CHECK(eps >= 0.0f && std::isfinite(eps), "linear attention: eps must be finite and >= 0");
+  ROFORMER_CHECK(!rope || feature_dim() % 2 == 0, "linear attention: RoPE needs an even feature dimension, got " +
                                              std::to_string(feature_dim()));
 }
 
 std::vector<double> favor_projection(int64_t features, int64_t head_dim, uint64_t seed) {
-  check(features >= 0 && head_dim >= 0, "favor_projection: negative size");
+  ROFORMER_CHECK(features >= 0 && head_dim >= 0, "favor_projection: negative size");
   // splitmix64 stream -> 53-bit uniform doubles -> Box-Muller pairs.
   uint64_t state = seed;
   auto next = [&state]() {
@@ -193,8 +193,8 @@ template <typename Real>
 void LinearAttention::forward_impl(const Real* q, const Real* k, const Real* v, int64_t B, int64_t T,
                                    const int64_t* positions, const uint8_t* key_valid, Real* out,
                                    BasicLinearAttentionSaved<Real>* saved, const ExecContext& ctx) const {
-  check(B >= 0 && T >= 0, "linear attention: negative batch or sequence size");
-  check(!config_.rope || positions != nullptr || T == 0, "linear attention: RoPE needs positions");
+  ROFORMER_CHECK(B >= 0 && T >= 0, "linear attention: negative batch or sequence size");
+  ROFORMER_CHECK(!config_.rope || positions != nullptr || T == 0, "linear attention: RoPE needs positions");
   const int64_t NH = config_.heads, D = config_.head_dim, F = feature_dim_, H = NH * D;
   const bool causal = config_.causal;
   const double eps = static_cast<double>(config_.eps);
@@ -273,10 +273,10 @@ void LinearAttention::backward_impl(const Real* q, const Real* k, const Real* v,
                                     const BasicLinearAttentionSaved<Real>& saved, const Real* dout, int64_t B,
                                     int64_t T, const int64_t* positions, const uint8_t* key_valid, Real* dq, Real* dk,
                                     Real* dv, const ExecContext& ctx) const {
-  check(B >= 0 && T >= 0, "linear attention: negative batch or sequence size");
-  check(!config_.rope || positions != nullptr || T == 0, "linear attention: RoPE needs positions");
+  ROFORMER_CHECK(B >= 0 && T >= 0, "linear attention: negative batch or sequence size");
+  ROFORMER_CHECK(!config_.rope || positions != nullptr || T == 0, "linear attention: RoPE needs positions");
   const int64_t NH = config_.heads, D = config_.head_dim, F = feature_dim_, H = NH * D;
-  check(saved.batch == B && saved.seq == T && saved.den.size() == static_cast<std::size_t>(B * T * NH) &&
+  ROFORMER_CHECK(saved.batch == B && saved.seq == T && saved.den.size() == static_cast<std::size_t>(B * T * NH) &&
             saved.out.size() == static_cast<std::size_t>(B * T * H),
         "linear attention backward: saved state is from a forward of another shape");
   const bool causal = config_.causal;

@@ -4,6 +4,9 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <span>
+
+#include <omp.h>
 
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
@@ -18,7 +21,7 @@ void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t
     batch = batch_size;
     hidden = hidden_size;
   }
-  check(batch == batch_size && hidden == hidden_size, "kv cache: batch size or hidden size changed between steps");
+  ROFORMER_CHECK(batch == batch_size && hidden == hidden_size, "kv cache: batch size or hidden size changed between steps");
   if (length + extra <= capacity) return;
   const int64_t new_cap = std::max(length + extra, 2 * capacity);
   std::vector<float> k(static_cast<std::size_t>(batch * new_cap * hidden));
@@ -44,10 +47,10 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   key.forward(x, rows, k.data(), ctx);
   value.forward(x, rows, v.data(), ctx);
   if (linear) {
-    check(cache == nullptr, "linear attention: incremental decoding with a KV cache is not supported; run the full sequence");
-    check(probs == nullptr, "linear attention has no attention probabilities to return");
-    check(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
-    check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+    ROFORMER_CHECK(cache == nullptr, "linear attention: incremental decoding with a KV cache is not supported; run the full sequence");
+    ROFORMER_CHECK(probs == nullptr, "linear attention has no attention probabilities to return");
+    ROFORMER_CHECK(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
+    ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
     linear->forward(q.data(), k.data(), v.data(), B, T, positions.data<int64_t>(), mask.key_valid, out, nullptr, ctx);
     return;
   }
@@ -81,7 +84,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     Tk = past + T;
     kv_row_stride = cache->capacity * H;
   }
-  check(mask.key_valid == nullptr || mask.key_len == Tk,
+  ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == Tk,
         "attention: the mask covers " + std::to_string(mask.key_len) + " keys but there are " + std::to_string(Tk));
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -142,8 +145,8 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
   key.forward(x, rows, saved.k.data(), ctx);
   value.forward(x, rows, saved.v.data(), ctx);
   if (linear) {
-    check(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
-    check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+    ROFORMER_CHECK(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
+    ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
     linear->forward(saved.q.data(), saved.k.data(), saved.v.data(), B, T, positions.data<int64_t>(), mask.key_valid,
                     out, &saved.linear, ctx);
     saved.key_valid.assign(mask.key_valid, mask.key_valid ? mask.key_valid + B * T : mask.key_valid);
@@ -160,7 +163,7 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
     if (rotary_value) rotate_heads(saved.v, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
   }
-  check(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+  ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const float masked = std::numeric_limits<float>::lowest();
@@ -194,7 +197,12 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
                              const Tensor& positions, RopeTable& rope, float* dx, const SelfAttention& grad,
                              const ExecContext& ctx) const {
   const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
-  std::vector<float> dq(static_cast<std::size_t>(rows * H)), dk(dq.size()), dv(dq.size());
+  std::vector<float>& dq = saved.dq;
+  std::vector<float>& dk = saved.dk;
+  std::vector<float>& dv = saved.dv;
+  dq.resize(static_cast<std::size_t>(rows * H));
+  dk.resize(dq.size());
+  dv.resize(dq.size());
   if (linear) {
     linear->backward(saved.q.data(), saved.k.data(), saved.v.data(), saved.linear, dout, B, T, positions.data<int64_t>(),
                      saved.key_valid.empty() ? nullptr : saved.key_valid.data(), dq.data(), dk.data(), dv.data(), ctx);
@@ -205,9 +213,12 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   }
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t tasks = B * NH;
-#pragma omp parallel num_threads(ctx.threads) if (ctx.threads > 1 && tasks > 1)
+  const bool parallel = ctx.threads > 1 && tasks > 1;
+  saved.dp.resize(static_cast<std::size_t>((parallel ? ctx.threads : 1) * T * T));
+#pragma omp parallel num_threads(ctx.threads) if (parallel)
   {
-    std::vector<float> dp(static_cast<std::size_t>(T * T));
+    float* dp_mine = saved.dp.data() + (parallel ? omp_get_thread_num() : 0) * T * T;
+    const std::span<float> dp(dp_mine, static_cast<std::size_t>(T * T));
 #pragma omp for schedule(static)
     for (int64_t task = 0; task < tasks; ++task) {
       const int64_t b = task / NH, h = task % NH;

@@ -42,6 +42,8 @@ struct AttentionSaved {
   float dropout = 0.0f;
   LinearAttentionSaved linear;  // linear attention: what its backward needs (q, k, v above are unrotated)
   std::vector<uint8_t> key_valid;  // linear attention: the padding mask of the forward
+  // Backward's scratch, kept so that repeated steps do not allocate.
+  mutable std::vector<float> dq, dk, dv, dp;
 };
 
 // Dropout of the attention probabilities for one training forward.

@@ -52,7 +52,7 @@ void AtomicFile::flush_buffer() {
 }
 
 void AtomicFile::write(const void* data, std::size_t size) {
-  check(fd_ >= 0 && !committed_, path_ + ": write after commit");
+  ROFORMER_CHECK(fd_ >= 0 && !committed_, path_ + ": write after commit");
   if (buffer_.size() + size > kBufferBytes) flush_buffer();
   if (size >= kBufferBytes) {
     write_all(fd_, static_cast<const char*>(data), size, temp_path_);
@@ -63,7 +63,7 @@ void AtomicFile::write(const void* data, std::size_t size) {
 }
 
 void AtomicFile::write_at(uint64_t offset, const void* data, std::size_t size) {
-  check(offset + size <= size_, path_ + ": write_at past the end of what was written");
+  ROFORMER_CHECK(offset + size <= size_, path_ + ": write_at past the end of what was written");
   flush_buffer();
   const char* p = static_cast<const char*>(data);
   while (size > 0) {
@@ -77,7 +77,7 @@ void AtomicFile::write_at(uint64_t offset, const void* data, std::size_t size) {
 }
 
 void AtomicFile::commit() {
-  check(fd_ >= 0 && !committed_, path_ + ": committed twice");
+  ROFORMER_CHECK(fd_ >= 0 && !committed_, path_ + ": committed twice");
   flush_buffer();
   if (::fsync(fd_) != 0) throw Error(temp_path_ + ": fsync failed (" + errno_text() + ")");
   // mkstemp creates 0600; a data file should be as readable as any other.

@@ -25,13 +25,13 @@ IteratorState IteratorState::parse(std::string_view text) {
   in >> magic >> version >> s.seed >> s.items >> shuffle >> s.epoch >> s.position;
   const bool ok = !in.fail() && !(in >> extra) && magic == "rfiter" && version == 1 && (shuffle == 0 || shuffle == 1) &&
                   s.items > 0 && s.epoch >= 0 && s.position >= 0 && s.position <= s.items;
-  check(ok, "iterator state: cannot parse '" + std::string(text.substr(0, 120)) + "'");
+  ROFORMER_CHECK(ok, "iterator state: cannot parse '" + std::string(text.substr(0, 120)) + "'");
   s.shuffle = shuffle == 1;
   return s;
 }
 
 EpochIterator::EpochIterator(int64_t items, uint64_t seed, bool shuffle) {
-  check(items > 0, "EpochIterator: nothing to iterate over (0 items)");
+  ROFORMER_CHECK(items > 0, "EpochIterator: nothing to iterate over (0 items)");
   state_.seed = seed;
   state_.items = items;
   state_.shuffle = shuffle;
@@ -64,10 +64,10 @@ void EpochIterator::next(std::span<int64_t> out) {
 }
 
 void EpochIterator::restore(const IteratorState& state) {
-  check(state.items == state_.items && state.seed == state_.seed && state.shuffle == state_.shuffle,
+  ROFORMER_CHECK(state.items == state_.items && state.seed == state_.seed && state.shuffle == state_.shuffle,
         "EpochIterator: the saved state is for another data set or seed (" + state.to_string() + " vs " +
             state_.to_string() + ")");
-  check(state.epoch >= 0 && state.position >= 0 && state.position <= state.items,
+  ROFORMER_CHECK(state.epoch >= 0 && state.position >= 0 && state.position <= state.items,
         "EpochIterator: saved position out of range (" + state.to_string() + ")");
   state_ = state;
 }

@@ -8,12 +8,12 @@
 namespace roformer {
 
 ConfusionMatrix::ConfusionMatrix(int64_t classes) : classes_(classes) {
-  check(classes >= 1, "confusion matrix: need at least one class");
+  ROFORMER_CHECK(classes >= 1, "confusion matrix: need at least one class");
   cells_.assign(static_cast<std::size_t>(classes * classes), 0);
 }
 
 void ConfusionMatrix::add(int64_t label, int64_t predicted) {
-  check(label >= 0 && label < classes_ && predicted >= 0 && predicted < classes_,
+  ROFORMER_CHECK(label >= 0 && label < classes_ && predicted >= 0 && predicted < classes_,
         "confusion matrix: class out of range (" + std::to_string(label) + ", " + std::to_string(predicted) + ")");
   ++cells_[static_cast<std::size_t>(label * classes_ + predicted)];
   ++total_;

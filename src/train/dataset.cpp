@@ -43,14 +43,14 @@ int token_bytes_for(int64_t vocab_size) { return vocab_size <= 65536 ? 2 : 4; }
 
 Sha256Digest sha256_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  check(in.is_open(), path + ": cannot open");
+  ROFORMER_CHECK(in.is_open(), path + ": cannot open");
   data::Sha256 h;
   std::vector<char> buf(1 << 16);
   while (in) {
     in.read(buf.data(), static_cast<std::streamsize>(buf.size()));
     h.update(buf.data(), static_cast<std::size_t>(in.gcount()));
   }
-  check(in.eof(), path + ": read error");
+  ROFORMER_CHECK(in.eof(), path + ": read error");
   return h.finish();
 }
 
@@ -71,7 +71,7 @@ struct DatasetWriter::Impl {
 };
 
 DatasetWriter::DatasetWriter(const std::string& path, int64_t vocab_size, const Sha256Digest& vocab_sha256) {
-  check(vocab_size > 0 && vocab_size <= kMaxVocab,
+  ROFORMER_CHECK(vocab_size > 0 && vocab_size <= kMaxVocab,
         path + ": vocabulary size " + std::to_string(vocab_size) + " is outside [1, 2^32]");
   impl_ = std::make_unique<Impl>(path, vocab_size, vocab_sha256);
   const std::vector<uint8_t> header(kHeaderBytes, 0);  // filled in by finish()
@@ -81,7 +81,7 @@ DatasetWriter::DatasetWriter(const std::string& path, int64_t vocab_size, const 
 DatasetWriter::~DatasetWriter() = default;
 
 void DatasetWriter::add_document(std::span<const int64_t> ids) {
-  check(!impl_->finished, "DatasetWriter: add_document after finish");
+  ROFORMER_CHECK(!impl_->finished, "DatasetWriter: add_document after finish");
   auto& s = impl_->scratch;
   const int tb = impl_->token_bytes;
   s.resize(ids.size() * static_cast<std::size_t>(tb));
@@ -100,7 +100,7 @@ int64_t DatasetWriter::documents() const { return static_cast<int64_t>(impl_->of
 int64_t DatasetWriter::tokens() const { return static_cast<int64_t>(impl_->offsets.back()); }
 
 void DatasetWriter::finish() {
-  check(!impl_->finished, "DatasetWriter: finish called twice");
+  ROFORMER_CHECK(!impl_->finished, "DatasetWriter: finish called twice");
   auto& f = impl_->file;
   const uint64_t table = round_up8(f.size());
   const uint8_t zeros[8] = {};
@@ -252,7 +252,7 @@ uint64_t TokenDataset::document_hash(int64_t doc) const {
 }
 
 DatasetSplit split_documents(const TokenDataset& data, double valid_fraction, uint64_t seed) {
-  check(valid_fraction >= 0.0 && valid_fraction <= 1.0, "split_documents: valid_fraction must be in [0, 1]");
+  ROFORMER_CHECK(valid_fraction >= 0.0 && valid_fraction <= 1.0, "split_documents: valid_fraction must be in [0, 1]");
   DatasetSplit split;
   // Compare in integers: a 2^-32 grid, so the threshold rounds the same everywhere.
   const auto threshold = static_cast<uint64_t>(valid_fraction * 4294967296.0);

@@ -35,7 +35,7 @@ double row_loss(const float* logits, int64_t classes, int64_t label, bool& corre
 ClassifierMetrics finish(const ConfusionMatrix& m, double loss_sum) {
   ClassifierMetrics r;
   r.items = m.total();
-  check(r.items > 0, "evaluation: no labelled items");
+  ROFORMER_CHECK(r.items > 0, "evaluation: no labelled items");
   r.loss = loss_sum / static_cast<double>(r.items);
   r.accuracy = m.accuracy();
   r.macro_f1 = m.macro_f1();
@@ -44,9 +44,9 @@ ClassifierMetrics finish(const ConfusionMatrix& m, double loss_sum) {
 }
 
 void check_head(const RoFormerModel& model, Task task, int64_t data_labels) {
-  check(model.task() == task, "evaluation: the model is a " + std::string(task_name(model.task())) + ", expected " +
+  ROFORMER_CHECK(model.task() == task, "evaluation: the model is a " + std::string(task_name(model.task())) + ", expected " +
                                   std::string(task_name(task)));
-  check(model.config().num_labels() == data_labels,
+  ROFORMER_CHECK(model.config().num_labels() == data_labels,
         "evaluation: the model has " + std::to_string(model.config().num_labels()) + " labels, the data " +
             std::to_string(data_labels));
 }
@@ -63,7 +63,7 @@ fs::path scratch_path(const std::string& stem) {
 ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const LabelledDataset& data,
                                                std::span<const int64_t> indices, int64_t batch_size,
                                                const ExecContext& ctx) {
-  check(batch_size >= 1, "evaluation: batch size must be positive");
+  ROFORMER_CHECK(batch_size >= 1, "evaluation: batch size must be positive");
   check_head(model, Task::SequenceClassification, data.num_labels());
   const int64_t K = data.num_labels();
   ConfusionMatrix m(K);
@@ -86,7 +86,7 @@ ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const
 ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const TaggedDataset& data,
                                             std::span<const int64_t> indices, int64_t batch_size,
                                             const ExecContext& ctx) {
-  check(batch_size >= 1, "evaluation: batch size must be positive");
+  ROFORMER_CHECK(batch_size >= 1, "evaluation: batch size must be positive");
   check_head(model, Task::TokenClassification, data.num_labels());
   const int64_t K = data.num_labels();
   ConfusionMatrix m(K);
@@ -113,10 +113,10 @@ LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const T
                                              const std::string& text_file, const LanguageModelEvalOptions& o,
                                              const ExecContext& ctx) {
   const bool causal = model.task() == Task::CausalLM;
-  check(causal || model.task() == Task::MaskedLM, "evaluation: a language model (masked or causal LM head) is needed, not a " +
+  ROFORMER_CHECK(causal || model.task() == Task::MaskedLM, "evaluation: a language model (masked or causal LM head) is needed, not a " +
                                                       std::string(task_name(model.task())));
-  check(o.batch_size >= 1 && o.max_blocks >= 0, "evaluation: batch size must be positive and max_blocks >= 0");
-  check(o.seq_len >= 8, "evaluation: seq_len must be at least 8");
+  ROFORMER_CHECK(o.batch_size >= 1 && o.max_blocks >= 0, "evaluation: batch size must be positive and max_blocks >= 0");
+  ROFORMER_CHECK(o.seq_len >= 8, "evaluation: seq_len must be at least 8");
   const fs::path scratch = scratch_path("roformer-eval");
   struct Remove {
     fs::path p;
@@ -134,7 +134,7 @@ LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const T
   PackingOptions packing;
   packing.seq_len = o.seq_len;
   const PackedBlocks blocks(data, docs, with_special_ids(packing, tokenizer));
-  check(blocks.size() > 0, "evaluation: " + text_file + " has no text");
+  ROFORMER_CHECK(blocks.size() > 0, "evaluation: " + text_file + " has no text");
   const int64_t n = o.max_blocks > 0 ? std::min(o.max_blocks, blocks.size()) : blocks.size();
   const int64_t V = model.config().vocab_size;
 
@@ -177,7 +177,7 @@ LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const T
       }
     }
   }
-  check(r.predictions > 0, "evaluation: " + text_file + " gave no tokens to predict");
+  ROFORMER_CHECK(r.predictions > 0, "evaluation: " + text_file + " gave no tokens to predict");
   r.blocks = n;
   r.loss = loss / static_cast<double>(r.predictions);
   r.perplexity = std::exp(r.loss);

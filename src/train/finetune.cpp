@@ -52,17 +52,17 @@ Task parse_task(const std::string& name) {
 }
 
 void validate(const FinetuneOptions& o) {
-  check(!o.model_dir.empty(), "finetune: model_dir (the pre-trained HF directory) is required");
+  ROFORMER_CHECK(!o.model_dir.empty(), "finetune: model_dir (the pre-trained HF directory) is required");
   parse_task(o.task);
-  check(o.max_length >= 3, "finetune: max_length must be at least 3");
-  check(o.batch_size >= 1 && o.accumulation >= 1 && o.eval_batch_size >= 1,
+  ROFORMER_CHECK(o.max_length >= 3, "finetune: max_length must be at least 3");
+  ROFORMER_CHECK(o.batch_size >= 1 && o.accumulation >= 1 && o.eval_batch_size >= 1,
         "finetune: batch sizes and accumulation must be at least 1");
-  check(o.epochs >= 1, "finetune: epochs must be at least 1");
-  check(o.warmup_ratio >= 0 && o.warmup_ratio <= 1, "finetune: warmup_ratio must be in [0, 1]");
-  check(o.lr > 0 && o.weight_decay >= 0 && o.clip_norm >= 0, "finetune: lr must be positive, weight_decay and clip_norm >= 0");
-  check(o.dropout < 1, "finetune: dropout must be below 1");
-  check(o.threads >= 1, "finetune: threads must be at least 1");
-  check(!o.out_dir.empty(), "finetune: out_dir is empty");
+  ROFORMER_CHECK(o.epochs >= 1, "finetune: epochs must be at least 1");
+  ROFORMER_CHECK(o.warmup_ratio >= 0 && o.warmup_ratio <= 1, "finetune: warmup_ratio must be in [0, 1]");
+  ROFORMER_CHECK(o.lr > 0 && o.weight_decay >= 0 && o.clip_norm >= 0, "finetune: lr must be positive, weight_decay and clip_norm >= 0");
+  ROFORMER_CHECK(o.dropout < 1, "finetune: dropout must be below 1");
+  ROFORMER_CHECK(o.threads >= 1, "finetune: threads must be at least 1");
+  ROFORMER_CHECK(!o.out_dir.empty(), "finetune: out_dir is empty");
 }
 
 void append_line(const std::string& path, const json& j) {
@@ -105,7 +105,7 @@ class TaskData {
     train_ = o.train_split.empty() ? all(train_size) : split(o.train_split);
     if (o.valid_file.empty()) {
       valid_ = split(o.valid_split);
-      check(!valid_.empty(), "finetune: " + o.train_file + " has no records with \"split\": \"" + o.valid_split +
+      ROFORMER_CHECK(!valid_.empty(), "finetune: " + o.train_file + " has no records with \"split\": \"" + o.valid_split +
                                  "\"; give valid_file or valid_split");
       if (o.train_split.empty()) {  // every record but the held-out ones
         std::vector<int64_t> rest;
@@ -115,7 +115,7 @@ class TaskData {
     } else {
       valid_ = all(valid_seq_ ? valid_seq_->size() : valid_tok_->size());
     }
-    check(!train_.empty(), "finetune: no training records (\"split\": \"" + o.train_split + "\") in " + o.train_file);
+    ROFORMER_CHECK(!train_.empty(), "finetune: no training records (\"split\": \"" + o.train_split + "\") in " + o.train_file);
   }
 
   const std::vector<std::string>& labels() const { return labels_; }
@@ -167,10 +167,10 @@ FinetuneOptions finetune_options_from_json(const std::string& text, FinetuneOpti
   } catch (const json::exception& e) {
     throw Error(std::string("finetune config: not valid JSON: ") + e.what());
   }
-  check(j.is_object(), "finetune config: the top level must be an object");
+  ROFORMER_CHECK(j.is_object(), "finetune config: the top level must be an object");
   json merged = to_json(o);
   for (const auto& [k, v] : j.items()) {
-    check(merged.contains(k), "finetune config: unknown key \"" + k + "\"");
+    ROFORMER_CHECK(merged.contains(k), "finetune config: unknown key \"" + k + "\"");
     merged[k] = v;
   }
   try {
@@ -185,7 +185,7 @@ FinetuneOptions finetune_options_from_json(const std::string& text, FinetuneOpti
 
 RoFormerModel model_with_new_head(const std::string& model_dir, Task task, const std::vector<std::string>& labels,
                                   uint64_t seed, double dropout) {
-  check(!labels.empty(), "finetune: no labels");
+  ROFORMER_CHECK(!labels.empty(), "finetune: no labels");
   const RoFormerModel pre = RoFormerModel::from_pretrained(model_dir);
   RoFormerConfig c = pre.config();
   c.id2label.clear();
@@ -203,11 +203,11 @@ RoFormerModel model_with_new_head(const std::string& model_dir, Task task, const
     const std::string target = prefix + name;
     if (target.rfind("roformer.", 0) != 0) continue;
     const auto it = tensors.find(target);
-    check(it != tensors.end(), "finetune: the checkpoint's " + name + " has no place in the new model");
+    ROFORMER_CHECK(it != tensors.end(), "finetune: the checkpoint's " + name + " has no place in the new model");
     it->second = t;
     ++copied;
   }
-  check(copied > 0, "finetune: " + model_dir + " holds no encoder weights");
+  ROFORMER_CHECK(copied > 0, "finetune: " + model_dir + " holds no encoder weights");
   return RoFormerModel::from_tensors(c, task, tensors, true);
 }
 
@@ -274,7 +274,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
       interval_tokens += data.tokens_in_batch();
     }
     const double norm = o.clip_norm > 0 ? clip_grad_norm(params, o.clip_norm) : grad_norm(params);
-    check(std::isfinite(loss) && std::isfinite(norm),
+    ROFORMER_CHECK(std::isfinite(loss) && std::isfinite(norm),
           "finetune: the loss or gradient became non-finite at step " + std::to_string(step) + "; lower the learning rate");
     const double lr = schedule.lr(step);
     adamw.step(lr);

@@ -57,11 +57,11 @@ double sum_squares(const float* g, int64_t n, int threads) {
 }
 
 void check_clip_inputs(const std::vector<Parameter>& params, const ClipOptions& options) {
-  check(options.threads >= 1, "clip_grad_norm: thread count must be >= 1, got " + std::to_string(options.threads));
+  ROFORMER_CHECK(options.threads >= 1, "clip_grad_norm: thread count must be >= 1, got " + std::to_string(options.threads));
   for (const Parameter& p : params) {
     if (!p.trainable) continue;
-    check(p.size >= 0, "clip_grad_norm: parameter '" + p.name + "' has negative size");
-    check(p.size == 0 || p.grad != nullptr, "clip_grad_norm: trainable parameter '" + p.name + "' has no gradient buffer");
+    ROFORMER_CHECK(p.size >= 0, "clip_grad_norm: parameter '" + p.name + "' has negative size");
+    ROFORMER_CHECK(p.size == 0 || p.grad != nullptr, "clip_grad_norm: trainable parameter '" + p.name + "' has no gradient buffer");
   }
 }
 

@@ -29,11 +29,11 @@ uint64_t string_hash(std::string_view s) {
 std::vector<Record> read_records(const std::string& path, const LabelledOptions& o) {
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  check(!ec, path + ": cannot read (" + ec.message() + ")");
-  check(bytes <= static_cast<uint64_t>(o.max_file_bytes), path + ": larger than the " +
+  ROFORMER_CHECK(!ec, path + ": cannot read (" + ec.message() + ")");
+  ROFORMER_CHECK(bytes <= static_cast<uint64_t>(o.max_file_bytes), path + ": larger than the " +
                                                                std::to_string(o.max_file_bytes) + "-byte limit");
   std::ifstream in(path, std::ios::binary);
-  check(in.is_open(), path + ": cannot open");
+  ROFORMER_CHECK(in.is_open(), path + ": cannot open");
   std::vector<Record> records;
   std::string line;
   int64_t number = 0;
@@ -47,14 +47,14 @@ std::vector<Record> read_records(const std::string& path, const LabelledOptions&
     } catch (const nlohmann::json::exception& e) {
       throw Error(where + "invalid JSON (" + e.what() + ")");
     }
-    check(j.is_object(), where + "expected a JSON object");
+    ROFORMER_CHECK(j.is_object(), where + "expected a JSON object");
     Record r;
     r.line = number;
     const auto text = j.find(o.text_field);
-    check(text != j.end() && text->is_string(), where + "no string field \"" + o.text_field + "\"");
+    ROFORMER_CHECK(text != j.end() && text->is_string(), where + "no string field \"" + o.text_field + "\"");
     r.text = text->get<std::string>();
     const auto label = j.find(o.label_field);
-    check(label != j.end(), where + "no field \"" + o.label_field + "\"");
+    ROFORMER_CHECK(label != j.end(), where + "no field \"" + o.label_field + "\"");
     if (label->is_string()) {
       r.label = label->get<std::string>();
     } else if (label->is_number_integer() && label->get<int64_t>() >= 0 && label->get<int64_t>() < (1 << 20)) {
@@ -64,14 +64,14 @@ std::vector<Record> read_records(const std::string& path, const LabelledOptions&
       throw Error(where + "field \"" + o.label_field + "\" must be a string or a small non-negative integer");
     }
     if (const auto split = j.find("split"); split != j.end()) {
-      check(split->is_string(), where + "field \"split\" must be a string");
+      ROFORMER_CHECK(split->is_string(), where + "field \"split\" must be a string");
       r.split = split->get<std::string>();
     }
     const auto id = j.find("id");
     r.key = string_hash(id != j.end() ? id->dump() : r.text);
     records.push_back(std::move(r));
   }
-  check(!in.bad(), path + ": read error");
+  ROFORMER_CHECK(!in.bad(), path + ": read error");
   return records;
 }
 
@@ -96,15 +96,15 @@ std::vector<std::string> label_names_for(const std::vector<Record>& records) {
 
 LabelledDataset LabelledDataset::from_jsonl(const std::string& path, const Tokenizer& tokenizer,
                                             const LabelledOptions& o) {
-  check(o.max_length >= 3, "labelled data: max_length must be at least 3");
-  check(o.stride >= 0 && o.stride < o.max_length - 2, "labelled data: stride must be in [0, max_length - 2)");
+  ROFORMER_CHECK(o.max_length >= 3, "labelled data: max_length must be at least 3");
+  ROFORMER_CHECK(o.stride >= 0 && o.stride < o.max_length - 2, "labelled data: stride must be in [0, max_length - 2)");
   const auto records = read_records(path, o);
   LabelledDataset ds;
   ds.pad_id_ = tokenizer.pad_id();
   ds.label_names_ = o.label_names.empty() ? label_names_for(records) : o.label_names;
   std::map<std::string, int64_t> label_ids;
   for (std::size_t i = 0; i < ds.label_names_.size(); ++i) {
-    check(label_ids.emplace(ds.label_names_[i], static_cast<int64_t>(i)).second,
+    ROFORMER_CHECK(label_ids.emplace(ds.label_names_[i], static_cast<int64_t>(i)).second,
           "labelled data: label name '" + ds.label_names_[i] + "' given twice");
   }
   const int64_t content = o.max_length - 2;
@@ -112,7 +112,7 @@ LabelledDataset LabelledDataset::from_jsonl(const std::string& path, const Token
   for (const auto& r : records) {
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     const auto label = label_ids.find(r.label);
-    check(label != label_ids.end(), where + "label '" + r.label + "' is not one of the label names");
+    ROFORMER_CHECK(label != label_ids.end(), where + "label '" + r.label + "' is not one of the label names");
     ids.clear();
     try {
       for (const auto& t : tokenizer.tokenize(r.text)) ids.push_back(tokenizer.token_to_id(t));
@@ -142,7 +142,7 @@ LabelledDataset LabelledDataset::from_jsonl(const std::string& path, const Token
 }
 
 const LabelledExample& LabelledDataset::example(int64_t i) const {
-  check(i >= 0 && i < size(), "labelled data: example " + std::to_string(i) + " out of range");
+  ROFORMER_CHECK(i >= 0 && i < size(), "labelled data: example " + std::to_string(i) + " out of range");
   return examples_[static_cast<std::size_t>(i)];
 }
 
@@ -161,7 +161,7 @@ std::vector<int64_t> LabelledDataset::indices_of_split(std::string_view name) co
 }
 
 DatasetSplit LabelledDataset::split(double valid_fraction, uint64_t seed) const {
-  check(valid_fraction >= 0.0 && valid_fraction <= 1.0, "labelled data: valid_fraction must be in [0, 1]");
+  ROFORMER_CHECK(valid_fraction >= 0.0 && valid_fraction <= 1.0, "labelled data: valid_fraction must be in [0, 1]");
   const auto threshold = static_cast<uint64_t>(valid_fraction * 4294967296.0);
   DatasetSplit s;
   for (int64_t i = 0; i < size(); ++i) {

@@ -34,23 +34,23 @@ std::string_view lr_decay_name(LrDecay decay) {
 LrSchedule::LrSchedule(const LrScheduleOptions& options) : options_(options) {
   const LrScheduleOptions& o = options_;
   const std::string what = "learning-rate schedule '" + std::string(lr_decay_name(o.decay)) + "': ";
-  check(std::isfinite(o.base_lr) && o.base_lr >= 0, what + "base_lr must be finite and >= 0");
-  check(o.warmup_steps >= 0, what + "warmup_steps must be >= 0, got " + std::to_string(o.warmup_steps));
+  ROFORMER_CHECK(std::isfinite(o.base_lr) && o.base_lr >= 0, what + "base_lr must be finite and >= 0");
+  ROFORMER_CHECK(o.warmup_steps >= 0, what + "warmup_steps must be >= 0, got " + std::to_string(o.warmup_steps));
   if (o.decay == LrDecay::Linear || o.decay == LrDecay::Cosine)
-    check(o.total_steps >= o.warmup_steps && o.total_steps > 0,
+    ROFORMER_CHECK(o.total_steps >= o.warmup_steps && o.total_steps > 0,
           what + "total_steps (" + std::to_string(o.total_steps) + ") must be > 0 and >= warmup_steps (" +
               std::to_string(o.warmup_steps) + ")");
   if (o.decay == LrDecay::Cosine)
-    check(std::isfinite(o.num_cycles) && o.num_cycles > 0, what + "num_cycles must be finite and > 0");
+    ROFORMER_CHECK(std::isfinite(o.num_cycles) && o.num_cycles > 0, what + "num_cycles must be finite and > 0");
   if (o.decay == LrDecay::InverseSqrt) {
     // fairseq divides by warmup_updates and scales by its square root.
-    check(o.warmup_steps >= 1, what + "needs warmup_steps >= 1");
-    check(std::isfinite(o.warmup_init_lr) && o.warmup_init_lr >= 0, what + "warmup_init_lr must be finite and >= 0");
+    ROFORMER_CHECK(o.warmup_steps >= 1, what + "needs warmup_steps >= 1");
+    ROFORMER_CHECK(std::isfinite(o.warmup_init_lr) && o.warmup_init_lr >= 0, what + "warmup_init_lr must be finite and >= 0");
   }
 }
 
 double LrSchedule::lr(int64_t step) const {
-  check(step >= 0, "learning-rate schedule: step must be >= 0, got " + std::to_string(step));
+  ROFORMER_CHECK(step >= 0, "learning-rate schedule: step must be >= 0, got " + std::to_string(step));
   const LrScheduleOptions& o = options_;
   const auto s = static_cast<double>(step);
   const auto warmup = static_cast<double>(o.warmup_steps);

@@ -24,7 +24,7 @@ MlmBatcher::MlmBatcher(const PackedBlocks& blocks, MlmMasker masker, uint64_t se
              seed, shuffle) {}
 
 void MlmBatcher::next(int64_t batch_size, MlmBatch& out) {
-  check(batch_size > 0, "MLM batches: batch size must be positive");
+  ROFORMER_CHECK(batch_size > 0, "MLM batches: batch size must be positive");
   const int64_t t = blocks_->seq_len();
   out.batch = batch_size;
   out.seq_len = t;

@@ -24,17 +24,17 @@ MlmVocab mlm_vocab(const Tokenizer& tokenizer) {
 
 MlmMasker::MlmMasker(MlmVocab vocab, MlmMaskingOptions options) : vocab_(std::move(vocab)), options_(options) {
   const auto& o = options_;
-  check(o.mask_probability >= 0 && o.mask_probability <= 1, "MLM masking: mask_probability must be in [0, 1]");
-  check(o.mask_token_fraction >= 0 && o.random_token_fraction >= 0 &&
+  ROFORMER_CHECK(o.mask_probability >= 0 && o.mask_probability <= 1, "MLM masking: mask_probability must be in [0, 1]");
+  ROFORMER_CHECK(o.mask_token_fraction >= 0 && o.random_token_fraction >= 0 &&
             o.mask_token_fraction + o.random_token_fraction <= 1,
         "MLM masking: the [MASK] and random fractions must be >= 0 and add up to at most 1");
-  check(o.max_predictions >= 0, "MLM masking: max_predictions must be >= 0");
-  check(vocab_.continuation.size() == vocab_.special.size(), "MLM masking: vocab tables differ in size");
-  check(vocab_.mask_id >= 0 && vocab_.mask_id < vocab_.size(), "MLM masking: [MASK] id outside the vocabulary");
+  ROFORMER_CHECK(o.max_predictions >= 0, "MLM masking: max_predictions must be >= 0");
+  ROFORMER_CHECK(vocab_.continuation.size() == vocab_.special.size(), "MLM masking: vocab tables differ in size");
+  ROFORMER_CHECK(vocab_.mask_id >= 0 && vocab_.mask_id < vocab_.size(), "MLM masking: [MASK] id outside the vocabulary");
   for (int64_t id = 0; id < vocab_.size(); ++id) {
     if (!vocab_.special[static_cast<std::size_t>(id)]) replacements_.push_back(id);
   }
-  check(!replacements_.empty() || o.random_token_fraction == 0, "MLM masking: the vocabulary has no ordinary token");
+  ROFORMER_CHECK(!replacements_.empty() || o.random_token_fraction == 0, "MLM masking: the vocabulary has no ordinary token");
 }
 
 int64_t MlmMasker::apply(std::span<int64_t> ids, std::span<int64_t> labels, DataRng& rng,
@@ -46,7 +46,7 @@ int64_t MlmMasker::apply(std::span<int64_t> ids, std::span<int64_t> labels, Data
 int64_t MlmMasker::apply(std::span<int64_t> ids, std::span<int64_t> labels, DataRng& rng,
                          std::span<const int64_t> attention_mask, MlmScratch& scratch) const {
   const std::size_t n = ids.size();
-  check(labels.size() == n && (attention_mask.empty() || attention_mask.size() == n),
+  ROFORMER_CHECK(labels.size() == n && (attention_mask.empty() || attention_mask.size() == n),
         "MLM masking: ids, labels and attention mask differ in length");
   std::fill(labels.begin(), labels.end(), kIgnoreLabel);
   // Units to choose from: single tokens, or whole words [start, end).

@@ -126,27 +126,27 @@ std::string num(double x) {
 }
 
 void check_options(const AdamWOptions& o) {
-  check(finite_nonneg(o.lr), "AdamW: invalid learning rate " + num(o.lr) + " (must be finite and >= 0)");
-  check(finite_nonneg(o.eps), "AdamW: invalid eps " + num(o.eps) + " (must be finite and >= 0)");
-  check(o.beta1 >= 0 && o.beta1 < 1, "AdamW: invalid beta1 " + num(o.beta1) + " (must be in [0, 1))");
-  check(o.beta2 >= 0 && o.beta2 < 1, "AdamW: invalid beta2 " + num(o.beta2) + " (must be in [0, 1))");
-  check(finite_nonneg(o.weight_decay),
+  ROFORMER_CHECK(finite_nonneg(o.lr), "AdamW: invalid learning rate " + num(o.lr) + " (must be finite and >= 0)");
+  ROFORMER_CHECK(finite_nonneg(o.eps), "AdamW: invalid eps " + num(o.eps) + " (must be finite and >= 0)");
+  ROFORMER_CHECK(o.beta1 >= 0 && o.beta1 < 1, "AdamW: invalid beta1 " + num(o.beta1) + " (must be in [0, 1))");
+  ROFORMER_CHECK(o.beta2 >= 0 && o.beta2 < 1, "AdamW: invalid beta2 " + num(o.beta2) + " (must be in [0, 1))");
+  ROFORMER_CHECK(finite_nonneg(o.weight_decay),
         "AdamW: invalid weight_decay " + num(o.weight_decay) + " (must be finite and >= 0)");
-  check(o.exec.threads >= 1, "AdamW: thread count must be >= 1, got " + std::to_string(o.exec.threads));
-  check(isa_supported(o.exec.isa),
+  ROFORMER_CHECK(o.exec.threads >= 1, "AdamW: thread count must be >= 1, got " + std::to_string(o.exec.threads));
+  ROFORMER_CHECK(isa_supported(o.exec.isa),
         "AdamW: instruction set '" + std::string(isa_name(o.exec.isa)) + "' is not supported by this CPU");
 }
 
 void check_params(const std::vector<Parameter>& params) {
   std::unordered_set<std::string> names;
   for (const Parameter& p : params) {
-    check(!p.name.empty(), "AdamW: a parameter has an empty name");
-    check(names.insert(p.name).second, "AdamW: parameter '" + p.name + "' appears twice");
-    check(p.size >= 0, "AdamW: parameter '" + p.name + "' has negative size " + std::to_string(p.size));
-    check(p.size == 0 || p.value != nullptr, "AdamW: parameter '" + p.name + "' has no value buffer");
-    check(!p.trainable || p.size == 0 || p.grad != nullptr,
+    ROFORMER_CHECK(!p.name.empty(), "AdamW: a parameter has an empty name");
+    ROFORMER_CHECK(names.insert(p.name).second, "AdamW: parameter '" + p.name + "' appears twice");
+    ROFORMER_CHECK(p.size >= 0, "AdamW: parameter '" + p.name + "' has negative size " + std::to_string(p.size));
+    ROFORMER_CHECK(p.size == 0 || p.value != nullptr, "AdamW: parameter '" + p.name + "' has no value buffer");
+    ROFORMER_CHECK(!p.trainable || p.size == 0 || p.grad != nullptr,
           "AdamW: trainable parameter '" + p.name + "' has no gradient buffer");
-    check(p.shape.empty() || shape_numel(p.shape) == p.size,
+    ROFORMER_CHECK(p.shape.empty() || shape_numel(p.shape) == p.size,
           "AdamW: parameter '" + p.name + "' has shape " + shape_str(p.shape) + " but size " +
               std::to_string(p.size));
   }
@@ -157,8 +157,8 @@ void check_groups(const std::vector<Parameter>& params, const std::vector<ParamG
   for (std::size_t gi = 0; gi < groups.size(); ++gi) {
     const ParamGroup& g = groups[gi];
     const std::string which = "AdamW: parameter group " + std::to_string(gi);
-    check(finite_nonneg(g.weight_decay), which + " has invalid weight_decay " + num(g.weight_decay));
-    check(finite_nonneg(g.lr_scale), which + " has invalid lr_scale " + num(g.lr_scale));
+    ROFORMER_CHECK(finite_nonneg(g.weight_decay), which + " has invalid weight_decay " + num(g.weight_decay));
+    ROFORMER_CHECK(finite_nonneg(g.lr_scale), which + " has invalid lr_scale " + num(g.lr_scale));
     for (std::size_t idx : g.params) {
       ROFORMER_CHECK(idx < params.size(), which + " refers to parameter index " + std::to_string(idx) + " of " +
                                      std::to_string(params.size()));
@@ -166,7 +166,7 @@ void check_groups(const std::vector<Parameter>& params, const std::vector<ParamG
     }
   }
   for (std::size_t i = 0; i < params.size(); ++i)
-    check(seen[i] == 1 || !params[i].trainable,
+    ROFORMER_CHECK(seen[i] == 1 || !params[i].trainable,
           "AdamW: trainable parameter '" + params[i].name + "' is in no parameter group");
 }
 
@@ -181,7 +181,7 @@ bool bert_style_no_decay(std::string_view name) {
 }
 
 std::vector<ParamGroup> bert_style_groups(const std::vector<Parameter>& params, double weight_decay) {
-  check(finite_nonneg(weight_decay), "bert_style_groups: invalid weight_decay " + num(weight_decay));
+  ROFORMER_CHECK(finite_nonneg(weight_decay), "bert_style_groups: invalid weight_decay " + num(weight_decay));
   std::vector<ParamGroup> groups(2);
   groups[0].weight_decay = weight_decay;
   groups[1].weight_decay = 0.0;
@@ -213,7 +213,7 @@ AdamW::AdamW(std::vector<Parameter> params, std::vector<ParamGroup> groups, cons
     if (!params_[i].trainable) continue;
     offsets_[i] = total;
     const int64_t padded = (params_[i].size + kAlignFloats - 1) / kAlignFloats * kAlignFloats;
-    check(padded <= std::numeric_limits<int64_t>::max() / 8 - total, "AdamW: parameters too large");
+    ROFORMER_CHECK(padded <= std::numeric_limits<int64_t>::max() / 8 - total, "AdamW: parameters too large");
     total += padded;
   }
   const std::size_t bytes = static_cast<std::size_t>(2 * total) * sizeof(float);
@@ -300,17 +300,17 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
   std::map<std::string, const Tensor*> entries;
   for (const auto& [name, tensor] : tensors) {
     if (name.compare(0, kPrefix.size(), kPrefix) != 0) continue;
-    check(entries.emplace(name, &tensor).second, "AdamW state: entry '" + name + "' appears twice");
+    ROFORMER_CHECK(entries.emplace(name, &tensor).second, "AdamW state: entry '" + name + "' appears twice");
   }
 
   const auto step_it = entries.find("adamw.step");
-  check(step_it != entries.end(), "AdamW state: missing 'adamw.step'");
+  ROFORMER_CHECK(step_it != entries.end(), "AdamW state: missing 'adamw.step'");
   const Tensor& step_t = *step_it->second;
-  check(step_t.dtype() == DType::I64 && step_t.numel() == 1,
+  ROFORMER_CHECK(step_t.dtype() == DType::I64 && step_t.numel() == 1,
         "AdamW state: 'adamw.step' must be one I64 value, got " + std::string(dtype_name(step_t.dtype())) + " " +
             shape_str(step_t.shape()));
   const int64_t step = step_t.data<int64_t>()[0];
-  check(step >= 0, "AdamW state: 'adamw.step' is negative (" + std::to_string(step) + ")");
+  ROFORMER_CHECK(step >= 0, "AdamW state: 'adamw.step' is negative (" + std::to_string(step) + ")");
   entries.erase(step_it);
 
   // Validate everything before changing anything.
@@ -326,11 +326,11 @@ void AdamW::load_state(const std::vector<std::pair<std::string, Tensor>>& tensor
     for (const char* which : {"m", "v"}) {
       const std::string key = std::string(kPrefix) + which + "." + p.name;
       const auto it = entries.find(key);
-      check(it != entries.end(), "AdamW state: missing '" + key + "' for parameter '" + p.name + "'");
+      ROFORMER_CHECK(it != entries.end(), "AdamW state: missing '" + key + "' for parameter '" + p.name + "'");
       const Tensor& t = *it->second;
-      check(t.dtype() == DType::F32, "AdamW state: '" + key + "' has dtype " + std::string(dtype_name(t.dtype())) +
+      ROFORMER_CHECK(t.dtype() == DType::F32, "AdamW state: '" + key + "' has dtype " + std::string(dtype_name(t.dtype())) +
                                          ", expected F32");
-      check(t.numel() == p.size, "AdamW state: '" + key + "' has shape " + shape_str(t.shape()) + " but parameter '" +
+      ROFORMER_CHECK(t.numel() == p.size, "AdamW state: '" + key + "' has shape " + shape_str(t.shape()) + " but parameter '" +
                                      p.name + "' has " + std::to_string(p.size) + " elements");
       Tensor c = t.is_contiguous() ? t : t.clone();
       const float* d = c.data<float>();

@@ -52,21 +52,21 @@ json options_to_json(const PretrainOptions& o) {
 }
 
 void validate(const PretrainOptions& o) {
-  check(o.objective == "mlm" || o.objective == "causal", "pretrain: objective must be mlm or causal, not '" + o.objective + "'");
-  check(o.steps >= 1, "pretrain: steps must be at least 1");
-  check(o.batch_size >= 1 && o.accumulation >= 1, "pretrain: batch_size and accumulation must be at least 1");
-  check(o.seq_len >= 8 && o.seq_len <= 65536, "pretrain: seq_len must be in [8, 65536]");
-  check(o.lr > 0 && o.weight_decay >= 0 && o.clip_norm >= 0, "pretrain: lr must be positive, weight_decay and clip_norm >= 0");
-  check(o.warmup_steps >= 0 && o.warmup_steps <= o.steps, "pretrain: warmup_steps must be in [0, steps]");
-  check(o.dropout >= 0 && o.dropout < 1, "pretrain: dropout must be in [0, 1)");
-  check(o.threads >= 1, "pretrain: threads must be at least 1");
-  check(o.vocab_size >= 100 || !o.vocab_file.empty(), "pretrain: vocab_size must be at least 100");
-  check(!o.out_dir.empty(), "pretrain: out_dir is empty");
+  ROFORMER_CHECK(o.objective == "mlm" || o.objective == "causal", "pretrain: objective must be mlm or causal, not '" + o.objective + "'");
+  ROFORMER_CHECK(o.steps >= 1, "pretrain: steps must be at least 1");
+  ROFORMER_CHECK(o.batch_size >= 1 && o.accumulation >= 1, "pretrain: batch_size and accumulation must be at least 1");
+  ROFORMER_CHECK(o.seq_len >= 8 && o.seq_len <= 65536, "pretrain: seq_len must be in [8, 65536]");
+  ROFORMER_CHECK(o.lr > 0 && o.weight_decay >= 0 && o.clip_norm >= 0, "pretrain: lr must be positive, weight_decay and clip_norm >= 0");
+  ROFORMER_CHECK(o.warmup_steps >= 0 && o.warmup_steps <= o.steps, "pretrain: warmup_steps must be in [0, steps]");
+  ROFORMER_CHECK(o.dropout >= 0 && o.dropout < 1, "pretrain: dropout must be in [0, 1)");
+  ROFORMER_CHECK(o.threads >= 1, "pretrain: threads must be at least 1");
+  ROFORMER_CHECK(o.vocab_size >= 100 || !o.vocab_file.empty(), "pretrain: vocab_size must be at least 100");
+  ROFORMER_CHECK(!o.out_dir.empty(), "pretrain: out_dir is empty");
 }
 
 std::string read_text(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
-  check(static_cast<bool>(in), "cannot open " + path);
+  ROFORMER_CHECK(static_cast<bool>(in), "cannot open " + path);
   std::stringstream ss;
   ss << in.rdbuf();
   return ss.str();
@@ -103,7 +103,7 @@ Evaluation evaluate(TrainableRoFormer& model, const PackedBlocks& blocks, const 
     predicted += s.examples;
     correct += s.correct;
   }
-  check(predicted > 0, "pretrain: the validation text gave no masked tokens");
+  ROFORMER_CHECK(predicted > 0, "pretrain: the validation text gave no masked tokens");
   return Evaluation{loss_sum / static_cast<double>(predicted), static_cast<double>(correct) / static_cast<double>(predicted)};
 }
 
@@ -131,10 +131,10 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
   } catch (const json::exception& e) {
     throw Error(std::string("pretrain config: not valid JSON: ") + e.what());
   }
-  check(j.is_object(), "pretrain config: the top level must be an object");
+  ROFORMER_CHECK(j.is_object(), "pretrain config: the top level must be an object");
   json merged = options_to_json(o);
   for (const auto& [k, v] : j.items()) {
-    check(merged.contains(k), "pretrain config: unknown key \"" + k + "\"");
+    ROFORMER_CHECK(merged.contains(k), "pretrain config: unknown key \"" + k + "\"");
     merged[k] = v;
   }
   try {
@@ -168,7 +168,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   const std::string metrics_path = (out / "metrics.jsonl").string();
   const fs::path latest_file = out / "latest";
   const bool resuming = o.resume && fs::exists(latest_file);
-  check(!o.resume || resuming, "pretrain: --resume given but " + latest_file.string() + " does not exist");
+  ROFORMER_CHECK(!o.resume || resuming, "pretrain: --resume given but " + latest_file.string() + " does not exist");
   if (!resuming) fs::remove(metrics_path);
 
   // Vocabulary: given, kept from the run being resumed, or trained on the training text.
@@ -202,7 +202,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   packing = with_special_ids(packing, tokenizer);
   const PackedBlocks train_blocks(train_data, all_documents(train_data), packing);
   const PackedBlocks valid_blocks(valid_data, all_documents(valid_data), packing);
-  check(train_blocks.size() > 0 && valid_blocks.size() > 0, "pretrain: the training or validation text is empty");
+  ROFORMER_CHECK(train_blocks.size() > 0 && valid_blocks.size() > 0, "pretrain: the training or validation text is empty");
   log("data: " + std::to_string(train_stats.tokens) + " training tokens in " + std::to_string(train_blocks.size()) +
       " blocks of " + std::to_string(o.seq_len) + ", " + std::to_string(valid_blocks.size()) + " validation blocks");
   MlmMaskingOptions mo;
@@ -271,7 +271,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     step = js.at("step").get<int64_t>();
     model.set_dropout_step(js.at("dropout_step").get<uint64_t>());
     batcher.restore(IteratorState::parse(js.at("data_position").get<std::string>()));
-    check(adamw.step_count() == step, "pretrain: the checkpoint's optimizer step disagrees with its trainer step");
+    ROFORMER_CHECK(adamw.step_count() == step, "pretrain: the checkpoint's optimizer step disagrees with its trainer step");
     log("resumed from " + resume_dir + " at step " + std::to_string(step));
   }
   log("model: " + std::to_string(o.num_layers) + " layers x " + std::to_string(o.hidden_size) + " hidden, " +
@@ -316,7 +316,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       for (int64_t m : batch.attention_mask) interval_tokens += m;
     }
     const double norm = o.clip_norm > 0 ? clip_grad_norm(params, o.clip_norm) : grad_norm(params);
-    check(std::isfinite(loss) && std::isfinite(norm), "pretrain: the loss or gradient became non-finite at step " +
+    ROFORMER_CHECK(std::isfinite(loss) && std::isfinite(norm), "pretrain: the loss or gradient became non-finite at step " +
                                                           std::to_string(step) + "; lower the learning rate");
     const double lr = schedule.lr(step);
     adamw.step(lr);

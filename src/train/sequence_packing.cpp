@@ -16,13 +16,13 @@ PackingOptions with_special_ids(PackingOptions options, const Tokenizer& tokeniz
 
 PackedBlocks::PackedBlocks(const TokenDataset& data, std::vector<int64_t> documents, PackingOptions options)
     : data_(&data), options_(options) {
-  check(options_.seq_len >= 3, "packing: seq_len must be at least 3 ([CLS] token [SEP])");
-  check(options_.seq_len <= (int64_t{1} << 30), "packing: seq_len is unreasonably large");
-  check(options_.min_tokens >= 1, "packing: min_tokens must be at least 1");
+  ROFORMER_CHECK(options_.seq_len >= 3, "packing: seq_len must be at least 3 ([CLS] token [SEP])");
+  ROFORMER_CHECK(options_.seq_len <= (int64_t{1} << 30), "packing: seq_len is unreasonably large");
+  ROFORMER_CHECK(options_.min_tokens >= 1, "packing: min_tokens must be at least 1");
   const int64_t content = options_.seq_len - 2;
   int64_t pos = 0;
   for (int64_t d : documents) {
-    check(d >= 0 && d < data.documents(), "packing: document " + std::to_string(d) + " is not in " + data.path());
+    ROFORMER_CHECK(d >= 0 && d < data.documents(), "packing: document " + std::to_string(d) + " is not in " + data.path());
     const int64_t len = data.document_length(d);
     if (len == 0) continue;
     docs_.push_back(d);

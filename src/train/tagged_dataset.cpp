@@ -20,10 +20,10 @@ struct Record {
 
 std::vector<std::string> string_array(const nlohmann::json& j, const std::string& field, const std::string& where) {
   const auto it = j.find(field);
-  check(it != j.end() && it->is_array(), where + "no array field \"" + field + "\"");
+  ROFORMER_CHECK(it != j.end() && it->is_array(), where + "no array field \"" + field + "\"");
   std::vector<std::string> out;
   for (const auto& v : *it) {
-    check(v.is_string(), where + "field \"" + field + "\" must hold strings only");
+    ROFORMER_CHECK(v.is_string(), where + "field \"" + field + "\" must hold strings only");
     out.push_back(v.get<std::string>());
   }
   return out;
@@ -32,11 +32,11 @@ std::vector<std::string> string_array(const nlohmann::json& j, const std::string
 std::vector<Record> read_records(const std::string& path, const TaggedOptions& o) {
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(path, ec);
-  check(!ec, path + ": cannot read (" + ec.message() + ")");
-  check(bytes <= static_cast<uint64_t>(o.max_file_bytes),
+  ROFORMER_CHECK(!ec, path + ": cannot read (" + ec.message() + ")");
+  ROFORMER_CHECK(bytes <= static_cast<uint64_t>(o.max_file_bytes),
         path + ": larger than the " + std::to_string(o.max_file_bytes) + "-byte limit");
   std::ifstream in(path, std::ios::binary);
-  check(in.is_open(), path + ": cannot open");
+  ROFORMER_CHECK(in.is_open(), path + ": cannot open");
   std::vector<Record> records;
   std::string line;
   int64_t number = 0;
@@ -50,29 +50,29 @@ std::vector<Record> read_records(const std::string& path, const TaggedOptions& o
     } catch (const nlohmann::json::exception& e) {
       throw Error(where + "invalid JSON (" + e.what() + ")");
     }
-    check(j.is_object(), where + "expected a JSON object");
+    ROFORMER_CHECK(j.is_object(), where + "expected a JSON object");
     Record r;
     r.line = number;
     r.words = string_array(j, o.tokens_field, where);
     r.tags = string_array(j, o.tags_field, where);
-    check(r.words.size() == r.tags.size(), where + std::to_string(r.words.size()) + " words but " +
+    ROFORMER_CHECK(r.words.size() == r.tags.size(), where + std::to_string(r.words.size()) + " words but " +
                                                std::to_string(r.tags.size()) + " tags");
-    check(!r.words.empty(), where + "a record with no words");
+    ROFORMER_CHECK(!r.words.empty(), where + "a record with no words");
     if (const auto split = j.find("split"); split != j.end()) {
-      check(split->is_string(), where + "field \"split\" must be a string");
+      ROFORMER_CHECK(split->is_string(), where + "field \"split\" must be a string");
       r.split = split->get<std::string>();
     }
     records.push_back(std::move(r));
   }
-  check(!in.bad(), path + ": read error");
-  check(!records.empty(), path + ": no records");
+  ROFORMER_CHECK(!in.bad(), path + ": read error");
+  ROFORMER_CHECK(!records.empty(), path + ": no records");
   return records;
 }
 
 }  // namespace
 
 TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer& tokenizer, const TaggedOptions& o) {
-  check(o.max_length >= 3, "tagged data: max_length must be at least 3");
+  ROFORMER_CHECK(o.max_length >= 3, "tagged data: max_length must be at least 3");
   const auto records = read_records(path, o);
   TaggedDataset ds;
   ds.pad_id_ = tokenizer.pad_id();
@@ -84,7 +84,7 @@ TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer
   }
   std::map<std::string, int64_t> ids_of;
   for (std::size_t i = 0; i < ds.label_names_.size(); ++i)
-    check(ids_of.emplace(ds.label_names_[i], static_cast<int64_t>(i)).second,
+    ROFORMER_CHECK(ids_of.emplace(ds.label_names_[i], static_cast<int64_t>(i)).second,
           "tagged data: tag name '" + ds.label_names_[i] + "' given twice");
   const auto content = static_cast<std::size_t>(o.max_length - 2);
   for (const auto& r : records) {
@@ -96,7 +96,7 @@ TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer
     bool cut = false;
     for (std::size_t w = 0; w < r.words.size() && !cut; ++w) {
       const auto tag = ids_of.find(r.tags[w]);
-      check(tag != ids_of.end(), where + "tag '" + r.tags[w] + "' is not one of the label names");
+      ROFORMER_CHECK(tag != ids_of.end(), where + "tag '" + r.tags[w] + "' is not one of the label names");
       std::vector<std::string> pieces;
       try {
         pieces = tokenizer.tokenize(r.words[w]);
@@ -121,7 +121,7 @@ TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer
 }
 
 const TaggedExample& TaggedDataset::example(int64_t i) const {
-  check(i >= 0 && i < size(), "tagged data: example " + std::to_string(i) + " out of range");
+  ROFORMER_CHECK(i >= 0 && i < size(), "tagged data: example " + std::to_string(i) + " out of range");
   return examples_[static_cast<std::size_t>(i)];
 }
 

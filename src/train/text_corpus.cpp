@@ -6,7 +6,7 @@ namespace roformer {
 
 TextCorpusReader::TextCorpusReader(const std::string& path, std::size_t max_line_bytes)
     : path_(path), in_(path, std::ios::binary), max_line_bytes_(max_line_bytes) {
-  check(in_.is_open(), path + ": cannot open the corpus file");
+  ROFORMER_CHECK(in_.is_open(), path + ": cannot open the corpus file");
 }
 
 bool TextCorpusReader::read_line(std::string& out) {
@@ -22,7 +22,7 @@ bool TextCorpusReader::read_line(std::string& out) {
     const bool ended = !in_.fail() || in_.eof();  // fail without eof: the slice was full
     const std::size_t text = ended && !in_.eof() ? got - 1 : got;  // gcount counts the '\n'
     out.append(buf, text);
-    check(out.size() <= max_line_bytes_, path_ + ":" + std::to_string(line_ + 1) + ": line longer than " +
+    ROFORMER_CHECK(out.size() <= max_line_bytes_, path_ + ":" + std::to_string(line_ + 1) + ": line longer than " +
                                              std::to_string(max_line_bytes_) + " bytes");
     if (ended) break;
     in_.clear();

@@ -76,7 +76,7 @@ class Merger {
     }
     alphabet_ = static_cast<int64_t>(alphabet.size());
     const int64_t needed = static_cast<int64_t>(symbols_.size()) + 2 * alphabet_;
-    check(options_.vocab_size >= needed, "WordPiece trainer: vocab size " + std::to_string(options_.vocab_size) +
+    ROFORMER_CHECK(options_.vocab_size >= needed, "WordPiece trainer: vocab size " + std::to_string(options_.vocab_size) +
                                              " is too small: the special tokens and " + std::to_string(alphabet_) +
                                              " characters (each also as ##c) need " + std::to_string(needed));
     std::map<char32_t, int32_t> first, rest;
@@ -289,9 +289,9 @@ struct WordPieceTrainer::Impl {
 };
 
 WordPieceTrainer::WordPieceTrainer(WordPieceTrainerOptions options) {
-  check(options.vocab_size > 0, "WordPiece trainer: vocab size must be positive");
-  check(options.vocab_size <= (int64_t{1} << 30), "WordPiece trainer: vocab size is unreasonably large");
-  check(options.min_pair_count >= 1 && options.min_char_count >= 1,
+  ROFORMER_CHECK(options.vocab_size > 0, "WordPiece trainer: vocab size must be positive");
+  ROFORMER_CHECK(options.vocab_size <= (int64_t{1} << 30), "WordPiece trainer: vocab size is unreasonably large");
+  ROFORMER_CHECK(options.min_pair_count >= 1 && options.min_char_count >= 1,
         "WordPiece trainer: min_pair_count and min_char_count must be at least 1");
   impl_ = std::make_unique<Impl>(std::move(options));
 }
@@ -335,7 +335,7 @@ const WordPieceTrainerStats& WordPieceTrainer::stats() const { return impl_->sta
 std::string vocab_text(const std::vector<std::string>& tokens) {
   std::string out;
   for (const auto& t : tokens) {
-    check(!t.empty() && t.find_first_of("\r\n") == std::string::npos,
+    ROFORMER_CHECK(!t.empty() && t.find_first_of("\r\n") == std::string::npos,
           "vocab: token '" + t + "' cannot be written as one line");
     out += t;
     out += '\n';

@@ -51,17 +51,17 @@ bool never_in_word(char32_t cp) { return cp < 0x20 || cp == 0x7F || cp == 0x85 |
 }  // namespace
 
 WordCounter::WordCounter(TokenizerOptions options) : options_(std::move(options)) {
-  check(options_.do_basic_tokenize, "WordPiece trainer: do_basic_tokenize = false is not supported");
-  check(!options_.use_jieba, "WordPiece trainer: jieba segmentation is not supported (train on characters)");
-  check(options_.added_tokens.empty(),
+  ROFORMER_CHECK(options_.do_basic_tokenize, "WordPiece trainer: do_basic_tokenize = false is not supported");
+  ROFORMER_CHECK(!options_.use_jieba, "WordPiece trainer: jieba segmentation is not supported (train on characters)");
+  ROFORMER_CHECK(options_.added_tokens.empty(),
         "WordPiece trainer: added_tokens are not supported (add them to the trained vocabulary afterwards)");
   specials_ = {options_.pad_token, options_.unk_token, options_.cls_token, options_.sep_token, options_.mask_token};
   for (const auto& t : options_.additional_special_tokens) specials_.push_back(t);
   std::set<std::string> seen;
   for (const auto& t : specials_) {
-    check(!t.empty() && t.find_first_of("\r\n") == std::string::npos,
+    ROFORMER_CHECK(!t.empty() && t.find_first_of("\r\n") == std::string::npos,
           "WordPiece trainer: special tokens must be non-empty single-line strings");
-    check(seen.insert(t).second, "WordPiece trainer: special token '" + t + "' is listed twice");
+    ROFORMER_CHECK(seen.insert(t).second, "WordPiece trainer: special token '" + t + "' is listed twice");
   }
 }
 
