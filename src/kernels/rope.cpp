@@ -148,7 +148,7 @@ void run(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& pos
   constexpr std::size_t kStreamBytes = std::size_t{16} << 20;
   const bool aligned = reinterpret_cast<uintptr_t>(out.raw()) % 64 == 0 && ay.sb % 16 == 0 && ay.ss % 16 == 0 &&
                        ay.sh % 16 == 0;
-  args.stream = ctx.isa == Isa::Avx512 && std::is_same_v<T, float> && x.raw() != out.raw() &&
+  args.stream = (ctx.isa == Isa::Avx512 || ctx.isa == Isa::Avx2) && std::is_same_v<T, float> && x.raw() != out.raw() &&
                 out.nbytes() >= kStreamBytes && aligned && spec.layout == RopeLayout::Interleaved &&
                 spec.rotary() == spec.head_dim && spec.head_dim % 16 == 0;
   const TokenFn<T> kernel = pick_kernel<T>(ctx.isa);

@@ -316,6 +316,25 @@ TEST(Rope, FastPathsMatchScalarReference) {
   }
 }
 
+// Outputs of 16 MB and more are written with non-temporal stores on the SIMD
+// paths; they must hold the same values as the reference.
+TEST(Rope, LargeOutputsWrittenPastTheCacheMatchScalar) {
+  const Shape shape{1, 5500, 12, 64};  // 16.9 MB of f32
+  Tensor x = Tensor::from_vector(shape, random_floats(static_cast<std::size_t>(shape_numel(shape)), 77));
+  std::vector<int64_t> p(5500);
+  for (std::size_t i = 0; i < p.size(); ++i) p[i] = static_cast<int64_t>(i) * 3;
+  const Tensor pos = positions_of(p);
+  RopeTable table(RopeSpec{64, 0, 10000.0, RopeLayout::Interleaved});
+  Tensor want = Tensor::zeros(shape);
+  rope_apply(table, x, want, pos, QkvLayout::BSHD, RopeDirection::Forward, ExecContext{1, Isa::Scalar});
+  for (Isa isa : supported_isas())
+    for (int threads : {1, 2}) {
+      Tensor got = Tensor::zeros(shape);
+      rope_apply(table, x, got, pos, QkvLayout::BSHD, RopeDirection::Forward, ExecContext{threads, isa});
+      EXPECT_LE(max_abs_diff(got.to_vector(), want.to_vector()), 1e-6) << isa_name(isa) << " " << threads;
+    }
+}
+
 TEST(Rope, Bf16MatchesF32WithinBf16Rounding) {
   RopeSpec spec{64, 0, 10000.0, RopeLayout::Interleaved};
   const auto x = random_floats(8 * 2 * 64, 12);

@@ -26,6 +26,10 @@ inline void store8(bf16* p, __m256 v) {
   const __m256i packed = _mm256_permute4x64_epi64(_mm256_packus_epi32(r, r), 0x08);
   _mm_storeu_si128(reinterpret_cast<__m128i*>(p), _mm256_castsi256_si128(packed));
 }
+// Non-temporal variant for f32 outputs far larger than the caches (see
+// RopeTokenArgs::stream; the output is 32-byte aligned then); bf16 never streams.
+inline void store8_stream(float* p, __m256 v) { _mm256_stream_ps(p, v); }
+inline void store8_stream(bf16* p, __m256 v) { store8(p, v); }
 
 inline float load1(const float* p) { return *p; }
 inline float load1(const bf16* p) { return bf16_to_f32(*p); }
@@ -65,7 +69,11 @@ void rope_token(const T* x, T* y, const float* cos, const float* sin, const Rope
         __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sin + j / 2)), dup);
         s = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), sign));
         const __m256 v = load8(xh + j);
-        store8(yh + j, _mm256_fmadd_ps(v, c, _mm256_mul_ps(_mm256_permute_ps(v, 0xB1), s)));
+        const __m256 out = _mm256_fmadd_ps(v, c, _mm256_mul_ps(_mm256_permute_ps(v, 0xB1), s));
+        if (a.stream)
+          store8_stream(yh + j, out);
+        else
+          store8(yh + j, out);
       }
     }
     done_pairs = full / 2;
