@@ -82,6 +82,12 @@ struct TrainableRoFormer::Impl {
   // Backward scratch.
   std::vector<float> dh, dtmp, dtmp2, dI, dcontext, demb, demb_pre;
   std::vector<int64_t> shifted_labels;  // causal LM: labels moved one position left
+  // Masked LM: only labelled positions need logits (the others add nothing to
+  // the loss or the gradients), so the head runs on those rows alone.
+  bool lm_subset = false;
+  std::vector<int64_t> lm_rows, lm_labels;
+  std::vector<float> lm_h, lm_dh;
+  void select_lm_rows(const TrainLabels& labels);
   std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)
 
   void prepare(const Batch& batch);
@@ -192,19 +198,28 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     case Task::MaskedLM:
     case Task::CausalLM: {
       const int64_t V = c.vocab_size;
-      resize(lm_pre, rows * E);
-      resize(lm_act, rows * E);
-      resize(lm_out, rows * E);
-      resize(lm_mean, rows);
-      resize(lm_rstd, rows);
-      w.lm_transform.forward(h, rows, lm_pre.data(), ctx);
-      std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
-      kernels::activation_forward(act, lm_act.data(), rows * E, ctx);
-      w.lm_norm.forward_train(lm_act.data(), lm_out.data(), rows, lm_mean.data(), lm_rstd.data());
-      resize(logits, rows * V);
-      kernels::gemm(false, true, rows, V, E, 1.0f, lm_out.data(), E, w.lm_decoder.data<float>(), E, 0.0f, logits.data(), V,
+      if (lm_subset) {  // gather the labelled rows
+        const int64_t n = static_cast<int64_t>(lm_rows.size());
+        resize(lm_h, n * H);
+        for (int64_t i = 0; i < n; ++i)
+          std::memcpy(lm_h.data() + i * H, h + lm_rows[static_cast<std::size_t>(i)] * H,
+                      static_cast<std::size_t>(H) * sizeof(float));
+        h = lm_h.data();
+      }
+      const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
+      resize(lm_pre, head_rows * E);
+      resize(lm_act, head_rows * E);
+      resize(lm_out, head_rows * E);
+      resize(lm_mean, head_rows);
+      resize(lm_rstd, head_rows);
+      w.lm_transform.forward(h, head_rows, lm_pre.data(), ctx);
+      std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(head_rows * E) * sizeof(float));
+      kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
+      w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data());
+      resize(logits, head_rows * V);
+      kernels::gemm(false, true, head_rows, V, E, 1.0f, lm_out.data(), E, w.lm_decoder.data<float>(), E, 0.0f, logits.data(), V,
                     ctx);
-      kernels::add_bias_rows(logits.data(), w.lm_bias.data<float>(), rows, V);
+      kernels::add_bias_rows(logits.data(), w.lm_bias.data<float>(), head_rows, V);
       break;
     }
     case Task::SequenceClassification: {
@@ -263,7 +278,10 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
     case Task::TokenClassification: {
       const int64_t K = task == Task::MaskedLM ? c.vocab_size : c.num_labels();
       const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
-      r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale);
+      if (lm_subset)
+        r = models::cross_entropy(logits.data(), lm_labels.data(), static_cast<int64_t>(lm_labels.size()), K, 1, d, scale);
+      else
+        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale);
       break;
     }
     case Task::CausalLM: {
@@ -349,17 +367,26 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     case Task::MaskedLM:
     case Task::CausalLM: {
       const int64_t V = c.vocab_size;
-      resize(dtmp, rows * E);
-      resize(dtmp2, rows * E);
+      const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
+      resize(dtmp, head_rows * E);
+      resize(dtmp2, head_rows * E);
       // logits = t Dec^T + bias
-      kernels::gemm(false, false, rows, E, V, 1.0f, dlogits.data(), V, w.lm_decoder.data<float>(), E, 0.0f, dtmp.data(),
+      kernels::gemm(false, false, head_rows, E, V, 1.0f, dlogits.data(), V, w.lm_decoder.data<float>(), E, 0.0f, dtmp.data(),
                     E, ctx);
-      kernels::gemm(true, false, V, E, rows, 1.0f, dlogits.data(), V, lm_out.data(), E, 1.0f, g.lm_decoder.data<float>(), E,
+      kernels::gemm(true, false, V, E, head_rows, 1.0f, dlogits.data(), V, lm_out.data(), E, 1.0f, g.lm_decoder.data<float>(), E,
                     ctx);
-      kernels::bias_backward(dlogits.data(), rows, V, g.lm_bias.data<float>());
-      w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), rows, dtmp2.data(), g.lm_norm);
-      kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), rows * E);
-      w.lm_transform.backward(h, dtmp2.data(), rows, dh.data(), false, g.lm_transform, ctx);
+      kernels::bias_backward(dlogits.data(), head_rows, V, g.lm_bias.data<float>());
+      w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), head_rows, dtmp2.data(), g.lm_norm);
+      kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E);
+      if (lm_subset) {  // scatter the labelled rows' gradient back; the others stay zero
+        resize(lm_dh, head_rows * H);
+        w.lm_transform.backward(lm_h.data(), dtmp2.data(), head_rows, lm_dh.data(), false, g.lm_transform, ctx);
+        for (int64_t i = 0; i < head_rows; ++i)
+          std::memcpy(dh.data() + lm_rows[static_cast<std::size_t>(i)] * H, lm_dh.data() + i * H,
+                      static_cast<std::size_t>(H) * sizeof(float));
+      } else {
+        w.lm_transform.backward(h, dtmp2.data(), head_rows, dh.data(), false, g.lm_transform, ctx);
+      }
       break;
     }
     case Task::SequenceClassification: {
@@ -462,9 +489,28 @@ TrainableRoFormer& TrainableRoFormer::operator=(TrainableRoFormer&&) noexcept = 
 const RoFormerConfig& TrainableRoFormer::config() const { return impl_->config; }
 Task TrainableRoFormer::task() const { return impl_->task; }
 
+void TrainableRoFormer::Impl::select_lm_rows(const TrainLabels& labels) {
+  lm_subset = false;
+  const Tensor& l = labels.labels;
+  // Anything unusual (wrong shape or type) keeps every row; loss() reports it.
+  if (task != Task::MaskedLM || !l.defined() || l.dtype() != DType::I64 || l.shape() != Shape{B, T} ||
+      !l.is_contiguous())
+    return;
+  lm_rows.clear();
+  lm_labels.clear();
+  const int64_t* lab = l.data<int64_t>();
+  for (int64_t r = 0; r < B * T; ++r)
+    if (lab[r] >= 0 && lab[r] < config.vocab_size) {
+      lm_rows.push_back(r);
+      lm_labels.push_back(lab[r]);
+    }
+  lm_subset = true;
+}
+
 TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx,
                                               float grad_scale) {
   impl_->prepare(batch);
+  impl_->select_lm_rows(labels);
   impl_->forward(ctx);
   TrainStep result = impl_->loss(labels, true, grad_scale);
   impl_->backward(ctx);
@@ -477,6 +523,7 @@ TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& lab
   const bool was_on = impl_->dropout_on;
   impl_->dropout_on = false;
   impl_->prepare(batch);
+  impl_->select_lm_rows(labels);
   impl_->forward(ctx);
   impl_->dropout_on = was_on;
   return impl_->loss(labels, false, 1.0f);
