@@ -1,5 +1,6 @@
 #include "kernels/elementwise_backward.h"
 
+#include <algorithm>
 #include <cmath>
 
 namespace roformer::kernels {
@@ -92,6 +93,16 @@ void softmax_backward_rows(const float* p, const float* dp, float* ds, int64_t r
 void bias_backward(const float* dy, int64_t rows, int64_t cols, float* dbias) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t c = 0; c < cols; ++c) dbias[c] += dy[r * cols + c];
+}
+
+void activation_backward(Activation act, const float* x, const float* dy, float* dx, int64_t n, const ExecContext& ctx) {
+  constexpr int64_t kChunk = int64_t{1} << 14;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && chunks > 1) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t begin = c * kChunk, len = std::min(kChunk, n - begin);
+    activation_backward(act, x + begin, dy + begin, dx + begin, len);
+  }
 }
 
 }  // namespace roformer::kernels

@@ -10,6 +10,8 @@ namespace roformer::kernels {
 
 // dx = dy * act'(x), given the pre-activation input x. dx may alias dy.
 void activation_backward(Activation act, const float* x, const float* dy, float* dx, int64_t n);
+// The same, split over ctx.threads (identical results: each element is independent).
+void activation_backward(Activation act, const float* x, const float* dy, float* dx, int64_t n, const ExecContext& ctx);
 
 // LayerNorm forward that also keeps what backward needs: mean and 1/sigma per row.
 void layer_norm_forward_train(const float* x, float* y, const float* gamma, const float* beta, int64_t rows,

@@ -377,7 +377,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
                     ctx);
       kernels::bias_backward(dlogits.data(), head_rows, V, g.lm_bias.data<float>());
       w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), head_rows, dtmp2.data(), g.lm_norm);
-      kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E);
+      kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E, ctx);
       if (lm_subset) {  // scatter the labelled rows' gradient back; the others stay zero
         resize(lm_dh, head_rows * H);
         w.lm_transform.backward(lm_h.data(), dtmp2.data(), head_rows, lm_dh.data(), false, g.lm_transform, ctx);
@@ -435,7 +435,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     std::memcpy(dcontext.data(), dy_pre, static_cast<std::size_t>(rows * H) * sizeof(float));
     undrop(dcontext.data(), A.y_keep, rows * H);
     L.output.backward(A.f_act.data(), dcontext.data(), rows, dI.data(), false, G.output, ctx);
-    kernels::activation_backward(act, A.f_pre.data(), dI.data(), dI.data(), rows * I);
+    kernels::activation_backward(act, A.f_pre.data(), dI.data(), dI.data(), rows * I, ctx);
     // da = dy_pre (residual) + inter's input gradient
     L.intermediate.backward(A.a.data(), dI.data(), rows, dy_pre, true, G.intermediate, ctx);
     // a = LN1(dense(ctx) + x)

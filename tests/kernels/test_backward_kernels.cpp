@@ -92,5 +92,16 @@ TEST(BackwardKernels, BiasGradientAccumulates) {
   EXPECT_EQ(db, (std::vector<float>{15, 27, 39}));
 }
 
+TEST(BackwardKernels, ThreadedActivationBackwardEqualsSerial) {
+  const std::size_t n = 100003;  // several chunks and a ragged end
+  const auto x = roformer::testing::random_floats(n, 3, -4.0f, 4.0f), dy = roformer::testing::random_floats(n, 4);
+  for (Activation act : {Activation::Gelu, Activation::GeluNew, Activation::Relu}) {
+    std::vector<float> serial(n), threaded(n);
+    activation_backward(act, x.data(), dy.data(), serial.data(), static_cast<int64_t>(n));
+    activation_backward(act, x.data(), dy.data(), threaded.data(), static_cast<int64_t>(n), ExecContext{2, best_isa()});
+    EXPECT_EQ(serial, threaded);
+  }
+}
+
 }  // namespace
 }  // namespace roformer::kernels
