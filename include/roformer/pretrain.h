@@ -38,8 +38,8 @@ struct PretrainOptions {
   int64_t seq_len = 128;
   int64_t batch_size = 16;
   int64_t accumulation = 1;      // micro-batches per optimizer step
-  int64_t steps = 300;
-  int64_t warmup_steps = 30;
+  int64_t steps = 1200;
+  int64_t warmup_steps = 100;
   std::string schedule = "linear";  // constant, linear, cosine
   double lr = 1e-3;
   double weight_decay = 0.01;
@@ -48,7 +48,7 @@ struct PretrainOptions {
   int threads = 1;
   // Bookkeeping.
   int64_t log_every = 10;
-  int64_t eval_every = 100;      // 0: only at the end
+  int64_t eval_every = 200;      // 0: only at the end
   int64_t eval_batches = 16;     // validation batches per evaluation (0: all)
   int64_t save_every = 0;        // 0: only at the end
   std::string out_dir = "runs/pretrain";
