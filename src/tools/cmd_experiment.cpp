@@ -155,12 +155,12 @@ std::string shared_vocab(const Context& c) {
   return path.string();
 }
 
-PretrainOptions mlm_options(const Context& c, const std::string& variant, int seed) {
+// The scale's model, data and schedule, shared by every pre-training run.
+PretrainOptions scale_pretrain_options(const Context& c, int seed) {
   const Scale& s = c.scale;
   PretrainOptions o;
   o.train_file = s.train_text;
   o.valid_file = s.valid_text;
-  o.vocab_file = shared_vocab(c);
   o.hidden_size = s.hidden;
   o.num_layers = s.layers;
   o.num_heads = s.heads;
@@ -174,9 +174,15 @@ PretrainOptions mlm_options(const Context& c, const std::string& variant, int se
   o.log_every = s.eval_every;
   o.seed = static_cast<uint64_t>(seed);
   o.threads = c.threads;
+  return o;
+}
+
+PretrainOptions mlm_options(const Context& c, const std::string& variant, int seed) {
+  PretrainOptions o = scale_pretrain_options(c, seed);
+  o.vocab_file = shared_vocab(c);
   o.position_embedding_type = variant;
   // A learned table exactly as long as training: it cannot be stretched later.
-  if (variant == "absolute") o.max_position_embeddings = s.seq_len;
+  if (variant == "absolute") o.max_position_embeddings = c.scale.seq_len;
   o.out_dir = fs::path(model_dir(c, variant, seed)).parent_path().string();
   return o;
 }
@@ -221,6 +227,24 @@ std::string run_positions(const Context& c) {
   return md.str();
 }
 
+// One fine-tuning run of the experiments (lr 1e-3, the scale's epochs).
+FinetuneResult finetune_run(const Context& c, const std::string& model, const std::string& data,
+                            const std::string& label_field, int64_t max_length, int64_t batch_size, int seed,
+                            const std::string& name) {
+  FinetuneOptions o;
+  o.model_dir = model;
+  o.train_file = data;
+  o.label_field = label_field;
+  o.max_length = max_length;
+  o.batch_size = batch_size;
+  o.epochs = c.scale.finetune_epochs;
+  o.lr = 1e-3;
+  o.seed = static_cast<uint64_t>(seed);
+  o.threads = c.threads;
+  o.out_dir = (fs::path(c.out) / "runs" / (name + "-" + std::to_string(seed))).string();
+  return finetune(o);
+}
+
 std::string run_finetune(const Context& c) {
   pretrain_variants(c, true);
   std::ostringstream md;
@@ -231,17 +255,9 @@ std::string run_finetune(const Context& c) {
   for (const auto& v : kVariants) {
     std::vector<double> acc, f1, mcc;
     for (int seed = 0; seed < c.seeds; ++seed) {
-      FinetuneOptions o;
-      o.model_dir = model_dir(c, v, seed);
-      o.train_file = c.scale.mail_jsonl;
-      o.max_length = c.scale.seq_len;
-      o.epochs = c.scale.finetune_epochs;
-      o.lr = 1e-3;
-      o.seed = static_cast<uint64_t>(seed);
-      o.threads = c.threads;
-      o.out_dir = (fs::path(c.out) / "runs" / ("spam-" + v + "-" + std::to_string(seed))).string();
       std::fprintf(stderr, "experiment: fine-tuning %s, seed %d\n", v.c_str(), seed);
-      const FinetuneResult r = finetune(o);
+      const FinetuneResult r =
+          finetune_run(c, model_dir(c, v, seed), c.scale.mail_jsonl, "label", c.scale.seq_len, 16, seed, "spam-" + v);
       acc.push_back(r.valid.accuracy);
       f1.push_back(r.valid.macro_f1);
       mcc.push_back(r.valid.mcc);
@@ -262,19 +278,10 @@ std::string run_long_text(const Context& c) {
   for (int64_t len : c.scale.long_lengths) {
     std::vector<double> acc, f1, mcc;
     for (int seed = 0; seed < c.seeds; ++seed) {
-      FinetuneOptions o;
-      o.model_dir = model_dir(c, "rope", seed);
-      o.train_file = c.scale.long_jsonl;
-      o.label_field = c.scale.long_label_field;
-      o.max_length = len;
-      o.batch_size = std::max<int64_t>(2, 16 * 128 / std::max<int64_t>(128, len));
-      o.epochs = c.scale.finetune_epochs;
-      o.lr = 1e-3;
-      o.seed = static_cast<uint64_t>(seed);
-      o.threads = c.threads;
-      o.out_dir = (fs::path(c.out) / "runs" / ("long-" + std::to_string(len) + "-" + std::to_string(seed))).string();
       std::fprintf(stderr, "experiment: long-text classification at %lld tokens, seed %d\n", static_cast<long long>(len), seed);
-      const FinetuneResult r = finetune(o);
+      const FinetuneResult r = finetune_run(c, model_dir(c, "rope", seed), c.scale.long_jsonl, c.scale.long_label_field,
+                                            len, std::max<int64_t>(2, 16 * 128 / std::max<int64_t>(128, len)), seed,
+                                            "long-" + std::to_string(len));
       acc.push_back(r.valid.accuracy);
       f1.push_back(r.valid.macro_f1);
       mcc.push_back(r.valid.mcc);
@@ -397,24 +404,9 @@ std::string run_linear(const Context& c) {
     std::vector<double> loss, acc;
     std::vector<PlotSeries> curves;
     for (int seed = 0; seed < c.seeds; ++seed) {
-      PretrainOptions o;
+      PretrainOptions o = scale_pretrain_options(c, seed);
       o.objective = "causal";
-      o.train_file = s.train_text;
-      o.valid_file = s.valid_text;
       o.vocab_file = vocab.string();
-      o.hidden_size = s.hidden;
-      o.num_layers = s.layers;
-      o.num_heads = s.heads;
-      o.intermediate_size = s.intermediate;
-      o.seq_len = s.seq_len;
-      o.batch_size = s.batch;
-      o.steps = s.steps;
-      o.warmup_steps = std::max<int64_t>(1, s.steps / 10);
-      o.eval_every = s.eval_every;
-      o.eval_batches = s.eval_batches;
-      o.log_every = s.eval_every;
-      o.seed = static_cast<uint64_t>(seed);
-      o.threads = c.threads;
       o.attention_type = v.attention;
       o.position_embedding_type = v.positions;
       o.out_dir = (fs::path(c.out) / "runs" / ("chars-" + v.attention + "-" + v.positions + "-" + std::to_string(seed))).string();

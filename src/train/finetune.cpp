@@ -22,6 +22,7 @@
 #include "roformer/tokenizer.h"
 #include "roformer/training.h"
 #include "train/atomic_file.h"
+#include "train/job_support.h"
 
 namespace roformer {
 
@@ -63,11 +64,6 @@ void validate(const FinetuneOptions& o) {
   ROFORMER_CHECK(o.dropout < 1, "finetune: dropout must be below 1");
   ROFORMER_CHECK(o.threads >= 1, "finetune: threads must be at least 1");
   ROFORMER_CHECK(!o.out_dir.empty(), "finetune: out_dir is empty");
-}
-
-void append_line(const std::string& path, const json& j) {
-  std::ofstream out(path, std::ios::app);
-  out << j.dump() << "\n";
 }
 
 // Train and held-out examples of either kind of data set, with one interface.
@@ -161,18 +157,7 @@ class TaskData {
 std::string finetune_options_to_json(const FinetuneOptions& o) { return to_json(o).dump(2); }
 
 FinetuneOptions finetune_options_from_json(const std::string& text, FinetuneOptions o) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("finetune config: not valid JSON: ") + e.what());
-  }
-  ROFORMER_CHECK(j.is_object(), "finetune config: the top level must be an object");
-  json merged = to_json(o);
-  for (const auto& [k, v] : j.items()) {
-    ROFORMER_CHECK(merged.contains(k), "finetune config: unknown key \"" + k + "\"");
-    merged[k] = v;
-  }
+  const json merged = train::merge_options(text, to_json(o), "finetune config");
   try {
 #define ROFORMER_GET(field) o.field = merged.at(#field).get<decltype(o.field)>();
     ROFORMER_FINETUNE_FIELDS(ROFORMER_GET)
@@ -233,15 +218,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   TrainableRoFormer model(model_with_new_head(o.model_dir, task, data.labels(), o.seed, o.dropout));
   const double dropout = o.dropout >= 0 ? o.dropout : model.config().hidden_dropout_prob;
   model.set_dropout(dropout > 0, o.seed);
-  const auto tparams = model.parameters();
-  std::vector<Parameter> params;
-  for (const auto& p : tparams)
-    params.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
-  AdamWOptions ao;
-  ao.lr = o.lr;
-  ao.weight_decay = o.weight_decay;
-  ao.exec = ctx;
-  AdamW adamw(params, bert_style_groups(params, o.weight_decay), ao);
+  std::vector<Parameter> params = train::optimizer_parameters(model);
+  AdamW adamw = train::bert_adamw(params, o.lr, o.weight_decay, ctx);
   const auto per_step = o.batch_size * o.accumulation;
   const int64_t steps_per_epoch = (static_cast<int64_t>(data.train().size()) + per_step - 1) / per_step;
   const int64_t total = steps_per_epoch * o.epochs;
@@ -289,7 +267,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
                                       elapsed / static_cast<double>(step) * static_cast<double>(total - step)});
     if (step % std::max<int64_t>(1, o.log_every) == 0 || step == total) {
       result.train_loss = interval_loss / static_cast<double>(interval_steps);
-      append_line(metrics_path, json{{"step", step}, {"loss", result.train_loss}, {"lr", lr}, {"grad_norm", norm},
+      train::append_json_line(metrics_path, json{{"step", step}, {"loss", result.train_loss}, {"lr", lr}, {"grad_norm", norm},
                                      {"tokens_per_second", tps}, {"elapsed_seconds", elapsed}});
       interval_loss = 0;
       interval_steps = interval_tokens = 0;
@@ -298,7 +276,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
     if (step % steps_per_epoch == 0) {
       const ClassifierMetrics m = data.evaluate(model.snapshot(), o.eval_batch_size, ctx);
       const int64_t epoch = step / steps_per_epoch;
-      append_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},
+      train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},
                                      {"valid_accuracy", m.accuracy}, {"valid_macro_f1", m.macro_f1},
                                      {"valid_mcc", m.mcc}});
       char line[200];

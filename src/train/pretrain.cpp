@@ -20,6 +20,7 @@
 #include "roformer/training.h"
 #include "roformer/wordpiece_trainer.h"
 #include "train/atomic_file.h"
+#include "train/job_support.h"
 
 namespace roformer {
 
@@ -107,11 +108,6 @@ Evaluation evaluate(TrainableRoFormer& model, const PackedBlocks& blocks, const 
   return Evaluation{loss_sum / static_cast<double>(predicted), static_cast<double>(correct) / static_cast<double>(predicted)};
 }
 
-void append_line(const std::string& path, const json& j) {
-  std::ofstream out(path, std::ios::app);
-  out << j.dump() << "\n";
-}
-
 std::string format_duration(double seconds) {
   const int64_t s = static_cast<int64_t>(std::max(0.0, seconds));
   char buf[32];
@@ -125,18 +121,7 @@ std::string format_duration(double seconds) {
 std::string pretrain_options_to_json(const PretrainOptions& o) { return options_to_json(o).dump(2); }
 
 PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOptions o) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("pretrain config: not valid JSON: ") + e.what());
-  }
-  ROFORMER_CHECK(j.is_object(), "pretrain config: the top level must be an object");
-  json merged = options_to_json(o);
-  for (const auto& [k, v] : j.items()) {
-    ROFORMER_CHECK(merged.contains(k), "pretrain config: unknown key \"" + k + "\"");
-    merged[k] = v;
-  }
+  const json merged = train::merge_options(text, options_to_json(o), "pretrain config");
   try {
 #define ROFORMER_READ(field) o.field = merged.at(#field).get<decltype(o.field)>()
     ROFORMER_READ(objective); ROFORMER_READ(train_file); ROFORMER_READ(valid_file); ROFORMER_READ(vocab_file); ROFORMER_READ(vocab_size);
@@ -242,18 +227,10 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   TrainableRoFormer model(resuming ? RoFormerModel::from_pretrained(resume_dir)
                                    : RoFormerModel::random_init(config, causal ? Task::CausalLM : Task::MaskedLM, o.seed));
   model.set_dropout(o.dropout > 0, o.seed);
-  const auto tparams = model.parameters();
-  std::vector<Parameter> params;
+  std::vector<Parameter> params = train::optimizer_parameters(model);
   int64_t parameter_count = 0;
-  for (const auto& p : tparams) {
-    params.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
-    parameter_count += p.value.numel();
-  }
-  AdamWOptions ao;
-  ao.lr = o.lr;
-  ao.weight_decay = o.weight_decay;
-  ao.exec = ctx;
-  AdamW adamw(params, bert_style_groups(params, o.weight_decay), ao);
+  for (const auto& p : params) parameter_count += p.size;
+  AdamW adamw = train::bert_adamw(params, o.lr, o.weight_decay, ctx);
   LrScheduleOptions so;
   so.decay = parse_lr_decay(o.schedule);
   so.base_lr = o.lr;
@@ -335,7 +312,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     const bool out_of_time = (o.max_minutes > 0 && elapsed > o.max_minutes * 60) || (o.stop_at_step > 0 && step >= o.stop_at_step);
     if (step % std::max<int64_t>(1, o.log_every) == 0 || step == o.steps || out_of_time) {
       last_train_loss = interval_loss / static_cast<double>(interval_steps);
-      append_line(metrics_path, json{{"step", step}, {"loss", last_train_loss}, {"lr", lr}, {"grad_norm", norm},
+      train::append_json_line(metrics_path, json{{"step", step}, {"loss", last_train_loss}, {"lr", lr}, {"grad_norm", norm},
                                      {"tokens_per_second", tps}, {"elapsed_seconds", elapsed}});
       interval_loss = 0;
       interval_steps = 0;
@@ -344,7 +321,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     }
     if ((o.eval_every > 0 && step % o.eval_every == 0) || step == o.steps || out_of_time) {
       const Evaluation ev = evaluate(model, valid_blocks, masker, o, ctx);
-      append_line(metrics_path, json{{"step", step}, {"valid_loss", ev.loss}, {"valid_perplexity", std::exp(ev.loss)},
+      train::append_json_line(metrics_path, json{{"step", step}, {"valid_loss", ev.loss}, {"valid_perplexity", std::exp(ev.loss)},
                                      {"valid_accuracy", ev.accuracy}});
       char line[160];
       std::snprintf(line, sizeof line, causal ? "step %lld: valid next-token loss %.4f (perplexity %.1f), accuracy %.1f%%" : "step %lld: valid MLM loss %.4f (perplexity %.1f), accuracy %.1f%%",

@@ -8,6 +8,7 @@
 
 #include "roformer/error.h"
 #include "roformer/tokenizer.h"
+#include "train/jsonl_reader.h"
 
 namespace roformer {
 namespace {
@@ -30,27 +31,8 @@ std::vector<std::string> string_array(const nlohmann::json& j, const std::string
 }
 
 std::vector<Record> read_records(const std::string& path, const TaggedOptions& o) {
-  std::error_code ec;
-  const auto bytes = std::filesystem::file_size(path, ec);
-  ROFORMER_CHECK(!ec, path + ": cannot read (" + ec.message() + ")");
-  ROFORMER_CHECK(bytes <= static_cast<uint64_t>(o.max_file_bytes),
-        path + ": larger than the " + std::to_string(o.max_file_bytes) + "-byte limit");
-  std::ifstream in(path, std::ios::binary);
-  ROFORMER_CHECK(in.is_open(), path + ": cannot open");
   std::vector<Record> records;
-  std::string line;
-  int64_t number = 0;
-  while (std::getline(in, line)) {
-    ++number;
-    const std::string where = path + ":" + std::to_string(number) + ": ";
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    nlohmann::json j;
-    try {
-      j = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::exception& e) {
-      throw Error(where + "invalid JSON (" + e.what() + ")");
-    }
-    ROFORMER_CHECK(j.is_object(), where + "expected a JSON object");
+  train::for_each_jsonl_object(path, o.max_file_bytes, [&](const nlohmann::json& j, int64_t number, const std::string& where) {
     Record r;
     r.line = number;
     r.words = string_array(j, o.tokens_field, where);
@@ -63,8 +45,7 @@ std::vector<Record> read_records(const std::string& path, const TaggedOptions& o
       r.split = split->get<std::string>();
     }
     records.push_back(std::move(r));
-  }
-  ROFORMER_CHECK(!in.bad(), path + ": read error");
+  });
   ROFORMER_CHECK(!records.empty(), path + ": no records");
   return records;
 }

@@ -18,6 +18,7 @@
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
+#include "toy_pretrain.h"
 
 namespace roformer {
 namespace {
@@ -25,27 +26,16 @@ namespace {
 using testing::data_path;
 using testing::TempDir;
 
-std::string repo_file(const std::string& rel) { return data_path("../../" + rel); }
+using testing::repo_file;
 
+// The toy run, longer (30 steps) and evaluated once at the end on one batch.
 PretrainOptions toy_pretrain(const std::string& out, const std::string& objective) {
-  PretrainOptions o;
-  o.objective = objective;
-  o.train_file = repo_file("data/sample/en_train.txt");
-  o.valid_file = repo_file("data/sample/en_valid.txt");
-  o.vocab_file = data_path("fixtures/vocab.txt");
-  o.hidden_size = 32;
-  o.num_layers = 1;
-  o.num_heads = 2;
-  o.intermediate_size = 64;
-  o.seq_len = 32;
-  o.batch_size = 4;
+  PretrainOptions o = testing::toy_pretrain_options(out, objective);
   o.steps = 30;
   o.warmup_steps = 3;
   o.eval_every = 0;
   o.eval_batches = 1;
   o.log_every = 5;
-  o.lr = 3e-3;
-  o.out_dir = out;
   return o;
 }
 

@@ -12,6 +12,7 @@
 #include "roformer/pretrain.h"
 #include "roformer/safetensors.h"
 #include "support/test_support.h"
+#include "toy_pretrain.h"
 
 namespace roformer {
 namespace {
@@ -19,28 +20,9 @@ namespace {
 using testing::data_path;
 using testing::TempDir;
 
-std::string repo_file(const std::string& rel) { return data_path("../../" + rel); }
+using testing::repo_file;
 
-PretrainOptions toy(const std::string& out) {
-  PretrainOptions o;
-  o.train_file = repo_file("data/sample/en_train.txt");
-  o.valid_file = repo_file("data/sample/en_valid.txt");
-  o.vocab_file = data_path("fixtures/vocab.txt");
-  o.hidden_size = 32;
-  o.num_layers = 1;
-  o.num_heads = 2;
-  o.intermediate_size = 64;
-  o.seq_len = 32;
-  o.batch_size = 4;
-  o.steps = 8;
-  o.warmup_steps = 2;
-  o.eval_every = 4;
-  o.eval_batches = 2;
-  o.log_every = 2;
-  o.lr = 3e-3;
-  o.out_dir = out;
-  return o;
-}
+PretrainOptions toy(const std::string& out) { return testing::toy_pretrain_options(out); }
 
 std::vector<uint8_t> bytes_of(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
