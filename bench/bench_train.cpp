@@ -22,8 +22,6 @@
 // realloc called directly (OpenBLAS's and libgomp's internals, for example)
 // are not counted. "allocations per step" is the number of counted calls
 // between the start and the end of a timed step, all threads together.
-#include <cblas.h>
-
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
@@ -42,6 +40,7 @@
 #include <utility>
 #include <vector>
 
+#include "bench_common.h"
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/optim.h"
@@ -283,40 +282,6 @@ MlmData make_batch(const ShapeSpec& s, uint64_t seed) {
   return d;
 }
 
-// The shared libraries of this process whose name mentions BLAS (which BLAS
-// the matrix products really went to).
-std::string loaded_blas() {
-  std::ifstream maps("/proc/self/maps");
-  std::string line, out;
-  std::vector<std::string> seen;
-  while (std::getline(maps, line)) {
-    const std::size_t slash = line.find('/');
-    if (slash == std::string::npos) continue;
-    const std::string path = line.substr(slash);
-    const std::string file = path.substr(path.rfind('/') + 1);
-    if (file.find("blas") == std::string::npos) continue;
-    if (std::find(seen.begin(), seen.end(), path) != seen.end()) continue;
-    seen.push_back(path);
-    out += (out.empty() ? "" : " ") + file;
-  }
-  return out.empty() ? "(statically linked or none)" : out;
-}
-
-std::string json_escape(const std::string& s) {
-  std::string o;
-  for (char c : s) {
-    if (c == '"' || c == '\\') o += '\\';
-    if (static_cast<unsigned char>(c) >= 0x20) o += c;
-  }
-  return o;
-}
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const std::size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
-
 // Matrix-product FLOPs of one training step (forward + backward = 3x forward;
 // elementwise work -- LayerNorm, GELU, softmax, RoPE, AdamW -- not counted):
 //   forward = L * (2N(4H^2 + 2HI) + 4 B T^2 H)      Q,K,V,O + FFN; QK^T and PV
@@ -335,19 +300,7 @@ double step_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
 // square sgemm at the size of base's attention projections.
 int run_sgemm(const Options& o) {
   constexpr int n = 768;
-  std::vector<float> a(static_cast<std::size_t>(n) * n), b(a.size()), c(a.size());
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    a[i] = static_cast<float>(i % 13) * 0.01f;
-    b[i] = static_cast<float>(i % 7) * 0.02f;
-  }
-  openblas_set_num_threads(o.threads);
-  double best = 1e30;
-  for (int rep = 0; rep < 30; ++rep) {
-    const auto t0 = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
-    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
-  }
-  const double gflops = 2.0 * n * n * n / best / 1e9;
+  const double gflops = bench::sgemm_gflops(n, o.threads);
   if (o.json)
     std::printf("{\"impl\": \"sgemm\", \"m\": %d, \"n\": %d, \"k\": %d, \"threads\": %d, "
                 "\"gflops_per_second\": %.3f}\n",
@@ -435,11 +388,11 @@ int run(const Options& o) {
     }
   }
 
-  const double med = median(seconds);
+  const double med = bench::median(seconds);
   const double tps = static_cast<double>(tokens) / med;
   const double flops = step_flops(config, shape->batch, shape->seq);
-  const std::string blas = loaded_blas();
-  const std::string core = openblas_get_corename();
+  const std::string blas = bench::loaded_blas();
+  const std::string core = bench::openblas_core();
   if (o.json) {
     std::printf(
         "{\"impl\": \"roformer.cpp\", \"shape\": \"%s\", \"threads\": %d, \"batch\": %lld, \"seq\": %lld, "
@@ -452,8 +405,8 @@ int run(const Options& o) {
         o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
         *std::max_element(seconds.begin(), seconds.end()), tps, first_loss, last_loss,
         static_cast<long long>(params_total), static_cast<long long>(params_embedding), flops, flops / med / 1e9,
-        median(allocs), median(aligned_allocs), median(alloc_bytes), BENCH_COUNTS_C_ALIGNED ? "true" : "false",
-        static_cast<unsigned long long>(setup_aligned_allocs), json_escape(blas).c_str(), json_escape(core).c_str());
+        bench::median(allocs), bench::median(aligned_allocs), bench::median(alloc_bytes), BENCH_COUNTS_C_ALIGNED ? "true" : "false",
+        static_cast<unsigned long long>(setup_aligned_allocs), bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
   } else {
     std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), %d timed steps after %d warm-up\n", shape->name,
                 static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads, o.steps, o.warmup);
@@ -464,8 +417,8 @@ int run(const Options& o) {
     std::printf("  tokens/s          %.1f\n", tps);
     std::printf("  GFLOP/s           %.1f  (%.2f GFLOP per step)\n", flops / med / 1e9, flops / 1e9);
     std::printf("  loss              first step %.7f, last step %.7f\n", first_loss, last_loss);
-    std::printf("  allocations/step  %.0f (%.0f of them aligned_alloc/posix_memalign; %.2f MB)%s\n", median(allocs),
-                median(aligned_allocs), median(alloc_bytes) / 1e6,
+    std::printf("  allocations/step  %.0f (%.0f of them aligned_alloc/posix_memalign; %.2f MB)%s\n", bench::median(allocs),
+                bench::median(aligned_allocs), bench::median(alloc_bytes) / 1e6,
                 BENCH_COUNTS_C_ALIGNED ? "" : "  [operator new only: aligned_alloc not hooked on this libc]");
     std::printf("  set-up            %llu aligned_alloc/posix_memalign calls before the first step\n",
                 static_cast<unsigned long long>(setup_aligned_allocs));

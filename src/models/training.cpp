@@ -92,7 +92,7 @@ struct TrainableRoFormer::Impl {
 
   void prepare(const Batch& batch);
   void forward(const ExecContext& ctx);
-  TrainStep loss(const TrainLabels& labels, bool want_grad, float scale);
+  TrainStep loss(const TrainLabels& labels, bool want_grad, float scale, const ExecContext& ctx);
   void backward(const ExecContext& ctx);
 };
 
@@ -259,7 +259,8 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   }
 }
 
-TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_grad, float scale) {
+TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_grad, float scale,
+                                        const ExecContext& ctx) {
   const RoFormerConfig& c = config;
   const int64_t rows = B * T;
   TrainStep step;
@@ -279,9 +280,10 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
       const int64_t K = task == Task::MaskedLM ? c.vocab_size : c.num_labels();
       const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
       if (lm_subset)
-        r = models::cross_entropy(logits.data(), lm_labels.data(), static_cast<int64_t>(lm_labels.size()), K, 1, d, scale);
+        r = models::cross_entropy(logits.data(), lm_labels.data(), static_cast<int64_t>(lm_labels.size()), K, 1, d,
+                                  scale, ctx.threads);
       else
-        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale);
+        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale, ctx.threads);
       break;
     }
     case Task::CausalLM: {
@@ -291,7 +293,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
       shifted.assign(static_cast<std::size_t>(rows), -100);
       for (int64_t b = 0; b < B; ++b)
         for (int64_t i = 0; i + 1 < T; ++i) shifted[b * T + i] = lab.data<int64_t>()[b * T + i + 1];
-      r = models::cross_entropy(logits.data(), shifted.data(), rows, c.vocab_size, 1, d, scale);
+      r = models::cross_entropy(logits.data(), shifted.data(), rows, c.vocab_size, 1, d, scale, ctx.threads);
       break;
     }
     case Task::SequenceClassification: {
@@ -512,7 +514,7 @@ TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLab
   impl_->prepare(batch);
   impl_->select_lm_rows(labels);
   impl_->forward(ctx);
-  TrainStep result = impl_->loss(labels, true, grad_scale);
+  TrainStep result = impl_->loss(labels, true, grad_scale, ctx);
   impl_->backward(ctx);
   if (impl_->dropout_on) ++impl_->dropout_step;
   return result;
@@ -526,7 +528,7 @@ TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& lab
   impl_->select_lm_rows(labels);
   impl_->forward(ctx);
   impl_->dropout_on = was_on;
-  return impl_->loss(labels, false, 1.0f);
+  return impl_->loss(labels, false, 1.0f, ctx);
 }
 
 void TrainableRoFormer::set_dropout(bool enabled, uint64_t seed) {

@@ -1,0 +1,31 @@
+#pragma once
+// Pieces the stand-alone benchmark programs share: which BLAS the process
+// really mapped, the in-run sgemm yardstick, statistics and JSON strings.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace roformer::bench {
+
+// File names of the shared libraries mapped into this process whose name
+// mentions BLAS, space-separated.
+std::string loaded_blas();
+
+// OpenBLAS's name for the kernels it picked for this CPU (e.g. "Haswell").
+std::string openblas_core();
+
+// The best GFLOP/s of `reps` row-major n x n x n cblas_sgemm products with
+// `threads` OpenBLAS threads: what this CPU's BLAS reaches on a dense product
+// of the model's size, under the same load as the run it sits in.
+double sgemm_gflops(int n, int threads, int reps = 30);
+
+std::string json_escape(const std::string& s);
+double median(std::vector<double> v);
+
+// Peak and current resident set of this process in bytes (VmHWM, VmRSS).
+struct Rss {
+  int64_t peak = 0, current = 0;
+};
+Rss resident_set();
+
+}  // namespace roformer::bench

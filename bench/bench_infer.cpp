@@ -1,0 +1,290 @@
+// Inference throughput of the RoFormer encoder (RoFormerModel: the last hidden
+// state, no head) loaded from an HF directory through the memory-mapped
+// safetensors path, and the peak resident memory of that path.
+// bench/torch_infer.py runs the same weights on the same ids in PyTorch;
+// scripts/bench_infer.sh runs both side by side and writes docs/bench_infer.md.
+//
+//   bench_infer --dump DIR [--shape small|base] [--seed N]
+//   bench_infer --model DIR --batch B --seq T [--threads N] [--warmup N]
+//               [--min-reps N] [--min-seconds S] [--json] [--save-output FILE]
+//   bench_infer --rss --model DIR [--batch B --seq T] [--json]
+//   bench_infer --sgemm [--threads N] [--json]
+//
+// --dump writes a freshly initialised model (config.json, model.safetensors)
+// and inputs.safetensors (input_ids (8, 512), attention_mask, token_type_ids);
+// a case (B, T) uses the first B rows and T columns. --rss loads the model,
+// runs one forward and reports the peak resident set against the size of the
+// weights (it should be one process per measurement, hence its own mode).
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "bench_common.h"
+#include "roformer/error.h"
+#include "roformer/model.h"
+#include "roformer/safetensors.h"
+
+namespace {
+
+using namespace roformer;
+namespace fs = std::filesystem;
+
+struct ShapeSpec {
+  const char* name;
+  int64_t vocab, hidden, layers, heads, ffn;
+};
+
+constexpr ShapeSpec kShapes[] = {
+    {"small", 8000, 256, 4, 4, 1024},
+    {"base", 50000, 768, 12, 12, 3072},
+};
+constexpr int64_t kMaxBatch = 8, kMaxSeq = 512;
+
+struct Options {
+  std::string dump, model, save_output, shape = "base";
+  int64_t batch = 1, seq = 128;
+  int threads = 1, warmup = 1, min_reps = 3;
+  double min_seconds = 2.0;
+  uint64_t seed = 1234;
+  bool json = false, rss = false, sgemm = false;
+};
+
+[[noreturn]] void usage(const std::string& why) {
+  std::fprintf(stderr,
+               "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
+               "[--seed N]\n"
+               "       bench_infer --model DIR --batch B --seq T [--threads N] "
+               "[--warmup N] [--min-reps N]\n"
+               "                   [--min-seconds S] [--json] [--save-output FILE]\n"
+               "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
+               "       bench_infer --sgemm [--threads N] [--json]\n",
+               why.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto value = [&]() -> std::string {
+      if (i + 1 >= argc) usage(a + " needs a value");
+      return argv[++i];
+    };
+    auto number = [&]() -> double {
+      const std::string v = value();
+      char* end = nullptr;
+      const double x = std::strtod(v.c_str(), &end);
+      if (v.empty() || *end != '\0' || !(x >= 0)) usage("bad value for " + a + ": " + v);
+      return x;
+    };
+    if (a == "--dump")
+      o.dump = value();
+    else if (a == "--model")
+      o.model = value();
+    else if (a == "--save-output")
+      o.save_output = value();
+    else if (a == "--shape")
+      o.shape = value();
+    else if (a == "--batch")
+      o.batch = static_cast<int64_t>(number());
+    else if (a == "--seq")
+      o.seq = static_cast<int64_t>(number());
+    else if (a == "--threads")
+      o.threads = static_cast<int>(number());
+    else if (a == "--warmup")
+      o.warmup = static_cast<int>(number());
+    else if (a == "--min-reps")
+      o.min_reps = static_cast<int>(number());
+    else if (a == "--min-seconds")
+      o.min_seconds = number();
+    else if (a == "--seed")
+      o.seed = static_cast<uint64_t>(number());
+    else if (a == "--json")
+      o.json = true;
+    else if (a == "--rss")
+      o.rss = true;
+    else if (a == "--sgemm")
+      o.sgemm = true;
+    else if (a == "--help" || a == "-h")
+      usage("help");
+    else
+      usage("unknown argument " + a);
+  }
+  if (o.threads < 1) usage("--threads must be at least 1");
+  if (o.min_reps < 1) usage("--min-reps must be at least 1");
+  if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)
+    usage("--batch must be 1.." + std::to_string(kMaxBatch) + " and --seq 1.." + std::to_string(kMaxSeq));
+  return o;
+}
+
+int dump(const Options& o) {
+  const ShapeSpec* shape = nullptr;
+  for (const ShapeSpec& s : kShapes)
+    if (o.shape == s.name) shape = &s;
+  if (!shape) usage("unknown shape " + o.shape + " (small or base)");
+  RoFormerConfig config;
+  config.vocab_size = shape->vocab;
+  config.hidden_size = shape->hidden;
+  config.num_hidden_layers = shape->layers;
+  config.num_attention_heads = shape->heads;
+  config.intermediate_size = shape->ffn;
+  config.architectures = {"RoFormerModel"};
+  const RoFormerModel model = RoFormerModel::random_init(config, Task::Base, o.seed);
+  fs::create_directories(o.dump);
+  model.save_pretrained(o.dump);
+
+  std::mt19937_64 rng(o.seed + 1);
+  Tensor ids = Tensor::zeros({kMaxBatch, kMaxSeq}, DType::I64);
+  Tensor mask = Tensor::zeros({kMaxBatch, kMaxSeq}, DType::I64);
+  Tensor types = Tensor::zeros({kMaxBatch, kMaxSeq}, DType::I64);
+  for (int64_t i = 0; i < kMaxBatch * kMaxSeq; ++i) {
+    ids.data<int64_t>()[i] = 5 + static_cast<int64_t>(rng() % static_cast<uint64_t>(shape->vocab - 5));
+    mask.data<int64_t>()[i] = 1;
+  }
+  save_safetensors((fs::path(o.dump) / "inputs.safetensors").string(),
+                   {{"input_ids", ids}, {"attention_mask", mask}, {"token_type_ids", types}});
+  std::printf("bench_infer: wrote %s (%s shape)\n", o.dump.c_str(), shape->name);
+  return 0;
+}
+
+// The first B rows and T columns of the dumped inputs, as contiguous tensors.
+Batch slice_inputs(const std::string& dir, int64_t B, int64_t T) {
+  const SafeTensors st = SafeTensors::open((fs::path(dir) / "inputs.safetensors").string());
+  auto slice = [&](const char* name) {
+    const Tensor full = st.get(name);
+    if (full.shape() != std::vector<int64_t>{kMaxBatch, kMaxSeq})
+      throw Error(std::string("inputs.safetensors: ") + name + " is not (8, 512)");
+    Tensor out = Tensor::zeros({B, T}, DType::I64);
+    for (int64_t b = 0; b < B; ++b) std::copy_n(full.data<int64_t>() + b * kMaxSeq, T, out.data<int64_t>() + b * T);
+    return out;
+  };
+  return Batch{slice("input_ids"), slice("attention_mask"), slice("token_type_ids")};
+}
+
+int64_t weights_bytes(const std::string& dir) {
+  return static_cast<int64_t>(fs::file_size(fs::path(dir) / "model.safetensors"));
+}
+
+// Matrix-product FLOPs of one encoder forward: per layer the Q, K, V, output
+// and FFN projections, 2N(4H^2 + 2HI), plus QK^T and PV, 4BT^2H.
+double forward_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
+  const double N = static_cast<double>(B * T), H = static_cast<double>(c.hidden_size);
+  const double I = static_cast<double>(c.intermediate_size), L = static_cast<double>(c.num_hidden_layers);
+  double f = L * (2 * N * (4 * H * H + 2 * H * I) + 4.0 * static_cast<double>(B) * T * T * H);
+  if (c.embedding_dim() != c.hidden_size) f += 2 * N * static_cast<double>(c.embedding_dim()) * H;
+  return f;
+}
+
+int run_rss(const Options& o) {
+  const bench::Rss before = bench::resident_set();
+  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, LoadOptions{Task::Base, {}, {}});
+  const bench::Rss loaded = bench::resident_set();
+  const Batch batch = slice_inputs(o.model, o.batch, o.seq);
+  const ModelOutput out = model.forward(batch, {}, ExecContext{o.threads, best_isa()});
+  if (!std::isfinite(out.last_hidden_state.data<float>()[0])) throw Error("non-finite output");
+  const bench::Rss after = bench::resident_set();
+  const double w = static_cast<double>(weights_bytes(o.model));
+  if (o.json)
+    std::printf(
+        "{\"impl\": \"roformer.cpp\", \"mode\": \"rss\", \"batch\": "
+        "%lld, \"seq\": %lld, \"weights_bytes\": %.0f, "
+        "\"rss_start\": %lld, \"rss_after_load\": %lld, \"peak_rss\": "
+        "%lld, \"peak_over_weights\": %.4f}\n",
+        static_cast<long long>(o.batch), static_cast<long long>(o.seq), w, static_cast<long long>(before.current),
+        static_cast<long long>(loaded.current), static_cast<long long>(after.peak),
+        static_cast<double>(after.peak) / w);
+  else
+    std::printf(
+        "weights %.1f MB; RSS at start %.1f MB, after loading %.1f MB; "
+        "peak after a (%lld, %lld) forward "
+        "%.1f MB = %.2fx the weights\n",
+        w / 1e6, static_cast<double>(before.current) / 1e6, static_cast<double>(loaded.current) / 1e6,
+        static_cast<long long>(o.batch), static_cast<long long>(o.seq), static_cast<double>(after.peak) / 1e6,
+        static_cast<double>(after.peak) / w);
+  return 0;
+}
+
+int run_throughput(const Options& o) {
+  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, LoadOptions{Task::Base, {}, {}});
+  const Batch batch = slice_inputs(o.model, o.batch, o.seq);
+  const ExecContext ctx{o.threads, best_isa()};
+  std::vector<double> seconds;
+  double total = 0;
+  ModelOutput out;
+  for (int rep = 0; rep < o.warmup || static_cast<int>(seconds.size()) < o.min_reps || total < o.min_seconds; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    out = model.forward(batch, {}, ctx);
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (rep >= o.warmup) {
+      seconds.push_back(s);
+      total += s;
+    }
+  }
+  const Tensor& h = out.last_hidden_state;
+  double abs_sum = 0;
+  for (int64_t i = 0; i < h.numel(); ++i) abs_sum += std::fabs(h.data<float>()[i]);
+  if (!std::isfinite(abs_sum)) throw Error("non-finite output");
+  if (!o.save_output.empty()) save_safetensors(o.save_output, {{"last_hidden_state", h}});
+
+  const double med = bench::median(seconds);
+  const double tokens = static_cast<double>(o.batch * o.seq);
+  const double flops = forward_flops(model.config(), o.batch, o.seq);
+  const std::string blas = bench::loaded_blas(), core = bench::openblas_core();
+  if (o.json)
+    std::printf(
+        "{\"impl\": \"roformer.cpp\", \"batch\": %lld, \"seq\": %lld, "
+        "\"threads\": %d, \"reps\": %zu, "
+        "\"seconds_median\": %.6f, \"seconds_min\": %.6f, \"seconds_max\": "
+        "%.6f, \"tokens_per_second\": %.3f, "
+        "\"flops\": %.6g, \"gflops_per_second\": %.3f, \"mean_abs_output\": "
+        "%.9g, \"blas\": \"%s\", "
+        "\"openblas_core\": \"%s\"}\n",
+        static_cast<long long>(o.batch), static_cast<long long>(o.seq), o.threads, seconds.size(), med,
+        *std::min_element(seconds.begin(), seconds.end()), *std::max_element(seconds.begin(), seconds.end()),
+        tokens / med, flops, flops / med / 1e9, abs_sum / static_cast<double>(h.numel()),
+        bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
+  else
+    std::printf(
+        "roformer.cpp  B=%lld T=%lld, %d thread(s): median %.4f s over "
+        "%zu reps -> %.1f tokens/s, %.1f GFLOP/s "
+        "(BLAS %s, core %s)\n",
+        static_cast<long long>(o.batch), static_cast<long long>(o.seq), o.threads, med, seconds.size(), tokens / med,
+        flops / med / 1e9, blas.c_str(), core.c_str());
+  return 0;
+}
+
+int run(const Options& o) {
+  if (o.sgemm) {
+    const double g = bench::sgemm_gflops(768, o.threads);
+    if (o.json)
+      std::printf(
+          "{\"impl\": \"sgemm\", \"n\": 768, \"threads\": %d, "
+          "\"gflops_per_second\": %.3f}\n",
+          o.threads, g);
+    else
+      std::printf("sgemm 768^3, %d thread(s): %.1f GFLOP/s (best of 30)\n", o.threads, g);
+    return 0;
+  }
+  if (!o.dump.empty()) return dump(o);
+  if (o.model.empty()) usage("give --dump DIR, --model DIR or --sgemm");
+  return o.rss ? run_rss(o) : run_throughput(o);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  try {
+    return run(parse(argc, argv));
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "bench_infer: %s\n", e.what());
+    return 1;
+  }
+}
