@@ -13,18 +13,11 @@
 // identical weights and data. --sgemm measures the yardstick instead: the
 // GFLOP/s of a 768x768x768 cblas_sgemm (best of 30) with the given threads.
 //
-// Allocation counting: this file replaces the global operator new/delete (every
-// overload: plain, array, sized, aligned, nothrow) with versions that bump an
-// atomic counter. Tensors allocate with C's aligned_alloc (src/core/tensor.cpp),
-// which operator new does not see; on glibc this file therefore also defines
-// aligned_alloc and posix_memalign (they take precedence over libc's at link
-// time) and forwards them to glibc's __libc_memalign. Plain malloc/calloc/
-// realloc called directly (OpenBLAS's and libgomp's internals, for example)
-// are not counted. "allocations per step" is the number of counted calls
-// between the start and the end of a timed step, all threads together.
+// Allocations are counted by tests/support/alloc_counter.cpp, linked in (it
+// replaces operator new/delete, and aligned_alloc/posix_memalign on glibc):
+// "allocations per step" is the number of counted calls between the start and
+// the end of a timed step, all threads together.
 #include <algorithm>
-#include <atomic>
-#include <cerrno>
 #include <chrono>
 #include <cmath>
 #include <cstdint>
@@ -33,149 +26,18 @@
 #include <cstring>
 #include <exception>
 #include <filesystem>
-#include <fstream>
-#include <new>
 #include <random>
 #include <string>
 #include <utility>
 #include <vector>
 
 #include "bench_common.h"
+#include "support/alloc_counter.h"
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/optim.h"
 #include "roformer/safetensors.h"
 #include "roformer/training.h"
-
-// ---------------------------------------------------------------------------
-// Allocation counter.
-
-namespace {
-
-std::atomic<uint64_t> g_allocs{0};          // every counted call
-std::atomic<uint64_t> g_aligned_allocs{0};  // of which C aligned_alloc / posix_memalign (Tensor storage)
-std::atomic<uint64_t> g_alloc_bytes{0};
-
-void count_alloc(std::size_t bytes) {
-  g_allocs.fetch_add(1, std::memory_order_relaxed);
-  g_alloc_bytes.fetch_add(bytes, std::memory_order_relaxed);
-}
-
-}  // namespace
-
-#if defined(__has_feature)
-#if __has_feature(address_sanitizer) || __has_feature(memory_sanitizer) || __has_feature(thread_sanitizer)
-#define BENCH_UNDER_SANITIZER 1
-#endif
-#endif
-#if defined(__SANITIZE_ADDRESS__) || defined(__SANITIZE_THREAD__)
-#define BENCH_UNDER_SANITIZER 1
-#endif
-
-// A sanitizer intercepts the C allocator itself; defining aligned_alloc here
-// would bypass it, so under a sanitizer only operator new is counted.
-#if defined(__GLIBC__) && !defined(BENCH_UNDER_SANITIZER)
-#define BENCH_COUNTS_C_ALIGNED 1
-extern "C" void* __libc_memalign(std::size_t alignment, std::size_t size);  // glibc's, exported
-
-namespace {
-void* raw_aligned(std::size_t alignment, std::size_t size) { return __libc_memalign(alignment, size); }
-bool power_of_two(std::size_t x) { return x != 0 && (x & (x - 1)) == 0; }
-}  // namespace
-
-extern "C" void* aligned_alloc(std::size_t alignment, std::size_t size) noexcept {
-  if (!power_of_two(alignment)) {
-    errno = EINVAL;
-    return nullptr;
-  }
-  count_alloc(size);
-  g_aligned_allocs.fetch_add(1, std::memory_order_relaxed);
-  return raw_aligned(alignment, size);
-}
-
-extern "C" int posix_memalign(void** out, std::size_t alignment, std::size_t size) noexcept {
-  if (!power_of_two(alignment) || alignment % sizeof(void*) != 0) return EINVAL;
-  count_alloc(size);
-  g_aligned_allocs.fetch_add(1, std::memory_order_relaxed);
-  void* p = raw_aligned(alignment, size);
-  if (!p) return ENOMEM;
-  *out = p;
-  return 0;
-}
-#else
-#define BENCH_COUNTS_C_ALIGNED 0
-namespace {
-void* raw_aligned(std::size_t alignment, std::size_t size) {
-  void* p = nullptr;
-  return posix_memalign(&p, std::max(alignment, sizeof(void*)), size) == 0 ? p : nullptr;
-}
-}  // namespace
-#endif
-
-namespace {
-
-void* counted_new(std::size_t size) {
-  count_alloc(size);
-  void* p = std::malloc(size == 0 ? 1 : size);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-
-void* counted_new_aligned(std::size_t size, std::align_val_t al) {
-  count_alloc(size);
-  const std::size_t a = std::max(static_cast<std::size_t>(al), sizeof(void*));
-  void* p = raw_aligned(a, size == 0 ? a : size);
-  if (!p) throw std::bad_alloc();
-  return p;
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) { return counted_new(n); }
-void* operator new[](std::size_t n) { return counted_new(n); }
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return counted_new(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept {
-  try {
-    return counted_new(n);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new(std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
-void* operator new[](std::size_t n, std::align_val_t al) { return counted_new_aligned(n, al); }
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  try {
-    return counted_new_aligned(n, al);
-  } catch (...) {
-    return nullptr;
-  }
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  try {
-    return counted_new_aligned(n, al);
-  } catch (...) {
-    return nullptr;
-  }
-}
-
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
 
 // ---------------------------------------------------------------------------
 
@@ -366,17 +228,19 @@ int run(const Options& o) {
   const int64_t tokens = shape->batch * shape->seq;
 
   // Shows the aligned_alloc hook works: model set-up allocates every Tensor through it.
-  const uint64_t setup_aligned_allocs = g_aligned_allocs.load();
+  const uint64_t setup_aligned_allocs = alloc_counter::now().aligned_calls;
   std::vector<double> seconds, allocs, aligned_allocs, alloc_bytes;
   double first_loss = 0, last_loss = 0;
   for (int step = 0; step < o.warmup + o.steps; ++step) {
-    const uint64_t a0 = g_allocs.load(), c0 = g_aligned_allocs.load(), b0 = g_alloc_bytes.load();
+    const alloc_counter::Counts before = alloc_counter::now();
+    const uint64_t a0 = before.calls, c0 = before.aligned_calls, b0 = before.bytes;
     const auto t0 = std::chrono::steady_clock::now();
     model.zero_grad();
     const TrainStep s = model.forward_backward(batch, labels, ctx);
     adamw.step(lr);
     const auto t1 = std::chrono::steady_clock::now();
-    const uint64_t a1 = g_allocs.load(), c1 = g_aligned_allocs.load(), b1 = g_alloc_bytes.load();
+    const alloc_counter::Counts after = alloc_counter::now();
+    const uint64_t a1 = after.calls, c1 = after.aligned_calls, b1 = after.bytes;
     if (!std::isfinite(s.loss)) throw Error("the loss became non-finite at step " + std::to_string(step));
     if (step == 0) first_loss = s.loss;
     last_loss = s.loss;
@@ -405,7 +269,8 @@ int run(const Options& o) {
         o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
         *std::max_element(seconds.begin(), seconds.end()), tps, first_loss, last_loss,
         static_cast<long long>(params_total), static_cast<long long>(params_embedding), flops, flops / med / 1e9,
-        bench::median(allocs), bench::median(aligned_allocs), bench::median(alloc_bytes), BENCH_COUNTS_C_ALIGNED ? "true" : "false",
+        bench::median(allocs), bench::median(aligned_allocs), bench::median(alloc_bytes),
+        alloc_counter::counts_c_aligned_alloc() ? "true" : "false",
         static_cast<unsigned long long>(setup_aligned_allocs), bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
   } else {
     std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), %d timed steps after %d warm-up\n", shape->name,
@@ -419,7 +284,7 @@ int run(const Options& o) {
     std::printf("  loss              first step %.7f, last step %.7f\n", first_loss, last_loss);
     std::printf("  allocations/step  %.0f (%.0f of them aligned_alloc/posix_memalign; %.2f MB)%s\n", bench::median(allocs),
                 bench::median(aligned_allocs), bench::median(alloc_bytes) / 1e6,
-                BENCH_COUNTS_C_ALIGNED ? "" : "  [operator new only: aligned_alloc not hooked on this libc]");
+                alloc_counter::counts_c_aligned_alloc() ? "" : "  [operator new only: aligned_alloc not hooked on this libc]");
     std::printf("  set-up            %llu aligned_alloc/posix_memalign calls before the first step\n",
                 static_cast<unsigned long long>(setup_aligned_allocs));
     std::printf("  BLAS              %s (OpenBLAS core %s)\n", blas.c_str(), core.c_str());

@@ -78,6 +78,13 @@ enum class QkvLayout {
 void rope_apply(RopeTable& table, const Tensor& x, const Tensor& out, const Tensor& positions, QkvLayout layout,
                 RopeDirection direction, const ExecContext& ctx);
 
+// The same for the common case of the layers' hot path, without building
+// Tensor handles (so nothing is allocated): x is a contiguous F32
+// [batch, seq, heads, table.spec().head_dim] buffer rotated in place;
+// positions holds seq values, or batch * seq when per_row.
+void rope_apply_inplace(RopeTable& table, float* x, int64_t batch, int64_t seq, int64_t heads,
+                        const int64_t* positions, bool per_row, RopeDirection direction, const ExecContext& ctx);
+
 }  // namespace roformer
 
 namespace roformer {

@@ -37,7 +37,14 @@ class Tensor {
   int64_t numel() const { return shape_numel(shape_); }
   DType dtype() const { return dtype_; }
   bool defined() const { return data_ != nullptr || numel() == 0; }
-  bool is_contiguous() const { return strides_ == contiguous_strides(shape_); }
+  bool is_contiguous() const {  // compared in place: building the strides would allocate
+    int64_t expect = 1;
+    for (std::size_t i = shape_.size(); i-- > 0;) {
+      if (strides_[i] != expect) return false;
+      expect *= shape_[i];
+    }
+    return true;
+  }
   std::size_t nbytes() const { return static_cast<std::size_t>(numel()) * dtype_size(dtype_); }
 
   void* raw() const { return data_; }

@@ -4,7 +4,10 @@
 // E embedding size, H hidden, I intermediate, V vocab, L labels.
 #include "roformer/training.h"
 
+#include <algorithm>
 #include <cstring>
+#include <initializer_list>
+#include <optional>
 
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
@@ -53,6 +56,7 @@ struct TrainableRoFormer::Impl {
   std::vector<int64_t> ids, types;
   std::vector<uint8_t> valid;
   Tensor positions;
+  std::optional<RopeTable> rope_table;  // kept across steps: its rows are computed once
   std::vector<float> emb_pre, emb, emb_mean, emb_rstd;  // (B, T, E)
   std::vector<std::vector<float>> hs;           // L + 1 hidden states (B, T, H)
   std::vector<LayerActs> layers;
@@ -111,24 +115,32 @@ void TrainableRoFormer::Impl::prepare(const Batch& batch) {
   B = in.numel() / std::max<int64_t>(T, 1);
   ROFORMER_CHECK(B > 0 && T > 0, "train: empty batch");
   const int64_t n = B * T;
-  const Tensor ic = in.is_contiguous() ? in : in.to(DType::I64);
-  ids.assign(ic.data<int64_t>(), ic.data<int64_t>() + n);
+  // Contiguous inputs (the usual case) are read in place: copying a Tensor
+  // handle allocates, and the step loop should not.
+  Tensor holder;
+  auto int64_data = [&holder](const Tensor& t) -> const int64_t* {
+    if (t.is_contiguous()) return t.data<int64_t>();
+    holder = t.to(DType::I64);
+    return holder.data<int64_t>();
+  };
+  const int64_t* id_data = int64_data(in);
+  ids.assign(id_data, id_data + n);
   for (int64_t id : ids) ROFORMER_CHECK(id >= 0 && id < c.vocab_size, "train: input id " + std::to_string(id) + " outside the vocabulary");
   types.assign(static_cast<std::size_t>(n), 0);
   if (batch.token_type_ids.defined() && batch.token_type_ids.numel() > 0) {
     ROFORMER_CHECK(batch.token_type_ids.shape() == in.shape() && batch.token_type_ids.dtype() == DType::I64,
           "train: token_type_ids must be int64 with the shape of input_ids");
-    const Tensor tt = batch.token_type_ids.is_contiguous() ? batch.token_type_ids : batch.token_type_ids.to(DType::I64);
-    types.assign(tt.data<int64_t>(), tt.data<int64_t>() + n);
+    const int64_t* tt = int64_data(batch.token_type_ids);
+    types.assign(tt, tt + n);
     for (int64_t v : types) ROFORMER_CHECK(v >= 0 && v < c.type_vocab_size, "train: token type out of range");
   }
   valid.assign(static_cast<std::size_t>(n), 1);
   if (batch.attention_mask.defined() && batch.attention_mask.numel() > 0) {
     ROFORMER_CHECK(batch.attention_mask.shape() == in.shape() && batch.attention_mask.dtype() == DType::I64,
           "train: attention_mask must be int64 with the shape of input_ids");
-    const Tensor m = batch.attention_mask.is_contiguous() ? batch.attention_mask : batch.attention_mask.to(DType::I64);
+    const int64_t* m = int64_data(batch.attention_mask);
     for (int64_t i = 0; i < n; ++i) {
-      const int64_t v = m.data<int64_t>()[i];
+      const int64_t v = m[i];
       ROFORMER_CHECK(v == 0 || v == 1, "train: attention_mask values must be 0 or 1");
       valid[static_cast<std::size_t>(i)] = static_cast<uint8_t>(v);
     }
@@ -159,7 +171,8 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
   else std::memcpy(hs[0].data(), emb.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
 
-  RopeTable rope(c.rope_spec());
+  if (!rope_table) rope_table.emplace(c.rope_spec());
+  RopeTable& rope = *rope_table;
   nn::AttentionMask mask{valid.data(), T, c.is_decoder};
   layers.resize(w.layers.size());
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
@@ -266,33 +279,40 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
   TrainStep step;
   resize(dlogits, static_cast<int64_t>(logits.size()));
   float* d = want_grad ? dlogits.data() : nullptr;
-  auto int_labels = [&](const Tensor& x, const Shape& shape, const char* what) {
-    ROFORMER_CHECK(x.defined() && x.dtype() == DType::I64 && x.shape() == shape,
-          std::string("train: ") + what + " must be int64 of shape " + shape_str(shape) +
-              (x.defined() ? ", got " + shape_str(x.shape()) : ""));
-    return x.is_contiguous() ? x : x.to(DType::I64);
+  // Labels as int64 values, read in place when contiguous (no allocation in
+  // the step loop); `holder` keeps a contiguous copy otherwise.
+  auto int_labels = [&](const Tensor& x, std::initializer_list<int64_t> shape, const char* what,
+                        Tensor& holder) -> const int64_t* {
+    const bool ok = x.defined() && x.dtype() == DType::I64 &&
+                    std::equal(x.shape().begin(), x.shape().end(), shape.begin(), shape.end());
+    ROFORMER_CHECK(ok, std::string("train: ") + what + " must be int64 of shape " + shape_str(Shape(shape)) +
+                           (x.defined() ? ", got " + shape_str(x.shape()) : ""));
+    if (x.is_contiguous()) return x.data<int64_t>();
+    holder = x.to(DType::I64);
+    return holder.data<int64_t>();
   };
+  Tensor holder, holder2;
   models::LossResult r;
   switch (task) {
     case Task::Base: throw Error("train: the base model has no head and no loss");
     case Task::MaskedLM:
     case Task::TokenClassification: {
       const int64_t K = task == Task::MaskedLM ? c.vocab_size : c.num_labels();
-      const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
+      const int64_t* lab = int_labels(labels.labels, {B, T}, "labels", holder);
       if (lm_subset)
         r = models::cross_entropy(logits.data(), lm_labels.data(), static_cast<int64_t>(lm_labels.size()), K, 1, d,
                                   scale, ctx.threads);
       else
-        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), rows, K, 1, d, scale, ctx.threads);
+        r = models::cross_entropy(logits.data(), lab, rows, K, 1, d, scale, ctx.threads);
       break;
     }
     case Task::CausalLM: {
       // Position t predicts label t + 1; the last position predicts nothing.
-      const Tensor lab = int_labels(labels.labels, {B, T}, "labels");
+      const int64_t* lab = int_labels(labels.labels, {B, T}, "labels", holder);
       std::vector<int64_t>& shifted = shifted_labels;
       shifted.assign(static_cast<std::size_t>(rows), -100);
       for (int64_t b = 0; b < B; ++b)
-        for (int64_t i = 0; i + 1 < T; ++i) shifted[b * T + i] = lab.data<int64_t>()[b * T + i + 1];
+        for (int64_t i = 0; i + 1 < T; ++i) shifted[b * T + i] = lab[b * T + i + 1];
       r = models::cross_entropy(logits.data(), shifted.data(), rows, c.vocab_size, 1, d, scale, ctx.threads);
       break;
     }
@@ -311,28 +331,28 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
         ROFORMER_CHECK(lab.numel() == B * K, "train: multi-label targets must be (batch, labels)");
         r = models::bce_with_logits(logits.data(), lab.data<float>(), B * K, d, scale);
       } else {
-        const Tensor lab = int_labels(labels.labels, {B}, "labels");
-        r = models::cross_entropy(logits.data(), lab.data<int64_t>(), B, K, 1, d, scale);
+        const int64_t* lab = int_labels(labels.labels, {B}, "labels", holder);
+        r = models::cross_entropy(logits.data(), lab, B, K, 1, d, scale);
       }
       break;
     }
     case Task::MultipleChoice: {
       const int64_t batches = B / choices;
-      const Tensor lab = int_labels(labels.labels, {batches}, "labels");
-      r = models::cross_entropy(logits.data(), lab.data<int64_t>(), batches, choices, 1, d, scale);
+      const int64_t* lab = int_labels(labels.labels, {batches}, "labels", holder);
+      r = models::cross_entropy(logits.data(), lab, batches, choices, 1, d, scale);
       break;
     }
     case Task::QuestionAnswering: {
       // HF clamps positions to [0, T] and ignores T; the loss is the mean of the two.
-      const Tensor sp_in = int_labels(labels.start_positions, {B}, "start_positions");
-      const Tensor ep_in = int_labels(labels.end_positions, {B}, "end_positions");
+      const int64_t* sp_in = int_labels(labels.start_positions, {B}, "start_positions", holder);
+      const int64_t* ep_in = int_labels(labels.end_positions, {B}, "end_positions", holder2);
       std::vector<float> start(static_cast<std::size_t>(rows)), end(start.size()), ds(start.size()), dend(start.size());
       for (int64_t i = 0; i < rows; ++i) {
         start[i] = logits[2 * i];
         end[i] = logits[2 * i + 1];
       }
-      auto clamp = [&](const Tensor& p) {
-        std::vector<int64_t> v(p.data<int64_t>(), p.data<int64_t>() + B);
+      auto clamp = [&](const int64_t* p) {
+        std::vector<int64_t> v(p, p + B);
         for (auto& x : v) x = std::clamp<int64_t>(x, 0, T);
         return v;
       };
@@ -420,7 +440,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     }
   }
 
-  RopeTable rope(c.rope_spec());
+  if (!rope_table) rope_table.emplace(c.rope_spec());
+  RopeTable& rope = *rope_table;
   std::vector<float>& dy = dh;  // gradient of the current layer's output, becomes its input's
   resize(dtmp, rows * H);
   resize(dtmp2, rows * H);
@@ -495,8 +516,8 @@ void TrainableRoFormer::Impl::select_lm_rows(const TrainLabels& labels) {
   lm_subset = false;
   const Tensor& l = labels.labels;
   // Anything unusual (wrong shape or type) keeps every row; loss() reports it.
-  if (task != Task::MaskedLM || !l.defined() || l.dtype() != DType::I64 || l.shape() != Shape{B, T} ||
-      !l.is_contiguous())
+  if (task != Task::MaskedLM || !l.defined() || l.dtype() != DType::I64 || l.dim() != 2 || l.size(0) != B ||
+      l.size(1) != T || !l.is_contiguous())
     return;
   lm_rows.clear();
   lm_labels.clear();

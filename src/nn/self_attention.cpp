@@ -16,6 +16,23 @@
 
 namespace roformer::nn {
 
+namespace {
+
+// Rotates the heads of a contiguous (B, T, heads, head_dim) buffer in place.
+// positions: I64 [T] (shared by the batch) or [B, T].
+void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, const Tensor& positions, RopeTable& rope,
+                  RopeDirection dir, const ExecContext& ctx) {
+  const bool per_row = positions.dim() == 2;
+  ROFORMER_CHECK((positions.dim() == 1 || per_row) && positions.dtype() == DType::I64 && positions.numel() == (per_row ? B * T : T) &&
+                     positions.strides().back() == 1 && (!per_row || positions.strides()[0] == T),
+                 "attention: positions must be contiguous int64 of shape [T] or [B, T]");
+  ROFORMER_CHECK(static_cast<int64_t>(t.size()) >= B * T * NH * rope.spec().head_dim,
+                 "attention: rotary buffer smaller than (B, T, heads, head_dim)");
+  rope_apply_inplace(rope, t.data(), B, T, NH, positions.data<int64_t>(), per_row, dir, ctx);
+}
+
+}  // namespace
+
 void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra) {
   if (length == 0 && capacity == 0) {
     batch = batch_size;
@@ -57,8 +74,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
 
   // Rotate per head by each token's absolute position (HF: after bias, before scores).
   auto rotate = [&](std::vector<float>& t) {
-    Tensor view = Tensor::view(t.data(), {B, T, NH, D}, DType::F32);
-    rope_apply(rope, view, view, positions, QkvLayout::BSHD, RopeDirection::Forward, ctx);
+    rotate_heads(t, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
   };
   if (use_rope) {
     rotate(q);
@@ -120,20 +136,6 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   }
 }
 
-}  // namespace roformer::nn
-
-namespace roformer::nn {
-
-namespace {
-
-void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, int64_t D, const Tensor& positions,
-                  RopeTable& rope, RopeDirection dir, const ExecContext& ctx) {
-  Tensor view = Tensor::view(t.data(), {B, T, NH, D}, DType::F32);
-  rope_apply(rope, view, view, positions, QkvLayout::BSHD, dir, ctx);
-}
-
-}  // namespace
-
 void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                                   const AttentionMask& mask, AttentionSaved& saved, float* out,
                                   const ExecContext& ctx, const AttentionDropout& dropout) const {
@@ -159,9 +161,9 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     saved.dropped.resize(saved.probs.size());
   }
   if (use_rope) {
-    rotate_heads(saved.q, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
-    rotate_heads(saved.k, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
-    if (rotary_value) rotate_heads(saved.v, B, T, NH, D, positions, rope, RopeDirection::Forward, ctx);
+    rotate_heads(saved.q, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
+    rotate_heads(saved.k, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
+    if (rotary_value) rotate_heads(saved.v, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
   }
   ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
 
@@ -238,9 +240,9 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   }
   // The rotation's gradient is the inverse rotation.
   if (use_rope) {
-    rotate_heads(dq, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
-    rotate_heads(dk, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
-    if (rotary_value) rotate_heads(dv, B, T, NH, D, positions, rope, RopeDirection::Backward, ctx);
+    rotate_heads(dq, B, T, NH, positions, rope, RopeDirection::Backward, ctx);
+    rotate_heads(dk, B, T, NH, positions, rope, RopeDirection::Backward, ctx);
+    if (rotary_value) rotate_heads(dv, B, T, NH, positions, rope, RopeDirection::Backward, ctx);
   }
   query.backward(x, dq.data(), rows, dx, true, grad.query, ctx);
   key.backward(x, dk.data(), rows, dx, true, grad.key, ctx);

@@ -274,6 +274,29 @@ TEST(Rope, PerRowPositionsEqualSeparateCalls) {
   }
 }
 
+// The raw in-place entry the layers use equals the Tensor API, for shared and
+// per-row positions, both directions, on every instruction set.
+TEST(Rope, InPlaceRawEntryEqualsTensorApi) {
+  for (const RopeLayout layout : {RopeLayout::Interleaved, RopeLayout::HalfSplit})
+    for (const Isa isa : {Isa::Scalar, best_isa()})
+      for (const bool per_row : {false, true})
+        for (const RopeDirection dir : {RopeDirection::Forward, RopeDirection::Backward}) {
+          const RopeSpec spec{64, 0, 10000.0, layout};
+          const int64_t B = 3, T = 7, H = 5;
+          const auto x = random_floats(B * T * H * 64, 21);
+          Tensor pos = per_row ? Tensor::zeros({B, T}, DType::I64) : Tensor::zeros({T}, DType::I64);
+          for (int64_t i = 0; i < pos.numel(); ++i) pos.data<int64_t>()[i] = 1000 * (i / T) + 2 * (i % T) + 5;
+          Tensor in = Tensor::from_vector({B, T, H, 64}, x);
+          Tensor want = Tensor::zeros(in.shape());
+          RopeTable table(spec);
+          const ExecContext ctx{2, isa};
+          rope_apply(table, in, want, pos, QkvLayout::BSHD, dir, ctx);
+          std::vector<float> got = x;
+          rope_apply_inplace(table, got.data(), B, T, H, pos.data<int64_t>(), per_row, dir, ctx);
+          EXPECT_EQ(got, want.to_vector()) << isa_name(isa) << (per_row ? " per-row" : " shared");
+        }
+}
+
 // Every instruction set against the scalar reference, over awkward sizes.
 TEST(Rope, FastPathsMatchScalarReference) {
   const std::vector<int64_t> head_dims = {2, 4, 6, 8, 10, 14, 16, 18, 30, 32, 34, 48, 62, 64, 66, 96, 126, 128, 130, 254, 256};
