@@ -11,6 +11,7 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -130,9 +131,13 @@ void run_naive(benchmark::State& state, int64_t B, int64_t T, int threads, RopeD
   set_counters(state, b);
 }
 
-// Collects every run and prints the ratio table after the normal report.
+// Collects every run and prints the ratio table after the normal report: the
+// median GB/s over repetitions (--benchmark_repetitions, ideally with
+// --benchmark_enable_random_interleaving so that slow phases of a shared
+// machine hit every implementation alike).
 class RatioReporter : public benchmark::ConsoleReporter {
  public:
+  explicit RatioReporter(std::vector<std::string> keys) : keys_(std::move(keys)) {}
   void ReportRuns(const std::vector<Run>& runs) override {
     ConsoleReporter::ReportRuns(runs);
     for (const Run& r : runs) {
@@ -142,8 +147,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
       const std::size_t slash = name.find('/');
       const std::string impl = name.substr(0, slash), key = name.substr(slash + 1);
       auto it = r.counters.find("GB/s");
-      if (it != r.counters.end()) gbps_[key][impl] = it->second.value;
-      if (impl == "rope_fwd") keys_.push_back(key);
+      if (it != r.counters.end()) gbps_[key][impl].push_back(it->second.value);
     }
   }
   void Finalize() override {
@@ -152,7 +156,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
     std::printf("|---|---|---|---|---|---|---|---|\n");
     for (const std::string& key : keys_)
       for (const char* dir : {"fwd", "bwd"}) {
-        auto& g = gbps_[key];
+        std::map<std::string, double> g;  // median over repetitions
+        for (auto& [impl, v] : gbps_[key]) {
+          std::sort(v.begin(), v.end());
+          g[impl] = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+        }
         const std::string self = std::string("rope_") + dir, naive = std::string("naive_") + dir;
         if (!g.count(self) || !g.count("copy") || !g.count(naive)) continue;
         std::string shape = key.substr(0, key.rfind('/'));
@@ -164,13 +172,14 @@ class RatioReporter : public benchmark::ConsoleReporter {
   }
 
  private:
-  std::vector<std::string> keys_;
-  std::map<std::string, std::map<std::string, double>> gbps_;
+  std::vector<std::string> keys_;  // table rows, in registration order
+  std::map<std::string, std::map<std::string, std::vector<double>>> gbps_;  // every repetition
 };
 
 }  // namespace
 
 int main(int argc, char** argv) {
+  std::vector<std::string> keys;
   const int64_t batches[] = {1, 4, 16};
   const int64_t seqs[] = {128, 512, 2048, 8192};
   for (int64_t T : seqs)
@@ -178,6 +187,7 @@ int main(int argc, char** argv) {
       for (int threads : {1, 2}) {
         const std::string key =
             "B=" + std::to_string(B) + "/T=" + std::to_string(T) + "/threads=" + std::to_string(threads);
+        keys.push_back(key);
         auto reg = [&](const std::string& name, auto fn) {
           benchmark::RegisterBenchmark((name + "/" + key).c_str(), fn)->UseRealTime()->Unit(benchmark::kMicrosecond);
         };
@@ -189,7 +199,7 @@ int main(int argc, char** argv) {
       }
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  RatioReporter reporter;
+  RatioReporter reporter(keys);
   benchmark::RunSpecifiedBenchmarks(&reporter);
   benchmark::Shutdown();
   return 0;

@@ -4,6 +4,7 @@
 #include <omp.h>
 
 #include <atomic>
+#include <cstring>
 
 #include "roformer/error.h"
 
@@ -34,6 +35,19 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
               static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
+}
+
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, const ExecContext& ctx) {
+  if (bias == nullptr) {
+    gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 0.0f, C, ldc, ctx);
+    return;
+  }
+  ROFORMER_CHECK(M >= 0 && N >= 0, "gemm: negative size");
+  const bool parallel = ctx.threads > 1 && M * N >= (int64_t{1} << 16);
+#pragma omp parallel for schedule(static) num_threads(ctx.threads) if (parallel)
+  for (int64_t i = 0; i < M; ++i) std::memcpy(C + i * ldc, bias, static_cast<std::size_t>(N) * sizeof(float));
+  gemm(trans_a, trans_b, M, N, K, 1.0f, A, lda, B, ldb, 1.0f, C, ldc, ctx);
 }
 
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -13,6 +13,12 @@ namespace roformer::kernels {
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx);
 
+// C[M,N] = op(A) * op(B) + bias[N] on every row. The bias is written into C
+// first and the BLAS accumulates onto it (beta = 1): one pass over C instead
+// of the BLAS's zeroing pass plus a bias pass. bias may be null (plain product).
+void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
+               const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, const ExecContext& ctx);
+
 // The plain triple loop (accumulating in double): the reference the BLAS path is tested against.
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

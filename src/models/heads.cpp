@@ -24,9 +24,8 @@ Tensor lm_head(const RoFormerConfig& c, const RoFormerWeights& w, const Tensor& 
   kernels::activation_forward(act_of(c.hidden_act), t.data<float>(), rows * E, ctx);
   w.lm_norm.forward(t.data<float>(), t.data<float>(), rows, ctx);
   Tensor logits = Tensor::zeros({B, T, V});
-  kernels::gemm(false, true, rows, V, E, 1.0f, t.data<float>(), E, w.lm_decoder.data<float>(), E, 0.0f,
-                logits.data<float>(), V, ctx);
-  kernels::add_bias_rows(logits.data<float>(), w.lm_bias.data<float>(), rows, V);
+  kernels::gemm_bias(false, true, rows, V, E, t.data<float>(), E, w.lm_decoder.data<float>(), E,
+                     w.lm_bias.data<float>(), logits.data<float>(), V, ctx);
   return logits;
 }
 

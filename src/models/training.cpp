@@ -230,9 +230,8 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
       w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data());
       resize(logits, head_rows * V);
-      kernels::gemm(false, true, head_rows, V, E, 1.0f, lm_out.data(), E, w.lm_decoder.data<float>(), E, 0.0f, logits.data(), V,
-                    ctx);
-      kernels::add_bias_rows(logits.data(), w.lm_bias.data<float>(), head_rows, V);
+      kernels::gemm_bias(false, true, head_rows, V, E, lm_out.data(), E, w.lm_decoder.data<float>(), E,
+                         w.lm_bias.data<float>(), logits.data(), V, ctx);
       break;
     }
     case Task::SequenceClassification: {

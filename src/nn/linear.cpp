@@ -8,8 +8,8 @@ namespace roformer::nn {
 
 void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& ctx) const {
   const int64_t in = in_features(), out = out_features();
-  kernels::gemm(false, true, rows, out, in, 1.0f, x, in, weight.data<float>(), in, 0.0f, y, out, ctx);
-  if (bias.defined() && bias.numel() > 0) kernels::add_bias_rows(y, bias.data<float>(), rows, out);
+  const float* b = bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr;
+  kernels::gemm_bias(false, true, rows, out, in, x, in, weight.data<float>(), in, b, y, out, ctx);
 }
 
 void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const {

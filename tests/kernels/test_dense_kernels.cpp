@@ -36,6 +36,31 @@ TEST(Gemm, BlasEqualsReferenceForAllTransposesAndStrides) {
   }
 }
 
+TEST(Gemm, BiasVariantEqualsProductPlusBias) {
+  // Large enough (M x N >= 2^16) that the bias rows are written by several threads.
+  const int64_t M = 300, N = 257, K = 31, ldc = N + 2;
+  auto A = random_floats(static_cast<std::size_t>(M * K), 6), B = random_floats(static_cast<std::size_t>(N * K), 7);
+  auto bias = random_floats(static_cast<std::size_t>(N), 8);
+  for (int threads : {1, 2}) {
+    std::vector<float> got(static_cast<std::size_t>(M * ldc), 42.0f), want(got.size(), 0.0f);
+    gemm_bias(false, true, M, N, K, A.data(), K, B.data(), K, bias.data(), got.data(), ldc,
+              ExecContext{threads, Isa::Avx2});
+    gemm_ref(false, true, M, N, K, 1.0f, A.data(), K, B.data(), K, 0.0f, want.data(), ldc);
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < ldc; ++j) {
+        if (j < N)
+          ASSERT_NEAR(got[i * ldc + j], want[i * ldc + j] + bias[j], 2e-5) << i << "," << j;
+        else
+          ASSERT_EQ(got[i * ldc + j], 42.0f) << "padding column written";
+      }
+    // Without a bias it is the plain product, whatever C held before.
+    std::vector<float> plain(got.size(), 42.0f);
+    gemm_bias(false, true, M, N, K, A.data(), K, B.data(), K, nullptr, plain.data(), ldc, ExecContext{threads, Isa::Avx2});
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) ASSERT_NEAR(plain[i * ldc + j], want[i * ldc + j], 2e-5);
+  }
+}
+
 TEST(Gemm, ScalarOverrideUsesReference) {
   auto A = random_floats(12, 4), B = random_floats(12, 5);
   std::vector<float> fast(9, 0.0f), ref(9, 0.0f);

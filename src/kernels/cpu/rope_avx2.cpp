@@ -4,6 +4,9 @@
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #include <immintrin.h>
 
+#include <algorithm>
+#include <type_traits>
+
 #include "kernels/rope_kernels.h"
 
 namespace roformer::kernels {
@@ -61,20 +64,39 @@ void rope_token(const T* x, T* y, const float* cos, const float* sin, const Rope
     const __m256i minus_even = _mm256_set_epi32(0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN, 0, INT32_MIN);
     const __m256i sign = a.inverse ? _mm256_slli_si256(minus_even, 4) : minus_even;
     const int64_t full = (2 * a.pairs) / 8 * 8;
-    for (int64_t h = 0; h < a.heads; ++h) {  // head-outer: one forward stream
-      const T* xh = x + h * a.x_head_stride;
-      T* yh = y + h * a.y_head_stride;
-      for (int64_t j = 0; j < full; j += 8) {
+    // Spread this token's cos/sin over both lanes of each pair (sin with its
+    // lane's sign) once; every head then costs one shuffle per 8 lanes.
+    constexpr int64_t kMaxSpread = 256;
+    alignas(32) float cos2[kMaxSpread], sin2[kMaxSpread];
+    for (int64_t j0 = 0; j0 < full; j0 += kMaxSpread) {
+      const int64_t j1 = std::min(full, j0 + kMaxSpread);
+      for (int64_t j = j0; j < j1; j += 8) {
         const __m256 c = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(cos + j / 2)), dup);
-        __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sin + j / 2)), dup);
-        s = _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), sign));
-        const __m256 v = load8(xh + j);
-        const __m256 out = _mm256_fmadd_ps(v, c, _mm256_mul_ps(_mm256_permute_ps(v, 0xB1), s));
-        if (a.stream)
-          store8_stream(yh + j, out);
-        else
-          store8(yh + j, out);
+        const __m256 s = _mm256_permutevar8x32_ps(_mm256_castps128_ps256(_mm_loadu_ps(sin + j / 2)), dup);
+        _mm256_store_ps(cos2 + (j - j0), c);
+        _mm256_store_ps(sin2 + (j - j0), _mm256_castsi256_ps(_mm256_xor_si256(_mm256_castps_si256(s), sign)));
       }
+      // The store kind is a template choice: tested per vector, the flag would be
+      // reloaded every time (the stores may alias it as far as the compiler knows).
+      auto heads = [&](auto streaming) {
+        for (int64_t h = 0; h < a.heads; ++h) {  // head-outer: one forward stream
+          const T* xh = x + h * a.x_head_stride;
+          T* yh = y + h * a.y_head_stride;
+          for (int64_t j = j0; j < j1; j += 8) {
+            const __m256 v = load8(xh + j);
+            const __m256 out = _mm256_fmadd_ps(v, _mm256_load_ps(cos2 + (j - j0)),
+                                               _mm256_mul_ps(_mm256_permute_ps(v, 0xB1), _mm256_load_ps(sin2 + (j - j0))));
+            if constexpr (decltype(streaming)::value)
+              store8_stream(yh + j, out);
+            else
+              store8(yh + j, out);
+          }
+        }
+      };
+      if (a.stream)
+        heads(std::true_type{});
+      else
+        heads(std::false_type{});
     }
     done_pairs = full / 2;
   } else {
