@@ -11,6 +11,12 @@ Weights and ids come from the directory `bench_infer --dump DIR` writes.
 
 --compare FILE reads the last_hidden_state roformer.cpp saved for the same
 case (bench_infer --save-output) and reports the largest absolute difference.
+
+    torch_infer.py --model DIR --export-onnx FILE
+
+writes the same encoder as ONNX (opset 14, dynamic batch and sequence axes;
+inputs input_ids, attention_mask, token_type_ids; output last_hidden_state)
+for the ONNX Runtime side of the benchmark (bench/ort_infer.js).
 """
 import argparse
 import json
@@ -62,10 +68,21 @@ def main():
     ap.add_argument("--min-seconds", type=float, default=2.0)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--compare", help="roformer.cpp's saved last_hidden_state for this case")
+    ap.add_argument("--export-onnx", metavar="FILE", help="write the encoder as ONNX and exit")
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     model, c = load_encoder(a.model)
+    if a.export_onnx:
+        names = ["input_ids", "attention_mask", "token_type_ids"]
+        example = tuple(torch.ones(1, 16, dtype=torch.long) if n != "token_type_ids" else torch.zeros(1, 16, dtype=torch.long)
+                        for n in names)
+        axes = {n: {0: "batch", 1: "seq"} for n in names + ["last_hidden_state"]}
+        with torch.no_grad():
+            torch.onnx.export(model, example, a.export_onnx, input_names=names, output_names=["last_hidden_state"],
+                              dynamic_axes=axes, opset_version=14)
+        print(f"torch_infer: wrote {a.export_onnx}")
+        return
     inputs = read_safetensors(os.path.join(a.model, "inputs.safetensors"))
     ids, mask, types = (inputs[k][: a.batch, : a.seq].contiguous()
                         for k in ("input_ids", "attention_mask", "token_type_ids"))
