@@ -5,6 +5,7 @@ set -euo pipefail
 
 packages=(
   cmake ninja-build g++ clang pkg-config
+  libclang-rt-dev          # clang's libFuzzer and sanitizer runtimes (only recommended by clang) for scripts/fuzz.sh
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-openmp-dev   # OpenMP build of OpenBLAS: the pthread build oversubscribes with our OpenMP threads
   libomp-dev

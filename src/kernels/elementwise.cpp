@@ -3,16 +3,15 @@
 #include <algorithm>
 #include <cmath>
 
+#include "kernels/gelu_kernels.h"
+#include "kernels/parallel_chunks.h"
+
 namespace roformer::kernels {
 
 namespace {
 
-inline float gelu_erf(float x) { return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f)); }
-
-inline float gelu_tanh(float x) {
-  constexpr float k = 0.79788456080286536f;  // sqrt(2/pi)
-  return 0.5f * x * (1.0f + std::tanh(k * (x + 0.044715f * x * x * x)));
-}
+// GELU work is cut into chunks of this many values for the threads.
+constexpr int64_t kActivationChunk = int64_t{1} << 14;
 
 template <typename F>
 void map_inplace(float* x, int64_t n, const ExecContext& ctx, F f) {
@@ -24,35 +23,13 @@ void map_inplace(float* x, int64_t n, const ExecContext& ctx, F f) {
 }  // namespace
 
 void activation_forward(Activation act, float* x, int64_t n, const ExecContext& ctx) {
-  switch (act) {
-    case Activation::Gelu: map_inplace(x, n, ctx, gelu_erf); break;
-    case Activation::GeluNew: map_inplace(x, n, ctx, gelu_tanh); break;
-    case Activation::Relu: map_inplace(x, n, ctx, [](float v) { return v > 0.0f ? v : 0.0f; }); break;
+  if (act == Activation::Relu) {
+    map_inplace(x, n, ctx, [](float v) { return v > 0.0f ? v : 0.0f; });
+    return;
   }
-}
-
-void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
-                        float eps, const ExecContext& ctx) {
-  const bool parallel = ctx.threads > 1 && rows * cols >= (int64_t{1} << 15);
-#pragma omp parallel for num_threads(ctx.threads) if (parallel) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = x + r * cols;
-    float* yr = y + r * cols;
-    // Two passes in double: the mean first, then the centred variance, so
-    // large offsets do not cancel catastrophically.
-    double mean = 0;
-    for (int64_t c = 0; c < cols; ++c) mean += xr[c];
-    mean /= static_cast<double>(cols);
-    double var = 0;
-    for (int64_t c = 0; c < cols; ++c) {
-      const double d = xr[c] - mean;
-      var += d * d;
-    }
-    var /= static_cast<double>(cols);
-    const float inv = static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)));
-    const float m = static_cast<float>(mean);
-    for (int64_t c = 0; c < cols; ++c) yr[c] = (xr[c] - m) * inv * gamma[c] + beta[c];
-  }
+  const GeluForm form = act == Activation::Gelu ? GeluForm::Erf : GeluForm::Tanh;
+  const auto kernel = gelu_kernels(ctx.isa).forward;
+  for_each_chunk(n, kActivationChunk, ctx, [&](int64_t begin, int64_t end) { kernel(form, x + begin, end - begin); });
 }
 
 void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld) {
@@ -70,11 +47,18 @@ void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   }
 }
 
-void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols) {
+void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols, const ExecContext& ctx) {
+  const bool parallel = ctx.threads > 1 && rows > 1 && rows * cols >= (int64_t{1} << 15);
+#pragma omp parallel for num_threads(ctx.threads) if (parallel) schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     float* yr = y + r * cols;
+#pragma omp simd
     for (int64_t c = 0; c < cols; ++c) yr[c] += bias[c];
   }
+}
+
+void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols) {
+  add_bias_rows(y, bias, rows, cols, ExecContext{1, Isa::Scalar});
 }
 
 }  // namespace roformer::kernels

@@ -1,7 +1,8 @@
 #pragma once
 // Row-wise and elementwise kernels of the transformer block, on raw buffers.
-// Plain loops the compiler vectorises; the fused fast paths come later and
-// are tested against these.
+// GELU and LayerNorm run the instruction-set kernels of gelu_kernels.h and
+// layer_norm_rows.h picked by ctx.isa (Isa::Scalar: the plain reference
+// loops); the others are plain loops. Results never depend on ctx.threads.
 #include <cstdint>
 
 #include "roformer/cpu.h"
@@ -10,7 +11,7 @@ namespace roformer::kernels {
 
 enum class Activation { Gelu, GeluNew, Relu };
 
-// x <- act(x) for n values.
+// x <- act(x) for n values. GELU uses ctx.isa's kernels (Isa::Scalar: the libm reference).
 void activation_forward(Activation act, float* x, int64_t n, const ExecContext& ctx);
 
 // y[r,:] = (x[r,:] - mean) / sqrt(var + eps) * gamma + beta for `rows` rows of
@@ -21,7 +22,9 @@ void layer_norm_forward(const float* x, float* y, const float* gamma, const floa
 // In-place softmax over each of `rows` rows of `cols` values (row stride ld).
 void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld);
 
-// y[r,:] += bias for `rows` rows of `cols`.
+// y[r,:] += bias for `rows` rows of `cols`; the rows split over ctx.threads.
+void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols, const ExecContext& ctx);
+// The same on one thread.
 void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols);
 
 }  // namespace roformer::kernels

@@ -31,6 +31,25 @@ void read_int(const json& j, const char* key, int64_t& out, const std::string& l
   out = it->get<int64_t>();
 }
 
+// nlohmann's dump() and copies recurse once per nesting level, so a deeply
+// nested file would overflow the stack; HF configs nest a few levels.
+constexpr int kMaxJsonDepth = 64;
+
+json parse_json(const std::string& text, const std::string& label) {
+  bool too_deep = false;
+  json j;
+  try {
+    j = json::parse(text, [&](int depth, json::parse_event_t, json&) {
+      if (depth > kMaxJsonDepth) too_deep = true;
+      return !too_deep;  // stop building once too deep
+    });
+  } catch (const json::exception& e) {
+    throw Error(label + ": not valid JSON: " + e.what());
+  }
+  ROFORMER_CHECK(!too_deep, label + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  return j;
+}
+
 }  // namespace
 
 void RoFormerConfig::validate() const {
@@ -66,6 +85,10 @@ void RoFormerConfig::validate() const {
         "config: rope_scaling type \"" + rope_scaling_type + "\" is not supported (linear, ntk)");
   ROFORMER_CHECK(std::isfinite(rope_scaling_factor) && rope_scaling_factor >= 1,
         "config: rope_scaling factor must be a number >= 1");
+  // ntk's base theta·s^(d/(d-2)) is infinite for d = 2 or on overflow: refuse it here, not at the first forward.
+  ROFORMER_CHECK(rope_scaling_type != "ntk" || std::isfinite(rope_spec().base),
+        "config: rope_scaling ntk with factor " + std::to_string(rope_scaling_factor) + " and head size " +
+            std::to_string(head_dim()) + " gives an infinite RoPE base");
   ROFORMER_CHECK(attention_type == "softmax" || attention_type == "linear",
         "config: attention_type \"" + attention_type + "\" is not supported (softmax, linear)");
   ROFORMER_CHECK(linear_feature_map == "elu" || linear_feature_map == "relu" || linear_feature_map == "favor",
@@ -88,12 +111,7 @@ RopeSpec RoFormerConfig::rope_spec() const {
 }
 
 RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std::string& label) {
-  json j;
-  try {
-    j = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(label + ": not valid JSON: " + e.what());
-  }
+  const json j = parse_json(text, label);
   ROFORMER_CHECK(j.is_object(), label + ": the top level must be a JSON object");
   if (auto it = j.find("model_type"); it != j.end() && it->is_string()) {
     ROFORMER_CHECK(*it == "roformer", label + ": model_type is \"" + it->get<std::string>() + "\", expected \"roformer\"");
@@ -156,7 +174,7 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
     }
   } else {
     ROFORMER_CHECK(num_labels >= 1 && num_labels <= 1000000, label + ": num_labels out of range");
-    for (int64_t i = 0; i < num_labels; ++i) c.id2label[i] = "LABEL_" + std::to_string(i);
+    for (int64_t i = 0; i < num_labels; ++i) c.id2label.emplace_hint(c.id2label.end(), i, "LABEL_" + std::to_string(i));
   }
   c.extra_json = j.dump();
   c.validate();
@@ -164,12 +182,7 @@ RoFormerConfig RoFormerConfig::from_json_text(const std::string& text, const std
 }
 
 RoFormerConfig RoFormerConfig::with_overrides(const std::string& text) const {
-  json overrides;
-  try {
-    overrides = json::parse(text);
-  } catch (const json::exception& e) {
-    throw Error(std::string("config overrides: not valid JSON: ") + e.what());
-  }
+  const json overrides = parse_json(text, "config overrides");
   ROFORMER_CHECK(overrides.is_object(), "config overrides: expected a JSON object");
   json j = json::parse(to_json_text());
   for (const auto& [k, v] : overrides.items()) j[k] = v;

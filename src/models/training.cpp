@@ -164,7 +164,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[ids[r] * E + k] + type[types[r] * E + k];
   models::add_position_embeddings(c, w, positions.data<int64_t>(), B, T, emb_pre.data());
-  w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data());
+  w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data(), ctx);
   drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
   for (auto& h : hs) resize(h, rows * H);
@@ -189,7 +189,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     L.attention_output.forward(A.context.data(), rows, A.a_pre.data(), ctx);
     drop(A.a_pre.data(), A.a_keep, rows * H, site_seed(kAttnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
-    L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data());
+    L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data(), ctx);
     resize(A.f_pre, rows * I);
     resize(A.f_act, rows * I);
     L.intermediate.forward(A.a.data(), rows, A.f_pre.data(), ctx);
@@ -201,7 +201,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     L.output.forward(A.f_act.data(), rows, A.y_pre.data(), ctx);
     drop(A.y_pre.data(), A.y_keep, rows * H, site_seed(kFfnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.y_pre[i] += A.a[i];
-    L.output_norm.forward_train(A.y_pre.data(), hs[l + 1].data(), rows, A.y_mean.data(), A.y_rstd.data());
+    L.output_norm.forward_train(A.y_pre.data(), hs[l + 1].data(), rows, A.y_mean.data(), A.y_rstd.data(), ctx);
   }
 
   // Heads, up to the logits.
@@ -228,7 +228,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       w.lm_transform.forward(h, head_rows, lm_pre.data(), ctx);
       std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(head_rows * E) * sizeof(float));
       kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
-      w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data());
+      w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data(), ctx);
       resize(logits, head_rows * V);
       kernels::gemm_bias(false, true, head_rows, V, E, lm_out.data(), E, w.lm_decoder.data<float>(), E,
                          w.lm_bias.data<float>(), logits.data(), V, ctx);
@@ -396,8 +396,9 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
                     E, ctx);
       kernels::gemm(true, false, V, E, head_rows, 1.0f, dlogits.data(), V, lm_out.data(), E, 1.0f, g.lm_decoder.data<float>(), E,
                     ctx);
-      kernels::bias_backward(dlogits.data(), head_rows, V, g.lm_bias.data<float>());
-      w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), head_rows, dtmp2.data(), g.lm_norm);
+      kernels::bias_backward(dlogits.data(), head_rows, V, g.lm_bias.data<float>(), ctx);
+      w.lm_norm.backward(lm_act.data(), dtmp.data(), lm_mean.data(), lm_rstd.data(), head_rows, dtmp2.data(), g.lm_norm,
+                         ctx);
       kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E, ctx);
       if (lm_subset) {  // scatter the labelled rows' gradient back; the others stay zero
         resize(lm_dh, head_rows * H);
@@ -415,7 +416,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       resize(dtmp2, B * H);
       w.classifier.backward(mid_act.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
       undrop(dtmp.data(), mid_keep, B * H);
-      kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H);
+      kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H, ctx);
       w.classifier_dense.backward(pooled.data(), dtmp.data(), B, dtmp2.data(), false, g.classifier_dense, ctx);
       undrop(dtmp2.data(), pooled_keep, B * H);
       for (int64_t b = 0; b < B; ++b)
@@ -452,7 +453,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     LayerActs& A = layers[li];
     // y = LN2(out(act(inter(a))) + a)
     float* dy_pre = dtmp.data();
-    L.output_norm.backward(A.y_pre.data(), dy.data(), A.y_mean.data(), A.y_rstd.data(), rows, dy_pre, G.output_norm);
+    L.output_norm.backward(A.y_pre.data(), dy.data(), A.y_mean.data(), A.y_rstd.data(), rows, dy_pre, G.output_norm, ctx);
     // y_pre = drop(out(f)) + a: the residual gets dy_pre, the branch its dropped version.
     std::memcpy(dcontext.data(), dy_pre, static_cast<std::size_t>(rows * H) * sizeof(float));
     undrop(dcontext.data(), A.y_keep, rows * H);
@@ -462,7 +463,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     L.intermediate.backward(A.a.data(), dI.data(), rows, dy_pre, true, G.intermediate, ctx);
     // a = LN1(dense(ctx) + x)
     float* da_pre = dtmp2.data();
-    L.attention_norm.backward(A.a_pre.data(), dy_pre, A.a_mean.data(), A.a_rstd.data(), rows, da_pre, G.attention_norm);
+    L.attention_norm.backward(A.a_pre.data(), dy_pre, A.a_mean.data(), A.a_rstd.data(), rows, da_pre, G.attention_norm,
+                              ctx);
     // dx = da_pre (residual) + attention's input gradient; dctx from the output dense
     std::memcpy(dy.data(), da_pre, static_cast<std::size_t>(rows * H) * sizeof(float));  // residual
     undrop(da_pre, A.a_keep, rows * H);
@@ -480,7 +482,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   }
   undrop(demb.data(), emb_keep, rows * E);
   w.embeddings_norm.backward(emb_pre.data(), demb.data(), emb_mean.data(), emb_rstd.data(), rows, demb_pre.data(),
-                             g.embeddings_norm);
+                             g.embeddings_norm, ctx);
   float* gw = g.word_embeddings.data<float>();
   float* gt = g.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)

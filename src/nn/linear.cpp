@@ -24,17 +24,19 @@ void Linear::backward(const float* x, const float* dy, int64_t rows, float* dx, 
                   in, ctx);
   }
   kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.data<float>(), in, ctx);
-  if (bias.defined() && bias.numel() > 0) kernels::bias_backward(dy, rows, out, grad.bias.data<float>());
+  if (bias.defined() && bias.numel() > 0) kernels::bias_backward(dy, rows, out, grad.bias.data<float>(), ctx);
 }
 
-void LayerNorm::forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd) const {
-  kernels::layer_norm_forward_train(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, mean, rstd);
+void LayerNorm::forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd,
+                              const ExecContext& ctx) const {
+  kernels::layer_norm_forward_train(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, mean, rstd,
+                                    ctx);
 }
 
 void LayerNorm::backward(const float* x, const float* dy, const float* mean, const float* rstd, int64_t rows, float* dx,
-                         const LayerNorm& grad) const {
+                         const LayerNorm& grad, const ExecContext& ctx) const {
   kernels::layer_norm_backward(x, dy, weight.data<float>(), mean, rstd, rows, features(), dx, grad.weight.data<float>(),
-                               grad.bias.data<float>());
+                               grad.bias.data<float>(), ctx);
 }
 
 }  // namespace roformer::nn

@@ -31,10 +31,10 @@ struct LayerNorm {
   // y (rows, n) = LN(x); y may alias x.
   void forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const;
   // Training forward: also saves per-row mean and 1/sigma for backward.
-  void forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd) const;
+  void forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd, const ExecContext& ctx) const;
   // dx overwritten; grad.weight / grad.bias accumulate.
   void backward(const float* x, const float* dy, const float* mean, const float* rstd, int64_t rows, float* dx,
-                const LayerNorm& grad) const;
+                const LayerNorm& grad, const ExecContext& ctx) const;
 };
 
 }  // namespace roformer::nn

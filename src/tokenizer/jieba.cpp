@@ -2,6 +2,8 @@
 // gen_pfdict, get_DAG, calc, __cut_DAG_NO_HMM and the block splitting of cut().
 #include <sys/stat.h>
 
+#include <algorithm>
+#include <bit>
 #include <charconv>
 #include <cmath>
 #include <cstdlib>
@@ -135,7 +137,8 @@ std::shared_ptr<const JiebaDictionary> JiebaDictionary::load(const std::string& 
 void JiebaDictionary::parse() {
   const std::string_view all = text_;
   check(all.size() < (std::size_t{1} << 32), source_ + ": larger than 4 GiB");
-  slots_.assign(std::size_t{1} << 16, Slot{});
+  // The table grows as needed; a small text starts small (cheap for tests and fuzzing).
+  slots_.assign(std::min(std::size_t{1} << 16, std::bit_ceil(std::max(all.size(), std::size_t{16}))), Slot{});
   std::size_t start = 0;
   int64_t lineno = 0;
   bool any = false;

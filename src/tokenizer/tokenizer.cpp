@@ -71,6 +71,8 @@ Tokenizer::Impl::Impl(Vocab v, TokenizerOptions o)
     const std::string what = "added token '" + token.content + "' (id " + std::to_string(id) + ")";
     check(!token.content.empty(), "tokenizer: added token with id " + std::to_string(id) + " has empty content");
     check(id >= 0, "tokenizer: " + what + ": negative id");
+    // The bound a config puts on vocab_size; it also keeps id + 1 from overflowing.
+    check(id < (int64_t{1} << 31), "tokenizer: " + what + ": id is not below 2^31");
     if (const auto vid = vocab.find(token.content)) {
       check(*vid == id, "tokenizer: " + what + ": vocab.txt has it at id " + std::to_string(*vid));
     } else {

@@ -62,6 +62,41 @@ TEST(Config, UnsupportedValuesAreClearErrors) {
   EXPECT_NE(error_of(R"({"id2label": {"x": "a"}})").find("id2label"), std::string::npos);
 }
 
+// Found by fuzz_config: a deeply nested unknown key overflowed the stack when
+// the config was saved back (nlohmann's dump recurses per level).
+TEST(Config, DeeplyNestedJsonIsAClearError) {
+  const auto nested = [](int depth) {
+    return R"({"model_type": "roformer", "extra": )" + std::string(depth, '[') + std::string(depth, ']') + "}";
+  };
+  try {
+    RoFormerConfig::from_json_text(nested(200000));
+    ADD_FAILURE() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("nested deeper than"), std::string::npos) << e.what();
+  }
+  EXPECT_THROW(RoFormerConfig{}.with_overrides(nested(200000)), Error);
+  // Modest nesting in keys we do not model still survives a save.
+  const RoFormerConfig c = RoFormerConfig::from_json_text(nested(20));
+  EXPECT_EQ(RoFormerConfig::from_json_text(c.to_json_text()).to_json_text(), c.to_json_text());
+}
+
+// Found by fuzz_config: these validated, then failed at the first forward.
+TEST(Config, NtkScalingMustGiveAFiniteRopeBase) {
+  for (const char* bad : {R"({"hidden_size": 2, "num_attention_heads": 1, "rope_scaling": {"type": "ntk", "factor": 2}})",
+                          R"({"rope_theta": 1e300, "rope_scaling": {"type": "ntk", "factor": 1e10}})"}) {
+    try {
+      RoFormerConfig::from_json_text(bad);
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find("infinite RoPE base"), std::string::npos) << e.what();
+    }
+  }
+  // Factor 1 leaves a head size of 2 alone (1^inf = 1).
+  const auto c = RoFormerConfig::from_json_text(
+      R"({"hidden_size": 2, "num_attention_heads": 1, "rope_scaling": {"type": "ntk", "factor": 1}})");
+  EXPECT_EQ(c.rope_spec().base, 10000.0);
+}
+
 std::map<std::string, Tensor> fixture_tensors(const std::string& dir) {
   SafeTensors st = SafeTensors::open(data_path("fixtures/" + dir + "/model.safetensors"));
   std::map<std::string, Tensor> m;

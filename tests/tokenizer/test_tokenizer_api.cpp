@@ -188,6 +188,20 @@ TEST(Tokenizer, AddedTokensWithStrip) {
   expect_error([&] { Tokenizer(fixture_vocab(), bad); }, "holding another token");
 }
 
+// Found by fuzz_tokenizer_config: id INT64_MAX overflowed the id space (id + 1).
+TEST(Tokenizer, AddedTokenIdsStayBelowTwoToThe31) {
+  AddedToken far;
+  far.content = "<far>";
+  far.special = false;
+  TokenizerOptions o;
+  o.added_tokens = {{INT64_MAX, far}};
+  expect_error([&] { Tokenizer(fixture_vocab(), o); }, "id is not below 2^31");
+  o.added_tokens = {{int64_t{1} << 31, far}};
+  expect_error([&] { Tokenizer(fixture_vocab(), o); }, "id is not below 2^31");
+  o.added_tokens = {{(int64_t{1} << 31) - 1, far}};
+  EXPECT_EQ(Tokenizer(fixture_vocab(), o).id_space(), int64_t{1} << 31);
+}
+
 TEST(Tokenizer, SpecialTokensMustBeInTheVocab) {
   TokenizerOptions o;
   o.mask_token = "<mask>";

@@ -1,7 +1,9 @@
 // AVX2 + FMA RoPE: 8 lanes; the ragged end of a row goes through the scalar
 // reference. Compiled with -mavx2 -mfma; called only when the CPU has them.
 // GCC 12 reports its own AVX-512 headers' deliberately undefined registers.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include <algorithm>

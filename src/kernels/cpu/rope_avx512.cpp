@@ -2,7 +2,9 @@
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; called only when
 // the CPU reports those features.
 // GCC 12 reports its own AVX-512 headers' deliberately undefined registers.
+#if !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
 #include <immintrin.h>
 
 #include "kernels/rope_kernels.h"

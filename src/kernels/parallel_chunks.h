@@ -1,0 +1,20 @@
+#pragma once
+// Fixed-size chunks of an index range spread over ExecContext::threads.
+// The chunk boundaries never depend on the thread count, so kernels whose
+// results depend only on the chunking give the same bits for any count.
+#include <algorithm>
+#include <cstdint>
+
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+// f(begin, end) for [0, n) cut every `chunk` indices; one thread when there is a single chunk.
+template <class F>
+void for_each_chunk(int64_t n, int64_t chunk, const ExecContext& ctx, F f) {
+  const int64_t chunks = (n + chunk - 1) / chunk;
+#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && chunks > 1) schedule(static)
+  for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+}
+
+}  // namespace roformer::kernels
