@@ -7,6 +7,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "kernels/gemm.h"
+
 namespace roformer::bench {
 
 std::string loaded_blas() {
@@ -28,17 +30,17 @@ std::string loaded_blas() {
 
 std::string openblas_core() { return openblas_get_corename(); }
 
-double sgemm_gflops(int n, int threads, int reps) {
+double sgemm_gflops(int n, int threads, GemmBackend backend, int reps) {
   std::vector<float> a(static_cast<std::size_t>(n) * n), b(a.size()), c(a.size());
   for (std::size_t i = 0; i < a.size(); ++i) {
     a[i] = static_cast<float>(i % 13) * 0.01f;
     b[i] = static_cast<float>(i % 7) * 0.02f;
   }
-  openblas_set_num_threads(threads);
+  const ExecContext ctx{threads, best_isa(), backend};
   double best = 1e30;
   for (int rep = 0; rep < reps; ++rep) {
     const auto t0 = std::chrono::steady_clock::now();
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n);
+    kernels::gemm(false, true, n, n, n, 1.0f, a.data(), n, b.data(), n, 0.0f, c.data(), n, ctx);
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return 2.0 * n * n * static_cast<double>(n) / best / 1e9;

@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "roformer/cpu.h"
+
 namespace roformer::bench {
 
 // File names of the shared libraries mapped into this process whose name
@@ -14,10 +16,11 @@ std::string loaded_blas();
 // OpenBLAS's name for the kernels it picked for this CPU (e.g. "Haswell").
 std::string openblas_core();
 
-// The best GFLOP/s of `reps` row-major n x n x n cblas_sgemm products with
-// `threads` OpenBLAS threads: what this CPU's BLAS reaches on a dense product
-// of the model's size, under the same load as the run it sits in.
-double sgemm_gflops(int n, int threads, int reps = 30);
+// The best GFLOP/s of `reps` row-major n x n x n sgemm products (B stored
+// transposed, as nn.Linear weights are) with `threads` threads through the
+// given library: what this CPU reaches on a dense product of the model's
+// size, under the same load as the run it sits in.
+double sgemm_gflops(int n, int threads, GemmBackend backend = default_gemm_backend(), int reps = 30);
 
 std::string json_escape(const std::string& s);
 double median(std::vector<double> v);

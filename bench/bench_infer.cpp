@@ -8,7 +8,10 @@
 //   bench_infer --model DIR --batch B --seq T [--threads N] [--warmup N]
 //               [--min-reps N] [--min-seconds S] [--json] [--save-output FILE]
 //   bench_infer --rss --model DIR [--batch B --seq T] [--json]
-//   bench_infer --sgemm [--threads N] [--json]
+//   bench_infer --sgemm [--threads N] [--gemm openblas|onednn] [--json]
+//
+// --gemm picks the matrix-product library (default: the engine's choice for
+// this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation).
 //
 // --dump writes a freshly initialised model (config.json, model.safetensors)
 // and inputs.safetensors (input_ids (8, 512), attention_mask, token_type_ids);
@@ -49,7 +52,7 @@ constexpr ShapeSpec kShapes[] = {
 constexpr int64_t kMaxBatch = 8, kMaxSeq = 512;
 
 struct Options {
-  std::string dump, model, save_output, shape = "base";
+  std::string dump, model, save_output, compare, shape = "base", gemm = "auto", dtype = "f32";
   int64_t batch = 1, seq = 128;
   int threads = 1, warmup = 1, min_reps = 3;
   double min_seconds = 2.0;
@@ -62,8 +65,8 @@ struct Options {
                "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
                "[--seed N]\n"
                "       bench_infer --model DIR --batch B --seq T [--threads N] "
-               "[--warmup N] [--min-reps N]\n"
-               "                   [--min-seconds S] [--json] [--save-output FILE]\n"
+               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16]\n"
+               "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
                "       bench_infer --sgemm [--threads N] [--json]\n",
                why.c_str());
@@ -91,8 +94,14 @@ Options parse(int argc, char** argv) {
       o.model = value();
     else if (a == "--save-output")
       o.save_output = value();
+    else if (a == "--compare")
+      o.compare = value();
     else if (a == "--shape")
       o.shape = value();
+    else if (a == "--gemm")
+      o.gemm = value();
+    else if (a == "--dtype")
+      o.dtype = value();
     else if (a == "--batch")
       o.batch = static_cast<int64_t>(number());
     else if (a == "--seq")
@@ -119,6 +128,7 @@ Options parse(int argc, char** argv) {
       usage("unknown argument " + a);
   }
   if (o.threads < 1) usage("--threads must be at least 1");
+  if (o.dtype != "f32" && o.dtype != "bf16") usage("--dtype must be f32 or bf16");
   if (o.min_reps < 1) usage("--min-reps must be at least 1");
   if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)
     usage("--batch must be 1.." + std::to_string(kMaxBatch) + " and --seq 1.." + std::to_string(kMaxSeq));
@@ -183,22 +193,40 @@ double forward_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
   return f;
 }
 
+LoadOptions load_options(const Options& o) {
+  LoadOptions load{Task::Base, {}, {}};
+  load.bf16_matmuls = o.dtype == "bf16";
+  return load;
+}
+
+ExecContext context(const Options& o) { return ExecContext{o.threads, best_isa(), parse_gemm_backend(o.gemm)}; }
+
+// The implementation's name in the reports: the engine's defaults are plain
+// "roformer.cpp"; other choices are named.
+std::string impl_name(const Options& o) {
+  std::string name = "roformer.cpp";
+  if (o.dtype == "bf16") name += " bf16";
+  if (o.gemm != "auto") name += " " + o.gemm;
+  return name;
+}
+
 int run_rss(const Options& o) {
   const bench::Rss before = bench::resident_set();
-  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, LoadOptions{Task::Base, {}, {}});
+  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, load_options(o));
   const bench::Rss loaded = bench::resident_set();
   const Batch batch = slice_inputs(o.model, o.batch, o.seq);
-  const ModelOutput out = model.forward(batch, {}, ExecContext{o.threads, best_isa()});
+  const ModelOutput out = model.forward(batch, {}, context(o));
   if (!std::isfinite(out.last_hidden_state.data<float>()[0])) throw Error("non-finite output");
   const bench::Rss after = bench::resident_set();
   const double w = static_cast<double>(weights_bytes(o.model));
   if (o.json)
     std::printf(
-        "{\"impl\": \"roformer.cpp\", \"mode\": \"rss\", \"batch\": "
+        "{\"impl\": \"%s\", \"mode\": \"rss\", \"batch\": "
         "%lld, \"seq\": %lld, \"weights_bytes\": %.0f, "
         "\"rss_start\": %lld, \"rss_after_load\": %lld, \"peak_rss\": "
         "%lld, \"peak_over_weights\": %.4f}\n",
-        static_cast<long long>(o.batch), static_cast<long long>(o.seq), w, static_cast<long long>(before.current),
+        impl_name(o).c_str(), static_cast<long long>(o.batch), static_cast<long long>(o.seq), w,
+        static_cast<long long>(before.current),
         static_cast<long long>(loaded.current), static_cast<long long>(after.peak),
         static_cast<double>(after.peak) / w);
   else
@@ -213,9 +241,9 @@ int run_rss(const Options& o) {
 }
 
 int run_throughput(const Options& o) {
-  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, LoadOptions{Task::Base, {}, {}});
+  const RoFormerModel model = RoFormerModel::from_pretrained(o.model, load_options(o));
   const Batch batch = slice_inputs(o.model, o.batch, o.seq);
-  const ExecContext ctx{o.threads, best_isa()};
+  const ExecContext ctx = context(o);
   std::vector<double> seconds;
   double total = 0;
   ModelOutput out;
@@ -233,6 +261,15 @@ int run_throughput(const Options& o) {
   for (int64_t i = 0; i < h.numel(); ++i) abs_sum += std::fabs(h.data<float>()[i]);
   if (!std::isfinite(abs_sum)) throw Error("non-finite output");
   if (!o.save_output.empty()) save_safetensors(o.save_output, {{"last_hidden_state", h}});
+  // Against another run's saved output (the fp32 one, for bf16): -1 when not asked.
+  double diff = -1;
+  if (!o.compare.empty()) {
+    const Tensor ref = SafeTensors::open(o.compare).get("last_hidden_state");
+    if (ref.shape() != h.shape()) throw Error("--compare: " + o.compare + " holds a different shape");
+    diff = 0;
+    for (int64_t i = 0; i < h.numel(); ++i)
+      diff = std::max(diff, static_cast<double>(std::fabs(h.data<float>()[i] - ref.data<float>()[i])));
+  }
 
   const double med = bench::median(seconds);
   const double tokens = static_cast<double>(o.batch * o.seq);
@@ -240,37 +277,41 @@ int run_throughput(const Options& o) {
   const std::string blas = bench::loaded_blas(), core = bench::openblas_core();
   if (o.json)
     std::printf(
-        "{\"impl\": \"roformer.cpp\", \"batch\": %lld, \"seq\": %lld, "
+        "{\"impl\": \"%s\", \"gemm\": \"%s\", \"dtype\": \"%s\", \"batch\": %lld, \"seq\": %lld, "
         "\"threads\": %d, \"reps\": %zu, "
         "\"seconds_median\": %.6f, \"seconds_min\": %.6f, \"seconds_max\": "
         "%.6f, \"tokens_per_second\": %.3f, "
         "\"flops\": %.6g, \"gflops_per_second\": %.3f, \"mean_abs_output\": "
-        "%.9g, \"blas\": \"%s\", "
+        "%.9g, \"max_abs_diff_vs_compare\": %.6g, \"blas\": \"%s\", "
         "\"openblas_core\": \"%s\"}\n",
+        impl_name(o).c_str(), std::string(gemm_backend_name(ctx.gemm)).c_str(), o.dtype.c_str(),
         static_cast<long long>(o.batch), static_cast<long long>(o.seq), o.threads, seconds.size(), med,
         *std::min_element(seconds.begin(), seconds.end()), *std::max_element(seconds.begin(), seconds.end()),
-        tokens / med, flops, flops / med / 1e9, abs_sum / static_cast<double>(h.numel()),
+        tokens / med, flops, flops / med / 1e9, abs_sum / static_cast<double>(h.numel()), diff,
         bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
   else
     std::printf(
-        "roformer.cpp  B=%lld T=%lld, %d thread(s): median %.4f s over "
+        "%s  B=%lld T=%lld, %d thread(s): median %.4f s over "
         "%zu reps -> %.1f tokens/s, %.1f GFLOP/s "
         "(BLAS %s, core %s)\n",
-        static_cast<long long>(o.batch), static_cast<long long>(o.seq), o.threads, med, seconds.size(), tokens / med,
+        impl_name(o).c_str(), static_cast<long long>(o.batch), static_cast<long long>(o.seq), o.threads, med,
+        seconds.size(), tokens / med,
         flops / med / 1e9, blas.c_str(), core.c_str());
   return 0;
 }
 
 int run(const Options& o) {
   if (o.sgemm) {
-    const double g = bench::sgemm_gflops(768, o.threads);
+    const GemmBackend backend = parse_gemm_backend(o.gemm);
+    const double g = bench::sgemm_gflops(768, o.threads, backend);
+    const std::string name(gemm_backend_name(backend));
     if (o.json)
       std::printf(
-          "{\"impl\": \"sgemm\", \"n\": 768, \"threads\": %d, "
+          "{\"impl\": \"sgemm\", \"gemm\": \"%s\", \"n\": 768, \"threads\": %d, "
           "\"gflops_per_second\": %.3f}\n",
-          o.threads, g);
+          name.c_str(), o.threads, g);
     else
-      std::printf("sgemm 768^3, %d thread(s): %.1f GFLOP/s (best of 30)\n", o.threads, g);
+      std::printf("sgemm 768^3 (%s), %d thread(s): %.1f GFLOP/s (best of 30)\n", name.c_str(), o.threads, g);
     return 0;
   }
   if (!o.dump.empty()) return dump(o);

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Inference benchmark: tokens/s of the RoFormer encoder (base shape: vocab
-# 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp, PyTorch
+# 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp (fp32 with
+# its default matrix-product library, fp32 with the other one, and bf16), PyTorch
 # 1.13 (Debian's python3-torch) and ONNX Runtime (npm onnxruntime-node, CPU,
 # running PyTorch's ONNX export of the model) on the same weights and ids, at
 # (batch, seq) = (1, 128), (8, 128), (1, 512), (4, 512), (8, 512) with 1 and 2
@@ -67,9 +68,15 @@ print(json.dumps(r))' "$1" "$2" "$3" "$4" >>"$results"
 load1() { cut -d' ' -f1 /proc/loadavg; }
 sgemm() {
   for t in $THREADS; do
-    record sgemm "$1" "$(load1)" "$(OMP_NUM_THREADS=$t "$BENCH" --sgemm --threads "$t" --json)"
+    for g in openblas onednn; do
+      record sgemm "$1" "$(load1)" "$(OMP_NUM_THREADS=$t "$BENCH" --sgemm --threads "$t" --gemm "$g" --json)"
+    done
   done
 }
+# The library the engine picks on this CPU; the other one runs as a variant.
+default_gemm="$("$BENCH" --sgemm --threads 1 --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["gemm"])')"
+other_gemm=openblas
+if [ "$default_gemm" = openblas ]; then other_gemm=onednn; fi
 
 model="$work/model"
 echo "== writing the $SHAPE model and ids"
@@ -79,9 +86,11 @@ echo "== writing the $SHAPE model and ids"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 sgemm 1
 echo "== peak memory of the mmap path (one process each)"
-for bt in "1 128" "8 512"; do
-  set -- $bt
-  record rss 1 "$(load1)" "$(OMP_NUM_THREADS=1 "$BENCH" --rss --model "$model" --batch "$1" --seq "$2" --json)"
+for dtype in f32 bf16; do
+  for bt in "1 128" "8 512"; do
+    set -- $bt
+    record rss 1 "$(load1)" "$(OMP_NUM_THREADS=1 "$BENCH" --rss --model "$model" --batch "$1" --seq "$2" --dtype "$dtype" --json)"
+  done
 done
 for case in $CASES; do
   b="${case%x*}"
@@ -90,11 +99,18 @@ for case in $CASES; do
     for ((round = 1; round <= ROUNDS; round++)); do
       out="$work/out_${b}_${s}.safetensors"
       echo "== B=$b T=$s, $t thread(s), round $round"
+      common=(--model "$model" --batch "$b" --seq "$s" --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --json)
       l="$(load1)"
-      cpp="$(OMP_NUM_THREADS=$t "$BENCH" --model "$model" --batch "$b" --seq "$s" --threads "$t" \
-        --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --save-output "$out" --json)"
+      cpp="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" --save-output "$out")"
       echo "$cpp"
       record run "$round" "$l" "$cpp"
+      for variant in "--dtype bf16" "--gemm $other_gemm"; do
+        l="$(load1)"
+        # shellcheck disable=SC2086 # the variant is two words on purpose
+        v="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" $variant --compare "$out")"
+        echo "$v"
+        record run "$round" "$l" "$v"
+      done
       l="$(load1)"
       py="$(OMP_NUM_THREADS=$t "${torch_env[@]}" $PY bench/torch_infer.py --model "$model" --batch "$b" --seq "$s" \
         --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --compare "$out" --json)"
@@ -114,20 +130,24 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_model="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
 has_avx512=no
 if grep -qw avx512f /proc/cpuinfo; then has_avx512=yes; fi
+has_bf16=no
+if grep -qw -E "avx512_bf16|amx_bf16" /proc/cpuinfo; then has_bf16="yes ($(grep -o -w -E "avx512_bf16|amx_bf16" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (with uncommitted changes)"; fi
 mkdir -p "$(dirname "$OUT")"
 $PY - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$openblas_dir" \
-  "$torch_default_blas" "$torch_blas" "$commit" "$ROUNDS" "$MIN_REPS" "$MIN_SECONDS" "$has_avx512" "$SHAPE" <<'PYEOF'
+  "$torch_default_blas" "$torch_blas" "$commit" "$ROUNDS" "$MIN_REPS" "$MIN_SECONDS" "$has_avx512" "$SHAPE" \
+  "$default_gemm" "$other_gemm" "$has_bf16" <<'PYEOF'
 import json, os, sys
 
 (results, out, cpu_model, nproc, load_start, load_end, openblas_dir, torch_default_blas, torch_blas, commit,
- rounds, min_reps, min_seconds, has_avx512, shape) = sys.argv[1:]
+ rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16) = sys.argv[1:]
 rows = [json.loads(l) for l in open(results)]
-sgemm = {}
+sgemm = {}  # (library, threads) -> best GFLOP/s
 for r in rows:
     if r["kind"] == "sgemm":
-        sgemm[r["threads"]] = max(sgemm.get(r["threads"], 0.0), r["gflops_per_second"])
+        k = (r["gemm"], r["threads"])
+        sgemm[k] = max(sgemm.get(k, 0.0), r["gflops_per_second"])
 runs = [r for r in rows if r["kind"] == "run"]
 rss = [r for r in rows if r["kind"] == "rss"]
 cases = []
@@ -135,55 +155,82 @@ for r in runs:
     key = (r["batch"], r["seq"], r["threads"])
     if key not in cases:
         cases.append(key)
+F32, BF16, OTHER = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm
 
 def best(key, impl):
     rs = [r for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl]
-    return max(rs, key=lambda r: r["tokens_per_second"])
+    return max(rs, key=lambda r: r["tokens_per_second"]) if rs else None
+
+def worst_diff(key, impl, field):
+    return max(r[field] for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl)
 
 L = ["# Inference: roformer.cpp against PyTorch and ONNX Runtime", ""]
 L.append("Generated by `scripts/bench_infer.sh`. Forward passes of the RoFormer encoder (HF's `RoFormerModel`,")
 L.append("last hidden state, no head), timed for roformer.cpp (`bench/bench_infer.cpp`, weights loaded through the")
-L.append("memory-mapped safetensors path), PyTorch (`bench/torch_infer.py`: HF's RoFormer written in plain")
-L.append("PyTorch, run under `torch.inference_mode()`) and ONNX Runtime (`bench/ort_infer.js`: onnxruntime-node's")
-L.append("CPU provider on PyTorch's ONNX export of that module, all graph optimisations on) with the same weights")
-L.append(f"and the same token ids, alternating in one run. Shape **{shape}**.")
+L.append("memory-mapped safetensors path) in fp32 and with bf16 matrix products, PyTorch (`bench/torch_infer.py`:")
+L.append("HF's RoFormer written in plain PyTorch, run under `torch.inference_mode()`) and ONNX Runtime")
+L.append("(`bench/ort_infer.js`: onnxruntime-node's CPU provider on PyTorch's ONNX export of that module, all graph")
+L.append(f"optimisations on), with the same weights and token ids, alternating in one run. Shape **{shape}**.")
 L.append("")
 L.append("## Throughput")
 L.append("")
-L.append("| batch | seq | threads | roformer.cpp tok/s | PyTorch tok/s | ONNX Runtime tok/s | vs PyTorch | vs ONNX Runtime | roformer.cpp GFLOP/s | sgemm 768³ in this run | roformer.cpp / sgemm | max \\|Δ\\| PyTorch | max \\|Δ\\| ONNX Runtime |")
-L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+L.append("| batch | seq | threads | roformer.cpp fp32 tok/s | bf16 tok/s | PyTorch tok/s | ONNX Runtime tok/s | "
+         "fp32 vs PyTorch | fp32 vs ONNX Runtime | bf16 vs ONNX Runtime | fp32 GFLOP/s | ÷ sgemm 768³ | "
+         "max \\|Δ\\| PyTorch | max \\|Δ\\| ONNX Runtime | max \\|Δ\\| bf16 |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
 worst = 0.0
-def max_diff(key, impl):
-    return max(r["max_abs_diff_vs_roformer_cpp"] for r in runs
-               if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl)
+worst_bf16 = 0.0
 for key in cases:
-    c, p, o = best(key, "roformer.cpp"), best(key, "pytorch"), best(key, "onnxruntime")
-    dp, do = max_diff(key, "pytorch"), max_diff(key, "onnxruntime")
-    worst = max(worst, dp, do)
-    peak = sgemm.get(key[2])
-    L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {p['tokens_per_second']:.0f} | "
-             f"{o['tokens_per_second']:.0f} | {c['tokens_per_second'] / p['tokens_per_second']:.2f}x | "
-             f"{c['tokens_per_second'] / o['tokens_per_second']:.2f}x | {c['gflops_per_second']:.1f} | "
-             + (f"{peak:.1f} | {c['gflops_per_second'] / peak:.0%}" if peak else "– | –") + f" | {dp:.1e} | {do:.1e} |")
+    c, h, p, o = best(key, F32), best(key, BF16), best(key, "pytorch"), best(key, "onnxruntime")
+    dp = worst_diff(key, "pytorch", "max_abs_diff_vs_roformer_cpp")
+    do = worst_diff(key, "onnxruntime", "max_abs_diff_vs_roformer_cpp")
+    dh = worst_diff(key, BF16, "max_abs_diff_vs_compare")
+    worst, worst_bf16 = max(worst, dp, do), max(worst_bf16, dh)
+    peak = sgemm.get((default_gemm, key[2]))
+    ct, ht = c["tokens_per_second"], h["tokens_per_second"]
+    L.append(f"| {key[0]} | {key[1]} | {key[2]} | {ct:.0f} | {ht:.0f} | {p['tokens_per_second']:.0f} | "
+             f"{o['tokens_per_second']:.0f} | {ct / p['tokens_per_second']:.2f}x | {ct / o['tokens_per_second']:.2f}x | "
+             f"{ht / o['tokens_per_second']:.2f}x | {c['gflops_per_second']:.1f} | "
+             + (f"{c['gflops_per_second'] / peak:.0%}" if peak else "–") + f" | {dp:.1e} | {do:.1e} | {dh:.1e} |")
 L.append("")
 L.append("vs X = roformer.cpp tokens/s ÷ X's tokens/s (above 1: roformer.cpp is faster). GFLOP/s counts the")
 L.append("matrix products only: per layer 2N(4H² + 2HI) for the projections and FFN and 4BT²H for QKᵀ and PV")
-L.append("(N = B·T tokens); LayerNorm, GELU, softmax and RoPE are not counted. The last column is the largest")
-L.append("absolute differences between roformer.cpp's last hidden states and the other implementation's for that case")
-L.append(f"(largest over all cases: {worst:.1e}; the hidden states are LayerNorm outputs of magnitude ~1–5).")
+L.append(f"(N = B·T tokens); LayerNorm, GELU, softmax and RoPE are not counted; \"÷ sgemm\" divides it by the best")
+L.append(f"768³ sgemm of the library roformer.cpp used ({default_gemm}) measured in this run. The max \\|Δ\\| columns are the largest")
+L.append("absolute differences from roformer.cpp's fp32 last hidden states (LayerNorm outputs of magnitude ~1–5):")
+L.append(f"PyTorch and ONNX Runtime agree with it to {worst:.1e}; bf16 products move them by up to {worst_bf16:.1e}.")
+L.append("")
+L.append("## Which matrix-product library")
+L.append("")
+L.append(f"roformer.cpp's fp32 path used **{default_gemm}** (its default on this CPU); the same forward through")
+L.append(f"{other_gemm}, in the same run:")
+L.append("")
+L.append(f"| batch | seq | threads | {default_gemm} tok/s | {other_gemm} tok/s | ratio |")
+L.append("|---|---|---|---|---|---|")
+for key in cases:
+    c, x = best(key, F32), best(key, OTHER)
+    if x is None:
+        continue
+    L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
+             f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
+L.append("")
+L.append("sgemm 768×768×768 (B transposed), best of 30, GFLOP/s: " + "; ".join(
+    f"{g} {t} thread(s) {v:.1f}" for (g, t), v in sorted(sgemm.items())) + ".")
 L.append("")
 L.append("## Peak memory of the mmap path")
 L.append("")
-L.append("| forward | weights (model.safetensors) | RSS after loading | peak RSS | peak ÷ weights |")
-L.append("|---|---|---|---|---|")
+L.append("| precision | forward | weights (model.safetensors) | RSS after loading | peak RSS | peak ÷ weights |")
+L.append("|---|---|---|---|---|---|")
 for r in rss:
-    L.append(f"| B={r['batch']}, T={r['seq']} | {r['weights_bytes'] / 1e6:.1f} MB | {r['rss_after_load'] / 1e6:.1f} MB | "
+    prec = "bf16" if "bf16" in r["impl"] else "fp32"
+    L.append(f"| {prec} | B={r['batch']}, T={r['seq']} | {r['weights_bytes'] / 1e6:.1f} MB | {r['rss_after_load'] / 1e6:.1f} MB | "
              f"{r['peak_rss'] / 1e6:.1f} MB | {r['peak_over_weights']:.2f}x |")
 L.append("")
 L.append("One process per row: load the model from its directory, run one forward, read `VmHWM` (peak resident")
 L.append("set) from `/proc/self/status`. F32 tensors are used in place from the mapping, so loading costs")
 L.append("almost nothing until the first forward pages the weights in; the peak is then the weights plus the")
-L.append("activations of that forward plus the program itself (libraries, OpenBLAS buffers).")
+L.append("activations of that forward plus the program itself (libraries, BLAS buffers). With bf16 the rounded")
+L.append("weights (half the size) are packed at load time, next to the mapped fp32 file.")
 L.append("")
 L.append("## Every run")
 L.append("")
@@ -194,15 +241,16 @@ for r in runs:
              f"{r['seconds_median']:.4f} | {r['seconds_min']:.4f} | {r['seconds_max']:.4f} | {r['tokens_per_second']:.0f} |")
 L.append("")
 L.append("sgemm 768³ GFLOP/s (start, end of the run): " + "; ".join(
-    f"{t} thread(s): " + ", ".join(f"{r['gflops_per_second']:.1f}" for r in rows if r["kind"] == "sgemm" and r["threads"] == t)
-    for t in sorted(sgemm)) + ". \"load at start\" is the 1-minute load average when the run began.")
+    f"{g}, {t} thread(s): " + ", ".join(f"{r['gflops_per_second']:.1f}" for r in rows
+                                       if r["kind"] == "sgemm" and r["threads"] == t and r["gemm"] == g)
+    for (g, t) in sorted(sgemm)) + ". \"load at start\" is the 1-minute load average when the run began.")
 L.append("")
 L.append("## Machine")
 L.append("")
-cpp_any = next((r for r in runs if r["impl"] == "roformer.cpp"), {})
+cpp_any = next((r for r in runs if r["impl"] == F32), {})
 torch_any = next((r for r in runs if r["impl"] == "pytorch"), {})
 used_blas, default_blas = json.loads(torch_blas), json.loads(torch_default_blas)
-L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}; AVX-512: {has_avx512}")
+L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}; AVX-512: {has_avx512}; native bf16 products: {has_bf16}")
 L.append(f"- load average (1, 5, 15 min): {load_start} at the start, {load_end} at the end")
 try:
     peak_load = max([float(load_start.split()[0]), float(load_end.split()[0])] + [r["load"] for r in rows])
@@ -211,8 +259,9 @@ except ValueError:
 if peak_load > 0.5:
     L.append(f"- **the machine was shared during this run** (1-minute load average up to {peak_load:.2f} on {nproc} "
              "cores): absolute numbers are pessimistic; both implementations ran alternately under the same conditions")
-L.append(f"- roformer.cpp: commit {commit}, release preset; BLAS `{cpp_any.get('blas', '?')}` "
-         f"(OpenBLAS core `{cpp_any.get('openblas_core', '?')}`)")
+L.append(f"- roformer.cpp: commit {commit}, release preset; fp32 products through {default_gemm}; "
+         f"BLAS `{cpp_any.get('blas', '?')}` (OpenBLAS core `{cpp_any.get('openblas_core', '?')}`); oneDNN "
+         "(Debian `libdnnl-dev`) for the other library and for bf16")
 L.append(f"- PyTorch {torch_any.get('torch', '?')} (Debian `python3-torch`), run with `LD_LIBRARY_PATH` = the "
          f"`{os.path.basename(openblas_dir)}` directory; BLAS mapped in the process: "
          f"`{' '.join(os.path.basename(x) for x in used_blas['blas'])}` = **{used_blas['kind']}** "
@@ -236,8 +285,8 @@ L.append("  type 0); a case (B, T) uses the first B rows and T columns. All thre
 L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} timed forwards and at least {min_seconds} s")
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
-L.append("  roformer.cpp, then PyTorch, then ONNX Runtime.")
-L.append("- Yardstick: the best of 30 OpenBLAS `sgemm` 768×768×768 products at the start and the end of the run.")
+L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, then PyTorch, then ONNX Runtime.")
+L.append("- Yardstick: the best of 30 `sgemm` 768×768×768 products per library at the start and the end of the run.")
 text = "\n".join(L) + "\n"
 open(out, "w").write(text)
 print(text)

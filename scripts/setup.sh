@@ -8,6 +8,7 @@ packages=(
   libclang-rt-dev          # clang's libFuzzer and sanitizer runtimes (only recommended by clang) for scripts/fuzz.sh
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-openmp-dev   # OpenMP build of OpenBLAS: the pthread build oversubscribes with our OpenMP threads
+  libdnnl-dev              # oneDNN: AVX-512 / AMX GEMM kernels (f32 and bf16) where the CPU has them
   libomp-dev
   nlohmann-json3-dev libutf8proc-dev libcli11-dev
   python3-jieba            # ships jieba's dict.txt, the dictionary of the Chinese tokenizer

@@ -16,9 +16,21 @@ bool isa_supported(Isa isa);
 Isa best_isa();
 std::vector<Isa> supported_isas();
 
+// The library behind kernels::gemm. OpenBLAS (Debian's 0.3.21) runs AVX2
+// kernels on CPUs it does not know, including recent AVX-512 ones; oneDNN
+// picks its kernels from the CPU's features, so it is the default where
+// AVX-512 is present (measured: docs/bench_infer.md).
+enum class GemmBackend { OpenBlas, OneDnn };
+
+std::string_view gemm_backend_name(GemmBackend backend);
+// "openblas", "onednn", or "auto" (the default for this CPU). Throws Error otherwise.
+GemmBackend parse_gemm_backend(std::string_view name);
+GemmBackend default_gemm_backend();
+
 struct ExecContext {
   int threads = 1;
   Isa isa = best_isa();
+  GemmBackend gemm = default_gemm_backend();
 };
 
 }  // namespace roformer

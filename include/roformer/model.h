@@ -78,6 +78,8 @@ struct LoadOptions {
   // e.g. {"rope_scaling": {"type": "ntk", "factor": 4}} for inference at
   // lengths past training.
   std::string config_overrides;
+  // Inference in bf16 (see RoFormerModel::set_bf16_matmuls).
+  bool bf16_matmuls = false;
 };
 
 class RoFormerModel {
@@ -104,6 +106,14 @@ class RoFormerModel {
   // The attention mask may cover the new tokens only or past + new.
   ModelOutput forward(const Batch& batch, const ForwardOptions& options, const ExecContext& ctx,
                       KvCache* cache = nullptr) const;
+
+  // Reduced precision for inference: every product with a weight matrix
+  // (attention projections, FFN, heads, LM decoder) rounds weights and
+  // activations to bf16 and accumulates in fp32, on AVX512-BF16 or AMX where
+  // the CPU has them. LayerNorm, softmax, RoPE, GELU and the residual stream
+  // stay fp32; the fp32 weights are kept (saving and training use them).
+  void set_bf16_matmuls(bool on);
+  bool bf16_matmuls() const;
 
   // HF state-dict names and tensors (tied weights once, under their HF name).
   std::vector<std::pair<std::string, Tensor>> named_tensors() const;

@@ -56,4 +56,20 @@ Isa parse_isa(std::string_view name) {
   throw Error("unknown instruction set '" + std::string(name) + "' (expected auto, scalar, avx2 or avx512)");
 }
 
+std::string_view gemm_backend_name(GemmBackend backend) {
+  return backend == GemmBackend::OneDnn ? "onednn" : "openblas";
+}
+
+GemmBackend default_gemm_backend() {
+  static const GemmBackend chosen = isa_supported(Isa::Avx512) ? GemmBackend::OneDnn : GemmBackend::OpenBlas;
+  return chosen;
+}
+
+GemmBackend parse_gemm_backend(std::string_view name) {
+  if (name == "auto") return default_gemm_backend();
+  for (GemmBackend b : {GemmBackend::OpenBlas, GemmBackend::OneDnn})
+    if (name == gemm_backend_name(b)) return b;
+  throw Error("unknown GEMM library '" + std::string(name) + "' (expected auto, openblas or onednn)");
+}
+
 }  // namespace roformer

@@ -2,9 +2,11 @@
 
 #include <cblas.h>
 #include <omp.h>
+#include <oneapi/dnnl/dnnl.h>
 
 #include <atomic>
 #include <cstring>
+#include <string>
 
 #include "roformer/error.h"
 
@@ -21,14 +23,32 @@ void use_blas_threads(int threads) {
   if (current.exchange(threads) != threads) openblas_set_num_threads(threads);
 }
 
+// oneDNN (OpenMP build) sizes its team from omp_get_max_threads() and runs
+// sequentially inside an enclosing parallel region.
+void use_onednn_threads(int threads) {
+  if (omp_in_parallel()) return;
+  if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
+}
+
 }  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx) {
   ROFORMER_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
   if (M == 0 || N == 0) return;
+  if (K == 0) {  // C = beta * C; not every library scales C when there is nothing to add
+    for (int64_t i = 0; i < M; ++i)
+      for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];
+    return;
+  }
   if (ctx.isa == Isa::Scalar) {  // the forced-reference override reaches GEMM too
     gemm_ref(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    return;
+  }
+  if (ctx.gemm == GemmBackend::OneDnn) {
+    use_onednn_threads(ctx.threads);
+    const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    ROFORMER_CHECK(status == dnnl_success, "gemm: oneDNN sgemm failed with status " + std::to_string(static_cast<int>(status)));
     return;
   }
   use_blas_threads(ctx.threads);

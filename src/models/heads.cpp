@@ -24,8 +24,12 @@ Tensor lm_head(const RoFormerConfig& c, const RoFormerWeights& w, const Tensor& 
   kernels::activation_forward(act_of(c.hidden_act), t.data<float>(), rows * E, ctx);
   w.lm_norm.forward(t.data<float>(), t.data<float>(), rows, ctx);
   Tensor logits = Tensor::zeros({B, T, V});
-  kernels::gemm_bias(false, true, rows, V, E, t.data<float>(), E, w.lm_decoder.data<float>(), E,
-                     w.lm_bias.data<float>(), logits.data<float>(), V, ctx);
+  if (w.lm_decoder_bf16) {
+    w.lm_decoder_bf16->forward(t.data<float>(), rows, w.lm_bias.data<float>(), logits.data<float>(), ctx);
+  } else {
+    kernels::gemm_bias(false, true, rows, V, E, t.data<float>(), E, w.lm_decoder.data<float>(), E,
+                       w.lm_bias.data<float>(), logits.data<float>(), V, ctx);
+  }
   return logits;
 }
 

@@ -87,9 +87,20 @@ RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const Load
     std::map<std::string, Tensor> stripped;
     for (const auto& [name, t] : tensors)
       if (name.starts_with("roformer.")) stripped.emplace(name.substr(9), t);
-    return from_tensors(config, task, stripped, true);
+    RoFormerModel model = from_tensors(config, task, stripped, true);
+    if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+    return model;
   }
-  return from_tensors(config, task, tensors, ignore_other_heads);
+  RoFormerModel model = from_tensors(config, task, tensors, ignore_other_heads);
+  if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+  return model;
+}
+
+void RoFormerModel::set_bf16_matmuls(bool on) { models::set_bf16_matmuls(impl_->task, impl_->weights, on); }
+
+bool RoFormerModel::bf16_matmuls() const {
+  const auto& w = impl_->weights;
+  return !w.layers.empty() && w.layers.front().intermediate.bf16 != nullptr;
 }
 
 std::vector<std::pair<std::string, Tensor>> RoFormerModel::named_tensors() const {

@@ -31,7 +31,7 @@ class Binder {
   void mark_used(const std::string& name) { used_.insert(name); }
 
   nn::Linear linear(const std::string& prefix, int64_t out, int64_t in) {
-    return nn::Linear{take(prefix + ".weight", {out, in}), take(prefix + ".bias", {out})};
+    return nn::Linear{take(prefix + ".weight", {out, in}), take(prefix + ".bias", {out}), nullptr};
   }
   nn::LayerNorm norm(const std::string& prefix, int64_t n, double eps) {
     return nn::LayerNorm{take(prefix + ".weight", {n}), take(prefix + ".bias", {n}), static_cast<float>(eps)};
@@ -161,6 +161,9 @@ RoFormerWeights bind_weights(const RoFormerConfig& c, Task task, const std::map<
   }
 
   const int64_t labels = c.num_labels();
+  if (task == Task::SequenceClassification || task == Task::TokenClassification) {
+    ROFORMER_CHECK(labels >= 1, "config: a classification head needs at least one label, but id2label is empty");
+  }
   switch (task) {
     case Task::Base: break;
     case Task::MaskedLM:
@@ -261,12 +264,45 @@ namespace {
 RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w,
                             const std::function<Tensor(const Tensor&)>& f) {
   RoFormerWeights out = w;
+  set_bf16_matmuls(task, out, false);  // the copy is fp32 (training reads `weight`)
   visit_tensors(c, task, out, [&](const std::string&, Tensor& t) { t = f(t); });
   if ((task == Task::MaskedLM || task == Task::CausalLM) && c.tie_word_embeddings) out.lm_decoder = out.word_embeddings;
   return out;
 }
 
 }  // namespace
+
+void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
+  auto apply = [on](nn::Linear& l) {
+    if (!l.weight.defined() || l.weight.numel() == 0) return;
+    if (on)
+      l.use_bf16();
+    else
+      l.bf16.reset();
+  };
+  if (w.embeddings_project) apply(*w.embeddings_project);
+  for (auto& L : w.layers) {
+    for (nn::Linear* l : {&L.attention.query, &L.attention.key, &L.attention.value, &L.attention_output,
+                          &L.intermediate, &L.output})
+      apply(*l);
+  }
+  w.lm_decoder_bf16.reset();
+  switch (task) {
+    case Task::MaskedLM:
+    case Task::CausalLM:
+      apply(w.lm_transform);
+      if (on) {
+        w.lm_decoder_bf16 = std::make_shared<const kernels::Bf16Matmul>(w.lm_decoder.data<float>(), w.lm_decoder.size(0),
+                                                                        w.lm_decoder.size(1));
+      }
+      break;
+    case Task::SequenceClassification: apply(w.classifier_dense); apply(w.classifier); break;
+    case Task::TokenClassification:
+    case Task::QuestionAnswering:
+    case Task::MultipleChoice: apply(w.classifier); break;
+    case Task::Base: break;
+  }
+}
 
 RoFormerWeights clone_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {
   return map_weights(c, task, w, [](const Tensor& t) { return t.clone(); });

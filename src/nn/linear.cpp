@@ -9,6 +9,10 @@ namespace roformer::nn {
 void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& ctx) const {
   const int64_t in = in_features(), out = out_features();
   const float* b = bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr;
+  if (bf16) {
+    bf16->forward(x, rows, b, y, ctx);
+    return;
+  }
   kernels::gemm_bias(false, true, rows, out, in, x, in, weight.data<float>(), in, b, y, out, ctx);
 }
 

@@ -12,12 +12,22 @@ ExecContext ExecOptions::context() const {
   check(threads >= 1 && threads <= 1024, "--threads must be between 1 and 1024");
   const Isa chosen = parse_isa(isa);
   check(isa_supported(chosen), "--isa " + isa + " is not supported by this CPU");
-  return ExecContext{threads, chosen};
+  return ExecContext{threads, chosen, parse_gemm_backend(gemm)};
+}
+
+bool ExecOptions::bf16() const {
+  check(dtype == "f32" || dtype == "bf16", "--dtype must be f32 or bf16, not '" + dtype + "'");
+  return dtype == "bf16";
 }
 
 void add_exec_options(CLI::App* cmd, ExecOptions& options) {
   cmd->add_option("--threads,-t", options.threads, "worker threads")->capture_default_str();
   cmd->add_option("--isa", options.isa, "instruction set: auto, avx512, avx2, scalar (reference kernels)")
+      ->capture_default_str();
+  cmd->add_option("--gemm", options.gemm, "matrix-product library: auto, openblas, onednn")->capture_default_str();
+  cmd->add_option("--dtype", options.dtype,
+                  "precision of the weight matrix products: f32, or bf16 (bf16 weights and activations, fp32 "
+                  "accumulation; inference only)")
       ->capture_default_str();
 }
 

@@ -11,10 +11,13 @@ namespace roformer::cli {
 struct ExecOptions {
   int threads = 1;
   std::string isa = "auto";
+  std::string gemm = "auto";
+  std::string dtype = "f32";  // f32, or bf16 for the matrix products (inference)
   ExecContext context() const;
+  bool bf16() const;  // validates --dtype
 };
 
-// Adds --threads and --isa to a subcommand.
+// Adds --threads, --isa, --gemm and --dtype to a subcommand.
 void add_exec_options(CLI::App* cmd, ExecOptions& options);
 
 // Texts from the command line, or one per line from stdin when none were given.

@@ -2,11 +2,13 @@
 // against their definitions evaluated in double.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
 #include "kernels/elementwise.h"
 #include "kernels/gemm.h"
+#include "roformer/error.h"
 #include "support/test_support.h"
 
 namespace roformer::kernels {
@@ -23,17 +25,46 @@ TEST(Gemm, BlasEqualsReferenceForAllTransposesAndStrides) {
       auto A = random_floats(static_cast<std::size_t>((ta ? K : M) * lda), 1);
       auto B = random_floats(static_cast<std::size_t>((tb ? N : K) * ldb), 2);
       auto C0 = random_floats(static_cast<std::size_t>(M * ldc), 3);
-      for (int threads : {1, 2}) {
-        auto fast = C0, ref = C0;
-        gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, fast.data(), ldc, ExecContext{threads, Isa::Avx2});
-        gemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, ref.data(), ldc);
-        EXPECT_LE(max_abs_diff(fast, ref), 2e-5) << "ta=" << ta << " tb=" << tb << " threads=" << threads;
-        // Padding columns are never written.
-        for (int64_t i = 0; i < M; ++i)
-          for (int64_t j = N; j < ldc; ++j) EXPECT_EQ(fast[i * ldc + j], C0[i * ldc + j]);
-      }
+      for (GemmBackend backend : {GemmBackend::OpenBlas, GemmBackend::OneDnn})
+        for (int threads : {1, 2}) {
+          auto fast = C0, ref = C0;
+          gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, fast.data(), ldc,
+               ExecContext{threads, Isa::Avx2, backend});
+          gemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, ref.data(), ldc);
+          EXPECT_LE(max_abs_diff(fast, ref), 2e-5) << "ta=" << ta << " tb=" << tb << " threads=" << threads
+                                                   << " gemm=" << gemm_backend_name(backend);
+          // Padding columns are never written.
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = N; j < ldc; ++j) EXPECT_EQ(fast[i * ldc + j], C0[i * ldc + j]);
+        }
     }
   }
+}
+
+TEST(Gemm, BackendsEqualReferenceOnModelSizedProducts) {
+  // Sizes past the libraries' blocking (several panels per thread), a
+  // Linear-style transposed B, and K = 0 (C = beta * C only).
+  for (int64_t K : {int64_t{0}, int64_t{300}}) {
+    const int64_t M = 130, N = 257;
+    auto A = random_floats(static_cast<std::size_t>(M * std::max<int64_t>(K, 1)), 4);
+    auto B = random_floats(static_cast<std::size_t>(N * std::max<int64_t>(K, 1)), 5);
+    auto C0 = random_floats(static_cast<std::size_t>(M * N), 6);
+    auto ref = C0;
+    gemm_ref(false, true, M, N, K, 1.0f, A.data(), std::max<int64_t>(K, 1), B.data(), std::max<int64_t>(K, 1), 0.5f,
+             ref.data(), N);
+    for (GemmBackend backend : {GemmBackend::OpenBlas, GemmBackend::OneDnn})
+      for (int threads : {1, 2}) {
+        auto got = C0;
+        gemm(false, true, M, N, K, 1.0f, A.data(), std::max<int64_t>(K, 1), B.data(), std::max<int64_t>(K, 1), 0.5f,
+             got.data(), N, ExecContext{threads, Isa::Avx2, backend});
+        // |terms| <= 1, K = 300: fp32 rounding of a 300-term sum stays far below 1e-4.
+        EXPECT_LE(max_abs_diff(got, ref), 1e-4) << "K=" << K << " gemm=" << gemm_backend_name(backend);
+      }
+  }
+  EXPECT_EQ(parse_gemm_backend("onednn"), GemmBackend::OneDnn);
+  EXPECT_EQ(parse_gemm_backend("openblas"), GemmBackend::OpenBlas);
+  EXPECT_EQ(parse_gemm_backend("auto"), default_gemm_backend());
+  EXPECT_THROW(parse_gemm_backend("mkl"), Error);
 }
 
 TEST(Gemm, BiasVariantEqualsProductPlusBias) {

@@ -133,6 +133,13 @@ TEST(Loading, MissingUnexpectedAndMisshapedTensorsAreNamed) {
   EXPECT_NE(bind_error(c, Task::MaskedLM, shaped).find("roformer.embeddings.LayerNorm.weight has shape [47]"),
             std::string::npos);
 
+  // id2label {} means zero labels (HF: num_labels = len(id2label)): no classifier can be built.
+  EXPECT_EQ(RoFormerConfig::from_json_text(R"({"hidden_size": 8, "num_attention_heads": 2, "id2label": {}})").num_labels(), 0);
+  auto no_labels = c;
+  no_labels.id2label.clear();
+  EXPECT_NE(bind_error(no_labels, Task::SequenceClassification, t).find("at least one label"), std::string::npos);
+  EXPECT_NE(bind_error(no_labels, Task::TokenClassification, t).find("at least one label"), std::string::npos);
+
   auto table = t;
   table["roformer.encoder.embed_positions.weight"].data<float>()[5] += 0.5f;
   EXPECT_NE(bind_error(c, Task::MaskedLM, table).find("embed_positions"), std::string::npos);

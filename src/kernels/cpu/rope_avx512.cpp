@@ -7,6 +7,8 @@
 #endif
 #include <immintrin.h>
 
+#include <type_traits>
+
 #include "kernels/rope_kernels.h"
 
 namespace roformer::kernels {
@@ -80,27 +82,35 @@ void rope_interleaved(const T* x, T* y, const float* cos, const float* sin, cons
       _mm512_store_ps(S + j, s);
     }
   const int64_t full = r / 16 * 16;
-  for (int64_t h = 0; h < a.heads; ++h) {
-    const T* xh = x + h * a.x_head_stride;
-    T* yh = y + h * a.y_head_stride;
-    for (int64_t j = 0; j < r; j += 16) {
-      __m512 c, s;
-      if (expanded) {
-        c = _mm512_load_ps(C + j);
-        s = _mm512_load_ps(S + j);
-      } else {
-        expand(j, c, s);
+  // The store kind is a template choice: tested per vector, the flag would be
+  // reloaded every time (the stores may alias it as far as the compiler knows).
+  auto heads = [&](auto streaming) {
+    for (int64_t h = 0; h < a.heads; ++h) {
+      const T* xh = x + h * a.x_head_stride;
+      T* yh = y + h * a.y_head_stride;
+      for (int64_t j = 0; j < r; j += 16) {
+        __m512 c, s;
+        if (expanded) {
+          c = _mm512_load_ps(C + j);
+          s = _mm512_load_ps(S + j);
+        } else {
+          expand(j, c, s);
+        }
+        const __mmask16 m = j < full ? __mmask16(0xffff) : tail_mask(r - j);
+        const __m512 v = load16(xh + j, m);
+        const __m512 sw = _mm512_permute_ps(v, 0xB1);  // (x1, x0, x3, x2, ...)
+        const __m512 out = _mm512_fmadd_ps(v, c, _mm512_mul_ps(sw, s));
+        if constexpr (decltype(streaming)::value)
+          store16_stream(yh + j, out);  // only set when every row is whole 64-byte lines
+        else
+          store16(yh + j, out, m);
       }
-      const __mmask16 m = j < full ? __mmask16(0xffff) : tail_mask(r - j);
-      const __m512 v = load16(xh + j, m);
-      const __m512 sw = _mm512_permute_ps(v, 0xB1);  // (x1, x0, x3, x2, ...)
-      const __m512 out = _mm512_fmadd_ps(v, c, _mm512_mul_ps(sw, s));
-      if (a.stream)
-        store16_stream(yh + j, out);
-      else
-        store16(yh + j, out, m);
     }
-  }
+  };
+  if (a.stream)
+    heads(std::true_type{});
+  else
+    heads(std::false_type{});
 }
 
 template <typename T>
