@@ -34,16 +34,24 @@ struct AttentionMask {
 // What the training forward keeps for backward.
 struct AttentionSaved {
   std::vector<float> q, k, v;  // (B, T, hidden), after rotation
-  std::vector<float> probs;    // (B, heads, T, T)
+  std::vector<float> probs;    // (B, heads, T, T); materialised path only
+  // Fused path (no attention dropout, ctx.isa not Scalar): instead of probs,
+  // the log-sum-exp of each query's scores and the context itself; backward
+  // recomputes the probabilities tile by tile.
+  bool fused = false;
+  std::vector<float> lse;      // (B, heads, T)
+  std::vector<float> context;  // (B, T, hidden), the forward's out
+  bool causal = false;         // the forward's mask (key_valid below holds the padding)
   // Attention dropout (training): the kept-mask and the dropped
   // probabilities that multiplied V; empty when dropout is off.
   std::vector<uint8_t> keep;
   std::vector<float> dropped;
   float dropout = 0.0f;
   LinearAttentionSaved linear;  // linear attention: what its backward needs (q, k, v above are unrotated)
-  std::vector<uint8_t> key_valid;  // linear attention: the padding mask of the forward
+  std::vector<uint8_t> key_valid;  // linear and fused attention: the padding mask of the forward
   // Backward's scratch, kept so that repeated steps do not allocate.
   mutable std::vector<float> dq, dk, dv, dp;
+  mutable std::vector<float> scratch;  // the fused kernels' workspace
 };
 
 // Dropout of the attention probabilities for one training forward.
@@ -67,12 +75,16 @@ struct SelfAttention {
 
   // x: (B, T, hidden) -> out: (B, T, hidden), the context before the output
   // projection. positions: I64 (T) absolute positions of the new tokens.
-  // probs (optional): (B, heads, T, Tk) softmax probabilities.
+  // probs (optional): (B, heads, T, Tk) softmax probabilities. Without probs
+  // (and unless ctx.isa is Scalar, which keeps the materialised reference)
+  // the fused kernel runs and no (T, Tk) matrix is formed.
   void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
                const ExecContext& ctx) const;
 
-  // Training forward (no cache): like forward, keeping q, k, v and the probabilities.
+  // Training forward (no cache): like forward, keeping q, k, v and the
+  // probabilities - or, without attention dropout and unless ctx.isa is
+  // Scalar, the fused kernel's log-sum-exp and output (O(T) per head, not O(T^2)).
   void forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                      const AttentionMask& mask, AttentionSaved& saved, float* out, const ExecContext& ctx,
                      const AttentionDropout& dropout = {}) const;

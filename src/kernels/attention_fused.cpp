@@ -1,0 +1,167 @@
+// Fused attention driver: argument checks, the scratch layout, the spread of
+// (batch row, head, query tile) pieces over threads, and the choice of
+// instruction set.
+#include "kernels/attention_fused.h"
+
+#include <omp.h>
+
+#include <cstdint>
+#include <string>
+
+#include "kernels/attention_fused_kernels.h"
+#include "roformer/error.h"
+
+namespace roformer::kernels {
+
+namespace {
+
+constexpr int64_t kAlign = 16;  // floats: 64 bytes
+
+int64_t up16(int64_t n) { return (n + kAlign - 1) / kAlign * kAlign; }
+
+void check(const FusedAttention& a) {
+  ROFORMER_CHECK(a.batch >= 0 && a.heads > 0 && a.q_len >= 0 && a.head_dim > 0,
+                 "fused attention: bad sizes (batch " + std::to_string(a.batch) + ", heads " + std::to_string(a.heads) +
+                     ", queries " + std::to_string(a.q_len) + ", head_dim " + std::to_string(a.head_dim) + ")");
+  ROFORMER_CHECK(a.past >= 0 && a.kv_len >= a.past + a.q_len && (a.kv_len > 0 || a.q_len == 0),
+                 "fused attention: " + std::to_string(a.kv_len) + " keys cannot hold " + std::to_string(a.past) +
+                     " past + " + std::to_string(a.q_len) + " new positions");
+  const int64_t width = a.heads * a.head_dim;
+  ROFORMER_CHECK(a.q_row >= width && a.kv_row >= width, "fused attention: a row stride is smaller than heads * head_dim");
+  ROFORMER_CHECK(a.batch <= 1 || (a.q_batch >= a.q_len * a.q_row && a.kv_batch >= a.kv_len * a.kv_row),
+                 "fused attention: batch rows overlap");
+}
+
+AttentionScratch layout(const FusedAttention& a) {
+  AttentionScratch s;
+  s.dp = up16(a.head_dim);
+  s.tp = up16(a.q_len);
+  const int64_t D = a.head_dim, Bq = kAttnTileQ, Bk = kAttnTileK;
+  int64_t at = 0;
+  auto take = [&at](int64_t n) {
+    const int64_t off = at;
+    at += up16(n);
+    return off;
+  };
+  s.f_qt = take(D * Bq);
+  s.f_st = take(Bk * Bq);
+  s.f_o = take(Bq * s.dp);
+  s.f_vp = take(Bk * s.dp);
+  s.f_m = take(Bq);
+  s.f_l = take(Bq);
+  s.f_mu = take(Bq);
+  s.f_alpha = take(Bq);
+  s.f_total = at;
+  at = 0;
+  s.b_qt = take(D * s.tp);
+  s.b_dot = take(D * s.tp);
+  s.b_qr = take(a.q_len * s.dp);
+  s.b_dor = take(a.q_len * s.dp);
+  s.b_kr = take(a.kv_len * s.dp);
+  s.b_dq = take(a.q_len * s.dp);
+  s.b_dr = take(s.tp);
+  s.b_lse = take(s.tp);
+  s.b_st = take(Bk * Bq);
+  s.b_dpt = take(Bk * Bq);
+  s.b_dk = take(Bk * s.dp);
+  s.b_dv = take(Bk * s.dp);
+  s.b_total = at;
+  return s;
+}
+
+using ForwardTile = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
+                             int64_t, float*);
+using BackwardHead = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
+                              float*);
+
+struct Kernels {
+  ForwardTile forward;
+  BackwardHead backward;
+};
+
+Kernels pick(Isa isa) {
+  ROFORMER_CHECK(isa_supported(isa),
+                 "fused attention: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  switch (isa) {
+    case Isa::Avx512: return {attention_forward_tile_avx512, attention_backward_head_avx512};
+    case Isa::Avx2: return {attention_forward_tile_avx2, attention_backward_head_avx2};
+    case Isa::Scalar: break;
+  }
+  return {attention_forward_tile_ref, attention_backward_head_ref};
+}
+
+int threads_of(const ExecContext& ctx) { return ctx.threads > 1 ? ctx.threads : 1; }
+
+// Each thread's part of the caller's scratch, 64-byte aligned.
+float* thread_scratch(float* scratch, int64_t per_thread, int thread) {
+  const auto addr = reinterpret_cast<uintptr_t>(scratch);
+  float* base = scratch + ((kAlign * 4 - addr % (kAlign * 4)) % (kAlign * 4)) / 4;
+  return base + per_thread * thread;
+}
+
+}  // namespace
+
+int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {
+  return layout(a).f_total * threads_of(ctx) + kAlign;
+}
+
+int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx) {
+  return layout(a).b_total * threads_of(ctx) + kAlign;
+}
+
+void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
+                             float* lse, float* scratch, const ExecContext& ctx) {
+  check(a);
+  const Kernels kern = pick(ctx.isa);
+  const AttentionScratch s = layout(a);
+  AttentionIo io;
+  io.q = q;
+  io.k = k;
+  io.v = v;
+  io.out = out;
+  io.lse_out = lse;
+  const int64_t q_tiles = (a.q_len + kAttnTileQ - 1) / kAttnTileQ;
+  const int64_t tasks = a.batch * a.heads * q_tiles;
+  const int threads = threads_of(ctx);
+  // Causal tiles differ in cost; dynamic scheduling balances them, and each
+  // piece's result is the same whichever thread computes it.
+#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
+  {
+    float* mine = thread_scratch(scratch, s.f_total, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) {
+      const int64_t tile = t % q_tiles, bh = t / q_tiles;
+      kern.forward(a, io, s, bh / a.heads, bh % a.heads, tile * kAttnTileQ, mine);
+    }
+  }
+}
+
+void attention_backward_fused(const FusedAttention& a, const float* q, const float* k, const float* v,
+                              const float* out, const float* dout, const float* lse, float* dq, float* dk, float* dv,
+                              float* scratch, const ExecContext& ctx) {
+  check(a);
+  const Kernels kern = pick(ctx.isa);
+  const AttentionScratch s = layout(a);
+  AttentionIo io;
+  io.q = q;
+  io.k = k;
+  io.v = v;
+  io.o = out;
+  io.dout = dout;
+  io.lse = lse;
+  io.dq = dq;
+  io.dk = dk;
+  io.dv = dv;
+  const int64_t tasks = a.batch * a.heads;
+  const int threads = threads_of(ctx);
+  // One (batch row, head) per piece: dk / dv of a key tile sum over every
+  // query tile and dq over every key tile, in a fixed order on one thread.
+#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
+  {
+    float* mine = thread_scratch(scratch, s.b_total, omp_get_thread_num());
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t t = 0; t < tasks; ++t) kern.backward(a, io, s, t / a.heads, t % a.heads, mine);
+  }
+}
+
+}  // namespace roformer::kernels

@@ -1,0 +1,55 @@
+#pragma once
+// Fused softmax attention (FlashAttention-2 style) on raw buffers: the
+// scores are formed, masked, exponentiated and multiplied into V one
+// (64 keys x 64 queries) tile at a time with an online softmax, so nothing
+// of size T x Tk is ever stored. Backward recomputes the probabilities tile
+// by tile from the saved log-sum-exp.
+//
+// Letters: B batch, NH heads, T queries, Tk keys, D head size. q, out, dout
+// and dq are (B, T, hidden) rows with head h at columns [h*D, h*D + D); k, v,
+// dk and dv the same over keys, with their own strides (a KV cache is
+// (B, capacity, hidden)). Scores are q.k / sqrt(D).
+//
+// Masking follows HF (and SelfAttention's materialised path): a hidden key
+// gets float lowest added to its score, so it has probability exactly 0 -
+// unless the query sees no key at all, in which case every score is the same
+// (lowest) and the query averages all Tk keys uniformly. Here such a query's
+// scores are taken as 0 for every key, which gives the same probabilities,
+// and its log-sum-exp is log(Tk).
+//
+// The instruction set is ctx.isa (Isa::Scalar runs the same tiles in plain
+// C++). Work splits over ctx.threads as (batch row, head, query tile) in the
+// forward and (batch row, head) in the backward; each piece is computed by
+// one thread in a fixed order, so results do not depend on the thread count.
+#include <cstdint>
+
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+struct FusedAttention {
+  int64_t batch = 0, heads = 0, q_len = 0, kv_len = 0, head_dim = 0;
+  int64_t past = 0;                  // query i sits at key position past + i (Tk = past + T with a cache)
+  int64_t q_row = 0, q_batch = 0;    // floats between tokens / batch rows of q, out, dout, dq
+  int64_t kv_row = 0, kv_batch = 0;  // the same for k, v, dk, dv
+  const uint8_t* key_valid = nullptr;  // (B, Tk): 0 = padding key; null = every key real
+  bool causal = false;                 // query i sees keys j <= past + i
+};
+
+// Floats of scratch the calls below need for ctx.threads threads (the
+// caller owns it, so repeated calls allocate nothing).
+int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx);
+int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx);
+
+// out: like q. lse (optional): (B, NH, T) log-sum-exp of each query's scaled,
+// masked scores (log(Tk) for a query that sees no key).
+void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
+                             float* lse, float* scratch, const ExecContext& ctx);
+
+// From the forward's inputs, its out and lse, and dout: dq (like q), dk and
+// dv (like k), all overwritten.
+void attention_backward_fused(const FusedAttention& a, const float* q, const float* k, const float* v,
+                              const float* out, const float* dout, const float* lse, float* dq, float* dk, float* dv,
+                              float* scratch, const ExecContext& ctx);
+
+}  // namespace roformer::kernels

@@ -1,0 +1,204 @@
+// SelfAttention's fused path (no probabilities requested, no attention
+// dropout) against its materialised path (Isa::Scalar forces it): outputs
+// with padding, causal masks, rotary values and a KV cache; the training
+// forward and every gradient; and which path keeps what for backward.
+//
+// Tolerance: 1e-5 * max(1, max|ref|) per tensor. The reference side runs the
+// double-accumulating GEMM, the fused side fp32 tiles; measured differences
+// stay below 1e-6 relative on these sizes.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <string>
+#include <vector>
+
+#include "nn/self_attention.h"
+#include "support/test_support.h"
+
+namespace roformer::nn {
+namespace {
+
+using testing::random_floats;
+
+constexpr double kTol = 1e-5;
+
+double rel_err(const float* a, const float* b, std::size_t n) {
+  double diff = 0, scale = 1;
+  for (std::size_t i = 0; i < n; ++i) {
+    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
+    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
+  }
+  return diff / scale;
+}
+double rel_err(const std::vector<float>& a, const std::vector<float>& b) { return rel_err(a.data(), b.data(), a.size()); }
+double rel_err(const Tensor& a, const Tensor& b) {
+  return rel_err(a.data<float>(), b.data<float>(), static_cast<std::size_t>(a.numel()));
+}
+
+Linear random_linear(int64_t n, uint32_t seed) {
+  Linear l;
+  l.weight = Tensor::from_vector({n, n}, random_floats(static_cast<std::size_t>(n * n), seed, -0.4f, 0.4f));
+  l.bias = Tensor::from_vector({n}, random_floats(static_cast<std::size_t>(n), seed + 1, -0.2f, 0.2f));
+  return l;
+}
+
+Linear zero_linear(int64_t n) {
+  Linear l;
+  l.weight = Tensor::zeros({n, n});
+  l.bias = Tensor::zeros({n});
+  return l;
+}
+
+SelfAttention make_attention(int64_t hidden, int64_t heads, bool rotary_value, uint32_t seed) {
+  SelfAttention a;
+  a.query = random_linear(hidden, seed);
+  a.key = random_linear(hidden, seed + 2);
+  a.value = random_linear(hidden, seed + 4);
+  a.heads = heads;
+  a.rotary_value = rotary_value;
+  return a;
+}
+
+SelfAttention zero_grads(const SelfAttention& a) {
+  SelfAttention g;
+  g.query = zero_linear(a.hidden());
+  g.key = zero_linear(a.hidden());
+  g.value = zero_linear(a.hidden());
+  g.heads = a.heads;
+  return g;
+}
+
+Tensor positions(int64_t T, int64_t start = 0) {
+  Tensor p = Tensor::zeros({T}, DType::I64);
+  std::iota(p.data<int64_t>(), p.data<int64_t>() + T, start);
+  return p;
+}
+
+// Row 0 all real, row 1 trailing padding, row 2 all padding.
+std::vector<uint8_t> padding(int64_t B, int64_t T) {
+  std::vector<uint8_t> m(static_cast<std::size_t>(B * T), 1);
+  if (B > 1)
+    for (int64_t t = T - T / 3; t < T; ++t) m[static_cast<std::size_t>(T + t)] = 0;
+  if (B > 2) std::fill(m.begin() + 2 * T, m.begin() + 3 * T, uint8_t{0});
+  return m;
+}
+
+const ExecContext kReference{1, Isa::Scalar};
+
+TEST(SelfAttentionFused, ForwardMatchesMaterialisedPath) {
+  if (best_isa() == Isa::Scalar) GTEST_SKIP() << "the fused path is the reference on this CPU";
+  const int64_t B = 3, T = 70, heads = 4, D = 16, H = heads * D;
+  const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 5);
+  const std::vector<uint8_t> valid = padding(B, T);
+  for (bool rotary_value : {false, true})
+    for (bool causal : {false, true})
+      for (bool padded : {false, true}) {
+        const SelfAttention att = make_attention(H, heads, rotary_value, 9);
+        RopeTable rope(RopeSpec{D});
+        const AttentionMask mask{padded ? valid.data() : nullptr, padded ? T : 0, causal};
+        std::vector<float> want(x.size()), got(x.size());
+        att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, want.data(), nullptr, kReference);
+        for (int threads : {1, 2}) {
+          att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, got.data(), nullptr,
+                      ExecContext{threads, best_isa()});
+          EXPECT_LE(rel_err(got, want), kTol) << "rotary_value " << rotary_value << " causal " << causal << " padded "
+                                              << padded << " threads " << threads;
+        }
+      }
+}
+
+// Prefill, then one token at a time through the cache (past > 0, keys from
+// the cache's wider rows), with the prompt's padding extended as it grows.
+TEST(SelfAttentionFused, CachedDecodingMatchesMaterialisedPath) {
+  if (best_isa() == Isa::Scalar) GTEST_SKIP() << "the fused path is the reference on this CPU";
+  const int64_t B = 2, heads = 2, D = 32, H = heads * D, prompt = 9, steps = 5;
+  const SelfAttention att = make_attention(H, heads, true, 21);
+  RopeTable rope_ref(RopeSpec{D}), rope_fast(RopeSpec{D});
+  LayerKvCache cache_ref, cache_fast;
+  std::vector<uint8_t> valid(static_cast<std::size_t>(B * prompt), 1);
+  for (int64_t t = 0; t < 3; ++t) valid[static_cast<std::size_t>(prompt + t)] = 0;  // row 1 left-padded
+  int64_t past = 0;
+  for (int64_t step = 0; step <= steps; ++step) {
+    const int64_t T = step == 0 ? prompt : 1, Tk = past + T;
+    if (step > 0) {  // one more real key per row
+      std::vector<uint8_t> grown(static_cast<std::size_t>(B * Tk));
+      for (int64_t b = 0; b < B; ++b) {
+        std::copy_n(valid.begin() + b * past, past, grown.begin() + b * Tk);
+        grown[static_cast<std::size_t>(b * Tk + past)] = 1;
+      }
+      valid.swap(grown);
+    }
+    const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 100 + static_cast<uint32_t>(step));
+    const AttentionMask mask{valid.data(), Tk, true};
+    std::vector<float> want(x.size()), got(x.size());
+    att.forward(x.data(), B, T, positions(T, past), rope_ref, mask, &cache_ref, want.data(), nullptr, kReference);
+    att.forward(x.data(), B, T, positions(T, past), rope_fast, mask, &cache_fast, got.data(), nullptr,
+                ExecContext{2, best_isa()});
+    EXPECT_LE(rel_err(got, want), kTol) << "step " << step;
+    past += T;
+  }
+  EXPECT_EQ(cache_fast.length, prompt + steps);
+}
+
+TEST(SelfAttentionFused, TrainingGradientsMatchMaterialisedPath) {
+  if (best_isa() == Isa::Scalar) GTEST_SKIP() << "the fused path is the reference on this CPU";
+  const int64_t B = 3, T = 67, heads = 2, D = 32, H = heads * D;
+  const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 31);
+  const std::vector<float> dout = random_floats(x.size(), 32);
+  const std::vector<uint8_t> valid = padding(B, T);
+  for (bool rotary_value : {false, true})
+    for (bool causal : {false, true}) {
+      const SelfAttention att = make_attention(H, heads, rotary_value, 40);
+      const AttentionMask mask{valid.data(), T, causal};
+      struct Run {
+        std::vector<float> out, dx;
+        SelfAttention grad;
+        AttentionSaved saved;
+      };
+      auto run = [&](const ExecContext& ctx) {
+        Run r;
+        RopeTable rope(RopeSpec{D});
+        r.out.resize(x.size());
+        r.dx.assign(x.size(), 0.0f);
+        r.grad = zero_grads(att);
+        att.forward_train(x.data(), B, T, positions(T), rope, mask, r.saved, r.out.data(), ctx);
+        att.backward(x.data(), r.saved, dout.data(), B, T, positions(T), rope, r.dx.data(), r.grad, ctx);
+        return r;
+      };
+      const Run want = run(kReference);
+      const Run got = run(ExecContext{2, best_isa()});
+      const std::string what = "rotary_value " + std::to_string(rotary_value) + " causal " + std::to_string(causal);
+      EXPECT_FALSE(want.saved.fused) << what;
+      EXPECT_EQ(want.saved.probs.size(), static_cast<std::size_t>(B * heads * T * T)) << what;
+      EXPECT_TRUE(got.saved.fused) << what;
+      EXPECT_TRUE(got.saved.probs.empty()) << what << ": the fused path must not keep (T, T) probabilities";
+      EXPECT_EQ(got.saved.lse.size(), static_cast<std::size_t>(B * heads * T)) << what;
+      EXPECT_LE(rel_err(got.out, want.out), kTol) << what << ": out";
+      EXPECT_LE(rel_err(got.dx, want.dx), kTol) << what << ": dx";
+      const std::pair<const Linear*, const Linear*> grads[] = {
+          {&got.grad.query, &want.grad.query}, {&got.grad.key, &want.grad.key}, {&got.grad.value, &want.grad.value}};
+      for (const auto& [g, w] : grads) {
+        EXPECT_LE(rel_err(g->weight, w->weight), kTol) << what << ": weight gradient";
+        EXPECT_LE(rel_err(g->bias, w->bias), kTol) << what << ": bias gradient";
+      }
+    }
+}
+
+TEST(SelfAttentionFused, AttentionDropoutKeepsTheMaterialisedPath) {
+  const int64_t B = 1, T = 8, heads = 2, D = 8, H = heads * D;
+  const SelfAttention att = make_attention(H, heads, false, 50);
+  const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 51);
+  std::vector<float> out(x.size());
+  RopeTable rope(RopeSpec{D});
+  AttentionSaved saved;
+  att.forward_train(x.data(), B, T, positions(T), rope, AttentionMask{}, saved, out.data(), ExecContext{1, best_isa()},
+                    AttentionDropout{0.3f, 7});
+  EXPECT_FALSE(saved.fused);
+  EXPECT_EQ(saved.probs.size(), static_cast<std::size_t>(B * heads * T * T));
+  EXPECT_EQ(saved.keep.size(), saved.probs.size());
+}
+
+}  // namespace
+}  // namespace roformer::nn
