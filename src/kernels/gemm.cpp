@@ -4,7 +4,6 @@
 #include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 
-#include <atomic>
 #include <cstring>
 #include <string>
 
@@ -14,18 +13,12 @@ namespace roformer::kernels {
 
 namespace {
 
-// OpenBLAS keeps its thread count in a global; set it only when the caller's
-// request changes. Inside our own parallel regions OpenBLAS (OpenMP build)
-// already runs single-threaded, and touching the global there would race.
-void use_blas_threads(int threads) {
-  static std::atomic<int> current{-1};
-  if (omp_in_parallel()) return;
-  if (current.exchange(threads) != threads) openblas_set_num_threads(threads);
-}
-
-// oneDNN (OpenMP build) sizes its team from omp_get_max_threads() and runs
-// sequentially inside an enclosing parallel region.
-void use_onednn_threads(int threads) {
+// Both libraries are OpenMP builds: they size their teams from
+// omp_get_max_threads() (OpenBLAS's OpenMP build ignores
+// openblas_set_num_threads), and run sequentially inside an enclosing
+// parallel region. Set it only when the caller's request changes, never
+// from inside our own parallel regions.
+void use_threads(int threads) {
   if (omp_in_parallel()) return;
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
 }
@@ -46,12 +39,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   if (ctx.gemm == GemmBackend::OneDnn) {
-    use_onednn_threads(ctx.threads);
+    use_threads(ctx.threads);
     const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     ROFORMER_CHECK(status == dnnl_success, "gemm: oneDNN sgemm failed with status " + std::to_string(static_cast<int>(status)));
     return;
   }
-  use_blas_threads(ctx.threads);
+  use_threads(ctx.threads);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
               static_cast<int>(ldb), beta, C, static_cast<int>(ldc));
