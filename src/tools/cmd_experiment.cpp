@@ -9,6 +9,8 @@
 //   extrapolation  (d) MLM loss at 1x..8x the training length, with RoPE interpolation / NTK scaling
 //   linear         (e) causal character-level LM: linear attention with and without RoPE vs softmax,
 //                      and step time / peak memory against sequence length
+//   translation    (f) encoder-decoder translation, RoPE vs sinusoidal positions: test BLEU
+//                      (experiment_translation.cpp)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -32,52 +34,11 @@
 #include "roformer/training.h"
 #include "roformer/wordpiece_trainer.h"
 #include "tools/commands.h"
+#include "tools/experiment.h"
 
 namespace roformer::cli {
 
-namespace {
-
-namespace fs = std::filesystem;
-using Clock = std::chrono::steady_clock;
-
-// Sizes of one experiment scale.
-struct Scale {
-  std::string name;
-  int64_t hidden, layers, heads, intermediate, seq_len, batch, steps, eval_every, eval_batches, vocab_size;
-  std::string train_text, valid_text, mail_jsonl, long_jsonl, long_label_field;
-  std::vector<int64_t> long_lengths;
-  int64_t finetune_epochs;
-  int seeds;
-};
-
-Scale scale_named(const std::string& name) {
-  if (name == "toy")  // seconds: CI proves the pipeline, not the science
-    return Scale{"toy", 32, 1, 2, 64, 32, 4, 12, 6, 2, 600,
-                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
-                 "data/sample/spam_sample.jsonl", "label", {16, 32, 64}, 1, 1};
-  if (name == "small")  // minutes, on the committed sample
-    return Scale{"small", 128, 2, 4, 512, 128, 16, 400, 50, 8, 4000,
-                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
-                 "data/sample/spam_sample.jsonl", "label", {64, 128, 256}, 3, 3};
-  if (name == "full")  // the fetched corpora (scripts/fetch_data.sh), under an hour each on 2 cores
-    return Scale{"full", 256, 4, 4, 1024, 128, 32, 1500, 100, 20, 8000,
-                 "data/corpora/en/mlm_train.txt", "data/corpora/en/mlm_valid.txt", "data/corpora/en/spam.jsonl",
-                 "data/corpora/en/brown.jsonl", "label", {128, 256, 512}, 3, 3};
-  throw Error("experiment: scale must be toy, small or full, not '" + name + "'");
-}
-
-struct Context {
-  Scale scale;
-  std::string out;
-  int threads = 1;
-  int seeds = 1;
-  std::string command;  // how this was run, for the report
-};
-
-struct MeanStd {
-  double mean = 0, std = 0;
-  int n = 0;
-};
+// The helpers experiment.h declares for every experiment.
 
 MeanStd summarize(const std::vector<double>& v) {
   MeanStd s;
@@ -91,28 +52,13 @@ MeanStd summarize(const std::vector<double>& v) {
   return s;
 }
 
-std::string fmt(const MeanStd& s, int digits = 4, double scale = 1.0) {
+std::string fmt(const MeanStd& s, int digits, double scale) {
   char buf[64];
   if (s.n > 1) std::snprintf(buf, sizeof buf, "%.*f ± %.*f", digits, s.mean * scale, digits, s.std * scale);
   else std::snprintf(buf, sizeof buf, "%.*f", digits, s.mean * scale);
   return buf;
 }
 
-std::string cpu_name() {
-  std::ifstream in("/proc/cpuinfo");
-  for (std::string line; std::getline(in, line);)
-    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
-  return "unknown CPU";
-}
-
-std::string footer(const Context& c, double seconds) {
-  char buf[256];
-  std::snprintf(buf, sizeof buf, "\n*Command:* `%s` · %.1f minutes on %s, %d thread(s) · scale `%s`, %d seed(s).\n",
-                c.command.c_str(), seconds / 60, cpu_name().c_str(), c.threads, c.scale.name.c_str(), c.seeds);
-  return buf;
-}
-
-// (step, value) pairs of one key in a metrics.jsonl.
 PlotSeries curve(const std::string& metrics, const std::string& key) {
   PlotSeries s;
   std::ifstream in(metrics);
@@ -133,6 +79,43 @@ PlotSeries mean_curve(const std::vector<PlotSeries>& runs, const std::string& na
     for (std::size_t i = 0; i < r.y.size(); ++i) m.y[i] += r.y[i] / static_cast<double>(runs.size());
   }
   return m;
+}
+
+namespace {
+
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+
+Scale scale_named(const std::string& name) {
+  if (name == "toy")  // seconds: CI proves the pipeline, not the science
+    return Scale{"toy", 32, 1, 2, 64, 32, 4, 12, 6, 2, 600,
+                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
+                 "data/sample/spam_sample.jsonl", "label", {16, 32, 64}, 1, 1};
+  if (name == "small")  // minutes, on the committed sample
+    return Scale{"small", 128, 2, 4, 512, 128, 16, 400, 50, 8, 4000,
+                 "data/sample/en_train.txt", "data/sample/en_valid.txt", "data/sample/spam_sample.jsonl",
+                 "data/sample/spam_sample.jsonl", "label", {64, 128, 256}, 3, 3};
+  if (name == "full")  // the fetched corpora (scripts/fetch_data.sh), under an hour each on 2 cores
+    return Scale{"full", 256, 4, 4, 1024, 128, 32, 1500, 100, 20, 8000,
+                 "data/corpora/en/mlm_train.txt", "data/corpora/en/mlm_valid.txt", "data/corpora/en/spam.jsonl",
+                 "data/corpora/en/brown.jsonl", "label", {128, 256, 512}, 3, 3};
+  throw Error("experiment: scale must be toy, small or full, not '" + name + "'");
+}
+
+using Context = ExperimentContext;
+
+std::string cpu_name() {
+  std::ifstream in("/proc/cpuinfo");
+  for (std::string line; std::getline(in, line);)
+    if (line.rfind("model name", 0) == 0) return line.substr(line.find(':') + 2);
+  return "unknown CPU";
+}
+
+std::string footer(const Context& c, double seconds) {
+  char buf[256];
+  std::snprintf(buf, sizeof buf, "\n*Command:* `%s` · %.1f minutes on %s, %d thread(s) · scale `%s`, %d seed(s).\n",
+                c.command.c_str(), seconds / 60, cpu_name().c_str(), c.threads, c.scale.name.c_str(), c.seeds);
+  return buf;
 }
 
 const std::vector<std::string> kVariants = {"rope", "absolute", "sinusoidal"};
@@ -491,7 +474,7 @@ void register_experiment(CLI::App& app) {
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("experiment", "re-run one of the paper's experiments at small scale");
-  cmd->add_option("name", opt->name, "positions, finetune, long-text, extrapolation or linear")->required();
+  cmd->add_option("name", opt->name, "positions, finetune, long-text, extrapolation, linear or translation")->required();
   cmd->add_option("--scale", opt->scale, "toy (seconds), small (minutes, committed sample) or full (fetched corpora)")
       ->capture_default_str();
   cmd->add_option("--seeds", opt->seeds, "seeds per configuration (0: the scale's default)");
@@ -503,9 +486,11 @@ void register_experiment(CLI::App& app) {
     c.seeds = opt->seeds > 0 ? opt->seeds : c.scale.seeds;
     c.command = "roformer experiment " + opt->name + " --scale " + opt->scale + " --seeds " + std::to_string(c.seeds) +
                 " --threads " + std::to_string(c.threads);
-    for (const auto& f : {c.scale.train_text, c.scale.valid_text})
-      check(fs::exists(f), "experiment: " + f + " is missing" +
-                               (c.scale.name == "full" ? " (run scripts/fetch_data.sh first)" : " (run from the repository root)"));
+    // The translation experiment reads its own corpus and checks it itself.
+    if (opt->name != "translation")
+      for (const auto& f : {c.scale.train_text, c.scale.valid_text})
+        check(fs::exists(f), "experiment: " + f + " is missing" +
+                                 (c.scale.name == "full" ? " (run scripts/fetch_data.sh first)" : " (run from the repository root)"));
     fs::create_directories(c.out);
     const auto start = Clock::now();
     std::string md;
@@ -514,7 +499,9 @@ void register_experiment(CLI::App& app) {
     else if (opt->name == "long-text") md = run_long_text(c);
     else if (opt->name == "extrapolation") md = run_extrapolation(c);
     else if (opt->name == "linear") md = run_linear(c);
-    else throw Error("experiment: unknown experiment '" + opt->name + "' (positions, finetune, long-text, extrapolation, linear)");
+    else if (opt->name == "translation") md = run_translation(c);
+    else throw Error("experiment: unknown experiment '" + opt->name +
+                     "' (positions, finetune, long-text, extrapolation, linear, translation)");
     md += footer(c, std::chrono::duration<double>(Clock::now() - start).count());
     const std::string path = (fs::path(c.out) / (opt->name + ".md")).string();
     write_text_file(path, md);

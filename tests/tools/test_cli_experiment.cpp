@@ -3,8 +3,11 @@
 // scales; this proves the pipeline.)
 #include <gtest/gtest.h>
 
+#include <cmath>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include "support/test_support.h"
@@ -23,7 +26,7 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   TempDir tmp;
   const std::string repo = data_path("../..");
   const std::string out = tmp.file("exp");
-  for (const std::string name : {"positions", "finetune", "long-text", "extrapolation", "linear"}) {
+  for (const std::string name : {"positions", "finetune", "long-text", "extrapolation", "linear", "translation"}) {
     const auto r = run_command("cd " + repo + " && " + cli_path() + " experiment " + name + " --scale toy --out " + out + " 2>&1");
     ASSERT_EQ(r.status, 0) << name << "\n" << r.output;
     const std::string md = read_all(out + "/" + name + ".md");
@@ -42,6 +45,42 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   EXPECT_TRUE(std::filesystem::exists(out + "/linear_memory.svg"));
   const std::string long_text = read_all(out + "/long-text.md");
   for (const char* len : {"| 16 |", "| 32 |", "| 64 |"}) EXPECT_NE(long_text.find(len), std::string::npos) << len;
+
+  // Translation: both variants scored on the test split, the loss plot, and
+  // a test split whose sources never occur in training.
+  const std::string translation = read_all(out + "/translation.md");
+  for (const std::string v : {"rope", "sinusoidal"}) {
+    const std::size_t row = translation.find("| " + v + " | ");
+    ASSERT_NE(row, std::string::npos) << v << "\n" << translation;
+    const std::string cell = translation.substr(row + v.size() + 5);
+    char* end = nullptr;
+    const double bleu = std::strtod(cell.c_str(), &end);
+    EXPECT_NE(end, cell.c_str()) << "no BLEU number for " << v << ": " << cell.substr(0, 40);
+    EXPECT_TRUE(std::isfinite(bleu) && bleu >= 0 && bleu <= 100) << v << ": " << bleu;
+    EXPECT_TRUE(std::filesystem::exists(out + "/runs/translation-" + v + "-0/final/model.safetensors")) << v;
+    EXPECT_FALSE(read_all(out + "/runs/translation-" + v + "-0/test_hypotheses.txt").empty()) << v;
+  }
+  EXPECT_NE(translation.find("| rope | 0 | "), std::string::npos) << "per-seed table\n" << translation;
+  EXPECT_TRUE(std::filesystem::exists(out + "/translation_valid_loss.svg"));
+  std::set<std::string> train_sources;
+  std::ifstream train(out + "/runs/translation/train.tsv");
+  for (std::string line; std::getline(train, line);) train_sources.insert(line.substr(0, line.find('\t')));
+  std::ifstream test(out + "/runs/translation/test.tsv");
+  int64_t test_pairs = 0;
+  for (std::string line; std::getline(test, line); ++test_pairs)
+    EXPECT_EQ(train_sources.count(line.substr(0, line.find('\t'))), 0u) << line;
+  EXPECT_GT(test_pairs, 50);
+  EXPECT_GT(train_sources.size(), 2000u);
+}
+
+TEST(CliExperiment, TranslationAtFullScaleNeedsTheFetchedCorpus) {
+  TempDir tmp;  // a directory without data/corpora: the corpus is missing there
+  const auto r = run_command("cd " + tmp.path() + " && " + cli_path() +
+                             " experiment translation --scale full --out " + tmp.file("x") + " 2>&1");
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.output.find("data/corpora/mt/ding_de_en.tsv is missing (run scripts/fetch_data.sh first)"),
+            std::string::npos)
+      << r.output;
 }
 
 TEST(CliExperiment, UnknownNamesAndScalesAreErrors) {
