@@ -50,6 +50,12 @@ class SafeTensors {
   std::map<std::string, std::string> metadata_;
 };
 
+// Hands the physical pages behind [data, data + bytes) back to the kernel when
+// they belong to a read-only file mapping (a SafeTensors view): the bytes stay
+// readable and are read from the file again if touched. Memory of any other
+// kind is left alone. Returns the bytes released (whole pages only).
+std::size_t release_mapped_pages(const void* data, std::size_t bytes);
+
 // Writes tensors (F32, BF16 or I64; any strides) in the given order.
 // The file is written to a temporary name and renamed, so readers never see a partial file.
 void save_safetensors(const std::string& path, const std::vector<std::pair<std::string, Tensor>>& tensors,

@@ -8,6 +8,8 @@
 #include <algorithm>
 #include <cstdio>
 #include <cstring>
+#include <fstream>
+#include <sstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -262,6 +264,37 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
     std::remove(tmp.c_str());
     throw Error(path + ": write failed");
   }
+}
+
+std::size_t release_mapped_pages(const void* data, std::size_t bytes) {
+  const long page_size = ::sysconf(_SC_PAGESIZE);
+  if (data == nullptr || bytes == 0 || page_size <= 0) return 0;
+  const auto page = static_cast<uintptr_t>(page_size);
+  const auto begin = reinterpret_cast<uintptr_t>(data);
+  const uintptr_t end = begin + bytes;
+  // Only whole pages inside the range: a neighbouring tensor may share the edges.
+  const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+  if (first >= last) return 0;
+  // /proc/self/maps: "start-end perms offset dev inode path". Discarding pages
+  // is safe only for a private file mapping that was never writable (its
+  // pages are always clean copies of the file); anonymous memory would be lost.
+  std::ifstream maps("/proc/self/maps");
+  std::string line;
+  while (std::getline(maps, line)) {
+    std::istringstream in(line);
+    std::string range, perms, offset, dev, path;
+    unsigned long long inode = 0;
+    if (!(in >> range >> perms >> offset >> dev >> inode >> path)) continue;
+    const std::size_t dash = range.find('-');
+    if (dash == std::string::npos) continue;
+    const uintptr_t lo = std::stoull(range.substr(0, dash), nullptr, 16);
+    const uintptr_t hi = std::stoull(range.substr(dash + 1), nullptr, 16);
+    if (first < lo || last > hi) continue;
+    if (perms.size() < 4 || perms[1] != '-' || perms[3] != 'p' || inode == 0 || path.empty() || path[0] != '/') return 0;
+    if (::madvise(reinterpret_cast<void*>(first), last - first, MADV_DONTNEED) != 0) return 0;
+    return last - first;
+  }
+  return 0;
 }
 
 }  // namespace roformer

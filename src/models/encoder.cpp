@@ -55,6 +55,10 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
   Tensor context = Tensor::zeros({B, T, H});
   Tensor attn_out = Tensor::zeros({B, T, H});
   Tensor inter = Tensor::zeros({B, T, I});
+  // The FFN activations are free while attention runs: q, k and v live there
+  // when they fit (I >= 3H, as in every RoFormer config), which lowers the
+  // forward's peak memory by 3·B·T·H floats.
+  float* qkv_space = I >= 3 * H ? inter.data<float>() : nullptr;
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const EncoderLayerWeights& L = w.layers[l];
     if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
@@ -62,7 +66,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     Tensor probs;
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
     L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr,
-                        context.data<float>(), options.attentions ? probs.data<float>() : nullptr, ctx);
+                        context.data<float>(), options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space);
     if (options.attentions) out.attentions.push_back(probs);
 
     // a = LN(dense(ctx) + x)

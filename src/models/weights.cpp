@@ -4,6 +4,7 @@
 #include <set>
 
 #include "roformer/error.h"
+#include "roformer/safetensors.h"
 
 namespace roformer::models {
 
@@ -273,12 +274,21 @@ RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWe
 }  // namespace
 
 void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
-  auto apply = [on](nn::Linear& l) {
+  // Once packed, the fp32 weights are not read by inference: pages of a
+  // memory-mapped checkpoint go back to the kernel (re-read from the file if
+  // training or saving touches them), so bf16 inference holds about half the
+  // memory of fp32.
+  auto release = [](const Tensor& t) {
+    release_mapped_pages(t.data<float>(), static_cast<std::size_t>(t.numel()) * sizeof(float));
+  };
+  auto apply = [on, &release](nn::Linear& l) {
     if (!l.weight.defined() || l.weight.numel() == 0) return;
-    if (on)
+    if (on) {
       l.use_bf16();
-    else
+      release(l.weight);
+    } else {
       l.bf16.reset();
+    }
   };
   if (w.embeddings_project) apply(*w.embeddings_project);
   for (auto& L : w.layers) {
@@ -294,6 +304,7 @@ void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
       if (on) {
         w.lm_decoder_bf16 = std::make_shared<const kernels::Bf16Matmul>(w.lm_decoder.data<float>(), w.lm_decoder.size(0),
                                                                         w.lm_decoder.size(1));
+        release(w.lm_decoder);  // tied: the embedding lookup pages back in only the rows it reads
       }
       break;
     case Task::SequenceClassification: apply(w.classifier_dense); apply(w.classifier); break;

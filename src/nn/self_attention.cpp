@@ -21,15 +21,19 @@ namespace {
 
 // Rotates the heads of a contiguous (B, T, heads, head_dim) buffer in place.
 // positions: I64 [T] (shared by the batch) or [B, T].
-void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, const Tensor& positions, RopeTable& rope,
+void rotate_heads(float* t, int64_t size, int64_t B, int64_t T, int64_t NH, const Tensor& positions, RopeTable& rope,
                   RopeDirection dir, const ExecContext& ctx) {
   const bool per_row = positions.dim() == 2;
   ROFORMER_CHECK((positions.dim() == 1 || per_row) && positions.dtype() == DType::I64 && positions.numel() == (per_row ? B * T : T) &&
                      positions.strides().back() == 1 && (!per_row || positions.strides()[0] == T),
                  "attention: positions must be contiguous int64 of shape [T] or [B, T]");
-  ROFORMER_CHECK(static_cast<int64_t>(t.size()) >= B * T * NH * rope.spec().head_dim,
-                 "attention: rotary buffer smaller than (B, T, heads, head_dim)");
-  rope_apply_inplace(rope, t.data(), B, T, NH, positions.data<int64_t>(), per_row, dir, ctx);
+  ROFORMER_CHECK(size >= B * T * NH * rope.spec().head_dim, "attention: rotary buffer smaller than (B, T, heads, head_dim)");
+  rope_apply_inplace(rope, t, B, T, NH, positions.data<int64_t>(), per_row, dir, ctx);
+}
+
+void rotate_heads(std::vector<float>& t, int64_t B, int64_t T, int64_t NH, const Tensor& positions, RopeTable& rope,
+                  RopeDirection dir, const ExecContext& ctx) {
+  rotate_heads(t.data(), static_cast<int64_t>(t.size()), B, T, NH, positions, rope, dir, ctx);
 }
 
 // The fused kernel's view of (B, T, hidden) queries against keys/values
@@ -80,10 +84,20 @@ void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t
 
 void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                             const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
-                            const ExecContext& ctx) const {
+                            const ExecContext& ctx, float* workspace) const {
   const int64_t H = hidden(), NH = heads, D = head_dim();
   const int64_t rows = B * T;
-  std::vector<float> q(static_cast<std::size_t>(rows * H)), k(q.size()), v(q.size());
+  std::vector<float> owned;
+  if (workspace == nullptr) {
+    owned.resize(static_cast<std::size_t>(3 * rows * H));
+    workspace = owned.data();
+  }
+  // Views named like the vectors they replace (q.data() reads as before).
+  struct Span {
+    float* p;
+    float* data() const { return p; }
+  };
+  const Span q{workspace}, k{workspace + rows * H}, v{workspace + 2 * rows * H};
   query.forward(x, rows, q.data(), ctx);
   key.forward(x, rows, k.data(), ctx);
   value.forward(x, rows, v.data(), ctx);
@@ -103,8 +117,8 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   // forward (0.5%), so fusing could save at most that, while rotating on load
   // would redo each key tile's rotation for every query tile (T/64 times) and
   // need a packed copy of K, which the kernel now reads in place.
-  auto rotate = [&](std::vector<float>& t) {
-    rotate_heads(t, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
+  auto rotate = [&](const Span& t) {
+    rotate_heads(t.data(), rows * H, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
   };
   if (use_rope) {
     rotate(q);

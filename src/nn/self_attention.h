@@ -78,9 +78,12 @@ struct SelfAttention {
   // probs (optional): (B, heads, T, Tk) softmax probabilities. Without probs
   // (and unless ctx.isa is Scalar, which keeps the materialised reference)
   // the fused kernel runs and no (T, Tk) matrix is formed.
+  // workspace (optional): 3·B·T·hidden floats for q, k and v, so that a
+  // caller with a free buffer (the encoder's FFN activations) spares the
+  // allocation; without it they are allocated here.
   void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
-               const ExecContext& ctx) const;
+               const ExecContext& ctx, float* workspace = nullptr) const;
 
   // Training forward (no cache): like forward, keeping q, k, v and the
   // probabilities - or, without attention dropout and unless ctx.isa is

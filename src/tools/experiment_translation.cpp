@@ -46,10 +46,10 @@ TranslationScale translation_scale(const std::string& name) {
   if (name == "small")
     return {"data/sample/mt_de_en.tsv", 0.05, 0.1, 2000, 128, 2, 4, 512, 0.3, 1e-3, 32, 1000, 200, 50, 50, 100};
   // the fetched Ding de-en corpus (~20k training pairs): measured ~0.5 s a step
-  // on one thread, so 1,200 steps (~4 epochs) keep 2 variants x 3 seeds,
+  // on one thread, so 1,000 steps (~3 epochs) keep 2 variants x 3 seeds,
   // evaluation and test decoding under an hour on 2 cores
   if (name == "full")
-    return {"data/corpora/mt/ding_de_en.tsv", 0.04, 0.06, 8000, 256, 3, 4, 1024, 0.1, 1e-3, 64, 1200, 300, 60, 60, 100};
+    return {"data/corpora/mt/ding_de_en.tsv", 0.04, 0.06, 8000, 256, 3, 4, 1024, 0.1, 1e-3, 64, 1000, 300, 50, 50, 100};
   throw Error("experiment: scale must be toy, small or full, not '" + name + "'");
 }
 

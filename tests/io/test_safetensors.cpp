@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <vector>
 
 #include "roformer/error.h"
 #include "roformer/safetensors.h"
@@ -204,6 +205,33 @@ TEST(SafeTensors, FixturesOpen) {
     EXPECT_EQ(st.names().size(), 44u);
   }
   EXPECT_THROW(SafeTensors::open(testing::data_path("fixtures/no-such.safetensors")), Error);
+}
+
+}  // namespace
+}  // namespace roformer
+
+namespace roformer {
+namespace {
+
+TEST(SafeTensors, ReleasedMappedPagesReadBackFromTheFile) {
+  testing::TempDir dir;
+  // 1 MiB of distinct values: whole pages inside the tensor's byte range.
+  Tensor big = Tensor::zeros({256 * 1024});
+  for (int64_t i = 0; i < big.numel(); ++i) big.data<float>()[i] = static_cast<float>(i) * 0.5f;
+  save_safetensors(dir.file("big.safetensors"), {{"w", big}});
+  SafeTensors st = SafeTensors::open(dir.file("big.safetensors"));
+  const Tensor view = st.get("w");
+  const std::size_t bytes = static_cast<std::size_t>(view.numel()) * sizeof(float);
+  EXPECT_GT(release_mapped_pages(view.data<float>(), bytes), bytes / 2);
+  for (int64_t i = 0; i < view.numel(); ++i) ASSERT_EQ(view.data<float>()[i], static_cast<float>(i) * 0.5f) << i;
+  // Heap memory is never discarded.
+  std::vector<float> heap(256 * 1024, 3.0f);
+  EXPECT_EQ(release_mapped_pages(heap.data(), heap.size() * sizeof(float)), 0u);
+  EXPECT_EQ(heap.front(), 3.0f);
+  EXPECT_EQ(heap.back(), 3.0f);
+  EXPECT_EQ(release_mapped_pages(big.data<float>(), bytes), 0u);
+  EXPECT_EQ(big.data<float>()[1000], 500.0f);
+  EXPECT_EQ(release_mapped_pages(nullptr, 0), 0u);
 }
 
 }  // namespace
