@@ -2,6 +2,7 @@
 
 #include <omp.h>
 
+#include <algorithm>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -10,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/gemm.h"
 #include "roformer/dtype.h"
 #include "roformer/error.h"
 
@@ -42,6 +44,11 @@ struct Bf16Matmul::Impl {
   memory::desc packed_desc;  // the layout oneDNN chose for the weights
   memory packed;
   std::string kernel;
+  // Where oneDNN has no bf16 product for this CPU (no AVX-512): the
+  // bf16-rounded weights widened to fp32, multiplied by an fp32 GEMM after
+  // rounding the activations the same way. Same numbers, fp32 speed.
+  bool emulated = false;
+  std::vector<float> rounded;  // (out, in)
 
   // One product set-up per (rows, has bias): creating a primitive costs far
   // more than running a small one, and inference repeats a few shapes.
@@ -80,11 +87,12 @@ struct Bf16Matmul::Impl {
   }
 };
 
-Bf16Matmul::Bf16Matmul(const float* weight, int64_t out, int64_t in) : impl_(std::make_unique<Impl>()) {
+Bf16Matmul::Bf16Matmul(const float* weight, int64_t out, int64_t in, bool emulate) : impl_(std::make_unique<Impl>()) {
   ROFORMER_CHECK(out > 0 && in > 0, "bf16 matmul: empty weight matrix");
   impl_->out = out;
   impl_->in = in;
   try {
+    if (emulate || !native()) throw dnnl::error(dnnl_unimplemented, "no native bf16 products on this CPU");
     // W (out, in) row-major is the (in, out) matrix W^T in column-major ("ba").
     const memory::desc plain({in, out}, Dt::f32, Tag::ba);
     const memory::desc any({in, out}, Dt::bf16, Tag::any);
@@ -96,8 +104,11 @@ Bf16Matmul::Bf16Matmul(const float* weight, int64_t out, int64_t in) : impl_(std
     dnnl::stream stream(impl_->engine);
     dnnl::reorder(source, impl_->packed).execute(stream, source, impl_->packed);
     stream.wait();
-  } catch (const dnnl::error& e) {
-    throw Error(std::string("bf16 matmul: oneDNN could not set up the product: ") + e.what());
+  } catch (const dnnl::error&) {
+    impl_->emulated = true;
+    impl_->kernel = "emulated: bf16-rounded operands, fp32 GEMM";
+    impl_->rounded.resize(static_cast<std::size_t>(out * in));
+    for (std::size_t i = 0; i < impl_->rounded.size(); ++i) impl_->rounded[i] = bf16_to_f32(f32_to_bf16(weight[i]));
   }
 }
 
@@ -106,6 +117,7 @@ Bf16Matmul::~Bf16Matmul() = default;
 int64_t Bf16Matmul::out_features() const { return impl_->out; }
 int64_t Bf16Matmul::in_features() const { return impl_->in; }
 std::string Bf16Matmul::kernel_name() const { return impl_->kernel; }
+bool Bf16Matmul::emulated() const { return impl_->emulated; }
 
 bool Bf16Matmul::native() {
   const auto isa = dnnl::get_effective_cpu_isa();
@@ -116,6 +128,14 @@ void Bf16Matmul::forward(const float* x, int64_t rows, const float* bias, float*
   ROFORMER_CHECK(rows >= 0, "bf16 matmul: negative row count");
   if (rows == 0) return;
   const Impl& m = *impl_;
+  if (m.emulated) {
+    thread_local std::vector<float> xr;
+    const std::size_t n = static_cast<std::size_t>(rows * m.in);
+    if (xr.size() < n) xr.resize(n);
+    for (std::size_t i = 0; i < n; ++i) xr[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    gemm_bias(false, true, rows, m.out, m.in, xr.data(), m.in, m.rounded.data(), m.in, bias, y, m.out, ctx);
+    return;
+  }
   try {
     const auto s = m.shape(rows, bias != nullptr);
     use_threads(ctx.threads);
@@ -136,6 +156,10 @@ void Bf16Matmul::forward(const float* x, int64_t rows, const float* bias, float*
 
 void Bf16Matmul::unpack(float* weight) const {
   const Impl& m = *impl_;
+  if (m.emulated) {
+    std::copy(m.rounded.begin(), m.rounded.end(), weight);
+    return;
+  }
   const memory::desc plain({m.in, m.out}, Dt::f32, Tag::ba);
   memory target(plain, m.engine, weight);
   dnnl::stream stream(m.engine);

@@ -14,7 +14,8 @@ namespace roformer::kernels {
 class Bf16Matmul {
  public:
   // weight: (out, in) row-major fp32, rounded to nearest-even bf16 here.
-  Bf16Matmul(const float* weight, int64_t out, int64_t in);
+  // emulate: take the emulated path even where native products exist (tests).
+  Bf16Matmul(const float* weight, int64_t out, int64_t in, bool emulate = false);
   ~Bf16Matmul();
   Bf16Matmul(const Bf16Matmul&) = delete;
   Bf16Matmul& operator=(const Bf16Matmul&) = delete;
@@ -27,9 +28,11 @@ class Bf16Matmul {
   // The weights as bf16 values widened back to fp32, (out, in).
   void unpack(float* weight) const;
 
-  // Whether this CPU has native bf16 products (AVX512-BF16 or AMX); without
-  // them oneDNN would emulate, slower than fp32.
+  // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
+  // them the product is emulated (bf16-rounded operands through the fp32
+  // GEMM): the same numbers up to accumulation order, at fp32 speed.
   static bool native();
+  bool emulated() const;
   // oneDNN's name of the kernel it chose (e.g. "brg:avx512_core_bf16").
   std::string kernel_name() const;
 

@@ -1,4 +1,5 @@
-// bf16 products (oneDNN) against the reference on bf16-rounded inputs.
+// bf16 products (oneDNN, or the emulated path on CPUs without native bf16)
+// against the reference on bf16-rounded inputs.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -30,14 +31,17 @@ TEST(GemmBf16, WeightsAreRoundedToNearestEven) {
   // Values exactly halfway between two bf16 numbers: ties go to the even one.
   w[0] = bf16_to_f32(bf16{0x3f80}) + std::ldexp(1.0f, -8);  // 1 + half an ulp -> 1
   w[1] = bf16_to_f32(bf16{0x3f81}) + std::ldexp(1.0f, -8);  // odd + half -> next even
-  const Bf16Matmul m(w.data(), out, in);
-  EXPECT_EQ(m.out_features(), out);
-  EXPECT_EQ(m.in_features(), in);
-  std::vector<float> back(w.size());
-  m.unpack(back.data());
-  for (std::size_t i = 0; i < w.size(); ++i) ASSERT_EQ(back[i], bf16_to_f32(f32_to_bf16(w[i]))) << i;
-  EXPECT_EQ(back[0], 1.0f);
-  EXPECT_EQ(back[1], bf16_to_f32(bf16{0x3f82}));
+  for (bool emulate : {false, true}) {
+    const Bf16Matmul m(w.data(), out, in, emulate);
+    EXPECT_EQ(m.out_features(), out);
+    EXPECT_EQ(m.in_features(), in);
+    EXPECT_EQ(m.emulated(), emulate || !Bf16Matmul::native()) << m.kernel_name();
+    std::vector<float> back(w.size());
+    m.unpack(back.data());
+    for (std::size_t i = 0; i < w.size(); ++i) ASSERT_EQ(back[i], bf16_to_f32(f32_to_bf16(w[i]))) << i;
+    EXPECT_EQ(back[0], 1.0f);
+    EXPECT_EQ(back[1], bf16_to_f32(bf16{0x3f82}));
+  }
 }
 
 TEST(GemmBf16, EqualsReferenceOnRoundedInputs) {
@@ -48,7 +52,8 @@ TEST(GemmBf16, EqualsReferenceOnRoundedInputs) {
   for (const Case c : {Case{5, 3}, Case{96, 64}, Case{768, 300}}) {
     auto w = random_floats(static_cast<std::size_t>(c.out * c.in), 21);
     auto bias = random_floats(static_cast<std::size_t>(c.out), 22);
-    const Bf16Matmul m(w.data(), c.out, c.in);
+    for (bool emulate : {false, true}) {
+    const Bf16Matmul m(w.data(), c.out, c.in, emulate);
     for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}}) {
       auto x = random_floats(static_cast<std::size_t>(rows * c.in), 23);
       for (bool with_bias : {false, true}) {
@@ -60,9 +65,11 @@ TEST(GemmBf16, EqualsReferenceOnRoundedInputs) {
           // Same bf16 products; only the fp32 accumulation order differs
           // (|terms| <= 1, at most 300 of them).
           EXPECT_LE(scaled_error(got, want), 2e-5)
-              << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias << " threads=" << threads;
+              << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias << " threads=" << threads
+              << " " << m.kernel_name();
         }
       }
+    }
     }
   }
 }
