@@ -11,19 +11,14 @@
 
 namespace roformer::kernels {
 
-namespace {
-
 // Both libraries are OpenMP builds: they size their teams from
 // omp_get_max_threads() (OpenBLAS's OpenMP build ignores
-// openblas_set_num_threads), and run sequentially inside an enclosing
-// parallel region. Set it only when the caller's request changes, never
+// openblas_set_num_threads). Set it only when the request changes, never
 // from inside our own parallel regions.
-void use_threads(int threads) {
+void use_library_threads(int threads) {
   if (omp_in_parallel()) return;
   if (omp_get_max_threads() != threads) omp_set_num_threads(threads);
 }
-
-}  // namespace
 
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx) {
@@ -39,12 +34,12 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
     return;
   }
   if (ctx.gemm == GemmBackend::OneDnn) {
-    use_threads(ctx.threads);
+    use_library_threads(ctx.threads);
     const dnnl_status_t status = dnnl_sgemm(trans_a ? 'T' : 'N', trans_b ? 'T' : 'N', M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
     ROFORMER_CHECK(status == dnnl_success, "gemm: oneDNN sgemm failed with status " + std::to_string(static_cast<int>(status)));
     return;
   }
-  use_threads(ctx.threads);
+  use_library_threads(ctx.threads);
   cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
               static_cast<int>(M), static_cast<int>(N), static_cast<int>(K), alpha, A, static_cast<int>(lda), B,
               static_cast<int>(ldb), beta, C, static_cast<int>(ldc));

@@ -19,6 +19,11 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 void gemm_bias(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, const float* A, int64_t lda,
                const float* B, int64_t ldb, const float* bias, float* C, int64_t ldc, const ExecContext& ctx);
 
+// Sets the OpenMP team size the libraries behind gemm (OpenBLAS's and
+// oneDNN's OpenMP builds) read from omp_get_max_threads(); a no-op inside a
+// parallel region, where they run sequentially.
+void use_library_threads(int threads);
+
 // The plain triple loop (accumulating in double): the reference the BLAS path is tested against.
 void gemm_ref(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
               const float* B, int64_t ldb, float beta, float* C, int64_t ldc);

@@ -1,7 +1,5 @@
 #include "kernels/gemm_bf16.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <map>
 #include <mutex>
@@ -22,11 +20,6 @@ namespace {
 using dnnl::memory;
 using Dt = memory::data_type;
 using Tag = memory::format_tag;
-
-// oneDNN (OpenMP build) sizes its team from omp_get_max_threads().
-void use_threads(int threads) {
-  if (!omp_in_parallel() && omp_get_max_threads() != threads) omp_set_num_threads(threads);
-}
 
 // The activations rounded to bf16 live here between the conversion and the
 // product; one buffer per thread, grown as needed, so a forward does not allocate.
@@ -138,7 +131,7 @@ void Bf16Matmul::forward(const float* x, int64_t rows, const float* bias, float*
   }
   try {
     const auto s = m.shape(rows, bias != nullptr);
-    use_threads(ctx.threads);
+    use_library_threads(ctx.threads);
     auto& scratch = bf16_scratch(static_cast<std::size_t>(rows * m.in));
     memory src_f32(s->src_f32, m.engine, const_cast<float*>(x));
     memory src(s->src_bf16, m.engine, scratch.data());

@@ -160,17 +160,6 @@ Result fused(const Problem& p, const ExecContext& ctx, bool backward = true) {
   return r;
 }
 
-// max |a - b| / max(1, max |b|) over the positions the kernel writes (the
-// KV cache's spare rows are not part of the result).
-double rel_err(const std::vector<float>& a, const std::vector<float>& b) {
-  double diff = 0, scale = 1;
-  for (std::size_t i = 0; i < a.size(); ++i) {
-    diff = std::max(diff, std::abs(static_cast<double>(a[i]) - b[i]));
-    scale = std::max(scale, std::abs(static_cast<double>(b[i])));
-  }
-  return diff / scale;
-}
-
 // Expects every tensor within kTol; returns the worst relative difference.
 double expect_close(const Result& got, const Result& want, const std::string& what) {
   double worst = 0;
@@ -178,7 +167,7 @@ double expect_close(const Result& got, const Result& want, const std::string& wh
       {"out", {&got.out, &want.out}}, {"lse", {&got.lse, &want.lse}}, {"dq", {&got.dq, &want.dq}},
       {"dk", {&got.dk, &want.dk}},    {"dv", {&got.dv, &want.dv}}};
   for (const auto& [name, pair] : parts) {
-    const double e = rel_err(*pair.first, *pair.second);
+    const double e = testing::max_scaled_diff(*pair.first, *pair.second);
     EXPECT_LE(e, kTol) << what << ": " << name;
     worst = std::max(worst, e);
   }

@@ -13,17 +13,8 @@
 namespace roformer::kernels {
 namespace {
 
+using roformer::testing::max_scaled_diff;
 using roformer::testing::random_floats;
-
-// Largest |got - want| relative to the largest |want| (at least 1).
-double scaled_error(const std::vector<float>& got, const std::vector<float>& want) {
-  double diff = 0, scale = 1;
-  for (std::size_t i = 0; i < got.size(); ++i) {
-    diff = std::max(diff, std::fabs(static_cast<double>(got[i]) - want[i]));
-    scale = std::max(scale, std::fabs(static_cast<double>(want[i])));
-  }
-  return diff / scale;
-}
 
 TEST(GemmBf16, WeightsAreRoundedToNearestEven) {
   const int64_t out = 37, in = 53;
@@ -64,7 +55,7 @@ TEST(GemmBf16, EqualsReferenceOnRoundedInputs) {
           m.forward(x.data(), rows, with_bias ? bias.data() : nullptr, got.data(), ExecContext{threads});
           // Same bf16 products; only the fp32 accumulation order differs
           // (|terms| <= 1, at most 300 of them).
-          EXPECT_LE(scaled_error(got, want), 2e-5)
+          EXPECT_LE(max_scaled_diff(got, want), 2e-5)
               << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias << " threads=" << threads
               << " " << m.kernel_name();
         }

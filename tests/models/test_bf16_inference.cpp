@@ -19,7 +19,6 @@ namespace roformer {
 namespace {
 
 using testing::data_path;
-using testing::max_abs;
 using testing::max_abs_diff;
 
 // bf16 keeps 8 significant bits (relative rounding error <= 2^-9 per value).
@@ -52,7 +51,7 @@ TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
     for (const auto& [name, t] : out.heads) compared.emplace_back(name, t);
     for (const auto& [name, t] : compared) {
       const auto ours = t.to_vector(), ref = expected.get(name).to_vector();
-      const double scaled = max_abs_diff(ours, ref) / std::max(1.0, max_abs(ref));
+      const double scaled = testing::max_scaled_diff(ours, ref);
       std::printf("bf16 %s %s threads %d: max|diff| / max(1, max|ref|) = %.2e\n", c.dir.c_str(), name.c_str(), threads,
                   scaled);
       EXPECT_LE(scaled, kBf16Tolerance) << c.dir << " " << name;

@@ -2,6 +2,7 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -29,6 +30,12 @@ double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b) {
     if (!(d <= m)) m = d;  // NaN propagates as a failure
   }
   return m;
+}
+
+double max_scaled_diff(const std::vector<float>& got, const std::vector<float>& ref) {
+  double scale = 1;
+  for (float r : ref) scale = std::max(scale, std::fabs(static_cast<double>(r)));
+  return max_abs_diff(got, ref) / scale;
 }
 
 double max_abs(const std::vector<float>& a) {

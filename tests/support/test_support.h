@@ -18,6 +18,9 @@ std::vector<float> random_floats(std::size_t n, uint32_t seed, float lo = -1.0f,
 
 // max |a - b| over two equally sized float ranges.
 double max_abs_diff(const std::vector<float>& a, const std::vector<float>& b);
+
+// max |got - ref| / max(1, max |ref|): a difference on the reference's scale.
+double max_scaled_diff(const std::vector<float>& got, const std::vector<float>& ref);
 double max_abs(const std::vector<float>& a);
 
 // Runs a shell command, returns its exit status and captures stdout (+ stderr when asked).
