@@ -11,7 +11,8 @@
 //   bench_infer --sgemm [--threads N] [--gemm openblas|onednn] [--json]
 //
 // --gemm picks the matrix-product library (default: the engine's choice for
-// this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation).
+// this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation);
+// --plain keeps fp32 products on the unpacked weights (no oneDNN packing).
 //
 // --dump writes a freshly initialised model (config.json, model.safetensors)
 // and inputs.safetensors (input_ids (8, 512), attention_mask, token_type_ids);
@@ -57,7 +58,7 @@ struct Options {
   int threads = 1, warmup = 1, min_reps = 3;
   double min_seconds = 2.0;
   uint64_t seed = 1234;
-  bool json = false, rss = false, sgemm = false;
+  bool json = false, rss = false, sgemm = false, plain = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -65,7 +66,7 @@ struct Options {
                "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
                "[--seed N]\n"
                "       bench_infer --model DIR --batch B --seq T [--threads N] "
-               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16]\n"
+               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16] [--plain]\n"
                "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
                "       bench_infer --sgemm [--threads N] [--json]\n",
@@ -122,6 +123,8 @@ Options parse(int argc, char** argv) {
       o.rss = true;
     else if (a == "--sgemm")
       o.sgemm = true;
+    else if (a == "--plain")
+      o.plain = true;
     else if (a == "--help" || a == "-h")
       usage("help");
     else
@@ -196,6 +199,7 @@ double forward_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
 LoadOptions load_options(const Options& o) {
   LoadOptions load{Task::Base, {}, {}};
   load.bf16_matmuls = o.dtype == "bf16";
+  load.packed_matmuls = !o.plain;
   return load;
 }
 
@@ -207,6 +211,7 @@ std::string impl_name(const Options& o) {
   std::string name = "roformer.cpp";
   if (o.dtype == "bf16") name += " bf16";
   if (o.gemm != "auto") name += " " + o.gemm;
+  if (o.plain && o.dtype == "f32") name += " unpacked";
   return name;
 }
 

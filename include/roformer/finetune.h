@@ -22,7 +22,7 @@ struct FinetuneOptions {
   std::string train_file = "data/sample/spam_sample.jsonl";
   std::string valid_file;
   std::string train_split = "train";         // used when the file has "split" fields ("" = every record)
-  std::string valid_split = "valid";
+  std::string valid_split = "valid";           // several may be given, comma-separated: "valid,test"
   std::string text_field = "text", label_field = "label";
   std::string tokens_field = "tokens", tags_field = "tags";
   int64_t max_length = 128;

@@ -80,6 +80,10 @@ struct LoadOptions {
   std::string config_overrides;
   // Inference in bf16 (see RoFormerModel::set_bf16_matmuls).
   bool bf16_matmuls = false;
+  // fp32 inference with weights packed once for oneDNN (see
+  // RoFormerModel::set_packed_matmuls), where oneDNN is this CPU's default
+  // GEMM library. Ignored with bf16_matmuls.
+  bool packed_matmuls = true;
 };
 
 class RoFormerModel {
@@ -114,6 +118,15 @@ class RoFormerModel {
   // stay fp32; the fp32 weights are kept (saving and training use them).
   void set_bf16_matmuls(bool on);
   bool bf16_matmuls() const;
+  // fp32 inference with the weights packed once into oneDNN's blocked layout,
+  // and the bias, activation and residual add fused into the products. Used
+  // when ExecContext::gemm is oneDNN (and isa is not Scalar); other contexts
+  // read the plain weights, so the numbers agree to fp32 rounding either way.
+  // Pages of a memory-mapped checkpoint are handed back once packed, so memory
+  // stays about one copy of the weights; a checkpoint read into memory
+  // (pytorch_model.bin) holds both. Off drops the packs (and bf16's).
+  void set_packed_matmuls(bool on);
+  bool packed_matmuls() const;
 
   // HF state-dict names and tensors (tied weights once, under their HF name).
   std::vector<std::pair<std::string, Tensor>> named_tensors() const;

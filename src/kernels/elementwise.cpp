@@ -47,6 +47,13 @@ void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld) {
   }
 }
 
+void add_inplace(float* y, const float* x, int64_t n, const ExecContext& ctx) {
+  for_each_chunk(n, kActivationChunk, ctx, [&](int64_t begin, int64_t end) {
+#pragma omp simd
+    for (int64_t i = begin; i < end; ++i) y[i] += x[i];
+  });
+}
+
 void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols, const ExecContext& ctx) {
   const bool parallel = ctx.threads > 1 && rows > 1 && rows * cols >= (int64_t{1} << 15);
 #pragma omp parallel for num_threads(ctx.threads) if (parallel) schedule(static)

@@ -22,6 +22,9 @@ void layer_norm_forward(const float* x, float* y, const float* gamma, const floa
 // In-place softmax over each of `rows` rows of `cols` values (row stride ld).
 void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld);
 
+// y[i] += x[i] for n values, split over ctx.threads.
+void add_inplace(float* y, const float* x, int64_t n, const ExecContext& ctx);
+
 // y[r,:] += bias for `rows` rows of `cols`; the rows split over ctx.threads.
 void add_bias_rows(float* y, const float* bias, int64_t rows, int64_t cols, const ExecContext& ctx);
 // The same on one thread.

@@ -16,10 +16,6 @@ kernels::Activation activation_of(const std::string& name) {
   throw Error("unsupported activation " + name);
 }
 
-void add_inplace(float* y, const float* x, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) y[i] += x[i];
-}
-
 }  // namespace
 
 Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const EncoderInput& in,
@@ -69,17 +65,15 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
                         context.data<float>(), options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space);
     if (options.attentions) out.attentions.push_back(probs);
 
-    // a = LN(dense(ctx) + x)
+    // a = LN(dense(ctx) + x); the activation and the residual add run in the
+    // products' epilogues (fused on the packed path).
     float* a = attn_out.data<float>();
-    L.attention_output.forward(context.data<float>(), rows, a, ctx);
-    add_inplace(a, x, rows * H);
+    L.attention_output.forward(context.data<float>(), rows, a, ctx, {std::nullopt, x});
     L.attention_norm.forward(a, a, rows, ctx);
     // y = LN(out(act(inter(a))) + a), written back into the hidden stream.
     float* f = inter.data<float>();
-    L.intermediate.forward(a, rows, f, ctx);
-    kernels::activation_forward(act, f, rows * I, ctx);
-    L.output.forward(f, rows, x, ctx);
-    add_inplace(x, a, rows * H);
+    L.intermediate.forward(a, rows, f, ctx, {act});
+    L.output.forward(f, rows, x, ctx, {std::nullopt, a});
     L.output_norm.forward(x, x, rows, ctx);
   }
   if (options.hidden_states) out.hidden_states.push_back(hidden.clone());

@@ -20,12 +20,11 @@ Tensor lm_head(const RoFormerConfig& c, const RoFormerWeights& w, const Tensor& 
   const int64_t B = hidden.size(0), T = hidden.size(1), rows = B * T;
   const int64_t E = c.embedding_dim(), V = c.vocab_size;
   Tensor t = Tensor::zeros({B, T, E});
-  w.lm_transform.forward(hidden.data<float>(), rows, t.data<float>(), ctx);
-  kernels::activation_forward(act_of(c.hidden_act), t.data<float>(), rows * E, ctx);
+  w.lm_transform.forward(hidden.data<float>(), rows, t.data<float>(), ctx, {act_of(c.hidden_act)});
   w.lm_norm.forward(t.data<float>(), t.data<float>(), rows, ctx);
   Tensor logits = Tensor::zeros({B, T, V});
-  if (w.lm_decoder_bf16) {
-    w.lm_decoder_bf16->forward(t.data<float>(), rows, w.lm_bias.data<float>(), logits.data<float>(), ctx);
+  if (nn::uses_packed(w.lm_decoder_packed.get(), ctx)) {
+    w.lm_decoder_packed->forward(t.data<float>(), rows, w.lm_bias.data<float>(), logits.data<float>(), ctx);
   } else {
     kernels::gemm_bias(false, true, rows, V, E, t.data<float>(), E, w.lm_decoder.data<float>(), E,
                        w.lm_bias.data<float>(), logits.data<float>(), V, ctx);
@@ -48,8 +47,7 @@ void heads_forward(const RoFormerConfig& c, Task task, const RoFormerWeights& w,
       Tensor first = Tensor::zeros({B, H});
       for (int64_t b = 0; b < B; ++b) std::memcpy(first.data<float>() + b * H, h + b * T * H, H * sizeof(float));
       Tensor mid = Tensor::zeros({B, H});
-      w.classifier_dense.forward(first.data<float>(), B, mid.data<float>(), ctx);
-      kernels::activation_forward(act_of(c.hidden_act), mid.data<float>(), B * H, ctx);
+      w.classifier_dense.forward(first.data<float>(), B, mid.data<float>(), ctx, {act_of(c.hidden_act)});
       Tensor logits = Tensor::zeros({B, c.num_labels()});
       w.classifier.forward(mid.data<float>(), B, logits.data<float>(), ctx);
       out.heads["logits"] = logits;

@@ -40,6 +40,14 @@ Tensor cache_to_bhsd(const nn::LayerKvCache& c, const std::vector<float>& data, 
   return t;
 }
 
+// The products' weights as LoadOptions ask: bf16, or fp32 packed where
+// oneDNN is this CPU's default GEMM library (elsewhere packing buys nothing
+// the default context would use).
+void apply_precision(RoFormerModel& model, const LoadOptions& options) {
+  if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+  else if (options.packed_matmuls && default_gemm_backend() == GemmBackend::OneDnn) model.set_packed_matmuls(true);
+}
+
 }  // namespace
 
 Tensor KvCache::keys(int64_t layer, int64_t heads) const {
@@ -88,19 +96,30 @@ RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const Load
     for (const auto& [name, t] : tensors)
       if (name.starts_with("roformer.")) stripped.emplace(name.substr(9), t);
     RoFormerModel model = from_tensors(config, task, stripped, true);
-    if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+    apply_precision(model, options);
     return model;
   }
   RoFormerModel model = from_tensors(config, task, tensors, ignore_other_heads);
-  if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+  apply_precision(model, options);
   return model;
 }
 
-void RoFormerModel::set_bf16_matmuls(bool on) { models::set_bf16_matmuls(impl_->task, impl_->weights, on); }
+void RoFormerModel::set_bf16_matmuls(bool on) {
+  models::set_packed_matmuls(impl_->task, impl_->weights,
+                             on ? std::optional(kernels::MatmulPrecision::Bf16) : std::nullopt);
+}
 
 bool RoFormerModel::bf16_matmuls() const {
-  const auto& w = impl_->weights;
-  return !w.layers.empty() && w.layers.front().intermediate.bf16 != nullptr;
+  return models::packed_matmuls(impl_->weights) == kernels::MatmulPrecision::Bf16;
+}
+
+void RoFormerModel::set_packed_matmuls(bool on) {
+  models::set_packed_matmuls(impl_->task, impl_->weights,
+                             on ? std::optional(kernels::MatmulPrecision::F32) : std::nullopt);
+}
+
+bool RoFormerModel::packed_matmuls() const {
+  return models::packed_matmuls(impl_->weights) == kernels::MatmulPrecision::F32;
 }
 
 std::vector<std::pair<std::string, Tensor>> RoFormerModel::named_tensors() const {

@@ -265,7 +265,7 @@ namespace {
 RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w,
                             const std::function<Tensor(const Tensor&)>& f) {
   RoFormerWeights out = w;
-  set_bf16_matmuls(task, out, false);  // the copy is fp32 (training reads `weight`)
+  set_packed_matmuls(task, out, std::nullopt);  // the copy is plain fp32 (training reads `weight`)
   visit_tensors(c, task, out, [&](const std::string&, Tensor& t) { t = f(t); });
   if ((task == Task::MaskedLM || task == Task::CausalLM) && c.tie_word_embeddings) out.lm_decoder = out.word_embeddings;
   return out;
@@ -273,21 +273,21 @@ RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWe
 
 }  // namespace
 
-void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
+void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision) {
   // Once packed, the fp32 weights are not read by inference: pages of a
   // memory-mapped checkpoint go back to the kernel (re-read from the file if
-  // training or saving touches them), so bf16 inference holds about half the
-  // memory of fp32.
+  // training, saving or a plain-GEMM forward touches them), so packed fp32
+  // holds the weights once and bf16 about half of them.
   auto release = [](const Tensor& t) {
     release_mapped_pages(t.data<float>(), static_cast<std::size_t>(t.numel()) * sizeof(float));
   };
-  auto apply = [on, &release](nn::Linear& l) {
+  auto apply = [precision, &release](nn::Linear& l) {
     if (!l.weight.defined() || l.weight.numel() == 0) return;
-    if (on) {
-      l.use_bf16();
+    if (precision) {
+      l.pack(*precision);
       release(l.weight);
     } else {
-      l.bf16.reset();
+      l.packed.reset();
     }
   };
   if (w.embeddings_project) apply(*w.embeddings_project);
@@ -296,14 +296,14 @@ void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
                           &L.intermediate, &L.output})
       apply(*l);
   }
-  w.lm_decoder_bf16.reset();
+  w.lm_decoder_packed.reset();
   switch (task) {
     case Task::MaskedLM:
     case Task::CausalLM:
       apply(w.lm_transform);
-      if (on) {
-        w.lm_decoder_bf16 = std::make_shared<const kernels::Bf16Matmul>(w.lm_decoder.data<float>(), w.lm_decoder.size(0),
-                                                                        w.lm_decoder.size(1));
+      if (precision) {
+        w.lm_decoder_packed = std::make_shared<const kernels::PackedMatmul>(
+            w.lm_decoder.data<float>(), w.lm_decoder.size(0), w.lm_decoder.size(1), *precision);
         release(w.lm_decoder);  // tied: the embedding lookup pages back in only the rows it reads
       }
       break;
@@ -313,6 +313,11 @@ void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on) {
     case Task::MultipleChoice: apply(w.classifier); break;
     case Task::Base: break;
   }
+}
+
+std::optional<kernels::MatmulPrecision> packed_matmuls(const RoFormerWeights& w) {
+  if (w.layers.empty() || !w.layers.front().intermediate.packed) return std::nullopt;
+  return w.layers.front().intermediate.packed->precision();
 }
 
 RoFormerWeights clone_weights(const RoFormerConfig& c, Task task, const RoFormerWeights& w) {

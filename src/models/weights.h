@@ -37,7 +37,7 @@ struct RoFormerWeights {
   nn::Linear lm_transform;  // MLM / causal: H -> E
   nn::LayerNorm lm_norm;
   Tensor lm_decoder;        // (V, E): the word embeddings unless untied
-  std::shared_ptr<const kernels::Bf16Matmul> lm_decoder_bf16;  // set: the decoder product runs in bf16
+  std::shared_ptr<const kernels::PackedMatmul> lm_decoder_packed;  // set: the decoder product reads packed weights
   Tensor lm_bias;           // (V)
   nn::Linear classifier_dense;  // sequence classification: H -> H
   nn::Linear classifier;        // out_proj / token classifier / MC (H -> 1) / qa_outputs (H -> 2)
@@ -61,9 +61,12 @@ void visit_tensors(const RoFormerConfig& config, Task task, RoFormerWeights& w,
 std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& config, Task task,
                                                        const RoFormerWeights& w);
 
-// Inference in bf16: every matrix product with a weight matrix (projections,
-// FFN, heads, the LM decoder) gets bf16 weights; set_bf16(false) drops them.
-void set_bf16_matmuls(Task task, RoFormerWeights& w, bool on);
+// Inference with packed weights: every matrix product with a weight matrix
+// (projections, FFN, heads, the LM decoder) reads them packed in this
+// precision; nullopt drops the packs (products read the fp32 `weight`s).
+void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision);
+// The precision the products are packed in (nullopt: not packed).
+std::optional<kernels::MatmulPrecision> packed_matmuls(const RoFormerWeights& w);
 
 // A deep copy in owned memory (writable), keeping the decoder tied to the
 // word embeddings when the config ties them.

@@ -6,14 +6,22 @@
 
 namespace roformer::nn {
 
-void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& ctx) const {
+bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx) {
+  if (packed == nullptr) return false;
+  return packed->precision() == kernels::MatmulPrecision::Bf16 ||
+         (ctx.gemm == GemmBackend::OneDnn && ctx.isa != Isa::Scalar);
+}
+
+void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& ctx,
+                     const kernels::Epilogue& epilogue) const {
   const int64_t in = in_features(), out = out_features();
   const float* b = bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr;
-  if (bf16) {
-    bf16->forward(x, rows, b, y, ctx);
+  if (uses_packed(packed.get(), ctx)) {
+    packed->forward(x, rows, b, y, ctx, epilogue);
     return;
   }
   kernels::gemm_bias(false, true, rows, out, in, x, in, weight.data<float>(), in, b, y, out, ctx);
+  kernels::apply_epilogue(y, rows, out, epilogue, ctx);
 }
 
 void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const {

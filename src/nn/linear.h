@@ -4,7 +4,7 @@
 #include <cstdint>
 #include <memory>
 
-#include "kernels/gemm_bf16.h"
+#include "kernels/packed_matmul.h"
 #include "roformer/cpu.h"
 #include "roformer/tensor.h"
 
@@ -13,21 +13,30 @@ namespace roformer::nn {
 struct Linear {
   Tensor weight;  // (out, in) F32 contiguous
   Tensor bias;    // (out) F32, or undefined for no bias
-  // Set (inference only): forward multiplies in bf16 with these rounded
-  // weights instead of `weight`; backward is unaffected (it needs fp32).
-  std::shared_ptr<const kernels::Bf16Matmul> bf16;
+  // Set (inference only): forward multiplies with these packed weights
+  // instead of `weight` (always when bf16; fp32 when ctx.gemm is oneDNN and
+  // ctx.isa is not the scalar reference). Backward reads `weight`.
+  std::shared_ptr<const kernels::PackedMatmul> packed;
 
   int64_t in_features() const { return weight.size(1); }
   int64_t out_features() const { return weight.size(0); }
-  // y (rows, out) = x (rows, in) W^T + b
-  void forward(const float* x, int64_t rows, float* y, const ExecContext& ctx) const;
-  // Rounds the weights to bf16 for forward (see `bf16`).
-  void use_bf16() { bf16 = std::make_shared<const kernels::Bf16Matmul>(weight.data<float>(), out_features(), in_features()); }
+  // y (rows, out) = epilogue(x (rows, in) W^T + b)
+  void forward(const float* x, int64_t rows, float* y, const ExecContext& ctx,
+               const kernels::Epilogue& epilogue = {}) const;
+  // Packs the weights for forward (see `packed`).
+  void pack(kernels::MatmulPrecision precision) {
+    packed = std::make_shared<const kernels::PackedMatmul>(weight.data<float>(), out_features(), in_features(), precision);
+  }
   // From dy (rows, out): dx (rows, in) overwritten, or added to when
   // accumulate_dx, or skipped when null; grad.weight / grad.bias accumulate.
   void backward(const float* x, const float* dy, int64_t rows, float* dx, bool accumulate_dx, const Linear& grad,
                 const ExecContext& ctx) const;
 };
+
+// Whether a forward under ctx multiplies by `packed` instead of the fp32
+// weights: bf16 packs always; fp32 packs when oneDNN runs the products and
+// the scalar reference is not asked for.
+bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx);
 
 struct LayerNorm {
   Tensor weight;  // (n)

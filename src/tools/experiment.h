@@ -20,6 +20,11 @@ struct Scale {
   std::vector<int64_t> long_lengths;
   int64_t finetune_epochs;
   int seeds;
+  // (c): epochs over the long documents, and the splits it is scored on.
+  int64_t long_epochs;
+  std::string long_valid_split;
+  // (e): the character LM's batch and steps (linear attention costs more per token).
+  int64_t lm_batch, lm_steps;
 };
 
 struct ExperimentContext {

@@ -42,11 +42,13 @@ TEST(CliTrain, PretrainFinetuneEvalWithConfigFiles) {
   const auto metrics = nlohmann::json::parse(ev.output);
   EXPECT_EQ(metrics["head"], "RoFormerForTokenClassification");
   // The job's last metrics line is the same evaluation (same batches: the job evaluates 32 at a time).
+  // The job's model multiplies by its plain fp32 weights, the loaded one may use packed products that
+  // round differently: the loss agrees to fp32 accuracy, and a near-tie could flip one prediction.
   std::ifstream log(tmp.file("ft/metrics.jsonl"));
   nlohmann::json last;
   for (std::string line; std::getline(log, line);) last = nlohmann::json::parse(line);
-  EXPECT_NEAR(metrics["loss"].get<double>(), last["valid_loss"].get<double>(), 1e-9 * last["valid_loss"].get<double>());
-  EXPECT_NEAR(metrics["mcc"].get<double>(), last["valid_mcc"].get<double>(), 1e-12);
+  EXPECT_NEAR(metrics["loss"].get<double>(), last["valid_loss"].get<double>(), 1e-6 * last["valid_loss"].get<double>());
+  EXPECT_NEAR(metrics["mcc"].get<double>(), last["valid_mcc"].get<double>(), 3e-3);
   EXPECT_GT(metrics["items"].get<int64_t>(), 1000);
 
   const auto lm = run_command(cli_path() + " eval -m " + tmp.file("pre/final") + " -d " +

@@ -159,6 +159,30 @@ TEST(Finetune, SequenceClassificationWithAccumulation) {
   EXPECT_GT(again.items, 5);
 }
 
+// "valid,test" holds out both splits: the evaluation sees their union.
+TEST(Finetune, SeveralHeldOutSplits) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.train_file = repo_file("data/sample/spam_sample.jsonl");
+  o.max_length = 16;
+  o.batch_size = 8;
+  o.epochs = 1;
+  o.valid_split = "valid,test";
+  o.out_dir = tmp.file("ft");
+  const FinetuneResult r = finetune(o);
+  LabelledOptions lo;
+  lo.max_length = 16;
+  const auto data = LabelledDataset::from_jsonl(o.train_file, Tokenizer::from_pretrained(r.model_dir), lo);
+  const auto valid = data.indices_of_split("valid"), test = data.indices_of_split("test");
+  ASSERT_FALSE(valid.empty());
+  ASSERT_FALSE(test.empty());
+  EXPECT_EQ(r.valid.items, static_cast<int64_t>(valid.size() + test.size()));
+  o.valid_split = "valid,nope";  // an unknown name adds nothing
+  o.out_dir = tmp.file("ft2");
+  EXPECT_EQ(finetune(o).valid.items, static_cast<int64_t>(valid.size()));
+}
+
 TEST(Finetune, BadOptionsAreClearErrors) {
   FinetuneOptions o;
   EXPECT_THROW(finetune(o), Error);  // no model_dir

@@ -1,7 +1,8 @@
-// bf16 inference (weights and activations of the matrix products rounded to
-// bf16, fp32 accumulation) against HF's fp32 outputs, and its boundaries:
-// switching it off restores fp32 exactly, and training or saving a bf16 model
-// still sees the fp32 weights.
+// Inference with packed weights. bf16 (weights and activations of the matrix
+// products rounded to bf16, fp32 accumulation) against HF's fp32 outputs, and
+// its boundaries: switching it off restores fp32 exactly, and training or
+// saving a bf16 model still sees the fp32 weights. Packed fp32 against HF and
+// the plain products.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -61,13 +62,61 @@ TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
   // Off again: exactly the fp32 model's outputs.
   model.set_bf16_matmuls(false);
   EXPECT_FALSE(model.bf16_matmuls());
-  const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir);
+  EXPECT_FALSE(model.packed_matmuls());
+  LoadOptions plain;
+  plain.packed_matmuls = false;
+  const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir, plain);
   const ModelOutput a = model.forward(batch, {}, ExecContext{1});
   const ModelOutput b = fp32.forward(batch, {}, ExecContext{1});
   EXPECT_EQ(max_abs_diff(a.last_hidden_state.to_vector(), b.last_hidden_state.to_vector()), 0.0);
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
+                         ::testing::Values(Case{"roformer-tiny-mlm", Task::MaskedLM},
+                                           Case{"roformer-tiny-cls", Task::SequenceClassification},
+                                           Case{"roformer-tiny-causal", Task::CausalLM},
+                                           Case{"roformer-tiny-qa", Task::QuestionAnswering}),
+                         [](const auto& param_info) { return param_info.param.dir.substr(std::string("roformer-tiny-").size()); });
+
+// Packed fp32 products (the default where oneDNN runs this CPU's products,
+// with bias, activation and residual fused): HF's outputs to fp32 accuracy,
+// the plain products' to a few roundings, and a context that does not run
+// oneDNN reads the plain weights, bit for bit.
+class PackedInference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
+  const Case& c = GetParam();
+  const std::string dir = data_path("fixtures/" + c.dir);
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  RoFormerModel packed = RoFormerModel::from_pretrained(dir);
+  EXPECT_EQ(packed.packed_matmuls(), default_gemm_backend() == GemmBackend::OneDnn);
+  packed.set_packed_matmuls(true);  // also where oneDNN is not the default
+  ASSERT_TRUE(packed.packed_matmuls());
+  LoadOptions no_pack;
+  no_pack.packed_matmuls = false;
+  const RoFormerModel plain = RoFormerModel::from_pretrained(dir, no_pack);
+  ASSERT_FALSE(plain.packed_matmuls());
+  for (int threads : {1, 2}) {
+    ExecContext onednn{threads};
+    onednn.gemm = GemmBackend::OneDnn;
+    const ModelOutput a = packed.forward(batch, {}, onednn), b = plain.forward(batch, {}, onednn);
+    EXPECT_LE(testing::max_scaled_diff(a.last_hidden_state.to_vector(), b.last_hidden_state.to_vector()), 1e-5);
+    EXPECT_LE(testing::max_scaled_diff(a.last_hidden_state.to_vector(), expected.get("last_hidden_state").to_vector()),
+              1e-4);
+    for (const auto& [name, t] : a.heads) {
+      EXPECT_LE(testing::max_scaled_diff(t.to_vector(), b.heads.at(name).to_vector()), 1e-5) << name;
+      EXPECT_LE(testing::max_scaled_diff(t.to_vector(), expected.get(name).to_vector()), 1e-4) << name;
+    }
+    ExecContext openblas{threads};
+    openblas.gemm = GemmBackend::OpenBlas;
+    EXPECT_EQ(max_abs_diff(packed.forward(batch, {}, openblas).last_hidden_state.to_vector(),
+                           plain.forward(batch, {}, openblas).last_hidden_state.to_vector()),
+              0.0);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, PackedInference,
                          ::testing::Values(Case{"roformer-tiny-mlm", Task::MaskedLM},
                                            Case{"roformer-tiny-cls", Task::SequenceClassification},
                                            Case{"roformer-tiny-causal", Task::CausalLM},

@@ -1,0 +1,69 @@
+#pragma once
+// Inference products with weights packed once: y = act(x · W^T + b) + residual.
+// The weights are reordered (and, for bf16, rounded) into oneDNN's blocked
+// layout when the model is loaded, so a forward skips the per-call packing a
+// plain sgemm does, and the bias, activation and residual add run on the
+// product's output tile while it is in cache instead of in passes of their own.
+// bf16 products accumulate in fp32 on AVX512-BF16 dot products or AMX tiles
+// when the CPU has them (oneDNN picks at run time).
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "kernels/elementwise.h"
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+enum class MatmulPrecision { F32, Bf16 };
+
+// What happens to x · W^T + b before it is stored.
+struct Epilogue {
+  std::optional<Activation> activation;  // applied first
+  const float* residual = nullptr;       // (rows, out), added last; must not overlap y
+};
+
+class PackedMatmul {
+ public:
+  // weight: (out, in) row-major fp32; with Bf16 rounded to nearest-even here.
+  // emulate: take the fallback path even where oneDNN has the product (tests).
+  PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate = false);
+  ~PackedMatmul();
+  PackedMatmul(const PackedMatmul&) = delete;
+  PackedMatmul& operator=(const PackedMatmul&) = delete;
+
+  int64_t out_features() const;
+  int64_t in_features() const;
+  MatmulPrecision precision() const;
+  // y (rows, out) = epilogue(x (rows, in) W^T + bias); bias may be null. Safe
+  // to call from several threads; a product shape is set up once and reused.
+  void forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
+               const Epilogue& epilogue = {}) const;
+  // The weights as used (bf16 values widened back to fp32), (out, in).
+  void unpack(float* weight) const;
+
+  // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
+  // them bf16 is emulated (bf16-rounded operands through the fp32 GEMM): the
+  // same numbers up to accumulation order, at fp32 speed.
+  static bool native_bf16();
+  // Whether the fallback path runs: the weights (rounded for bf16) kept plain
+  // and multiplied by kernels::gemm, the epilogue applied after.
+  bool emulated() const;
+  // oneDNN's name of the kernel it chose (e.g. "brg:avx512_core_bf16").
+  std::string kernel_name() const;
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
+
+// The epilogue as separate passes over y (rows, out): what the fused product
+// computes, for paths without one.
+void apply_epilogue(float* y, int64_t rows, int64_t out, const Epilogue& epilogue, const ExecContext& ctx);
+
+// Reference: the product on bf16-rounded inputs, accumulated in double.
+void gemm_bf16_ref(const float* x, int64_t rows, const float* weight, int64_t out, int64_t in, const float* bias,
+                   float* y);
+
+}  // namespace roformer::kernels

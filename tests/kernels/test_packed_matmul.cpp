@@ -1,0 +1,171 @@
+// Products with packed weights, fp32 and bf16 (oneDNN, or the fallback path
+// on CPUs without native bf16), against double-accumulated references, with
+// and without the fused epilogue (activation, residual add).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/gemm.h"
+#include "kernels/packed_matmul.h"
+#include "roformer/dtype.h"
+#include "roformer/error.h"
+#include "support/test_support.h"
+
+namespace roformer::kernels {
+namespace {
+
+using roformer::testing::max_scaled_diff;
+using roformer::testing::random_floats;
+
+TEST(PackedMatmulBf16, WeightsAreRoundedToNearestEven) {
+  const int64_t out = 37, in = 53;
+  auto w = random_floats(static_cast<std::size_t>(out * in), 11);
+  // Values exactly halfway between two bf16 numbers: ties go to the even one.
+  w[0] = bf16_to_f32(bf16{0x3f80}) + std::ldexp(1.0f, -8);  // 1 + half an ulp -> 1
+  w[1] = bf16_to_f32(bf16{0x3f81}) + std::ldexp(1.0f, -8);  // odd + half -> next even
+  for (bool emulate : {false, true}) {
+    const PackedMatmul m(w.data(), out, in, MatmulPrecision::Bf16, emulate);
+    EXPECT_EQ(m.out_features(), out);
+    EXPECT_EQ(m.in_features(), in);
+    EXPECT_EQ(m.emulated(), emulate || !PackedMatmul::native_bf16()) << m.kernel_name();
+    std::vector<float> back(w.size());
+    m.unpack(back.data());
+    for (std::size_t i = 0; i < w.size(); ++i) ASSERT_EQ(back[i], bf16_to_f32(f32_to_bf16(w[i]))) << i;
+    EXPECT_EQ(back[0], 1.0f);
+    EXPECT_EQ(back[1], bf16_to_f32(bf16{0x3f82}));
+  }
+}
+
+TEST(PackedMatmulBf16, EqualsReferenceOnRoundedInputs) {
+  // Shapes of a tiny and a real layer; rows 1 (decoding), odd and large.
+  struct Case {
+    int64_t out, in;
+  };
+  for (const Case c : {Case{5, 3}, Case{96, 64}, Case{768, 300}}) {
+    auto w = random_floats(static_cast<std::size_t>(c.out * c.in), 21);
+    auto bias = random_floats(static_cast<std::size_t>(c.out), 22);
+    for (bool emulate : {false, true}) {
+    const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::Bf16, emulate);
+    for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}}) {
+      auto x = random_floats(static_cast<std::size_t>(rows * c.in), 23);
+      for (bool with_bias : {false, true}) {
+        std::vector<float> want(static_cast<std::size_t>(rows * c.out));
+        gemm_bf16_ref(x.data(), rows, w.data(), c.out, c.in, with_bias ? bias.data() : nullptr, want.data());
+        for (int threads : {1, 2}) {
+          std::vector<float> got(want.size(), -7.0f);
+          m.forward(x.data(), rows, with_bias ? bias.data() : nullptr, got.data(), ExecContext{threads});
+          // Same bf16 products; only the fp32 accumulation order differs
+          // (|terms| <= 1, at most 300 of them).
+          EXPECT_LE(max_scaled_diff(got, want), 2e-5)
+              << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias << " threads=" << threads
+              << " " << m.kernel_name();
+        }
+      }
+    }
+    }
+  }
+}
+
+TEST(PackedMatmulBf16, IsCloseToFp32AsBf16RoundingPredicts) {
+  // bf16 keeps 8 significant bits: each product carries a relative error of
+  // about 2^-8, and over K random-sign terms the sum's error grows like sqrt(K).
+  const int64_t out = 64, in = 256, rows = 32;
+  auto w = random_floats(static_cast<std::size_t>(out * in), 31);
+  auto x = random_floats(static_cast<std::size_t>(rows * in), 32);
+  std::vector<float> exact(static_cast<std::size_t>(rows * out)), got(exact.size());
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = 0;
+      for (int64_t i = 0; i < in; ++i) acc += static_cast<double>(x[r * in + i]) * w[o * in + i];
+      exact[r * out + o] = static_cast<float>(acc);
+    }
+  const PackedMatmul m(w.data(), out, in, MatmulPrecision::Bf16);
+  m.forward(x.data(), rows, nullptr, got.data(), ExecContext{1});
+  double worst = 0;
+  for (std::size_t i = 0; i < got.size(); ++i) worst = std::max(worst, std::fabs(static_cast<double>(got[i]) - exact[i]));
+  EXPECT_GT(worst, 1e-5);  // it really is reduced precision
+  EXPECT_LT(worst, 8.0 * std::sqrt(static_cast<double>(in)) * std::ldexp(1.0, -8) / 3.0);
+}
+
+TEST(PackedMatmul, BadShapesAreClearErrors) {
+  const std::vector<float> w(6, 1.0f);
+  EXPECT_THROW(PackedMatmul(w.data(), 0, 6, MatmulPrecision::F32), Error);
+  const PackedMatmul m(w.data(), 2, 3, MatmulPrecision::Bf16);
+  float y = 0;
+  EXPECT_THROW(m.forward(w.data(), -1, nullptr, &y, ExecContext{1}), Error);
+  m.forward(w.data(), 0, nullptr, &y, ExecContext{1});  // nothing to do
+  EXPECT_EQ(y, 0.0f);
+}
+
+// fp32 packs: the same weights bit for bit, and the product of the plain
+// fp32 GEMM up to accumulation order.
+TEST(PackedMatmulF32, EqualsReference) {
+  struct Case {
+    int64_t out, in;
+  };
+  for (const Case c : {Case{5, 3}, Case{96, 64}, Case{768, 300}}) {
+    auto w = random_floats(static_cast<std::size_t>(c.out * c.in), 41);
+    auto bias = random_floats(static_cast<std::size_t>(c.out), 42);
+    for (bool emulate : {false, true}) {
+      const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::F32, emulate);
+      EXPECT_EQ(m.emulated(), emulate) << m.kernel_name();
+      std::vector<float> back(w.size());
+      m.unpack(back.data());
+      EXPECT_EQ(back, w);
+      for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}}) {
+        auto x = random_floats(static_cast<std::size_t>(rows * c.in), 43);
+        for (bool with_bias : {false, true}) {
+          std::vector<float> want(static_cast<std::size_t>(rows * c.out));
+          if (with_bias)
+            for (int64_t r = 0; r < rows; ++r) std::copy(bias.begin(), bias.end(), want.begin() + r * c.out);
+          gemm_ref(false, true, rows, c.out, c.in, 1.0f, x.data(), c.in, w.data(), c.in, with_bias ? 1.0f : 0.0f,
+                   want.data(), c.out);
+          for (int threads : {1, 2}) {
+            std::vector<float> got(want.size(), -7.0f);
+            m.forward(x.data(), rows, with_bias ? bias.data() : nullptr, got.data(), ExecContext{threads});
+            EXPECT_LE(max_scaled_diff(got, want), 2e-6)
+                << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias
+                << " threads=" << threads << " " << m.kernel_name();
+          }
+        }
+      }
+    }
+  }
+}
+
+// The fused epilogue equals the product followed by the separate passes:
+// every activation, with and without a residual, both precisions, packed
+// and fallback paths.
+TEST(PackedMatmul, FusedEpilogueEqualsSeparatePasses) {
+  const int64_t out = 200, in = 96;
+  auto w = random_floats(static_cast<std::size_t>(out * in), 51);
+  auto bias = random_floats(static_cast<std::size_t>(out), 52);
+  for (MatmulPrecision precision : {MatmulPrecision::F32, MatmulPrecision::Bf16})
+    for (bool emulate : {false, true}) {
+      const PackedMatmul m(w.data(), out, in, precision, emulate);
+      for (int64_t rows : {int64_t{1}, int64_t{33}}) {
+        auto x = random_floats(static_cast<std::size_t>(rows * in), 53);
+        auto residual = random_floats(static_cast<std::size_t>(rows * out), 54);
+        std::vector<float> plain(static_cast<std::size_t>(rows * out));
+        m.forward(x.data(), rows, bias.data(), plain.data(), ExecContext{1});
+        for (int act = -1; act < 3; ++act)
+          for (bool with_residual : {false, true}) {
+            Epilogue e;
+            if (act >= 0) e.activation = static_cast<Activation>(act);
+            if (with_residual) e.residual = residual.data();
+            std::vector<float> want = plain;
+            apply_epilogue(want.data(), rows, out, e, ExecContext{1, Isa::Scalar});
+            std::vector<float> got(want.size(), -7.0f);
+            m.forward(x.data(), rows, bias.data(), got.data(), ExecContext{2}, e);
+            // oneDNN's erf/tanh differ from libm's in the last bits.
+            EXPECT_LE(max_scaled_diff(got, want), 2e-6)
+                << "precision=" << static_cast<int>(precision) << " emulate=" << emulate << " rows=" << rows
+                << " act=" << act << " residual=" << with_residual;
+          }
+      }
+    }
+}
+
+}  // namespace
+}  // namespace roformer::kernels
