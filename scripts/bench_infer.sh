@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inference benchmark: tokens/s of the RoFormer encoder (base shape: vocab
 # 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp (fp32 with
-# its default matrix-product library, fp32 with the other one, and bf16), PyTorch
+# its default matrix-product library, fp32 with the other one, fp32 on unpacked weights, and bf16), PyTorch
 # 1.13 (Debian's python3-torch) and ONNX Runtime (npm onnxruntime-node, CPU,
 # running PyTorch's ONNX export of the model) on the same weights and ids, at
 # (batch, seq) = (1, 128), (8, 128), (1, 512), (4, 512), (8, 512) with 1 and 2
@@ -104,7 +104,10 @@ for case in $CASES; do
       cpp="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" --save-output "$out")"
       echo "$cpp"
       record run "$round" "$l" "$cpp"
-      for variant in "--dtype bf16" "--gemm $other_gemm"; do
+      variants=("--dtype bf16" "--gemm $other_gemm")
+      # Packing only applies where oneDNN runs the fp32 products.
+      if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
+      for variant in "${variants[@]}"; do
         l="$(load1)"
         # shellcheck disable=SC2086 # the variant is two words on purpose
         v="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" $variant --compare "$out")"
@@ -155,7 +158,7 @@ for r in runs:
     key = (r["batch"], r["seq"], r["threads"])
     if key not in cases:
         cases.append(key)
-F32, BF16, OTHER = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm
+F32, BF16, OTHER, PLAIN = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm, "roformer.cpp unpacked"
 
 def best(key, impl):
     rs = [r for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl]
@@ -214,6 +217,23 @@ for key in cases:
     L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
              f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
 L.append("")
+if any(best(key, PLAIN) for key in cases):
+    L.append("")
+    L.append("## Packed weights")
+    L.append("")
+    L.append("The fp32 path above reads weights packed once at load time into oneDNN's blocked layout, with bias,")
+    L.append("GELU and the residual add fused into the products; the same forward on the plain weights (oneDNN's")
+    L.append("sgemm packing them on every call, then separate passes), in the same run:")
+    L.append("")
+    L.append("| batch | seq | threads | packed tok/s | unpacked tok/s | ratio |")
+    L.append("|---|---|---|---|---|---|")
+    for key in cases:
+        c, x = best(key, F32), best(key, PLAIN)
+        if x is None:
+            continue
+        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
+                 f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
+L.append("")
 L.append("sgemm 768×768×768 (B transposed), best of 30, GFLOP/s: " + "; ".join(
     f"{g} {t} thread(s) {v:.1f}" for (g, t), v in sorted(sgemm.items())) + ".")
 L.append("")
@@ -229,8 +249,9 @@ L.append("")
 L.append("One process per row: load the model from its directory, run one forward, read `VmHWM` (peak resident")
 L.append("set) from `/proc/self/status`. F32 tensors are used in place from the mapping, so loading costs")
 L.append("almost nothing until the first forward pages the weights in; the peak is then the weights plus the")
-L.append("activations of that forward plus the program itself (libraries, BLAS buffers). With bf16 the rounded")
-L.append("weights (half the size) are packed at load time, next to the mapped fp32 file.")
+L.append("activations of that forward plus the program itself (libraries, BLAS buffers). The weights are packed")
+L.append("at load time (fp32, or bf16 at half the size) and the mapped fp32 pages they came from are handed back")
+L.append("to the kernel, so the packed copy is the only one resident.")
 L.append("")
 L.append("## Every run")
 L.append("")
@@ -285,7 +306,8 @@ L.append("  type 0); a case (B, T) uses the first B rows and T columns. All thre
 L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} timed forwards and at least {min_seconds} s")
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
-L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, then PyTorch, then ONNX Runtime.")
+L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, fp32 unpacked (where oneDNN is the default), then")
+L.append("  PyTorch, then ONNX Runtime.")
 L.append("- Yardstick: the best of 30 `sgemm` 768×768×768 products per library at the start and the end of the run.")
 text = "\n".join(L) + "\n"
 open(out, "w").write(text)

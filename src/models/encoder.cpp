@@ -1,6 +1,8 @@
 #include "models/encoder.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "kernels/elementwise.h"
 #include "roformer/error.h"
@@ -48,30 +50,34 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
   RopeTable rope(c.rope_spec());
   const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
   ROFORMER_CHECK(!options.attentions || c.attention_type == "softmax", "attentions: linear attention has no attention probabilities");
-  Tensor context = Tensor::zeros({B, T, H});
-  Tensor attn_out = Tensor::zeros({B, T, H});
-  Tensor inter = Tensor::zeros({B, T, I});
+  // The activations that do not outlive the forward live in a per-thread
+  // buffer that the next forward reuses: once warm, a forward of the same or
+  // smaller size allocates (and page-faults) only its outputs. Every value is
+  // written before it is read.
+  thread_local std::vector<float> scratch;
+  const auto need = static_cast<std::size_t>(rows * (2 * H + std::max(I, 3 * H)));
+  if (scratch.size() < need) scratch.resize(need);
+  float* context = scratch.data();
+  float* a = context + rows * H;
+  float* f = a + rows * H;
   // The FFN activations are free while attention runs: q, k and v live there
-  // when they fit (I >= 3H, as in every RoFormer config), which lowers the
-  // forward's peak memory by 3·B·T·H floats.
-  float* qkv_space = I >= 3 * H ? inter.data<float>() : nullptr;
+  // (at least 3·B·T·H floats), so the forward's peak memory has no q/k/v of its own.
+  float* qkv_space = f;
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const EncoderLayerWeights& L = w.layers[l];
     if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
     float* x = hidden.data<float>();
     Tensor probs;
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
-    L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr,
-                        context.data<float>(), options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space);
+    L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr, context,
+                        options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space);
     if (options.attentions) out.attentions.push_back(probs);
 
     // a = LN(dense(ctx) + x); the activation and the residual add run in the
     // products' epilogues (fused on the packed path).
-    float* a = attn_out.data<float>();
-    L.attention_output.forward(context.data<float>(), rows, a, ctx, {std::nullopt, x});
+    L.attention_output.forward(context, rows, a, ctx, {std::nullopt, x});
     L.attention_norm.forward(a, a, rows, ctx);
     // y = LN(out(act(inter(a))) + a), written back into the hidden stream.
-    float* f = inter.data<float>();
     L.intermediate.forward(a, rows, f, ctx, {act});
     L.output.forward(f, rows, x, ctx, {std::nullopt, a});
     L.output_norm.forward(x, x, rows, ctx);

@@ -149,7 +149,10 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
 
   if (probs == nullptr && use_fused(ctx)) {
     const kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
-    std::vector<float> scratch(static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx)));
+    // Reused by the next forward on this thread: inference allocates nothing once warm.
+    thread_local std::vector<float> scratch;
+    const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
+    if (scratch.size() < need) scratch.resize(need);
     kernels::attention_forward_fused(fa, q.data(), keys, vals, out, nullptr, scratch.data(), ctx);
     return;
   }
