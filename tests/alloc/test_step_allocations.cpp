@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <vector>
 
 #include "roformer/model.h"
@@ -101,6 +102,47 @@ TEST(StepAllocations, CausalLmStepAllocatesNothing) {
 
 TEST(StepAllocations, WithOneDnnTheCountPerStepIsConstant) {
   expect_no_allocations_in_steps(small_config(), Task::MaskedLM, 2, true, GemmBackend::OneDnn);
+}
+
+// Inference: once warm, a forward allocates its outputs (and the head's
+// transform) but none of its per-layer activations, which stay in reused
+// per-thread buffers; with oneDNN add its small per-call objects. Plain
+// weights through OpenBLAS and packed weights through oneDNN.
+TEST(ForwardAllocations, AWarmForwardAllocatesAboutItsOutputs) {
+  RoFormerConfig c = small_config();
+  c.hidden_size = 64;
+  c.intermediate_size = 256;
+  const int64_t B = 4, T = 64;
+  const Data d = make_data(B, T);
+  const Batch batch{d.ids, d.mask, d.types};
+  for (bool packed : {false, true}) {
+    RoFormerModel model = RoFormerModel::random_init(c, Task::MaskedLM, 3);
+    model.set_packed_matmuls(packed);
+    const ExecContext ctx{2, best_isa(), packed ? GemmBackend::OneDnn : GemmBackend::OpenBlas};
+    uint64_t previous = 0;
+    for (int i = 0; i < 4; ++i) {
+      const alloc_counter::Counts before = alloc_counter::now();
+      uint64_t output_bytes = 0;
+      {
+        const ModelOutput out = model.forward(batch, {}, ctx);
+        output_bytes = out.last_hidden_state.nbytes();
+        for (const auto& [name, t] : out.heads) output_bytes += t.nbytes();
+      }
+      const uint64_t used = alloc_counter::now().bytes - before.bytes;
+      // One layer's activations alone (attention output, LN input, FFN) would be this much.
+      const uint64_t layer_activations = static_cast<uint64_t>(B * T * (2 * c.hidden_size + c.intermediate_size)) * 4;
+      if (i == 3)
+        std::printf("packed=%d: %llu bytes allocated per warm forward, outputs %llu bytes\n", packed ? 1 : 0,
+                    static_cast<unsigned long long>(used), static_cast<unsigned long long>(output_bytes));
+      if (i >= 2) {
+        EXPECT_EQ(used, previous) << "forward " << i << " packed=" << packed;
+        EXPECT_LE(used, 2 * output_bytes + (uint64_t{32} << 10))
+            << "packed=" << packed << ": " << used << " bytes for " << output_bytes << " bytes of outputs";
+        EXPECT_LT(used, output_bytes + layer_activations);
+      }
+      previous = used;
+    }
+  }
 }
 
 TEST(StepAllocations, TheCounterSeesAllocations) {
