@@ -12,6 +12,7 @@
 //   translation    (f) encoder-decoder translation, RoPE vs sinusoidal positions: test BLEU
 //                      (experiment_translation.cpp)
 #include <sys/resource.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -425,7 +426,8 @@ std::string run_linear(const Context& c) {
     nlohmann::json r[2];
     int i = 0;
     for (const char* attention : {"softmax", "linear"}) {
-      const std::string cmd = "'" + fs::read_symlink("/proc/self/exe").string() + "' experiment-probe --attention " + std::string(attention) + " --seq-len " +
+      // /proc/PID/exe runs this very program even if its file was replaced meanwhile.
+      const std::string cmd = "/proc/" + std::to_string(::getpid()) + "/exe experiment-probe --attention " + std::string(attention) + " --seq-len " +
                               std::to_string(T) + " --hidden " + std::to_string(s.hidden) + " --layers " +
                               std::to_string(s.layers) + " --heads " + std::to_string(s.heads) + " --threads " +
                               std::to_string(c.threads);
