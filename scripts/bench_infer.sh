@@ -164,6 +164,17 @@ def best(key, impl):
     rs = [r for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl]
     return max(rs, key=lambda r: r["tokens_per_second"]) if rs else None
 
+def ratio_table(other, ours_title, other_title):
+    """roformer.cpp fp32 against another of its own variants, case by case."""
+    L.append(f"| batch | seq | threads | {ours_title} | {other_title} | ratio |")
+    L.append("|---|---|---|---|---|---|")
+    for key in cases:
+        c, x = best(key, F32), best(key, other)
+        if x is None:
+            continue
+        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
+                 f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
+
 def worst_diff(key, impl, field):
     return max(r[field] for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl)
 
@@ -208,14 +219,7 @@ L.append("")
 L.append(f"roformer.cpp's fp32 path used **{default_gemm}** (its default on this CPU); the same forward through")
 L.append(f"{other_gemm}, in the same run:")
 L.append("")
-L.append(f"| batch | seq | threads | {default_gemm} tok/s | {other_gemm} tok/s | ratio |")
-L.append("|---|---|---|---|---|---|")
-for key in cases:
-    c, x = best(key, F32), best(key, OTHER)
-    if x is None:
-        continue
-    L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
-             f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
+ratio_table(OTHER, f"{default_gemm} tok/s", f"{other_gemm} tok/s")
 L.append("")
 if any(best(key, PLAIN) for key in cases):
     L.append("")
@@ -225,14 +229,7 @@ if any(best(key, PLAIN) for key in cases):
     L.append("GELU and the residual add fused into the products; the same forward on the plain weights (oneDNN's")
     L.append("sgemm packing them on every call, then separate passes), in the same run:")
     L.append("")
-    L.append("| batch | seq | threads | packed tok/s | unpacked tok/s | ratio |")
-    L.append("|---|---|---|---|---|---|")
-    for key in cases:
-        c, x = best(key, F32), best(key, PLAIN)
-        if x is None:
-            continue
-        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {c['tokens_per_second']:.0f} | {x['tokens_per_second']:.0f} | "
-                 f"{c['tokens_per_second'] / x['tokens_per_second']:.2f}x |")
+    ratio_table(PLAIN, "packed tok/s", "unpacked tok/s")
 L.append("")
 L.append("sgemm 768×768×768 (B transposed), best of 30, GFLOP/s: " + "; ".join(
     f"{g} {t} thread(s) {v:.1f}" for (g, t), v in sorted(sgemm.items())) + ".")

@@ -34,6 +34,16 @@ struct Case {
   Task task;
 };
 
+// The HF fixtures both suites run on, named by their head.
+const Case kFixtures[] = {{"roformer-tiny-mlm", Task::MaskedLM},
+                          {"roformer-tiny-cls", Task::SequenceClassification},
+                          {"roformer-tiny-causal", Task::CausalLM},
+                          {"roformer-tiny-qa", Task::QuestionAnswering}};
+
+std::string fixture_name(const ::testing::TestParamInfo<Case>& info) {
+  return info.param.dir.substr(std::string("roformer-tiny-").size());
+}
+
 class Bf16Inference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
@@ -72,11 +82,7 @@ TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
-                         ::testing::Values(Case{"roformer-tiny-mlm", Task::MaskedLM},
-                                           Case{"roformer-tiny-cls", Task::SequenceClassification},
-                                           Case{"roformer-tiny-causal", Task::CausalLM},
-                                           Case{"roformer-tiny-qa", Task::QuestionAnswering}),
-                         [](const auto& param_info) { return param_info.param.dir.substr(std::string("roformer-tiny-").size()); });
+                         ::testing::ValuesIn(kFixtures), fixture_name);
 
 // Packed fp32 products (the default where oneDNN runs this CPU's products,
 // with bias, activation and residual fused): HF's outputs to fp32 accuracy,
@@ -117,11 +123,7 @@ TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, PackedInference,
-                         ::testing::Values(Case{"roformer-tiny-mlm", Task::MaskedLM},
-                                           Case{"roformer-tiny-cls", Task::SequenceClassification},
-                                           Case{"roformer-tiny-causal", Task::CausalLM},
-                                           Case{"roformer-tiny-qa", Task::QuestionAnswering}),
-                         [](const auto& param_info) { return param_info.param.dir.substr(std::string("roformer-tiny-").size()); });
+                         ::testing::ValuesIn(kFixtures), fixture_name);
 
 TEST(Bf16Inference, TrainingAndSavingUseTheFp32Weights) {
   const std::string dir = data_path("fixtures/roformer-tiny-cls");
