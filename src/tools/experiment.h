@@ -20,9 +20,14 @@ struct Scale {
   std::vector<int64_t> long_lengths;
   int64_t finetune_epochs;
   int seeds;
-  // (c): epochs over the long documents, and the splits it is scored on.
+  // (c): epochs over the long documents, the splits it is scored on, the
+  // documents per optimizer step (the same at every maximum length, so only
+  // the length changes between rows) and the candidate peak learning rates
+  // (with several, seed 0 at the shortest length picks one by held-out loss).
   int64_t long_epochs;
   std::string long_valid_split;
+  int64_t long_batch;
+  std::vector<double> long_lrs;
   // (e): the character LM's batch and steps (linear attention costs more per token).
   int64_t lm_batch, lm_steps;
 };

@@ -45,6 +45,14 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   EXPECT_TRUE(std::filesystem::exists(out + "/linear_memory.svg"));
   const std::string long_text = read_all(out + "/long-text.md");
   for (const char* len : {"| 16 |", "| 32 |", "| 64 |"}) EXPECT_NE(long_text.find(len), std::string::npos) << len;
+  // The toy scale has two candidate learning rates: both are tried at the shortest length.
+  for (const char* row : {"| peak learning rate | held-out loss | accuracy |", "| 0.001 |", "| 0.003 |"})
+    EXPECT_NE(long_text.find(row), std::string::npos) << row << "\n" << long_text;
+  // The committed sample's train split is mostly ham (179 of 268), and 9 of
+  // its 14 valid records are ham.
+  EXPECT_NE(long_text.find("| constant: the train split's most frequent label | 64.29% |"), std::string::npos) << long_text;
+  EXPECT_NE(long_text.find("| constant: the scored split's most frequent label (hindsight) | 64.29% |"), std::string::npos)
+      << long_text;
 
   // Translation: both variants scored on the test split, the loss plot, and
   // a test split whose sources never occur in training.
