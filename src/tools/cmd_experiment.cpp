@@ -339,25 +339,39 @@ std::string run_long_text(const Context& c) {
      << "(pre-training used " << s.seq_len << " tokens), " << s.long_epochs << " epochs of " << s.long_batch
      << " documents per step at every length, peak learning rate " << lr << ", scored on the `" << s.long_valid_split
      << "` split(s).\n\n"
-     << search.str() << "| max length | accuracy | macro F1 | MCC |\n|---|---|---|---|\n";
+     << search.str()
+     << "| max length | accuracy | macro F1 | MCC | held-out loss | held-out loss per seed |\n|---|---|---|---|---|---|\n";
+  std::vector<PlotSeries> seed_lines(static_cast<std::size_t>(c.seeds));
+  for (int seed = 0; seed < c.seeds; ++seed) seed_lines[static_cast<std::size_t>(seed)].name = "seed " + std::to_string(seed);
   for (int64_t len : s.long_lengths) {
-    std::vector<double> acc, f1, mcc;
+    std::vector<double> acc, f1, mcc, loss;
+    std::string per_seed;
     for (int seed = 0; seed < c.seeds; ++seed) {
       const FinetuneResult r = run(len, seed, lr, "long-" + std::to_string(len));
       acc.push_back(r.valid.accuracy);
       f1.push_back(r.valid.macro_f1);
       mcc.push_back(r.valid.mcc);
+      loss.push_back(r.valid.loss);
+      seed_lines[static_cast<std::size_t>(seed)].x.push_back(static_cast<double>(len));
+      seed_lines[static_cast<std::size_t>(seed)].y.push_back(r.valid.loss);
+      char one[32];
+      std::snprintf(one, sizeof one, "%s%.3f", seed == 0 ? "" : " / ", r.valid.loss);
+      per_seed += one;
     }
     md << "| " << len << " | " << fmt(summarize(acc), 2, 100) << "% | " << fmt(summarize(f1)) << " | "
-       << fmt(summarize(mcc)) << " |\n";
+       << fmt(summarize(mcc)) << " | " << fmt(summarize(loss)) << " | " << per_seed << " |\n";
   }
   const ConstantBaselines base = constant_baselines(s.long_jsonl, s.long_label_field, s.long_valid_split);
   char baseline[256];
   std::snprintf(baseline, sizeof baseline,
-                "| constant: the train split's most frequent label | %.2f%% | – | 0 |\n"
-                "| constant: the scored split's most frequent label (hindsight) | %.2f%% | – | 0 |\n",
+                "| constant: the train split's most frequent label | %.2f%% | – | 0 | – | – |\n"
+                "| constant: the scored split's most frequent label (hindsight) | %.2f%% | – | 0 | – | – |\n",
                 100.0 * base.train_majority, 100.0 * base.best_constant);
   md << baseline;
+  const LinePlot plot{"long-text classification: held-out loss against maximum length", "maximum length (tokens)",
+                      "held-out cross-entropy (nats)", seed_lines, false};
+  write_text_file((fs::path(c.out) / "long_text_loss.svg").string(), render_svg(plot));
+  md << "\n![held-out loss against maximum length](long_text_loss.svg)\n";
   return md.str();
 }
 
@@ -382,8 +396,11 @@ std::string run_extrapolation(const Context& c) {
   md << "\n|---|";
   for (std::size_t i = 0; i < lengths.size(); ++i) md << "---|";
   md << "\n";
+  LinePlot plot{"trained at " + std::to_string(L) + " tokens: held-out MLM loss at longer lengths", "evaluation length (tokens)",
+                "held-out MLM loss (mean of seeds)", {}, false};
   for (const auto& row : rows) {
     md << "| " << row.name << " |";
+    PlotSeries line{row.name, {}, {}};
     for (int64_t n : lengths) {
       std::vector<double> loss;
       std::string failure;
@@ -409,9 +426,16 @@ std::string run_extrapolation(const Context& c) {
         }
       }
       md << " " << (failure.empty() ? fmt(summarize(loss), 3) : failure) << " |";
+      if (failure.empty()) {
+        line.x.push_back(static_cast<double>(n));
+        line.y.push_back(summarize(loss).mean);
+      }
     }
     md << "\n";
+    plot.series.push_back(line);
   }
+  write_text_file((fs::path(c.out) / "extrapolation_loss.svg").string(), render_svg(plot));
+  md << "\n![held-out loss against length](extrapolation_loss.svg)\n";
   return md.str();
 }
 

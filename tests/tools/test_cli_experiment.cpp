@@ -48,6 +48,8 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   // The toy scale has two candidate learning rates: both are tried at the shortest length.
   for (const char* row : {"| peak learning rate | held-out loss | accuracy |", "| 0.001 |", "| 0.003 |"})
     EXPECT_NE(long_text.find(row), std::string::npos) << row << "\n" << long_text;
+  EXPECT_TRUE(std::filesystem::exists(out + "/long_text_loss.svg"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/extrapolation_loss.svg"));
   // The committed sample's train split is mostly ham (179 of 268), and 9 of
   // its 14 valid records are ham.
   EXPECT_NE(long_text.find("| constant: the train split's most frequent label | 64.29% |"), std::string::npos) << long_text;
