@@ -41,6 +41,8 @@ std::string escape(const std::string& s) {
 }
 
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf"};
+// Series with at most this many points are drawn with a dot on each one.
+constexpr std::size_t kMarkedPoints = 16;
 
 }  // namespace
 
@@ -109,14 +111,22 @@ std::string render_svg(const LinePlot& plot) {
   for (std::size_t k = 0; k < plot.series.size(); ++k) {
     const PlotSeries& s = plot.series[k];
     const char* color = kColors[k % (sizeof kColors / sizeof *kColors)];
-    std::string points;
+    std::string points, markers;
+    std::size_t shown = 0;
     for (std::size_t i = 0; i < s.x.size(); ++i) {
       if (!std::isfinite(s.x[i]) || !std::isfinite(s.y[i]) || (plot.log_y && s.y[i] <= 0)) continue;
-      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", px(s.x[i]), py(plot.log_y ? std::log10(s.y[i]) : s.y[i]));
+      const double x = px(s.x[i]), y = py(plot.log_y ? std::log10(s.y[i]) : s.y[i]);
+      std::snprintf(buf, sizeof buf, "%.1f,%.1f ", x, y);
       points += buf;
+      std::snprintf(buf, sizeof buf, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3\" fill=\"%s\"/>", x, y, color);
+      markers += buf;
+      ++shown;
     }
     svg += "<polyline fill=\"none\" stroke-width=\"1.8\" stroke=\"" + std::string(color) + "\" points=\"" + points +
            "\"/>\n";
+    // Short series get a dot per point: a few measurements read better as
+    // points, and a single one would otherwise not show at all.
+    if (shown <= kMarkedPoints) svg += markers + "\n";
     const double ly = top + 14 + 16.0 * static_cast<double>(k);
     std::snprintf(buf, sizeof buf,
                   "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>"

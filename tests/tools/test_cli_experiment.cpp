@@ -49,7 +49,12 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   for (const char* row : {"| peak learning rate | held-out loss | accuracy |", "| 0.001 |", "| 0.003 |"})
     EXPECT_NE(long_text.find(row), std::string::npos) << row << "\n" << long_text;
   EXPECT_TRUE(std::filesystem::exists(out + "/long_text_loss.svg"));
-  EXPECT_TRUE(std::filesystem::exists(out + "/extrapolation_loss.svg"));
+  // Four models at four lengths, and the learned table's single point (it cannot go longer): 17 dots.
+  const std::string extrapolation_svg = read_all(out + "/extrapolation_loss.svg");
+  std::size_t dots = 0;
+  for (std::size_t at = extrapolation_svg.find("<circle"); at != std::string::npos; at = extrapolation_svg.find("<circle", at + 1))
+    ++dots;
+  EXPECT_EQ(dots, 17u) << extrapolation_svg;
   // The committed sample's train split is mostly ham (179 of 268), and 9 of
   // its 14 valid records are ham.
   EXPECT_NE(long_text.find("| constant: the train split's most frequent label | 64.29% |"), std::string::npos) << long_text;
