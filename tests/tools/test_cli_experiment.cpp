@@ -55,6 +55,9 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   for (std::size_t at = extrapolation_svg.find("<circle"); at != std::string::npos; at = extrapolation_svg.find("<circle", at + 1))
     ++dots;
   EXPECT_EQ(dots, 17u) << extrapolation_svg;
+  // The search's winning run (seed 0, shortest length) is the table's first row: it is not run again.
+  EXPECT_FALSE(std::filesystem::exists(out + "/runs/long-16-0"));
+  EXPECT_TRUE(std::filesystem::exists(out + "/runs/long-32-0"));
   // The committed sample's train split is mostly ham (179 of 268), and 9 of
   // its 14 valid records are ham.
   EXPECT_NE(long_text.find("| constant: the train split's most frequent label | 64.29% |"), std::string::npos) << long_text;
