@@ -15,6 +15,9 @@ Isa parse_isa(std::string_view name);
 bool isa_supported(Isa isa);
 Isa best_isa();
 std::vector<Isa> supported_isas();
+// AVX-512 with the bf16 dot product (vdpbf16ps), for the bf16 products of
+// the fused attention.
+bool cpu_has_avx512_bf16();
 
 // The library behind kernels::gemm. OpenBLAS (Debian's 0.3.21) runs AVX2
 // kernels on CPUs it does not know, including recent AVX-512 ones; oneDNN

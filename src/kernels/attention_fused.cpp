@@ -49,8 +49,9 @@ AttentionScratch layout(const FusedAttention& a) {
   s.f_vp = take(Bk * s.dp);
   s.f_m = take(Bq);
   s.f_l = take(Bq);
-  s.f_mu = take(Bq);
   s.f_alpha = take(Bq);
+  s.f_pp = take(Bk / 2 * Bq);
+  s.f_zero = take(s.dp > Bq ? s.dp : Bq);
   s.f_total = at;
   at = 0;
   s.b_qt = take(D * s.tp);
@@ -71,6 +72,8 @@ AttentionScratch layout(const FusedAttention& a) {
 
 using ForwardTile = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
                              int64_t, float*);
+using ConvertKv = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
+                           float*);
 using BackwardHead = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
                               float*);
 
@@ -92,6 +95,12 @@ Kernels pick(Isa isa) {
 
 int threads_of(const ExecContext& ctx) { return ctx.threads > 1 ? ctx.threads : 1; }
 
+// Floats after the threads' parts that hold K and V as bf16 pairs (one
+// 32-bit word per float).
+int64_t bf16_kv_floats(const FusedAttention& a, const ExecContext& ctx) {
+  return uses_bf16_products(a, ctx) ? a.batch * a.heads * bf16_kv_words_per_head(a) : 0;
+}
+
 // Each thread's part of the caller's scratch, 64-byte aligned.
 float* thread_scratch(float* scratch, int64_t per_thread, int thread) {
   const auto addr = reinterpret_cast<uintptr_t>(scratch);
@@ -101,8 +110,13 @@ float* thread_scratch(float* scratch, int64_t per_thread, int thread) {
 
 }  // namespace
 
+bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx) {
+  if (!a.bf16_products || a.head_dim % 32 != 0 || a.q_len < kBf16MinQueries) return false;
+  return ctx.isa == Isa::Scalar || (ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16());
+}
+
 int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {
-  return layout(a).f_total * threads_of(ctx) + kAlign;
+  return layout(a).f_total * threads_of(ctx) + bf16_kv_floats(a, ctx) + kAlign;
 }
 
 int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx) {
@@ -120,18 +134,33 @@ void attention_forward_fused(const FusedAttention& a, const float* q, const floa
   io.v = v;
   io.out = out;
   io.lse_out = lse;
-  const int64_t q_tiles = (a.q_len + kAttnTileQ - 1) / kAttnTileQ;
-  const int64_t tasks = a.batch * a.heads * q_tiles;
   const int threads = threads_of(ctx);
+  const bool bf16 = uses_bf16_products(a, ctx);
+  ForwardTile tile = kern.forward;
+  ConvertKv convert = nullptr;
+  if (bf16) {
+    const bool fast = ctx.isa == Isa::Avx512;
+    tile = fast ? attention_forward_tile_bf16_avx512bf16 : attention_forward_tile_bf16_ref;
+    convert = fast ? attention_convert_kv_bf16_avx512bf16 : attention_convert_kv_bf16_ref;
+    // After the threads' parts; 4-byte words in float-sized slots.
+    io.kv16 = reinterpret_cast<uint32_t*>(thread_scratch(scratch, s.f_total, threads));
+  }
+  const int64_t q_tiles = (a.q_len + kAttnTileQ - 1) / kAttnTileQ;
+  const int64_t heads = a.batch * a.heads;
+  const int64_t tasks = heads * q_tiles;
   // Causal tiles differ in cost; dynamic scheduling balances them, and each
   // piece's result is the same whichever thread computes it.
 #pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
   {
     float* mine = thread_scratch(scratch, s.f_total, omp_get_thread_num());
+    if (convert != nullptr) {
+#pragma omp for schedule(static)
+      for (int64_t bh = 0; bh < heads; ++bh) convert(a, io, s, bh / a.heads, bh % a.heads, mine);
+    }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
-      const int64_t tile = t % q_tiles, bh = t / q_tiles;
-      kern.forward(a, io, s, bh / a.heads, bh % a.heads, tile * kAttnTileQ, mine);
+      const int64_t tile_index = t % q_tiles, bh = t / q_tiles;
+      tile(a, io, s, bh / a.heads, bh % a.heads, tile_index * kAttnTileQ, mine);
     }
   }
 }

@@ -34,7 +34,20 @@ struct FusedAttention {
   int64_t kv_row = 0, kv_batch = 0;  // the same for k, v, dk, dv
   const uint8_t* key_valid = nullptr;  // (B, Tk): 0 = padding key; null = every key real
   bool causal = false;                 // query i sees keys j <= past + i
+  // Inference: QK^T and PV with Q, K, V and the probabilities rounded to
+  // bf16 and summed in fp32 (softmax still fp32). Taken when it pays and is
+  // there (uses_bf16_products); otherwise the products stay fp32.
+  bool bf16_products = false;
 };
+
+// Whether attention_forward_fused runs a's products in bf16 under ctx:
+// asked for, head_dim a multiple of 32, at least kBf16MinQueries queries
+// (converting K and V costs as much as a few queries' products, so a decode
+// step with one query stays fp32), and ctx.isa avx512 on a CPU with
+// AVX512-BF16, or scalar (the plain emulation the fast path is tested
+// against).
+inline constexpr int64_t kBf16MinQueries = 16;
+bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx);
 
 // Floats of scratch the calls below need for ctx.threads threads (the
 // caller owns it, so repeated calls allocate nothing).

@@ -21,6 +21,7 @@ struct AttentionIo {
   const float* dout = nullptr;
   const float* lse = nullptr;  // backward: the forward's lse
   float *dq = nullptr, *dk = nullptr, *dv = nullptr;
+  uint32_t* kv16 = nullptr;    // forward with bf16 products: K and V as bf16 pairs (attention_tiles.h)
 };
 
 // Offsets (floats, each a multiple of 16) of the buffers inside one thread's
@@ -28,14 +29,19 @@ struct AttentionIo {
 struct AttentionScratch {
   int64_t dp = 0, tp = 0;
   // forward: qt (D, Bq) scaled queries transposed; st (Bk, Bq) scores;
-  // o (Bq, Dp) accumulator; vp (Bk, Dp) padded values; m, l, mu, alpha (Bq).
-  int64_t f_qt = 0, f_st = 0, f_o = 0, f_vp = 0, f_m = 0, f_l = 0, f_mu = 0, f_alpha = 0, f_total = 0;
+  // o (Bq, Dp) accumulator; vp (Bk, Dp) padded values; m, l, alpha (Bq);
+  // with bf16 products also pp (Bk/2, Bq) probability pairs and a zero row
+  // (max(Bq, Dp)), qt and vp then holding query pairs.
+  int64_t f_qt = 0, f_st = 0, f_o = 0, f_vp = 0, f_m = 0, f_l = 0, f_alpha = 0, f_pp = 0, f_zero = 0, f_total = 0;
   // backward: qt, dot (D, Tp) scaled queries / dout transposed; qr, dor (T, Dp)
   // and kr (Tk, Dp) padded rows; dq (T, Dp); dr, lse (Tp); st, dpt (Bk, Bq);
   // dk, dv (Bk, Dp).
   int64_t b_qt = 0, b_dot = 0, b_qr = 0, b_dor = 0, b_kr = 0, b_dq = 0, b_dr = 0, b_lse = 0, b_st = 0, b_dpt = 0,
           b_dk = 0, b_dv = 0, b_total = 0;
 };
+
+// Words of K and V as bf16 pairs per (batch row, head) (attention_tiles.h).
+inline int64_t bf16_kv_words_per_head(const FusedAttention& a) { return (a.kv_len + (a.kv_len & 1)) * a.head_dim; }
 
 #define ROFORMER_ATTENTION_KERNELS(suffix)                                                                    \
   void attention_forward_tile_##suffix(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s, \
@@ -46,5 +52,18 @@ ROFORMER_ATTENTION_KERNELS(ref)
 ROFORMER_ATTENTION_KERNELS(avx2)
 ROFORMER_ATTENTION_KERNELS(avx512)
 #undef ROFORMER_ATTENTION_KERNELS
+
+// The forward with bf16 products: convert_kv for every (batch row, head)
+// first, then the tiles. ref emulates in plain C++ what avx512bf16 does
+// with vdpbf16ps (run only when the CPU reports AVX512-BF16).
+#define ROFORMER_ATTENTION_BF16_KERNELS(suffix)                                                                  \
+  void attention_convert_kv_bf16_##suffix(const FusedAttention& a, const AttentionIo& io,                       \
+                                          const AttentionScratch& s, int64_t b, int64_t h, float* scratch);     \
+  void attention_forward_tile_bf16_##suffix(const FusedAttention& a, const AttentionIo& io,                     \
+                                            const AttentionScratch& s, int64_t b, int64_t h, int64_t q0,        \
+                                            float* scratch);
+ROFORMER_ATTENTION_BF16_KERNELS(ref)
+ROFORMER_ATTENTION_BF16_KERNELS(avx512bf16)
+#undef ROFORMER_ATTENTION_BF16_KERNELS
 
 }  // namespace roformer::kernels

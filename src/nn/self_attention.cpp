@@ -148,7 +148,9 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
         "attention: the mask covers " + std::to_string(mask.key_len) + " keys but there are " + std::to_string(Tk));
 
   if (probs == nullptr && use_fused(ctx)) {
-    const kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
+    kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
+    // A layer whose products run in bf16 runs its attention products in bf16 too.
+    fa.bf16_products = query.packed != nullptr && query.packed->precision() == kernels::MatmulPrecision::Bf16;
     // Reused by the next forward on this thread: inference allocates nothing once warm.
     thread_local std::vector<float> scratch;
     const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));

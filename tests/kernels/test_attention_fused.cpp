@@ -22,6 +22,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
+#include "roformer/dtype.h"
 #include "support/test_support.h"
 
 namespace roformer::kernels {
@@ -314,6 +315,163 @@ TEST(AttentionFused, BackwardMatchesFiniteDifferences) {
     check(&Problem::q, g.dq, "dq");
     check(&Problem::k, g.dk, "dk");
     check(&Problem::v, g.dv, "dv");
+  }
+}
+
+// bf16 products: attention computed exactly (double) on what the kernel
+// rounds to bf16 - the scaled queries, the keys and the values - so the
+// remaining differences come from the probabilities, which the kernel also
+// rounds to bf16 before P V (relative error <= 2^-9 each, so |d out| <=
+// 2^-9 max|v|) and from fp32 sums. Out and lse only (forward-only path).
+float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
+
+Result rounded_reference(const Problem& p) {
+  const Case& c = p.c;
+  const FusedAttention& a = p.a;
+  const int64_t T = c.T, Tk = a.kv_len, D = c.D;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  Result r;
+  r.out.assign(p.q.size(), 0.0f);
+  r.lse.assign(static_cast<std::size_t>(c.batch * c.heads * T), 0.0f);
+  std::vector<double> s(static_cast<std::size_t>(Tk));
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t h = 0; h < c.heads; ++h)
+      for (int64_t i = 0; i < T; ++i) {
+        const float* q = p.q.data() + b * a.q_batch + i * a.q_row + h * D;
+        double mx = -INFINITY;
+        bool any = false;
+        for (int64_t j = 0; j < Tk; ++j) {
+          const float* k = p.k.data() + b * a.kv_batch + j * a.kv_row + h * D;
+          const bool seen = (p.valid.empty() || p.valid[b * Tk + j] != 0) && (!c.causal || j <= c.past + i);
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d) dot += static_cast<double>(bf16_round(q[d] * scale)) * bf16_round(k[d]);
+          s[j] = seen ? dot : -INFINITY;
+          any = any || seen;
+        }
+        if (!any) std::fill(s.begin(), s.end(), 0.0);  // no visible key: the uniform average
+        for (double x : s) mx = std::max(mx, x);
+        double sum = 0;
+        for (double& x : s) sum += (x = std::exp(x - mx));
+        r.lse[(b * c.heads + h) * T + i] = static_cast<float>(mx + std::log(sum));
+        for (int64_t d = 0; d < D; ++d) {
+          double o = 0;
+          for (int64_t j = 0; j < Tk; ++j) o += s[j] * bf16_round(p.v[b * a.kv_batch + j * a.kv_row + h * D + d]);
+          r.out[b * a.q_batch + i * a.q_row + h * D + d] = static_cast<float>(o / sum);
+        }
+      }
+  return r;
+}
+
+constexpr double kBf16Tol = 4e-3;
+
+TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
+  struct Mode {
+    bool causal;
+    int64_t past;
+    Mask mask;
+  };
+  const Mode modes[] = {{false, 0, Mask::None}, {false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded},
+                        {true, 37, Mask::NoKeyRow}};
+  std::vector<Isa> isas{Isa::Scalar};
+  if (cpu_has_avx512_bf16()) isas.push_back(Isa::Avx512);
+  double worst_out = 0, worst_lse = 0, worst_fast = 0, least_vs_fp32 = INFINITY;
+  uint32_t seed = 500;
+  for (int64_t D : {32, 64})
+    for (int64_t T : {16, 65, 200})  // 65 and 37 + 200 keys: an odd last key
+      for (const Mode& m : modes) {
+        Case c;
+        c.batch = 4;
+        c.D = D;
+        c.T = T;
+        c.causal = m.causal;
+        c.past = m.past;
+        c.mask = m.mask;
+        Problem p(c, ++seed);
+        const Result want = rounded_reference(p);
+        const Result fp32 = fused(p, ExecContext{1, Isa::Scalar}, false);
+        p.a.bf16_products = true;
+        Result emulated;
+        for (Isa isa : isas) {
+          const ExecContext ctx{1, isa};
+          ASSERT_TRUE(uses_bf16_products(p.a, ctx)) << describe(c);
+          const Result got = fused(p, ctx, false);
+          const std::string what = describe(c) + " isa=" + std::string(isa_name(isa));
+          const double e_out = testing::max_scaled_diff(got.out, want.out);
+          const double e_lse = testing::max_scaled_diff(got.lse, want.lse);
+          EXPECT_LE(e_out, kBf16Tol) << what;
+          EXPECT_LE(e_lse, kTol) << what;
+          worst_out = std::max(worst_out, e_out);
+          worst_lse = std::max(worst_lse, e_lse);
+          // The rounding shows: this is not the fp32 path.
+          least_vs_fp32 = std::min(least_vs_fp32, testing::max_scaled_diff(got.out, fp32.out));
+          if (isa == Isa::Scalar) {
+            emulated = got;
+          } else {
+            // vdpbf16ps against its plain emulation: the same roundings and
+            // sums in the same order, so only rare one-ulp flips of a rounded
+            // probability remain (measured: 1.2e-7).
+            const double e = testing::max_scaled_diff(got.out, emulated.out);
+            EXPECT_LE(e, 1e-5) << what << " against the plain emulation";
+            worst_fast = std::max(worst_fast, e);
+          }
+        }
+      }
+  EXPECT_GT(least_vs_fp32, 1e-5) << "bf16 products should differ from fp32 ones";
+  std::printf("bf16 products: worst out %.3g, lse %.3g, fast vs emulation %.3g; least difference from fp32 %.3g\n",
+              worst_out, worst_lse, worst_fast, least_vs_fp32);
+}
+
+TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
+  Case c;
+  c.D = 64;
+  c.T = 16;
+  Problem p(c);
+  const ExecContext scalar{1, Isa::Scalar};
+  EXPECT_FALSE(uses_bf16_products(p.a, scalar)) << "not asked for";
+  p.a.bf16_products = true;
+  EXPECT_TRUE(uses_bf16_products(p.a, scalar));
+  EXPECT_EQ(uses_bf16_products(p.a, ExecContext{1, Isa::Avx512}), cpu_has_avx512_bf16());
+  EXPECT_FALSE(uses_bf16_products(p.a, ExecContext{1, Isa::Avx2})) << "no bf16 dot product in AVX2";
+  p.a.q_len = kBf16MinQueries - 1;
+  EXPECT_FALSE(uses_bf16_products(p.a, scalar)) << "too few queries";
+  // head_dim 48 or 80: the fp32 products, bit for bit.
+  for (int64_t D : {48, 80}) {
+    Case odd = c;
+    odd.D = D;
+    Problem q(odd, 3);
+    const Result fp32 = fused(q, scalar, false);
+    q.a.bf16_products = true;
+    EXPECT_FALSE(uses_bf16_products(q.a, scalar));
+    for (Isa isa : supported_isas()) {
+      const Result a32 = fused(q, ExecContext{1, isa}, false);
+      q.a.bf16_products = false;
+      const Result b32 = fused(q, ExecContext{1, isa}, false);
+      q.a.bf16_products = true;
+      EXPECT_EQ(a32.out, b32.out) << "D=" << D << " isa " << isa_name(isa);
+    }
+    EXPECT_EQ(fused(q, scalar, false).out, fp32.out);
+  }
+}
+
+TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
+  Case c;
+  c.batch = 3;
+  c.heads = 3;
+  c.T = 130;
+  c.D = 64;
+  c.causal = true;
+  c.mask = Mask::NoKeyRow;
+  Problem p(c, 12);
+  p.a.bf16_products = true;
+  std::vector<Isa> isas{Isa::Scalar};
+  if (cpu_has_avx512_bf16()) isas.push_back(Isa::Avx512);
+  for (Isa isa : isas) {
+    const Result one = fused(p, ExecContext{1, isa}, false);
+    for (int threads : {2, 3}) {
+      const Result many = fused(p, ExecContext{threads, isa}, false);
+      EXPECT_EQ(one.out, many.out) << isa_name(isa) << " threads " << threads;
+      EXPECT_EQ(one.lse, many.lse) << isa_name(isa) << " threads " << threads;
+    }
   }
 }
 

@@ -26,71 +26,92 @@ using simd::exp_nonpositive;
 
 inline constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 
+// The tile products below run over a product traits type G: In (the
+// elements of A and B), Acc (an fp32 register of kWidth lanes), Op (a
+// register of In), zero / load_acc / store_acc, load_op (kWidth lanes of B),
+// bcast (one A element to every lane) and madd(acc, a, b). Fma<S> is the
+// fp32 one; bf16 pairs (two bf16 in each 32-bit In, summed in fp32) are
+// defined by the files that have them.
+template <class S>
+struct Fma {
+  using In = float;
+  using Acc = typename S::V;
+  using Op = typename S::V;
+  static constexpr int64_t kWidth = S::kWidth;
+  static constexpr int kRows = S::kRows, kVecs = S::kVecs;
+  static Acc zero() { return S::zero(); }
+  static Acc load_acc(const float* p) { return S::load(p); }
+  static void store_acc(float* p, Acc v) { S::store(p, v); }
+  static Op load_op(const float* p) { return S::load(p); }
+  static Op bcast(float v) { return S::set1(v); }
+  static Acc madd(Acc c, Op a, Op b) { return S::fmadd(a, b, c); }
+};
+
 // C[m, 0..n) (= or +=) sum_k A(m, k) * B[k, 0..n) for a block of R rows and
 // NV registers, A(m, k) = a[m * ars + k * acs] (either A or A^T in memory).
-template <class S, int R, int NV, bool Acc>
-void micro(int64_t K, const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, float* c, int64_t ldc) {
-  using V = typename S::V;
-  constexpr int64_t W = S::kWidth;
-  V acc[R][NV];
+template <class G, int R, int NV, bool Acc>
+void micro(int64_t K, const typename G::In* a, int64_t ars, int64_t acs, const typename G::In* b, int64_t ldb,
+           float* c, int64_t ldc) {
+  constexpr int64_t W = G::kWidth;
+  typename G::Acc acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) acc[r][v] = Acc ? S::load(c + r * ldc + v * W) : S::zero();
+    for (int v = 0; v < NV; ++v) acc[r][v] = Acc ? G::load_acc(c + r * ldc + v * W) : G::zero();
   for (int64_t k = 0; k < K; ++k) {
-    V bv[NV];
+    typename G::Op bv[NV];
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) bv[v] = S::load(b + k * ldb + v * W);
+    for (int v = 0; v < NV; ++v) bv[v] = G::load_op(b + k * ldb + v * W);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
-      const V av = S::set1(a[r * ars + k * acs]);
+      const typename G::Op av = G::bcast(a[r * ars + k * acs]);
 #pragma GCC unroll 8
-      for (int v = 0; v < NV; ++v) acc[r][v] = S::fmadd(av, bv[v], acc[r][v]);
+      for (int v = 0; v < NV; ++v) acc[r][v] = G::madd(acc[r][v], av, bv[v]);
     }
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r)
 #pragma GCC unroll 8
-    for (int v = 0; v < NV; ++v) S::store(c + r * ldc + v * W, acc[r][v]);
+    for (int v = 0; v < NV; ++v) G::store_acc(c + r * ldc + v * W, acc[r][v]);
 }
 
 // The last `left` (< kRows) rows.
-template <class S, int R, int NV, bool Acc>
-void tail_rows(int64_t left, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb,
-               float* c, int64_t ldc) {
+template <class G, int R, int NV, bool Acc>
+void tail_rows(int64_t left, int64_t K, const typename G::In* a, int64_t ars, int64_t acs, const typename G::In* b,
+               int64_t ldb, float* c, int64_t ldc) {
   if constexpr (R > 0) {
-    if (left == R) micro<S, R, NV, Acc>(K, a, ars, acs, b, ldb, c, ldc);
-    else tail_rows<S, R - 1, NV, Acc>(left, K, a, ars, acs, b, ldb, c, ldc);
+    if (left == R) micro<G, R, NV, Acc>(K, a, ars, acs, b, ldb, c, ldc);
+    else tail_rows<G, R - 1, NV, Acc>(left, K, a, ars, acs, b, ldb, c, ldc);
   }
 }
 
-template <class S, int NV, bool Acc>
-void rows(int64_t M, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb, float* c,
-          int64_t ldc) {
-  constexpr int R = S::kRows;
+template <class G, int NV, bool Acc>
+void rows(int64_t M, int64_t K, const typename G::In* a, int64_t ars, int64_t acs, const typename G::In* b,
+          int64_t ldb, float* c, int64_t ldc) {
+  constexpr int R = G::kRows;
   int64_t m = 0;
-  for (; m + R <= M; m += R) micro<S, R, NV, Acc>(K, a + m * ars, ars, acs, b, ldb, c + m * ldc, ldc);
-  if (m < M) tail_rows<S, R - 1, NV, Acc>(M - m, K, a + m * ars, ars, acs, b, ldb, c + m * ldc, ldc);
+  for (; m + R <= M; m += R) micro<G, R, NV, Acc>(K, a + m * ars, ars, acs, b, ldb, c + m * ldc, ldc);
+  if (m < M) tail_rows<G, R - 1, NV, Acc>(M - m, K, a + m * ars, ars, acs, b, ldb, c + m * ldc, ldc);
 }
 
 // C (M, N) (= or +=) A (M, K) B (K, N); N a multiple of kWidth, B's and C's
-// rows padded to it. Each C value is one chain of FMAs over k in order, so
-// it does not depend on M, N or the blocking.
-template <class S, bool Acc>
-void gemm_tile(int64_t M, int64_t N, int64_t K, const float* a, int64_t ars, int64_t acs, const float* b, int64_t ldb,
-               float* c, int64_t ldc) {
-  constexpr int64_t W = S::kWidth;
-  constexpr int NV = S::kVecs;
+// rows padded to it. Each C value is one chain of products over k in order,
+// so it does not depend on M, N or the blocking.
+template <class G, bool Acc>
+void gemm_tile(int64_t M, int64_t N, int64_t K, const typename G::In* a, int64_t ars, int64_t acs,
+               const typename G::In* b, int64_t ldb, float* c, int64_t ldc) {
+  constexpr int64_t W = G::kWidth;
+  constexpr int NV = G::kVecs;
   int64_t n = 0;
-  for (; n + NV * W <= N; n += NV * W) rows<S, NV, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
+  for (; n + NV * W <= N; n += NV * W) rows<G, NV, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
   const int64_t left = (N - n) / W;
   if constexpr (NV > 3) {
-    if (left == 3) rows<S, 3, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
+    if (left == 3) rows<G, 3, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
   }
   if constexpr (NV > 2) {
-    if (left == 2) rows<S, 2, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
+    if (left == 2) rows<G, 2, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
   }
-  if (left == 1) rows<S, 1, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
+  if (left == 1) rows<G, 1, Acc>(M, K, a, ars, acs, b + n, ldb, c + n, ldc);
 }
 
 template <class S>
@@ -150,28 +171,150 @@ void pack_transposed(const float* x, int64_t ld, int64_t n, int64_t np, int64_t 
     for (int64_t i = n; i < np; ++i) out[d * ldo + i] = 0.0f;
 }
 
+// The forward's two products in fp32: the query tile scaled and transposed
+// once, K read in place as broadcast rows, V in place (or padded copies
+// when D is not a multiple of the width).
 template <class S>
+class F32Products {
+ public:
+  F32Products(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+              float* scratch)
+      : a_(a),
+        kb_(io.k + b * a.kv_batch + h * a.head_dim),
+        vb_(io.v + b * a.kv_batch + h * a.head_dim),
+        qt_(scratch + L.f_qt),
+        vp_(scratch + L.f_vp),
+        dp_(L.dp) {}
+
+  // Queries [0, qt) of the tile, rows of a.q_row floats, times scale.
+  void queries(const float* q, int64_t qt, int64_t qtp, float scale) {
+    pack_transposed<S>(q, a_.q_row, qt, qtp, a_.head_dim, scale, qt_, kAttnTileQ);
+  }
+  // st (kt, Bq) = K[j0, j0 + kt) Q^T.
+  void scores(int64_t j0, int64_t kt, int64_t qtp, float* st) {
+    gemm_tile<Fma<S>, false>(kt, qtp, a_.head_dim, kb_ + j0 * a_.kv_row, a_.kv_row, 1, qt_, kAttnTileQ, st,
+                             kAttnTileQ);
+  }
+  // o (qt, dp) += P V[j0, j0 + kt), P = st transposed.
+  void add_values(int64_t j0, int64_t kt, int64_t qt, int64_t /*qtp*/, const float* st, float* o) {
+    const int64_t D = a_.head_dim;
+    const float* vsrc = vb_ + j0 * a_.kv_row;
+    int64_t ldv = a_.kv_row;
+    if (D % S::kWidth != 0) {
+      pack_rows<S>(vsrc, a_.kv_row, kt, D, dp_, vp_);
+      vsrc = vp_;
+      ldv = dp_;
+    }
+    gemm_tile<Fma<S>, true>(qt, round_up<S>(D), kt, st, 1, kAttnTileQ, vsrc, ldv, o, dp_);
+  }
+
+ private:
+  const FusedAttention& a_;
+  const float *kb_, *vb_;
+  float *qt_, *vp_;
+  int64_t dp_;
+};
+
+// bf16 products (inference): Q, K, V and the probabilities rounded to
+// bf16, every product summed in fp32. Operands are pairs: two bf16 in one
+// 32-bit word, the even index in the lower half (vdpbf16ps's layout), so the
+// product traits G (In = uint32_t) multiply-add two terms per lane. K and V
+// of each (batch row, head) are converted once by convert_kv before the
+// tiles run; G also provides row_pairs (2 kWidth floats times a scale ->
+// kWidth words, in order) and pairs (kWidth floats of an even and an odd
+// row -> kWidth interleaved words).
+//
+// Per (batch row, head), bf16_kv_words_per_head() words at io.kv16: K as
+// (Tk, D/2) rows of pairs along d, then V as (Tk2/2, D) pairs of consecutive
+// keys (Tk2 = Tk rounded up to even, the missing key zero).
+
+template <class G>
+void convert_kv(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+                float* scratch) {
+  constexpr int64_t W = G::kWidth;
+  const int64_t D = a.head_dim, half = D / 2, Tk = a.kv_len;
+  uint32_t* k16 = io.kv16 + (b * a.heads + h) * bf16_kv_words_per_head(a);
+  uint32_t* v16 = k16 + (Tk + (Tk & 1)) * half;
+  const float* kb = io.k + b * a.kv_batch + h * D;
+  const float* vb = io.v + b * a.kv_batch + h * D;
+  for (int64_t c = 0; c < Tk; ++c)
+    for (int64_t p = 0; p < half; p += W) G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, k16 + c * half + p);
+  float* zero = scratch + L.f_zero;
+  for (int64_t d = 0; d < D; ++d) zero[d] = 0.0f;
+  for (int64_t c = 0; c < Tk; c += 2) {
+    const float* odd = c + 1 < Tk ? vb + (c + 1) * a.kv_row : zero;
+    for (int64_t d = 0; d < D; d += W) G::pairs(vb + c * a.kv_row + d, odd + d, v16 + (c / 2) * D + d);
+  }
+}
+
+template <class S, class G>
+class Bf16Products {
+ public:
+  Bf16Products(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+               float* scratch)
+      : a_(a),
+        k16_(io.kv16 + (b * a.heads + h) * bf16_kv_words_per_head(a)),
+        v16_(k16_ + (a.kv_len + (a.kv_len & 1)) * (a.head_dim / 2)),
+        qp_(reinterpret_cast<uint32_t*>(scratch + L.f_qt)),
+        qrow_(reinterpret_cast<uint32_t*>(scratch + L.f_vp)),
+        pp_(reinterpret_cast<uint32_t*>(scratch + L.f_pp)),
+        zero_(scratch + L.f_zero),
+        dp_(L.dp) {}
+
+  // qp (D/2, Bq) = pairs of the scaled queries along d, transposed.
+  void queries(const float* q, int64_t qt, int64_t qtp, float scale) {
+    const int64_t half = a_.head_dim / 2;
+    for (int64_t i = 0; i < qt; ++i) {
+      for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(q + i * a_.q_row + 2 * p, scale, qrow_ + p);
+      for (int64_t p = 0; p < half; ++p) qp_[p * kAttnTileQ + i] = qrow_[p];
+    }
+    for (int64_t p = 0; p < half; ++p)
+      for (int64_t i = qt; i < qtp; ++i) qp_[p * kAttnTileQ + i] = 0;
+  }
+  void scores(int64_t j0, int64_t kt, int64_t qtp, float* st) {
+    const int64_t half = a_.head_dim / 2;
+    gemm_tile<G, false>(kt, qtp, half, k16_ + j0 * half, half, 1, qp_, kAttnTileQ, st, kAttnTileQ);
+  }
+  // The probabilities (st, keys down) become pairs of consecutive keys per
+  // query, then o += P V over key pairs (j0 is even: tiles start at multiples of Bk).
+  void add_values(int64_t j0, int64_t kt, int64_t qt, int64_t qtp, const float* st, float* o) {
+    for (int64_t i = 0; i < qtp; ++i) zero_[i] = 0.0f;
+    for (int64_t c = 0; c < kt; c += 2) {
+      const float* odd = c + 1 < kt ? st + (c + 1) * kAttnTileQ : zero_;
+      for (int64_t i = 0; i < qtp; i += G::kWidth) G::pairs(st + c * kAttnTileQ + i, odd + i, pp_ + (c / 2) * kAttnTileQ + i);
+    }
+    gemm_tile<G, true>(qt, a_.head_dim, (kt + 1) / 2, pp_, 1, kAttnTileQ, v16_ + (j0 / 2) * a_.head_dim,
+                       a_.head_dim, o, dp_);
+  }
+
+ private:
+  const FusedAttention& a_;
+  const uint32_t *k16_, *v16_;
+  uint32_t *qp_, *qrow_, *pp_;
+  float* zero_;
+  int64_t dp_;
+};
+
+// One query tile of one (batch row, head): the products come from P
+// (F32Products, or bf16 pairs), the masking and online softmax are fp32.
+template <class S, class P = F32Products<S>>
 void forward_tile(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
                   int64_t q0, float* scratch) {
   using V = typename S::V;
   constexpr int64_t W = S::kWidth, Bq = kAttnTileQ, Bk = kAttnTileK;
   const int64_t D = a.head_dim, T = a.q_len, Tk = a.kv_len, dp = L.dp;
   const int64_t qt = T - q0 < Bq ? T - q0 : Bq, qtp = round_up<S>(qt), dn = round_up<S>(D);
-  const bool direct = D % W == 0;  // V rows are read in place; otherwise padded copies
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const float* qb = io.q + b * a.q_batch + h * D;
-  const float* kb = io.k + b * a.kv_batch + h * D;
-  const float* vb = io.v + b * a.kv_batch + h * D;
   const uint8_t* valid = a.key_valid ? a.key_valid + b * Tk : nullptr;
   const int64_t nfm_all = fully_masked_prefix<S>(a, valid) - q0;
   const int64_t nfm = nfm_all < 0 ? 0 : (nfm_all > qt ? qt : nfm_all);
 
-  float* qt_buf = scratch + L.f_qt;
+  P products(a, io, L, b, h, scratch);
   float* st = scratch + L.f_st;
   float* o = scratch + L.f_o;
-  float* vp = scratch + L.f_vp;
-  float *m = scratch + L.f_m, *l = scratch + L.f_l, *mu = scratch + L.f_mu, *alpha = scratch + L.f_alpha;
-  pack_transposed<S>(qb + q0 * a.q_row, a.q_row, qt, qtp, D, scale, qt_buf, Bq);
+  float *m = scratch + L.f_m, *l = scratch + L.f_l, *alpha = scratch + L.f_alpha;
+  products.queries(qb + q0 * a.q_row, qt, qtp, scale);
   for (int64_t i = 0; i < qt * dp; ++i) o[i] = 0.0f;
   for (int64_t i = 0; i < qtp; ++i) {
     m[i] = kNegInf;
@@ -184,7 +327,7 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
   if (a.causal && nfm == 0 && a.past + q0 + qt < Tk) j_end = a.past + q0 + qt;
   for (int64_t j0 = 0; j0 < j_end; j0 += Bk) {
     const int64_t kt = j_end - j0 < Bk ? j_end - j0 : Bk;
-    gemm_tile<S, false>(kt, qtp, D, kb + j0 * a.kv_row, a.kv_row, 1, qt_buf, Bq, st, Bq);
+    products.scores(j0, kt, qtp, st);
     mask_scores<S>(a, valid, j0, kt, q0, nfm, qtp, st, Bq);
     // Online softmax per query (a lane): new max, rescale of what came before, exponentials.
     for (int64_t i = 0; i < qtp; i += W) {
@@ -203,7 +346,6 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
         sum = S::add(sum, p);
       }
       S::store(m + i, m_new);
-      S::store(mu + i, use);
       S::store(alpha + i, al);
       S::store(l + i, S::fmadd(S::load(l + i), al, sum));
     }
@@ -212,14 +354,7 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
       const V al = S::set1(alpha[i]);
       for (int64_t d = 0; d < dn; d += W) S::store(o + i * dp + d, S::mul(S::load(o + i * dp + d), al));
     }
-    const float* vsrc = vb + j0 * a.kv_row;
-    int64_t ldv = a.kv_row;
-    if (!direct) {
-      pack_rows<S>(vsrc, a.kv_row, kt, D, dp, vp);
-      vsrc = vp;
-      ldv = dp;
-    }
-    gemm_tile<S, true>(qt, dn, kt, st, 1, Bq, vsrc, ldv, o, dp);
+    products.add_values(j0, kt, qt, qtp, st, o);
   }
 
   float* ob = io.out + b * a.q_batch + h * D;
@@ -284,7 +419,7 @@ void backward_head(const FusedAttention& a, const AttentionIo& io, const Attenti
     for (int64_t i0 = i_first; i0 < T; i0 += Bq) {
       const int64_t qt = T - i0 < Bq ? T - i0 : Bq, qtp = round_up<S>(qt);
       const int64_t nfm_tile = nfm - i0 < 0 ? 0 : (nfm - i0 > qt ? qt : nfm - i0);
-      gemm_tile<S, false>(kt, qtp, D, kb + j0 * a.kv_row, a.kv_row, 1, qt_buf + i0, tp, st, Bq);
+      gemm_tile<Fma<S>, false>(kt, qtp, D, kb + j0 * a.kv_row, a.kv_row, 1, qt_buf + i0, tp, st, Bq);
       mask_scores<S>(a, valid, j0, kt, i0, nfm_tile, qtp, st, Bq);
       for (int64_t c = 0; c < kt; ++c)
         for (int64_t i = 0; i < qtp; i += W) {
@@ -292,15 +427,15 @@ void backward_head(const FusedAttention& a, const AttentionIo& io, const Attenti
           S::store(sc, exp_nonpositive<S>(S::sub(S::load(sc), S::load(lse + i0 + i))));
         }
       // dV += P^T dO;  dP^T = V dO^T;  dS = P (dP - D_i);  dK += dS^T Q;  dQ += dS K
-      gemm_tile<S, true>(kt, dn, qt, st, Bq, 1, dor + i0 * ldq, ldq, dv, dp);
-      gemm_tile<S, false>(kt, qtp, D, vb + j0 * a.kv_row, a.kv_row, 1, dot + i0, tp, dpt, Bq);
+      gemm_tile<Fma<S>, true>(kt, dn, qt, st, Bq, 1, dor + i0 * ldq, ldq, dv, dp);
+      gemm_tile<Fma<S>, false>(kt, qtp, D, vb + j0 * a.kv_row, a.kv_row, 1, dot + i0, tp, dpt, Bq);
       for (int64_t c = 0; c < kt; ++c)
         for (int64_t i = 0; i < qtp; i += W) {
           float* g = dpt + c * Bq + i;
           S::store(g, S::mul(S::load(st + c * Bq + i), S::sub(S::load(g), S::load(dr + i0 + i))));
         }
-      gemm_tile<S, true>(kt, dn, qt, dpt, Bq, 1, qr + i0 * ldq, ldq, dk, dp);
-      gemm_tile<S, true>(qt, dn, kt, dpt, 1, Bq, kr + j0 * ldk, ldk, dq + i0 * dp, dp);
+      gemm_tile<Fma<S>, true>(kt, dn, qt, dpt, Bq, 1, qr + i0 * ldq, ldq, dk, dp);
+      gemm_tile<Fma<S>, true>(qt, dn, kt, dpt, 1, Bq, kr + j0 * ldk, ldk, dq + i0 * dp, dp);
     }
     float* dkb = io.dk + kvoff + j0 * a.kv_row;
     float* dvb = io.dv + kvoff + j0 * a.kv_row;
