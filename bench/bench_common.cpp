@@ -1,6 +1,8 @@
 #include "bench_common.h"
 
 #include <cblas.h>
+#include <immintrin.h>
+#include <omp.h>
 
 #include <algorithm>
 #include <chrono>
@@ -44,6 +46,65 @@ double sgemm_gflops(int n, int threads, GemmBackend backend, int reps) {
     best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   return 2.0 * n * n * static_cast<double>(n) / best / 1e9;
+}
+
+namespace {
+
+constexpr int kChains = 12;  // enough independent FMAs to cover latency x units
+
+// Each returns a value that depends on every FMA, so none can be dropped.
+__attribute__((target("avx512f"))) float chains_512(int64_t iters) {
+  __m512 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm512_set1_ps(0.001f * static_cast<float>(i));
+  const __m512 mul = _mm512_set1_ps(0.999999f), add = _mm512_set1_ps(1e-7f);
+  for (int64_t k = 0; k < iters; ++k)
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
+  alignas(64) float lanes[16];
+  float s = 0;
+  for (int i = 0; i < kChains; ++i) {
+    _mm512_store_ps(lanes, acc[i]);
+    for (float x : lanes) s += x;
+  }
+  return s;
+}
+
+__attribute__((target("avx2,fma"))) float chains_256(int64_t iters) {
+  __m256 acc[kChains];
+  for (int i = 0; i < kChains; ++i) acc[i] = _mm256_set1_ps(0.001f * static_cast<float>(i));
+  const __m256 mul = _mm256_set1_ps(0.999999f), add = _mm256_set1_ps(1e-7f);
+  for (int64_t k = 0; k < iters; ++k)
+#pragma GCC unroll 12
+    for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
+  alignas(32) float lanes[8];
+  float s = 0;
+  for (int i = 0; i < kChains; ++i) {
+    _mm256_store_ps(lanes, acc[i]);
+    for (float x : lanes) s += x;
+  }
+  return s;
+}
+
+}  // namespace
+
+double fma_peak_gflops(int threads) {
+  const bool wide = isa_supported(Isa::Avx512);
+  if (!wide && !isa_supported(Isa::Avx2)) return 0.0;
+  const double lanes = wide ? 16 : 8;
+  const int64_t iters = 20'000'000;
+  volatile float sink = 0;
+  double best = 1e30;
+  for (int rep = 0; rep < 5; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+#pragma omp parallel num_threads(threads)
+    {
+      const float s = wide ? chains_512(iters) : chains_256(iters);
+#pragma omp critical
+      sink = sink + s;
+    }
+    best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return static_cast<double>(threads) * static_cast<double>(iters) * kChains * lanes * 2.0 / best / 1e9;
 }
 
 std::string json_escape(const std::string& s) {

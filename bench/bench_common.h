@@ -22,6 +22,11 @@ std::string openblas_core();
 // size, under the same load as the run it sits in.
 double sgemm_gflops(int n, int threads, GemmBackend backend = default_gemm_backend(), int reps = 30);
 
+// The best GFLOP/s of a loop of nothing but independent fused multiply-adds
+// (12 chains per thread, the widest vectors this CPU runs: AVX-512, else
+// AVX2) on `threads` threads: the FP32 arithmetic peak no product can pass.
+double fma_peak_gflops(int threads);
+
 std::string json_escape(const std::string& s);
 double median(std::vector<double> v);
 

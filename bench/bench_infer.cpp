@@ -9,6 +9,7 @@
 //               [--min-reps N] [--min-seconds S] [--json] [--save-output FILE]
 //   bench_infer --rss --model DIR [--batch B --seq T] [--json]
 //   bench_infer --sgemm [--threads N] [--gemm openblas|onednn] [--json]
+//   bench_infer --fma-peak [--threads N] [--json]
 //
 // --gemm picks the matrix-product library (default: the engine's choice for
 // this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation);
@@ -58,7 +59,7 @@ struct Options {
   int threads = 1, warmup = 1, min_reps = 3;
   double min_seconds = 2.0;
   uint64_t seed = 1234;
-  bool json = false, rss = false, sgemm = false, plain = false;
+  bool json = false, rss = false, sgemm = false, fma_peak = false, plain = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -69,7 +70,8 @@ struct Options {
                "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16] [--plain]\n"
                "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
-               "       bench_infer --sgemm [--threads N] [--json]\n",
+               "       bench_infer --sgemm [--threads N] [--json]\n"
+               "       bench_infer --fma-peak [--threads N] [--json]\n",
                why.c_str());
   std::exit(2);
 }
@@ -123,6 +125,8 @@ Options parse(int argc, char** argv) {
       o.rss = true;
     else if (a == "--sgemm")
       o.sgemm = true;
+    else if (a == "--fma-peak")
+      o.fma_peak = true;
     else if (a == "--plain")
       o.plain = true;
     else if (a == "--help" || a == "-h")
@@ -317,6 +321,14 @@ int run(const Options& o) {
           name.c_str(), o.threads, g);
     else
       std::printf("sgemm 768^3 (%s), %d thread(s): %.1f GFLOP/s (best of 30)\n", name.c_str(), o.threads, g);
+    return 0;
+  }
+  if (o.fma_peak) {
+    const double g = bench::fma_peak_gflops(o.threads);
+    if (o.json)
+      std::printf("{\"impl\": \"fma_peak\", \"threads\": %d, \"gflops_per_second\": %.3f}\n", o.threads, g);
+    else
+      std::printf("FMA peak, %d thread(s): %.1f GFLOP/s (best of 5)\n", o.threads, g);
     return 0;
   }
   if (!o.dump.empty()) return dump(o);
