@@ -175,12 +175,25 @@ double expect_close(const Result& got, const Result& want, const std::string& wh
   return worst;
 }
 
+// The masking a sweep case runs under.
+struct Mode {
+  bool causal;
+  int64_t past;
+  Mask mask;
+};
+
+Case sweep_case(int64_t D, int64_t T, const Mode& m) {
+  Case c;
+  c.batch = 4;
+  c.D = D;
+  c.T = T;
+  c.causal = m.causal;
+  c.past = m.past;
+  c.mask = m.mask;
+  return c;
+}
+
 TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
-  struct Mode {
-    bool causal;
-    int64_t past;
-    Mask mask;
-  };
   const Mode modes[] = {{false, 0, Mask::None}, {false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded},
                         {true, 37, Mask::None}, {true, 37, Mask::NoKeyRow}};
   double worst = 0;
@@ -188,13 +201,7 @@ TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
   for (int64_t D : {8, 32, 64, 80})
     for (int64_t T : {1, 7, 64, 65, 200})
       for (const Mode& m : modes) {
-        Case c;
-        c.batch = 4;
-        c.D = D;
-        c.T = T;
-        c.causal = m.causal;
-        c.past = m.past;
-        c.mask = m.mask;
+        const Case c = sweep_case(D, T, m);
         const Problem p(c, ++seed);
         const Result want = reference(p);
         for (Isa isa : supported_isas()) {
@@ -364,28 +371,23 @@ Result rounded_reference(const Problem& p) {
 
 constexpr double kBf16Tol = 4e-3;
 
-TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
-  struct Mode {
-    bool causal;
-    int64_t past;
-    Mask mask;
-  };
-  const Mode modes[] = {{false, 0, Mask::None}, {false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded},
-                        {true, 37, Mask::NoKeyRow}};
+// Where the bf16 products run: the plain emulation always, AVX-512 when the CPU has AVX512-BF16.
+std::vector<Isa> bf16_isas() {
   std::vector<Isa> isas{Isa::Scalar};
   if (cpu_has_avx512_bf16()) isas.push_back(Isa::Avx512);
+  return isas;
+}
+
+TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
+  const Mode modes[] = {{false, 0, Mask::None}, {false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded},
+                        {true, 37, Mask::NoKeyRow}};
+  const std::vector<Isa> isas = bf16_isas();
   double worst_out = 0, worst_lse = 0, worst_fast = 0, least_vs_fp32 = INFINITY;
   uint32_t seed = 500;
   for (int64_t D : {32, 64})
     for (int64_t T : {16, 65, 200})  // 65 and 37 + 200 keys: an odd last key
       for (const Mode& m : modes) {
-        Case c;
-        c.batch = 4;
-        c.D = D;
-        c.T = T;
-        c.causal = m.causal;
-        c.past = m.past;
-        c.mask = m.mask;
+        const Case c = sweep_case(D, T, m);
         Problem p(c, ++seed);
         const Result want = rounded_reference(p);
         const Result fp32 = fused(p, ExecContext{1, Isa::Scalar}, false);
@@ -463,8 +465,7 @@ TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
   c.mask = Mask::NoKeyRow;
   Problem p(c, 12);
   p.a.bf16_products = true;
-  std::vector<Isa> isas{Isa::Scalar};
-  if (cpu_has_avx512_bf16()) isas.push_back(Isa::Avx512);
+  const std::vector<Isa> isas = bf16_isas();
   for (Isa isa : isas) {
     const Result one = fused(p, ExecContext{1, isa}, false);
     for (int threads : {2, 3}) {

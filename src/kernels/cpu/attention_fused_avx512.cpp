@@ -1,7 +1,7 @@
 // AVX-512 tiles of the fused attention (attention_tiles.h) in fp32, on the
-// traits of attention_avx512_traits.h. Compiled with -mavx512f -mfma;
+// traits of avx512_traits.h. Compiled with -mavx512f -mfma;
 // called only when the CPU reports AVX-512.
-#include "kernels/cpu/attention_avx512_traits.h"
+#include "kernels/cpu/avx512_traits.h"
 #include "kernels/cpu/attention_tiles.h"
 
 namespace roformer::kernels {

@@ -3,7 +3,7 @@
 // fp32 FMA per instruction; the masking and online softmax stay fp32 on the
 // AVX-512 traits. Compiled with the AVX-512 flags plus -mavx512bf16; called
 // only when the CPU reports AVX512-BF16.
-#include "kernels/cpu/attention_avx512_traits.h"
+#include "kernels/cpu/avx512_traits.h"
 #include "kernels/cpu/attention_tiles.h"
 
 namespace roformer::kernels {

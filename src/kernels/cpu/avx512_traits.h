@@ -1,9 +1,10 @@
 #pragma once
-// The AVX-512 traits the attention tiles run on (attention_tiles.h): 16
-// lanes, tile products blocked 6 rows x 4 registers (6 measured 5-10%
-// faster than 4 on Zen 4; 24 of the 32 registers accumulate). Included only
-// by files compiled for AVX-512, each getting its own copy (anonymous
-// namespace), so no instantiation can leak into baseline code.
+// The AVX-512 float traits the vector algorithms run on (gelu_simd.h,
+// attention_tiles.h): 16 lanes; the attention's tile products blocked 6 rows
+// x 4 registers (6 measured 5-10% faster than 4 on Zen 4; 24 of the 32
+// registers accumulate). Included only by files compiled for AVX-512, each
+// getting its own copy (anonymous namespace), so no instantiation can leak
+// into baseline code.
 // GCC 12 reports its own AVX-512 headers' deliberately undefined registers.
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -28,10 +29,15 @@ struct Avx512 {
   static V add(V a, V b) { return _mm512_add_ps(a, b); }
   static V sub(V a, V b) { return _mm512_sub_ps(a, b); }
   static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V div(V a, V b) { return _mm512_div_ps(a, b); }
+  static V min(V a, V b) { return _mm512_min_ps(a, b); }
   static V max(V a, V b) { return _mm512_max_ps(a, b); }
+  static V abs(V a) { return _mm512_abs_ps(a); }
   static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
   static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
   static M lt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_LT_OQ); }
+  static M gt(V a, V b) { return _mm512_cmp_ps_mask(a, b, _CMP_GT_OQ); }
+  static V select(M m, V a, V b) { return _mm512_mask_blend_ps(m, b, a); }
   static V zero_if(M m, V a) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(~m), a); }
   static V round_nearest(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return _mm512_scalef_ps(p, k); }
