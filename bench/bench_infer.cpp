@@ -12,7 +12,8 @@
 //   bench_infer --fma-peak [--threads N] [--json]
 //
 // --gemm picks the matrix-product library (default: the engine's choice for
-// this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation);
+// this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation),
+// --dtype int8 in int8 (dynamic quantization, int32 sums);
 // --plain keeps fp32 products on the unpacked weights (no oneDNN packing).
 //
 // --dump writes a freshly initialised model (config.json, model.safetensors)
@@ -67,7 +68,7 @@ struct Options {
                "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
                "[--seed N]\n"
                "       bench_infer --model DIR --batch B --seq T [--threads N] "
-               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16] [--plain]\n"
+               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16|int8] [--plain]\n"
                "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
                "       bench_infer --sgemm [--threads N] [--json]\n"
@@ -135,7 +136,7 @@ Options parse(int argc, char** argv) {
       usage("unknown argument " + a);
   }
   if (o.threads < 1) usage("--threads must be at least 1");
-  if (o.dtype != "f32" && o.dtype != "bf16") usage("--dtype must be f32 or bf16");
+  if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "int8") usage("--dtype must be f32, bf16 or int8");
   if (o.min_reps < 1) usage("--min-reps must be at least 1");
   if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)
     usage("--batch must be 1.." + std::to_string(kMaxBatch) + " and --seq 1.." + std::to_string(kMaxSeq));
@@ -203,6 +204,7 @@ double forward_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
 LoadOptions load_options(const Options& o) {
   LoadOptions load{Task::Base, {}, {}};
   load.bf16_matmuls = o.dtype == "bf16";
+  load.int8_matmuls = o.dtype == "int8";
   load.packed_matmuls = !o.plain;
   return load;
 }
@@ -213,7 +215,7 @@ ExecContext context(const Options& o) { return ExecContext{o.threads, best_isa()
 // "roformer.cpp"; other choices are named.
 std::string impl_name(const Options& o) {
   std::string name = "roformer.cpp";
-  if (o.dtype == "bf16") name += " bf16";
+  if (o.dtype != "f32") name += " " + o.dtype;
   if (o.gemm != "auto") name += " " + o.gemm;
   if (o.plain && o.dtype == "f32") name += " unpacked";
   return name;

@@ -80,9 +80,12 @@ struct LoadOptions {
   std::string config_overrides;
   // Inference in bf16 (see RoFormerModel::set_bf16_matmuls).
   bool bf16_matmuls = false;
+  // Inference with int8 products (see RoFormerModel::set_int8_matmuls); not
+  // together with bf16_matmuls.
+  bool int8_matmuls = false;
   // fp32 inference with weights packed once for oneDNN (see
   // RoFormerModel::set_packed_matmuls), where oneDNN is this CPU's default
-  // GEMM library. Ignored with bf16_matmuls.
+  // GEMM library. Ignored with bf16_matmuls or int8_matmuls.
   bool packed_matmuls = true;
 };
 
@@ -118,6 +121,13 @@ class RoFormerModel {
   // stay fp32; the fp32 weights are kept (saving and training use them).
   void set_bf16_matmuls(bool on);
   bool bf16_matmuls() const;
+  // Dynamic int8 quantization for inference: the same products with weights
+  // quantized to int8 per output row (once) and activations to uint8 per token
+  // (on every call), multiplied into exact int32 sums on AVX512-VNNI or
+  // AVX-VNNI (plain integer loops elsewhere) and rescaled to fp32 before the
+  // bias, activation and residual. Everything else stays fp32, as with bf16.
+  void set_int8_matmuls(bool on);
+  bool int8_matmuls() const;
   // fp32 inference with the weights packed once into oneDNN's blocked layout,
   // and the bias, activation and residual add fused into the products. Used
   // when ExecContext::gemm is oneDNN (and isa is not Scalar); other contexts

@@ -1,6 +1,7 @@
 #include "kernels/packed_matmul.h"
 
 #include <algorithm>
+#include <atomic>
 #include <map>
 #include <mutex>
 #include <oneapi/dnnl/dnnl.hpp>
@@ -11,6 +12,8 @@
 #include <vector>
 
 #include "kernels/gemm.h"
+#include "kernels/parallel_chunks.h"
+#include "kernels/quantize.h"
 #include "roformer/dtype.h"
 #include "roformer/error.h"
 
@@ -31,6 +34,31 @@ std::vector<uint16_t>& bf16_scratch(std::size_t n) {
 }
 
 float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+
+// The int8 path's per-call buffers, per thread like bf16_scratch.
+struct Int8Scratch {
+  std::vector<uint8_t> x;        // (rows, in) quantized activations
+  std::vector<RowQuant> params;  // (rows)
+  std::vector<int32_t> sums;     // (rows of one block, out)
+};
+Int8Scratch& int8_scratch(int64_t rows, int64_t in, int64_t out, int64_t block) {
+  thread_local Int8Scratch s;
+  if (s.x.size() < static_cast<std::size_t>(rows * in)) s.x.resize(static_cast<std::size_t>(rows * in));
+  if (s.params.size() < static_cast<std::size_t>(rows)) s.params.resize(static_cast<std::size_t>(rows));
+  const std::size_t sums = static_cast<std::size_t>(std::min(rows, block) * out);
+  if (s.sums.size() < sums) s.sums.resize(sums);
+  return s;
+}
+
+constexpr int64_t kInt8RowChunk = 16;  // rows per task of the quantize and rescale passes
+
+// Rows per product call on the int8 path: about 1 MB of int32 sums, so the
+// scratch stays small at any batch size (measured as fast as one call).
+constexpr int64_t kInt8BlockBytes = int64_t{1} << 20;
+int64_t int8_block_rows(int64_t out) {
+  const int64_t rows = kInt8BlockBytes / (out * static_cast<int64_t>(sizeof(int32_t)));
+  return std::max<int64_t>(kInt8RowChunk, rows / kInt8RowChunk * kInt8RowChunk);
+}
 
 dnnl::algorithm eltwise_of(Activation act) {
   switch (act) {
@@ -54,6 +82,12 @@ struct PackedMatmul::Impl {
   // by kernels::gemm after rounding the activations the same way.
   bool emulated = false;
   std::vector<float> plain;  // (out, in)
+  // Int8: each weight row's scale and the sum of its quantized values (which
+  // takes the activations' zero points out of the int32 sums), and for the
+  // fallback the quantized weights kept plain, (out, in).
+  std::vector<float> w_scale;
+  std::vector<int32_t> w_sum;
+  std::vector<int8_t> plain_q;
 
   Dt src_type() const { return precision == MatmulPrecision::Bf16 ? Dt::bf16 : Dt::f32; }
 
@@ -85,10 +119,25 @@ struct PackedMatmul::Impl {
     return dnnl::matmul::primitive_desc(d, attr, engine);
   }
 
+  // u8 activations times s8 weights into int32 sums; scales, bias and
+  // epilogue run afterwards, in our own passes.
+  dnnl::matmul::primitive_desc describe_int8(int64_t rows, const memory::desc& weights) const {
+    const memory::desc src({rows, in}, Dt::u8, Tag::ab);
+    const memory::desc dst({rows, out}, Dt::s32, Tag::ab);
+    return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), engine);
+  }
+
   std::shared_ptr<const Shape> shape(int64_t rows, bool bias, const Epilogue& e) const {
     const Key key{rows, bias, e.activation ? static_cast<int>(*e.activation) : -1, e.residual != nullptr};
     std::lock_guard<std::mutex> lock(mutex);
     auto& slot = shapes[key];
+    if (!slot && precision == MatmulPrecision::Int8) {
+      auto s = std::make_shared<Shape>();
+      s->product = dnnl::matmul(describe_int8(rows, packed_desc));
+      s->src = memory::desc({rows, in}, Dt::u8, Tag::ab);
+      s->dst = memory::desc({rows, out}, Dt::s32, Tag::ab);
+      slot = std::move(s);
+    }
     if (!slot) {
       auto s = std::make_shared<Shape>();
       s->product = dnnl::matmul(describe(rows, packed_desc, bias, e.activation, e.residual != nullptr));
@@ -103,7 +152,99 @@ struct PackedMatmul::Impl {
     }
     return slot;
   }
+
+  void pack_int8(const float* weight, bool emulate);
+  void forward_int8(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
+                    const Epilogue& epilogue) const;
 };
+
+void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
+  ROFORMER_CHECK(in <= kMaxInt8Depth, "packed matmul: int8 products take at most " + std::to_string(kMaxInt8Depth) +
+                                          " input features, not " + std::to_string(in));
+  std::vector<int8_t> q(static_cast<std::size_t>(out * in));
+  w_scale.resize(static_cast<std::size_t>(out));
+  quantize_weights_s8(weight, out, in, q.data(), w_scale.data());
+  w_sum.assign(static_cast<std::size_t>(out), 0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t i = 0; i < in; ++i) w_sum[o] += q[o * in + i];
+  try {
+    if (emulate) throw dnnl::error(dnnl_unimplemented, "fallback requested");
+    if (!native_int8()) throw dnnl::error(dnnl_unimplemented, "no native int8 products on this CPU");
+    const memory::desc plain_desc({in, out}, Dt::s8, Tag::ba);
+    const auto pd = describe_int8(128, memory::desc({in, out}, Dt::s8, Tag::any));
+    packed_desc = pd.weights_desc();
+    kernel = pd.impl_info_str();
+    packed = memory(packed_desc, engine);
+    memory source(plain_desc, engine, q.data());
+    dnnl::stream stream(engine);
+    dnnl::reorder(source, packed).execute(stream, source, packed);
+    stream.wait();
+  } catch (const dnnl::error&) {
+    emulated = true;
+    packed = memory();
+    kernel = "emulated: int8 sums in plain loops";
+    plain_q = std::move(q);
+  }
+}
+
+void PackedMatmul::Impl::forward_int8(const float* x, int64_t rows, const float* bias, float* y,
+                                      const ExecContext& ctx, const Epilogue& epilogue) const {
+  // Worker threads see their own thread_local, so the lambdas take pointers.
+  Int8Scratch& scratch = int8_scratch(rows, in, out, int8_block_rows(out));
+  uint8_t* qx = scratch.x.data();
+  RowQuant* params = scratch.params.data();
+  int32_t* sums = scratch.sums.data();
+  const QuantKernels k = quant_kernels(ctx.isa);
+  const int64_t n_in = in, n_out = out;
+
+  std::atomic<bool> finite{true};
+  for_each_chunk(rows, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
+    if (!k.quantize_rows(x + b * n_in, e - b, n_in, qx + b * n_in, params + b)) finite = false;
+  });
+  ROFORMER_CHECK(finite.load(), "packed matmul: the activations hold a NaN or an infinity");
+
+  // Row blocks: the int32 sums of one block stay in cache from the product to
+  // the rescale and epilogue, which run on each chunk of rows while it is hot.
+  const int64_t block = int8_block_rows(n_out);
+  ExecContext one = ctx;
+  one.threads = 1;
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    const int64_t nb = std::min(block, rows - r0);
+    const uint8_t* qb = qx + r0 * n_in;
+    if (emulated) {
+      const int8_t* w = plain_q.data();
+      for_each_chunk(nb, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
+        for (int64_t r = b; r < e; ++r)
+          for (int64_t o = 0; o < n_out; ++o) {
+            const uint8_t* a = qb + r * n_in;
+            const int8_t* wr = w + o * n_in;
+            int32_t sum = 0;
+            for (int64_t i = 0; i < n_in; ++i) sum += static_cast<int32_t>(a[i]) * static_cast<int32_t>(wr[i]);
+            sums[r * n_out + o] = sum;
+          }
+      });
+    } else {
+      try {
+        const auto s = shape(nb, false, {});
+        use_library_threads(ctx.threads);
+        dnnl::stream stream(engine);
+        memory src(s->src, engine, const_cast<uint8_t*>(qb));
+        memory dst(s->dst, engine, sums);
+        s->product.execute(stream, {{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}});
+        stream.wait();
+      } catch (const dnnl::error& e) {
+        throw Error(std::string("packed matmul: oneDNN failed: ") + e.what());
+      }
+    }
+    for_each_chunk(nb, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
+      float* yc = y + (r0 + b) * n_out;
+      k.dequantize_rows(sums + b * n_out, e - b, n_out, params + r0 + b, w_scale.data(), w_sum.data(), bias, yc);
+      Epilogue part = epilogue;
+      if (part.residual != nullptr) part.residual += (r0 + b) * n_out;
+      apply_epilogue(yc, e - b, n_out, part, one);
+    });
+  }
+}
 
 PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate)
     : impl_(std::make_unique<Impl>()) {
@@ -112,6 +253,10 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
   m.out = out;
   m.in = in;
   m.precision = precision;
+  if (precision == MatmulPrecision::Int8) {
+    m.pack_int8(weight, emulate);
+    return;
+  }
   try {
     if (emulate) throw dnnl::error(dnnl_unimplemented, "fallback requested");
     if (precision == MatmulPrecision::Bf16 && !native_bf16())
@@ -150,11 +295,21 @@ bool PackedMatmul::native_bf16() {
   return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
+bool PackedMatmul::native_int8() {
+  const auto isa = static_cast<unsigned>(dnnl::get_effective_cpu_isa());
+  auto has = [isa](unsigned features) { return (isa & features) == features; };
+  return has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni);
+}
+
 void PackedMatmul::forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
                            const Epilogue& epilogue) const {
   ROFORMER_CHECK(rows >= 0, "packed matmul: negative row count");
   if (rows == 0) return;
   const Impl& m = *impl_;
+  if (m.precision == MatmulPrecision::Int8) {
+    m.forward_int8(x, rows, bias, y, ctx, epilogue);
+    return;
+  }
   if (m.emulated) {
     const float* a = x;
     if (m.precision == MatmulPrecision::Bf16) {
@@ -198,6 +353,21 @@ void PackedMatmul::forward(const float* x, int64_t rows, const float* bias, floa
 
 void PackedMatmul::unpack(float* weight) const {
   const Impl& m = *impl_;
+  if (m.precision == MatmulPrecision::Int8) {
+    std::vector<int8_t> q;
+    const int8_t* src = m.plain_q.data();
+    if (!m.emulated) {
+      q.resize(static_cast<std::size_t>(m.out * m.in));
+      memory target(memory::desc({m.in, m.out}, Dt::s8, Tag::ba), m.engine, q.data());
+      dnnl::stream stream(m.engine);
+      dnnl::reorder(m.packed, target).execute(stream, const_cast<memory&>(m.packed), target);
+      stream.wait();
+      src = q.data();
+    }
+    for (int64_t o = 0; o < m.out; ++o)
+      for (int64_t i = 0; i < m.in; ++i) weight[o * m.in + i] = static_cast<float>(src[o * m.in + i]) * m.w_scale[o];
+    return;
+  }
   if (m.emulated) {
     std::copy(m.plain.begin(), m.plain.end(), weight);
     return;

@@ -5,7 +5,10 @@
 // plain sgemm does, and the bias, activation and residual add run on the
 // product's output tile while it is in cache instead of in passes of their own.
 // bf16 products accumulate in fp32 on AVX512-BF16 dot products or AMX tiles
-// when the CPU has them (oneDNN picks at run time).
+// when the CPU has them (oneDNN picks at run time). int8 products quantize the
+// weights per output row once and the activations per row on every call
+// (kernels/quantize.h), multiply u8 by s8 into exact int32 sums (AVX512-VNNI
+// or AVX-VNNI dot products), and rescale to fp32 before the epilogue.
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -16,7 +19,7 @@
 
 namespace roformer::kernels {
 
-enum class MatmulPrecision { F32, Bf16 };
+enum class MatmulPrecision { F32, Bf16, Int8 };
 
 // What happens to x · W^T + b before it is stored.
 struct Epilogue {
@@ -26,7 +29,8 @@ struct Epilogue {
 
 class PackedMatmul {
  public:
-  // weight: (out, in) row-major fp32; with Bf16 rounded to nearest-even here.
+  // weight: (out, in) row-major fp32; with Bf16 rounded to nearest-even here,
+  // with Int8 quantized here (in must not exceed kMaxInt8Depth).
   // emulate: take the fallback path even where oneDNN has the product (tests).
   PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate = false);
   ~PackedMatmul();
@@ -40,15 +44,21 @@ class PackedMatmul {
   // to call from several threads; a product shape is set up once and reused.
   void forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;
-  // The weights as used (bf16 values widened back to fp32), (out, in).
+  // The weights as used (bf16 values widened back to fp32, int8 values times
+  // their row's scale), (out, in).
   void unpack(float* weight) const;
 
   // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
   // them bf16 is emulated (bf16-rounded operands through the fp32 GEMM): the
   // same numbers up to accumulation order, at fp32 speed.
   static bool native_bf16();
+  // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
+  // Without them int8 is emulated: the same int32 sums from plain loops, so
+  // the same numbers, far slower.
+  static bool native_int8();
   // Whether the fallback path runs: the weights (rounded for bf16) kept plain
-  // and multiplied by kernels::gemm, the epilogue applied after.
+  // and multiplied by kernels::gemm (int8: by plain integer loops), the
+  // epilogue applied after.
   bool emulated() const;
   // oneDNN's name of the kernel it chose (e.g. "brg:avx512_core_bf16").
   std::string kernel_name() const;

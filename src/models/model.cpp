@@ -44,7 +44,9 @@ Tensor cache_to_bhsd(const nn::LayerKvCache& c, const std::vector<float>& data, 
 // oneDNN is this CPU's default GEMM library (elsewhere packing buys nothing
 // the default context would use).
 void apply_precision(RoFormerModel& model, const LoadOptions& options) {
+  ROFORMER_CHECK(!(options.bf16_matmuls && options.int8_matmuls), "load options: pick bf16 or int8 products, not both");
   if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+  else if (options.int8_matmuls) model.set_int8_matmuls(true);
   else if (options.packed_matmuls && default_gemm_backend() == GemmBackend::OneDnn) model.set_packed_matmuls(true);
 }
 
@@ -111,6 +113,15 @@ void RoFormerModel::set_bf16_matmuls(bool on) {
 
 bool RoFormerModel::bf16_matmuls() const {
   return models::packed_matmuls(impl_->weights) == kernels::MatmulPrecision::Bf16;
+}
+
+void RoFormerModel::set_int8_matmuls(bool on) {
+  models::set_packed_matmuls(impl_->task, impl_->weights,
+                             on ? std::optional(kernels::MatmulPrecision::Int8) : std::nullopt);
+}
+
+bool RoFormerModel::int8_matmuls() const {
+  return models::packed_matmuls(impl_->weights) == kernels::MatmulPrecision::Int8;
 }
 
 void RoFormerModel::set_packed_matmuls(bool on) {

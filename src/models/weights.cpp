@@ -277,7 +277,7 @@ void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::Ma
   // Once packed, the fp32 weights are not read by inference: pages of a
   // memory-mapped checkpoint go back to the kernel (re-read from the file if
   // training, saving or a plain-GEMM forward touches them), so packed fp32
-  // holds the weights once and bf16 about half of them.
+  // holds the weights once, bf16 about half of them and int8 a quarter.
   auto release = [](const Tensor& t) {
     release_mapped_pages(t.data<float>(), static_cast<std::size_t>(t.numel()) * sizeof(float));
   };

@@ -8,7 +8,7 @@ namespace roformer::nn {
 
 bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx) {
   if (packed == nullptr) return false;
-  return packed->precision() == kernels::MatmulPrecision::Bf16 ||
+  return packed->precision() != kernels::MatmulPrecision::F32 ||
          (ctx.gemm == GemmBackend::OneDnn && ctx.isa != Isa::Scalar);
 }
 

@@ -14,7 +14,7 @@ struct Linear {
   Tensor weight;  // (out, in) F32 contiguous
   Tensor bias;    // (out) F32, or undefined for no bias
   // Set (inference only): forward multiplies with these packed weights
-  // instead of `weight` (always when bf16; fp32 when ctx.gemm is oneDNN and
+  // instead of `weight` (always when bf16 or int8; fp32 when ctx.gemm is oneDNN and
   // ctx.isa is not the scalar reference). Backward reads `weight`.
   std::shared_ptr<const kernels::PackedMatmul> packed;
 
@@ -34,7 +34,7 @@ struct Linear {
 };
 
 // Whether a forward under ctx multiplies by `packed` instead of the fp32
-// weights: bf16 packs always; fp32 packs when oneDNN runs the products and
+// weights: bf16 and int8 packs always; fp32 packs when oneDNN runs the products and
 // the scalar reference is not asked for.
 bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx);
 

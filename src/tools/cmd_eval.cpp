@@ -95,7 +95,7 @@ void register_eval(CLI::App& app) {
       overrides["rope_scaling"] = {{"type", opt->rope_scaling.substr(0, colon)}, {"factor", factor}};
     }
     if (!overrides.empty()) load.config_overrides = overrides.dump();
-    load.bf16_matmuls = opt->exec.bf16();
+    opt->exec.set_precision(load);
     const RoFormerModel model = RoFormerModel::from_pretrained(opt->model, load);
     const Tokenizer tok = Tokenizer::from_pretrained(opt->model);
     nlohmann::json out{{"model", opt->model}, {"data", opt->data}, {"head", std::string(task_name(model.task()))}};

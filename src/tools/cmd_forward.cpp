@@ -38,8 +38,8 @@ void register_forward(CLI::App& app) {
     const ExecContext ctx = opt->exec.context();
     LoadOptions load;
     if (!opt->task.empty()) load.task = task_from_name(opt->task);
-    load.bf16_matmuls = opt->exec.bf16();
-    check(!(load.bf16_matmuls && opt->backward), "--backward needs --dtype f32 (bf16 is for inference)");
+    const bool reduced = opt->exec.set_precision(load);
+    check(!(reduced && opt->backward), "--backward needs --dtype f32 (bf16 and int8 are for inference)");
     RoFormerModel model = RoFormerModel::from_pretrained(opt->model, load);
     SafeTensors in = SafeTensors::open(opt->input);
     check(in.contains("input_ids"), opt->input + ": no tensor named input_ids");

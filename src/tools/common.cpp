@@ -15,9 +15,11 @@ ExecContext ExecOptions::context() const {
   return ExecContext{threads, chosen, parse_gemm_backend(gemm)};
 }
 
-bool ExecOptions::bf16() const {
-  check(dtype == "f32" || dtype == "bf16", "--dtype must be f32 or bf16, not '" + dtype + "'");
-  return dtype == "bf16";
+bool ExecOptions::set_precision(LoadOptions& load) const {
+  check(dtype == "f32" || dtype == "bf16" || dtype == "int8", "--dtype must be f32, bf16 or int8, not '" + dtype + "'");
+  load.bf16_matmuls = dtype == "bf16";
+  load.int8_matmuls = dtype == "int8";
+  return dtype != "f32";
 }
 
 void add_exec_options(CLI::App* cmd, ExecOptions& options) {
@@ -26,8 +28,9 @@ void add_exec_options(CLI::App* cmd, ExecOptions& options) {
       ->capture_default_str();
   cmd->add_option("--gemm", options.gemm, "matrix-product library: auto, openblas, onednn")->capture_default_str();
   cmd->add_option("--dtype", options.dtype,
-                  "precision of the weight matrix products: f32, or bf16 (bf16 weights and activations, fp32 "
-                  "accumulation; inference only)")
+                  "precision of the weight matrix products: f32; bf16 (bf16 weights and activations, fp32 "
+                  "accumulation); or int8 (int8 weights per output row, uint8 activations per token, int32 "
+                  "sums); the last two for inference only")
       ->capture_default_str();
 }
 

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "roformer/cpu.h"
+#include "roformer/model.h"
 
 namespace roformer::cli {
 
@@ -12,9 +13,11 @@ struct ExecOptions {
   int threads = 1;
   std::string isa = "auto";
   std::string gemm = "auto";
-  std::string dtype = "f32";  // f32, or bf16 for the matrix products (inference)
+  std::string dtype = "f32";  // f32, or bf16 / int8 for the matrix products (inference)
   ExecContext context() const;
-  bool bf16() const;  // validates --dtype
+  // Validates --dtype and sets load's product precision from it; true for
+  // the inference-only precisions (bf16, int8).
+  bool set_precision(LoadOptions& load) const;
 };
 
 // Adds --threads, --isa, --gemm and --dtype to a subcommand.

@@ -41,7 +41,7 @@ LoadedPipeline load_pipeline(const TextOptions& options, std::optional<Task> tas
   check(options.max_length >= 0, "--max-length must not be negative");
   LoadOptions load;
   load.task = task;
-  load.bf16_matmuls = options.exec.bf16();
+  options.exec.set_precision(load);
   return LoadedPipeline{RoFormerModel::from_pretrained(options.model, load),
                         Tokenizer::from_pretrained(options.model, options.jieba_dict)};
 }

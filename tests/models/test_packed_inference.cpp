@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
 #include "roformer/training.h"
@@ -82,6 +83,59 @@ TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
+                         ::testing::ValuesIn(kFixtures), fixture_name);
+
+// int8 quantizes weights per output row (127 steps each side) and activations
+// per token (255 steps over the row's range): each operand's rounding error is
+// at most half a step, about 0.4 % of the row's largest value, so products move
+// by several times bf16's 2^-9 (measured up to 6e-2 on these random-weight
+// models, against bf16's 2e-2: see the printout). The bound still
+// fails if a sum or a scale were wrong (errors of order 1).
+constexpr double kInt8Tolerance = 1e-1;
+
+class Int8Inference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Int8Inference, CloseToHfFp32AndSwitchable) {
+  const Case& c = GetParam();
+  const std::string dir = data_path("fixtures/" + c.dir);
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  LoadOptions load;
+  load.int8_matmuls = true;
+  RoFormerModel model = RoFormerModel::from_pretrained(dir, load);
+  ASSERT_TRUE(model.int8_matmuls());
+  ASSERT_FALSE(model.bf16_matmuls());
+  std::vector<float> first;
+  for (int threads : {1, 2}) {
+    const ModelOutput out = model.forward(batch, {}, ExecContext{threads});
+    std::vector<std::pair<std::string, Tensor>> compared{{"last_hidden_state", out.last_hidden_state}};
+    for (const auto& [name, t] : out.heads) compared.emplace_back(name, t);
+    for (const auto& [name, t] : compared) {
+      const auto ours = t.to_vector(), ref = expected.get(name).to_vector();
+      const double scaled = testing::max_scaled_diff(ours, ref);
+      std::printf("int8 %s %s threads %d: max|diff| / max(1, max|ref|) = %.2e\n", c.dir.c_str(), name.c_str(), threads,
+                  scaled);
+      EXPECT_LE(scaled, kInt8Tolerance) << c.dir << " " << name;
+      EXPECT_GT(scaled, 1e-5) << c.dir << " " << name << ": int8 rounding should show";
+    }
+    // Quantization is per row, so the thread count changes no bit.
+    if (first.empty()) first = out.last_hidden_state.to_vector();
+    else EXPECT_EQ(out.last_hidden_state.to_vector(), first);
+  }
+  model.set_int8_matmuls(false);
+  EXPECT_FALSE(model.int8_matmuls());
+  LoadOptions plain;
+  plain.packed_matmuls = false;
+  const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir, plain);
+  EXPECT_EQ(max_abs_diff(model.forward(batch, {}, ExecContext{1}).last_hidden_state.to_vector(),
+                         fp32.forward(batch, {}, ExecContext{1}).last_hidden_state.to_vector()),
+            0.0);
+  LoadOptions both;
+  both.int8_matmuls = both.bf16_matmuls = true;
+  EXPECT_THROW(RoFormerModel::from_pretrained(dir, both), Error);
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Int8Inference,
                          ::testing::ValuesIn(kFixtures), fixture_name);
 
 // Packed fp32 products (the default where oneDNN runs this CPU's products,
