@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Inference benchmark: tokens/s of the RoFormer encoder (base shape: vocab
 # 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp (fp32 with
-# its default matrix-product library, fp32 with the other one, fp32 on unpacked weights, and bf16), PyTorch
+# its default matrix-product library, fp32 with the other one, fp32 on unpacked weights, bf16, and int8
+# where the CPU has int8 dot products), PyTorch
 # 1.13 (Debian's python3-torch) and ONNX Runtime (npm onnxruntime-node, CPU,
 # running PyTorch's ONNX export of the model) on the same weights and ids, at
 # (batch, seq) = (1, 128), (8, 128), (1, 512), (4, 512), (8, 512) with 1 and 2
@@ -87,7 +88,10 @@ echo "== writing the $SHAPE model and ids"
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 sgemm 1
 echo "== peak memory of the mmap path (one process each)"
-for dtype in f32 bf16; do
+rss_dtypes="f32 bf16"
+# int8 without int8 dot products runs plain integer loops: far too slow for the base shape.
+if [ "$has_int8" != no ]; then rss_dtypes="$rss_dtypes int8"; fi
+for dtype in $rss_dtypes; do
   for bt in "1 128" "8 512"; do
     set -- $bt
     record rss 1 "$(load1)" "$(OMP_NUM_THREADS=1 "$BENCH" --rss --model "$model" --batch "$1" --seq "$2" --dtype "$dtype" --json)"
@@ -106,6 +110,7 @@ for case in $CASES; do
       echo "$cpp"
       record run "$round" "$l" "$cpp"
       variants=("--dtype bf16" "--gemm $other_gemm")
+      if [ "$has_int8" != no ]; then variants+=("--dtype int8"); fi
       # Packing only applies where oneDNN runs the fp32 products.
       if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
       for variant in "${variants[@]}"; do
@@ -134,6 +139,8 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_model="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
 has_avx512=no
 if grep -qw avx512f /proc/cpuinfo; then has_avx512=yes; fi
+has_int8=no
+if grep -qw -E "avx512_vnni|avx_vnni" /proc/cpuinfo; then has_int8="yes ($(grep -o -w -E "avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 has_bf16=no
 if grep -qw -E "avx512_bf16|amx_bf16" /proc/cpuinfo; then has_bf16="yes ($(grep -o -w -E "avx512_bf16|amx_bf16" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
@@ -141,11 +148,11 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (with un
 mkdir -p "$(dirname "$OUT")"
 $PY - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$openblas_dir" \
   "$torch_default_blas" "$torch_blas" "$commit" "$ROUNDS" "$MIN_REPS" "$MIN_SECONDS" "$has_avx512" "$SHAPE" \
-  "$default_gemm" "$other_gemm" "$has_bf16" <<'PYEOF'
+  "$default_gemm" "$other_gemm" "$has_bf16" "$has_int8" <<'PYEOF'
 import json, os, sys
 
 (results, out, cpu_model, nproc, load_start, load_end, openblas_dir, torch_default_blas, torch_blas, commit,
- rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16) = sys.argv[1:]
+ rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16, has_int8) = sys.argv[1:]
 rows = [json.loads(l) for l in open(results)]
 sgemm = {}  # (library, threads) -> best GFLOP/s
 for r in rows:
@@ -164,6 +171,7 @@ for r in runs:
     if key not in cases:
         cases.append(key)
 F32, BF16, OTHER, PLAIN = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm, "roformer.cpp unpacked"
+INT8 = "roformer.cpp int8"
 
 def best(key, impl):
     rs = [r for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl]
@@ -233,6 +241,31 @@ if fma:
     L.append("Runtime takes " + "; ".join(f"{min(v):.0%}–{max(v):.0%} of the FMA peak end to end on {t} thread(s)"
                                         for t, v in sorted(needed.items())) + ".")
 L.append("")
+if any(best(key, INT8) for key in cases):
+    L.append("## int8 products")
+    L.append("")
+    L.append("The same forward with `--dtype int8`: dynamic quantization, weights to int8 per output row at load time,")
+    L.append("activations to uint8 per token on every product, exact int32 sums (oneDNN on AVX512-VNNI), rescaled to")
+    L.append("fp32 before bias, GELU and the residual; attention, LayerNorm and the residual stream stay fp32. In the")
+    L.append("same run:")
+    L.append("")
+    L.append("| batch | seq | threads | int8 tok/s | vs fp32 | vs ONNX Runtime (fp32) | vs PyTorch | max \\|Δ\\| int8 |")
+    L.append("|---|---|---|---|---|---|---|---|")
+    worst_int8 = 0.0
+    for key in cases:
+        q = best(key, INT8)
+        if q is None:
+            continue
+        c, p, o = best(key, F32), best(key, "pytorch"), best(key, "onnxruntime")
+        dq = worst_diff(key, INT8, "max_abs_diff_vs_compare")
+        worst_int8 = max(worst_int8, dq)
+        qt = q["tokens_per_second"]
+        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {qt:.0f} | {qt / c['tokens_per_second']:.2f}x | "
+                 f"{qt / o['tokens_per_second']:.2f}x | {qt / p['tokens_per_second']:.2f}x | {dq:.1e} |")
+    L.append("")
+    L.append(f"int8 moves the last hidden states by up to {worst_int8:.1e} from fp32 here (random weights); its")
+    L.append("accuracy on a trained model is in docs/precision.md.")
+    L.append("")
 L.append("## Which matrix-product library")
 L.append("")
 L.append(f"roformer.cpp's fp32 path used **{default_gemm}** (its default on this CPU); the same forward through")
@@ -258,7 +291,7 @@ L.append("")
 L.append("| precision | forward | weights (model.safetensors) | RSS after loading | peak RSS | peak ÷ weights |")
 L.append("|---|---|---|---|---|---|")
 for r in rss:
-    prec = "bf16" if "bf16" in r["impl"] else "fp32"
+    prec = "bf16" if "bf16" in r["impl"] else "int8" if "int8" in r["impl"] else "fp32"
     L.append(f"| {prec} | B={r['batch']}, T={r['seq']} | {r['weights_bytes'] / 1e6:.1f} MB | {r['rss_after_load'] / 1e6:.1f} MB | "
              f"{r['peak_rss'] / 1e6:.1f} MB | {r['peak_over_weights']:.2f}x |")
 L.append("")
@@ -266,7 +299,7 @@ L.append("One process per row: load the model from its directory, run one forwar
 L.append("set) from `/proc/self/status`. F32 tensors are used in place from the mapping, so loading costs")
 L.append("almost nothing until the first forward pages the weights in; the peak is then the weights plus the")
 L.append("activations of that forward plus the program itself (libraries, BLAS buffers). The weights are packed")
-L.append("at load time (fp32, or bf16 at half the size) and the mapped fp32 pages they came from are handed back")
+L.append("at load time (fp32, bf16 at half the size, or int8 at a quarter) and the mapped fp32 pages they came from are handed back")
 L.append("to the kernel, so the packed copy is the only one resident.")
 L.append("")
 L.append("## Every run")
@@ -287,7 +320,8 @@ L.append("")
 cpp_any = next((r for r in runs if r["impl"] == F32), {})
 torch_any = next((r for r in runs if r["impl"] == "pytorch"), {})
 used_blas, default_blas = json.loads(torch_blas), json.loads(torch_default_blas)
-L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}; AVX-512: {has_avx512}; native bf16 products: {has_bf16}")
+L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}; AVX-512: {has_avx512}; native bf16 products: {has_bf16}; "
+         f"native int8 products: {has_int8}")
 L.append(f"- load average (1, 5, 15 min): {load_start} at the start, {load_end} at the end")
 try:
     peak_load = max([float(load_start.split()[0]), float(load_end.split()[0])] + [r["load"] for r in rows])
@@ -322,7 +356,8 @@ L.append("  type 0); a case (B, T) uses the first B rows and T columns. All thre
 L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} timed forwards and at least {min_seconds} s")
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
-L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, fp32 unpacked (where oneDNN is the default), then")
+L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, fp32 unpacked (where oneDNN is the default), int8")
+L.append("  (where the CPU has int8 dot products), then")
 L.append("  PyTorch, then ONNX Runtime.")
 L.append("- Yardstick: the best of 30 `sgemm` 768×768×768 products per library at the start and the end of the run.")
 text = "\n".join(L) + "\n"
