@@ -85,6 +85,8 @@ echo "== writing the $SHAPE model and ids"
 "$BENCH" --dump "$model" --shape "$SHAPE"
 "${torch_env[@]}" $PY bench/torch_infer.py --model "$model" --export-onnx "$work/model.onnx"
 
+has_int8=no
+if grep -qw -E "avx512_vnni|avx_vnni" /proc/cpuinfo; then has_int8="yes ($(grep -o -w -E "avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 sgemm 1
 echo "== peak memory of the mmap path (one process each)"
@@ -139,8 +141,6 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_model="$(lscpu | sed -n 's/^Model name:[[:space:]]*//p' | head -1)"
 has_avx512=no
 if grep -qw avx512f /proc/cpuinfo; then has_avx512=yes; fi
-has_int8=no
-if grep -qw -E "avx512_vnni|avx_vnni" /proc/cpuinfo; then has_int8="yes ($(grep -o -w -E "avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 has_bf16=no
 if grep -qw -E "avx512_bf16|amx_bf16" /proc/cpuinfo; then has_bf16="yes ($(grep -o -w -E "avx512_bf16|amx_bf16" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
