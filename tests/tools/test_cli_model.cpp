@@ -38,6 +38,33 @@ TEST(CliModel, ForwardWritesHfEqualOutputs) {
   }
 }
 
+// --dtype picks the products' precision: int8 and bf16 stay close to HF's
+// fp32 outputs without equalling them; anything else, or a backward pass in
+// reduced precision, is a one-line error.
+TEST(CliModel, ForwardDtypes) {
+  TempDir tmp;
+  const std::string dir = fixture("roformer-tiny-cls");
+  SafeTensors ref = SafeTensors::open(dir + "/expected.safetensors");
+  const auto want = ref.get("logits").to_vector();
+  for (const std::string dtype : {"bf16", "int8"}) {
+    const auto r = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
+                               tmp.file(dtype + ".safetensors") + " --dtype " + dtype + " 2>&1");
+    ASSERT_EQ(r.status, 0) << r.output;
+    const auto got = SafeTensors::open(tmp.file(dtype + ".safetensors")).get("logits").to_vector();
+    const double scaled = max_abs_diff(got, want) / std::max(1.0, max_abs(want));
+    EXPECT_LE(scaled, 1e-1) << dtype;
+    EXPECT_GT(scaled, 1e-6) << dtype << ": the reduced precision should show";
+  }
+  const auto bad = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
+                               tmp.file("x.safetensors") + " --dtype int4 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("--dtype must be f32, bf16 or int8"), std::string::npos) << bad.output;
+  const auto backward = run_command(cli_path() + " forward --backward -m " + dir + " -i " + dir +
+                                    "/expected.safetensors -o " + tmp.file("y.safetensors") + " --dtype int8 2>&1");
+  EXPECT_NE(backward.status, 0);
+  EXPECT_NE(backward.output.find("--backward needs --dtype f32"), std::string::npos) << backward.output;
+}
+
 // The fixtures' training goldens through the CLI: the input file holds the
 // batch and train.labels; every grad.<name> must match PyTorch's.
 TEST(CliModel, ForwardBackwardWritesTorchEqualGradients) {
