@@ -45,46 +45,6 @@ std::string fixture_name(const ::testing::TestParamInfo<Case>& info) {
   return info.param.dir.substr(std::string("roformer-tiny-").size());
 }
 
-class Bf16Inference : public ::testing::TestWithParam<Case> {};
-
-TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
-  const Case& c = GetParam();
-  const std::string dir = data_path("fixtures/" + c.dir);
-  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
-  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
-  LoadOptions load;
-  load.bf16_matmuls = true;
-  RoFormerModel model = RoFormerModel::from_pretrained(dir, load);
-  ASSERT_TRUE(model.bf16_matmuls());
-  ASSERT_EQ(model.task(), c.task);
-  for (int threads : {1, 2}) {
-    const ModelOutput out = model.forward(batch, {}, ExecContext{threads});
-    std::vector<std::pair<std::string, Tensor>> compared{{"last_hidden_state", out.last_hidden_state}};
-    for (const auto& [name, t] : out.heads) compared.emplace_back(name, t);
-    for (const auto& [name, t] : compared) {
-      const auto ours = t.to_vector(), ref = expected.get(name).to_vector();
-      const double scaled = testing::max_scaled_diff(ours, ref);
-      std::printf("bf16 %s %s threads %d: max|diff| / max(1, max|ref|) = %.2e\n", c.dir.c_str(), name.c_str(), threads,
-                  scaled);
-      EXPECT_LE(scaled, kBf16Tolerance) << c.dir << " " << name;
-      EXPECT_GT(scaled, 1e-6) << c.dir << " " << name << ": bf16 rounding should show";
-    }
-  }
-  // Off again: exactly the fp32 model's outputs.
-  model.set_bf16_matmuls(false);
-  EXPECT_FALSE(model.bf16_matmuls());
-  EXPECT_FALSE(model.packed_matmuls());
-  LoadOptions plain;
-  plain.packed_matmuls = false;
-  const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir, plain);
-  const ModelOutput a = model.forward(batch, {}, ExecContext{1});
-  const ModelOutput b = fp32.forward(batch, {}, ExecContext{1});
-  EXPECT_EQ(max_abs_diff(a.last_hidden_state.to_vector(), b.last_hidden_state.to_vector()), 0.0);
-}
-
-INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
-                         ::testing::ValuesIn(kFixtures), fixture_name);
-
 // int8 quantizes weights per output row (127 steps each side) and activations
 // per token (255 steps over the row's range): each operand's rounding error is
 // at most half a step, about 0.4 % of the row's largest value, so products move
@@ -93,18 +53,26 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
 // fails if a sum or a scale were wrong (errors of order 1).
 constexpr double kInt8Tolerance = 1e-1;
 
-class Int8Inference : public ::testing::TestWithParam<Case> {};
+struct Reduced {
+  const char* name;
+  bool int8;
+  double tolerance;
+  double least;  // the reduced precision must move the outputs at least this much
+};
 
-TEST_P(Int8Inference, CloseToHfFp32AndSwitchable) {
-  const Case& c = GetParam();
+// Loaded with `r`'s products: within its tolerance of HF's fp32 outputs at 1
+// and 2 threads; switched off again: exactly the fp32 model.
+void check_close_to_hf_and_switchable(const Case& c, const Reduced& r) {
   const std::string dir = data_path("fixtures/" + c.dir);
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
   Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
   LoadOptions load;
-  load.int8_matmuls = true;
+  load.bf16_matmuls = !r.int8;
+  load.int8_matmuls = r.int8;
   RoFormerModel model = RoFormerModel::from_pretrained(dir, load);
-  ASSERT_TRUE(model.int8_matmuls());
-  ASSERT_FALSE(model.bf16_matmuls());
+  ASSERT_EQ(model.bf16_matmuls(), !r.int8);
+  ASSERT_EQ(model.int8_matmuls(), r.int8);
+  ASSERT_EQ(model.task(), c.task);
   std::vector<float> first;
   for (int threads : {1, 2}) {
     const ModelOutput out = model.forward(batch, {}, ExecContext{threads});
@@ -113,30 +81,55 @@ TEST_P(Int8Inference, CloseToHfFp32AndSwitchable) {
     for (const auto& [name, t] : compared) {
       const auto ours = t.to_vector(), ref = expected.get(name).to_vector();
       const double scaled = testing::max_scaled_diff(ours, ref);
-      std::printf("int8 %s %s threads %d: max|diff| / max(1, max|ref|) = %.2e\n", c.dir.c_str(), name.c_str(), threads,
-                  scaled);
-      EXPECT_LE(scaled, kInt8Tolerance) << c.dir << " " << name;
-      EXPECT_GT(scaled, 1e-5) << c.dir << " " << name << ": int8 rounding should show";
+      std::printf("%s %s %s threads %d: max|diff| / max(1, max|ref|) = %.2e\n", r.name, c.dir.c_str(), name.c_str(),
+                  threads, scaled);
+      EXPECT_LE(scaled, r.tolerance) << c.dir << " " << name;
+      EXPECT_GT(scaled, r.least) << c.dir << " " << name << ": " << r.name << " rounding should show";
     }
-    // Quantization is per row, so the thread count changes no bit.
-    if (first.empty()) first = out.last_hidden_state.to_vector();
-    else EXPECT_EQ(out.last_hidden_state.to_vector(), first);
+    // int8 quantizes per row and sums exactly: the thread count changes no bit.
+    if (first.empty()) {
+      first = out.last_hidden_state.to_vector();
+    } else if (r.int8) {
+      EXPECT_EQ(out.last_hidden_state.to_vector(), first);
+    }
   }
-  model.set_int8_matmuls(false);
+  // Off again: exactly the fp32 model's outputs.
+  if (r.int8) model.set_int8_matmuls(false);
+  else model.set_bf16_matmuls(false);
+  EXPECT_FALSE(model.bf16_matmuls());
   EXPECT_FALSE(model.int8_matmuls());
+  EXPECT_FALSE(model.packed_matmuls());
   LoadOptions plain;
   plain.packed_matmuls = false;
   const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir, plain);
   EXPECT_EQ(max_abs_diff(model.forward(batch, {}, ExecContext{1}).last_hidden_state.to_vector(),
                          fp32.forward(batch, {}, ExecContext{1}).last_hidden_state.to_vector()),
             0.0);
-  LoadOptions both;
-  both.int8_matmuls = both.bf16_matmuls = true;
-  EXPECT_THROW(RoFormerModel::from_pretrained(dir, both), Error);
+}
+
+class Bf16Inference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
+  check_close_to_hf_and_switchable(GetParam(), Reduced{"bf16", false, kBf16Tolerance, 1e-6});
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
+                         ::testing::ValuesIn(kFixtures), fixture_name);
+
+class Int8Inference : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Int8Inference, CloseToHfFp32AndSwitchable) {
+  check_close_to_hf_and_switchable(GetParam(), Reduced{"int8", true, kInt8Tolerance, 1e-5});
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Int8Inference,
                          ::testing::ValuesIn(kFixtures), fixture_name);
+
+TEST(ReducedPrecision, BothAtOnceIsAnError) {
+  LoadOptions both;
+  both.int8_matmuls = both.bf16_matmuls = true;
+  EXPECT_THROW(RoFormerModel::from_pretrained(data_path("fixtures/roformer-tiny-cls"), both), Error);
+}
 
 // Packed fp32 products (the default where oneDNN runs this CPU's products,
 // with bias, activation and residual fused): HF's outputs to fp32 accuracy,
@@ -179,34 +172,41 @@ TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
 INSTANTIATE_TEST_SUITE_P(Fixtures, PackedInference,
                          ::testing::ValuesIn(kFixtures), fixture_name);
 
-TEST(Bf16Inference, TrainingAndSavingUseTheFp32Weights) {
+// Reduced-precision packs are for inference only: training and saving a
+// bf16 or int8 model see the fp32 weights, bit for bit.
+TEST(ReducedPrecision, TrainingAndSavingUseTheFp32Weights) {
   const std::string dir = data_path("fixtures/roformer-tiny-cls");
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
   Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
   const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir);
-  LoadOptions load;
-  load.bf16_matmuls = true;
-  const RoFormerModel bf16 = RoFormerModel::from_pretrained(dir, load);
-
   TrainLabels labels;
   labels.labels = Tensor::zeros({batch.input_ids.size(0)}, DType::I64);
-  TrainableRoFormer t32(fp32), t16(bf16);
+  TrainableRoFormer t32(fp32);
   const double l32 = t32.forward_backward(batch, labels, ExecContext{1}).loss;
-  const double l16 = t16.forward_backward(batch, labels, ExecContext{1}).loss;
-  EXPECT_EQ(l32, l16);
-  const auto p32 = t32.parameters(), p16 = t16.parameters();
-  ASSERT_EQ(p32.size(), p16.size());
-  for (std::size_t i = 0; i < p32.size(); ++i)
-    EXPECT_EQ(max_abs_diff(p32[i].grad.to_vector(), p16[i].grad.to_vector()), 0.0) << p32[i].name;
+  const auto p32 = t32.parameters();
 
-  const auto saved = std::filesystem::temp_directory_path() / "roformer_bf16_save_test";
-  bf16.save_pretrained(saved.string());
-  SafeTensors back = SafeTensors::open((saved / "model.safetensors").string());
-  for (const auto& [name, t] : fp32.named_tensors()) {
-    ASSERT_TRUE(back.contains(name)) << name;
-    EXPECT_EQ(max_abs_diff(back.get(name).to_vector(), t.to_vector()), 0.0) << name;
+  for (const bool int8 : {false, true}) {
+    LoadOptions load;
+    load.bf16_matmuls = !int8;
+    load.int8_matmuls = int8;
+    const RoFormerModel reduced = RoFormerModel::from_pretrained(dir, load);
+    ASSERT_TRUE(int8 ? reduced.int8_matmuls() : reduced.bf16_matmuls());
+    TrainableRoFormer t(reduced);
+    EXPECT_EQ(t.forward_backward(batch, labels, ExecContext{1}).loss, l32) << (int8 ? "int8" : "bf16");
+    const auto p = t.parameters();
+    ASSERT_EQ(p32.size(), p.size());
+    for (std::size_t i = 0; i < p32.size(); ++i)
+      EXPECT_EQ(max_abs_diff(p32[i].grad.to_vector(), p[i].grad.to_vector()), 0.0) << p32[i].name;
+
+    const auto saved = std::filesystem::temp_directory_path() / (int8 ? "roformer_int8_save_test" : "roformer_bf16_save_test");
+    reduced.save_pretrained(saved.string());
+    SafeTensors back = SafeTensors::open((saved / "model.safetensors").string());
+    for (const auto& [name, tensor] : fp32.named_tensors()) {
+      ASSERT_TRUE(back.contains(name)) << name;
+      EXPECT_EQ(max_abs_diff(back.get(name).to_vector(), tensor.to_vector()), 0.0) << name;
+    }
+    std::filesystem::remove_all(saved);
   }
-  std::filesystem::remove_all(saved);
 }
 
 }  // namespace
