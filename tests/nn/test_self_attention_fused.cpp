@@ -109,30 +109,35 @@ TEST(SelfAttentionFused, ForwardMatchesMaterialisedPath) {
       }
 }
 
-// A layer whose projections are packed bf16 also runs its attention
+// A layer whose projections are packed bf16 (or int8) also runs its attention
 // products in bf16 where the CPU has AVX512-BF16: against the materialised
 // path on the same bf16 projections (fp32 attention), the difference is the
 // bf16 rounding of Q, K, V and the probabilities, and it does show (measured
 // 8e-3 here, where the scores' own rounding moves the probabilities too;
 // the kernel's bound without that part is tested on
 // rounded inputs in test_attention_fused.cpp); elsewhere the fp32 products.
-TEST(SelfAttentionFused, Bf16LayerRunsBf16AttentionProducts) {
+TEST(SelfAttentionFused, ReducedPrecisionLayerRunsBf16AttentionProducts) {
   if (best_isa() == Isa::Scalar) GTEST_SKIP() << "the fused path is the reference on this CPU";
   const int64_t B = 2, T = 40, heads = 4, D = 32, H = heads * D;
   const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 6);
-  SelfAttention att = make_attention(H, heads, false, 13);
-  for (Linear* l : {&att.query, &att.key, &att.value}) l->pack(kernels::MatmulPrecision::Bf16);
-  RopeTable rope(RopeSpec{D});
-  const AttentionMask mask{nullptr, 0, true};
-  std::vector<float> want(x.size()), got(x.size());
-  att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, want.data(), nullptr, kReference);
-  att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, got.data(), nullptr, ExecContext{1, best_isa()});
-  const double e = rel_err(got, want);
-  if (best_isa() == Isa::Avx512 && cpu_has_avx512_bf16()) {
-    EXPECT_LE(e, 3e-2);
-    EXPECT_GT(e, 1e-5) << "the attention products should be bf16";
-  } else {
-    EXPECT_LE(e, kTol);
+  for (const auto precision : {kernels::MatmulPrecision::Bf16, kernels::MatmulPrecision::Int8}) {
+    SelfAttention att = make_attention(H, heads, false, 13);
+    for (Linear* l : {&att.query, &att.key, &att.value}) l->pack(precision);
+    RopeTable rope(RopeSpec{D});
+    const AttentionMask mask{nullptr, 0, true};
+    std::vector<float> want(x.size()), got(x.size());
+    att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, want.data(), nullptr, kReference);
+    att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, got.data(), nullptr, ExecContext{1, best_isa()});
+    const double e = rel_err(got, want);
+    const bool int8 = precision == kernels::MatmulPrecision::Int8;
+    if (best_isa() == Isa::Avx512 && cpu_has_avx512_bf16()) {
+      EXPECT_LE(e, 3e-2) << (int8 ? "int8" : "bf16");
+      EXPECT_GT(e, 1e-5) << "the attention products should be bf16";
+    } else {
+      // Elsewhere both sides run the same packed projections (their results
+      // do not depend on the instruction set) and fp32 attention.
+      EXPECT_LE(e, kTol) << (int8 ? "int8" : "bf16");
+    }
   }
 }
 
