@@ -125,7 +125,8 @@ class RoFormerModel {
   // quantized to int8 per output row (once) and activations to uint8 per token
   // (on every call), multiplied into exact int32 sums on AVX512-VNNI or
   // AVX-VNNI (plain integer loops elsewhere) and rescaled to fp32 before the
-  // bias, activation and residual. Everything else stays fp32, as with bf16.
+  // bias, activation and residual. As with bf16, the attention products run
+  // in bf16 where the CPU has AVX512-BF16; everything else stays fp32.
   void set_int8_matmuls(bool on);
   bool int8_matmuls() const;
   // fp32 inference with the weights packed once into oneDNN's blocked layout,
