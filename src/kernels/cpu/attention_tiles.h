@@ -228,23 +228,39 @@ class F32Products {
 // (Tk, D/2) rows of pairs along d, then V as (Tk2/2, D) pairs of consecutive
 // keys (Tk2 = Tk rounded up to even, the missing key zero).
 
+// Where K and V of (batch row b, head h) sit at io.kv16.
+struct KvPairs {
+  uint32_t *k, *v;
+};
+inline KvPairs kv_pairs(const FusedAttention& a, const AttentionIo& io, int64_t b, int64_t h) {
+  uint32_t* k = io.kv16 + (b * a.heads + h) * bf16_kv_words_per_head(a);
+  return {k, k + (a.kv_len + (a.kv_len & 1)) * (a.head_dim / 2)};
+}
+
+// Rows 2c and 2c + 1 of x (`rows` rows ld floats apart, `width` floats of
+// each, a multiple of kWidth) -> row c of out (ldo words apart) of pairs; an
+// odd last row pairs with `zero` (width zeros).
+template <class G>
+void pair_rows(const float* x, int64_t ld, int64_t rows, int64_t width, const float* zero, uint32_t* out,
+               int64_t ldo) {
+  for (int64_t c = 0; c < rows; c += 2) {
+    const float* odd = c + 1 < rows ? x + (c + 1) * ld : zero;
+    for (int64_t i = 0; i < width; i += G::kWidth) G::pairs(x + c * ld + i, odd + i, out + (c / 2) * ldo + i);
+  }
+}
+
 template <class G>
 void convert_kv(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
                 float* scratch) {
-  constexpr int64_t W = G::kWidth;
-  const int64_t D = a.head_dim, half = D / 2, Tk = a.kv_len;
-  uint32_t* k16 = io.kv16 + (b * a.heads + h) * bf16_kv_words_per_head(a);
-  uint32_t* v16 = k16 + (Tk + (Tk & 1)) * half;
+  const int64_t D = a.head_dim, half = D / 2;
+  const KvPairs kv = kv_pairs(a, io, b, h);
   const float* kb = io.k + b * a.kv_batch + h * D;
   const float* vb = io.v + b * a.kv_batch + h * D;
-  for (int64_t c = 0; c < Tk; ++c)
-    for (int64_t p = 0; p < half; p += W) G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, k16 + c * half + p);
+  for (int64_t c = 0; c < a.kv_len; ++c)
+    for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kv.k + c * half + p);
   float* zero = scratch + L.f_zero;
   for (int64_t d = 0; d < D; ++d) zero[d] = 0.0f;
-  for (int64_t c = 0; c < Tk; c += 2) {
-    const float* odd = c + 1 < Tk ? vb + (c + 1) * a.kv_row : zero;
-    for (int64_t d = 0; d < D; d += W) G::pairs(vb + c * a.kv_row + d, odd + d, v16 + (c / 2) * D + d);
-  }
+  pair_rows<G>(vb, a.kv_row, a.kv_len, D, zero, kv.v, D);
 }
 
 template <class S, class G>
@@ -253,8 +269,7 @@ class Bf16Products {
   Bf16Products(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
                float* scratch)
       : a_(a),
-        k16_(io.kv16 + (b * a.heads + h) * bf16_kv_words_per_head(a)),
-        v16_(k16_ + (a.kv_len + (a.kv_len & 1)) * (a.head_dim / 2)),
+        kv_(kv_pairs(a, io, b, h)),
         qp_(reinterpret_cast<uint32_t*>(scratch + L.f_qt)),
         qrow_(reinterpret_cast<uint32_t*>(scratch + L.f_vp)),
         pp_(reinterpret_cast<uint32_t*>(scratch + L.f_pp)),
@@ -273,23 +288,20 @@ class Bf16Products {
   }
   void scores(int64_t j0, int64_t kt, int64_t qtp, float* st) {
     const int64_t half = a_.head_dim / 2;
-    gemm_tile<G, false>(kt, qtp, half, k16_ + j0 * half, half, 1, qp_, kAttnTileQ, st, kAttnTileQ);
+    gemm_tile<G, false>(kt, qtp, half, kv_.k + j0 * half, half, 1, qp_, kAttnTileQ, st, kAttnTileQ);
   }
   // The probabilities (st, keys down) become pairs of consecutive keys per
   // query, then o += P V over key pairs (j0 is even: tiles start at multiples of Bk).
   void add_values(int64_t j0, int64_t kt, int64_t qt, int64_t qtp, const float* st, float* o) {
     for (int64_t i = 0; i < qtp; ++i) zero_[i] = 0.0f;
-    for (int64_t c = 0; c < kt; c += 2) {
-      const float* odd = c + 1 < kt ? st + (c + 1) * kAttnTileQ : zero_;
-      for (int64_t i = 0; i < qtp; i += G::kWidth) G::pairs(st + c * kAttnTileQ + i, odd + i, pp_ + (c / 2) * kAttnTileQ + i);
-    }
-    gemm_tile<G, true>(qt, a_.head_dim, (kt + 1) / 2, pp_, 1, kAttnTileQ, v16_ + (j0 / 2) * a_.head_dim,
+    pair_rows<G>(st, kAttnTileQ, kt, qtp, zero_, pp_, kAttnTileQ);
+    gemm_tile<G, true>(qt, a_.head_dim, (kt + 1) / 2, pp_, 1, kAttnTileQ, kv_.v + (j0 / 2) * a_.head_dim,
                        a_.head_dim, o, dp_);
   }
 
  private:
   const FusedAttention& a_;
-  const uint32_t *k16_, *v16_;
+  const KvPairs kv_;
   uint32_t *qp_, *qrow_, *pp_;
   float* zero_;
   int64_t dp_;

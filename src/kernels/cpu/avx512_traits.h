@@ -1,6 +1,6 @@
 #pragma once
 // The AVX-512 float traits the vector algorithms run on (gelu_simd.h,
-// attention_tiles.h): 16 lanes; the attention's tile products blocked 6 rows
+// attention_tiles.h), and the tail mask of the AVX-512 loops: 16 lanes; the attention's tile products blocked 6 rows
 // x 4 registers (6 measured 5-10% faster than 4 on Zen 4; 24 of the 32
 // registers accumulate). Included only by files compiled for AVX-512, each
 // getting its own copy (anonymous namespace), so no instantiation can leak
@@ -16,6 +16,9 @@
 
 namespace roformer::kernels {
 namespace {
+
+// The first min(n, 16) lanes.
+inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
 struct Avx512 {
   using V = __m512;

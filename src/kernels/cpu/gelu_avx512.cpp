@@ -8,8 +8,6 @@
 namespace roformer::kernels {
 namespace {
 
-inline __mmask16 tail_mask(int64_t n) { return static_cast<__mmask16>((1u << n) - 1u); }
-
 template <class F>
 void map_forward(float* x, int64_t n, F f) {
   int64_t i = 0;

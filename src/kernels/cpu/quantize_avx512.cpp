@@ -3,22 +3,12 @@
 // default MXCSR mode, like std::nearbyint), so both give the same bits.
 // Compiled with -mavx512f -mavx512bw -mavx512vl; called only when the CPU
 // reports AVX-512.
-// GCC 12 reports its own AVX-512 headers' deliberately undefined registers.
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <cmath>
 
+#include "kernels/cpu/avx512_traits.h"
 #include "kernels/quantize.h"
 
 namespace roformer::kernels {
-namespace {
-
-__mmask16 tail_mask(int64_t left) { return left >= 16 ? 0xffff : static_cast<__mmask16>((1u << left) - 1u); }
-
-}  // namespace
 
 bool quantize_rows_avx512(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params) {
   for (int64_t r = 0; r < rows; ++r) {

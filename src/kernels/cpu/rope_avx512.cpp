@@ -1,20 +1,13 @@
 // AVX-512 RoPE: 16 lanes, masked tails, bf16 converted in registers.
 // Compiled with -mavx512f -mavx512bw -mavx512vl -mfma; called only when
 // the CPU reports those features.
-// GCC 12 reports its own AVX-512 headers' deliberately undefined registers.
-#if !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
-#endif
-#include <immintrin.h>
-
 #include <type_traits>
 
+#include "kernels/cpu/avx512_traits.h"
 #include "kernels/rope_kernels.h"
 
 namespace roformer::kernels {
 namespace {
-
-inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
 
 // Full chunks use plain loads and stores: masked ones are slower on some cores.
 inline __m512 load16(const float* p, __mmask16 m) {
