@@ -11,6 +11,7 @@
 #include <utility>
 #include <vector>
 
+#include "kernels/bf16_convert.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
@@ -25,29 +26,13 @@ using dnnl::memory;
 using Dt = memory::data_type;
 using Tag = memory::format_tag;
 
-// bf16 activations live here between the conversion and the product; one
-// buffer per thread, grown as needed, so a forward does not allocate.
-std::vector<uint16_t>& bf16_scratch(std::size_t n) {
-  thread_local std::vector<uint16_t> buf;
-  if (buf.size() < n) buf.resize(n);
-  return buf;
-}
-
 float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
 
-// The int8 path's per-call buffers, per thread like bf16_scratch.
-struct Int8Scratch {
-  std::vector<uint8_t> x;        // (rows, in) quantized activations
-  std::vector<RowQuant> params;  // (rows)
-  std::vector<int32_t> sums;     // (rows of one block, out)
-};
-Int8Scratch& int8_scratch(int64_t rows, int64_t in, int64_t out, int64_t block) {
-  thread_local Int8Scratch s;
-  if (s.x.size() < static_cast<std::size_t>(rows * in)) s.x.resize(static_cast<std::size_t>(rows * in));
-  if (s.params.size() < static_cast<std::size_t>(rows)) s.params.resize(static_cast<std::size_t>(rows));
-  const std::size_t sums = static_cast<std::size_t>(std::min(rows, block) * out);
-  if (s.sums.size() < sums) s.sums.resize(sums);
-  return s;
+// The int8 path's int32 sums of one row block, one buffer per thread.
+std::vector<int32_t>& int8_sums(std::size_t n) {
+  thread_local std::vector<int32_t> sums;
+  if (sums.size() < n) sums.resize(n);
+  return sums;
 }
 
 constexpr int64_t kInt8RowChunk = 16;  // rows per task of the quantize and rescale passes
@@ -91,24 +76,23 @@ struct PackedMatmul::Impl {
 
   Dt src_type() const { return precision == MatmulPrecision::Bf16 ? Dt::bf16 : Dt::f32; }
 
-  // One product set-up per (rows, bias, activation, residual): creating a
-  // primitive costs far more than running a small one, and inference repeats
-  // a few shapes.
+  // One product set-up per (rows, bias, activation, residual, bf16 output):
+  // creating a primitive costs far more than running a small one, and
+  // inference repeats a few shapes.
   struct Shape {
     dnnl::matmul product;
-    dnnl::reorder to_bf16;  // Bf16 only
-    memory::desc src_f32, src, dst, bias, residual;
+    memory::desc src, dst, bias, residual;
   };
-  using Key = std::tuple<int64_t, bool, int, bool>;
+  using Key = std::tuple<int64_t, bool, int, bool, bool>;
   mutable std::mutex mutex;
   mutable std::map<Key, std::shared_ptr<const Shape>> shapes;
 
   memory::desc bias_desc() const { return memory::desc({1, out}, Dt::f32, Tag::ab); }
 
   dnnl::matmul::primitive_desc describe(int64_t rows, const memory::desc& weights, bool bias,
-                                        std::optional<Activation> act, bool residual) const {
+                                        std::optional<Activation> act, bool residual, bool bf16_out = false) const {
     const memory::desc src({rows, in}, src_type(), Tag::ab);
-    const memory::desc dst({rows, out}, Dt::f32, Tag::ab);
+    const memory::desc dst({rows, out}, bf16_out ? Dt::bf16 : Dt::f32, Tag::ab);
     dnnl::post_ops ops;
     if (act) ops.append_eltwise(1.0f, eltwise_of(*act), 0.0f, 0.0f);
     if (residual) ops.append_binary(dnnl::algorithm::binary_add, dst);
@@ -127,8 +111,8 @@ struct PackedMatmul::Impl {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), engine);
   }
 
-  std::shared_ptr<const Shape> shape(int64_t rows, bool bias, const Epilogue& e) const {
-    const Key key{rows, bias, e.activation ? static_cast<int>(*e.activation) : -1, e.residual != nullptr};
+  std::shared_ptr<const Shape> shape(int64_t rows, bool bias, const Epilogue& e, bool bf16_out = false) const {
+    const Key key{rows, bias, e.activation ? static_cast<int>(*e.activation) : -1, e.residual != nullptr, bf16_out};
     std::lock_guard<std::mutex> lock(mutex);
     auto& slot = shapes[key];
     if (!slot && precision == MatmulPrecision::Int8) {
@@ -140,22 +124,22 @@ struct PackedMatmul::Impl {
     }
     if (!slot) {
       auto s = std::make_shared<Shape>();
-      s->product = dnnl::matmul(describe(rows, packed_desc, bias, e.activation, e.residual != nullptr));
-      s->src_f32 = memory::desc({rows, in}, Dt::f32, Tag::ab);
+      s->product = dnnl::matmul(describe(rows, packed_desc, bias, e.activation, e.residual != nullptr, bf16_out));
       s->src = memory::desc({rows, in}, src_type(), Tag::ab);
-      s->dst = memory::desc({rows, out}, Dt::f32, Tag::ab);
+      s->dst = memory::desc({rows, out}, bf16_out ? Dt::bf16 : Dt::f32, Tag::ab);
       s->bias = bias_desc();
-      s->residual = s->dst;
-      if (precision == MatmulPrecision::Bf16)
-        s->to_bf16 = dnnl::reorder(dnnl::reorder::primitive_desc(engine, s->src_f32, engine, s->src));
+      s->residual = memory::desc({rows, out}, Dt::f32, Tag::ab);
       slot = std::move(s);
     }
     return slot;
   }
 
   void pack_int8(const float* weight, bool emulate);
-  void forward_int8(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
+  void forward_int8(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
                     const Epilogue& epilogue) const;
+  // The oneDNN product of prepared activations into dst (fp32 or bf16).
+  void run_product(const PackedInput& x, const float* bias, void* dst, bool bf16_out, const ExecContext& ctx,
+                   const Epilogue& epilogue) const;
 };
 
 void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
@@ -187,21 +171,15 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   }
 }
 
-void PackedMatmul::Impl::forward_int8(const float* x, int64_t rows, const float* bias, float* y,
-                                      const ExecContext& ctx, const Epilogue& epilogue) const {
-  // Worker threads see their own thread_local, so the lambdas take pointers.
-  Int8Scratch& scratch = int8_scratch(rows, in, out, int8_block_rows(out));
-  uint8_t* qx = scratch.x.data();
-  RowQuant* params = scratch.params.data();
-  int32_t* sums = scratch.sums.data();
-  const QuantKernels k = quant_kernels(ctx.isa);
+void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
+                                      const Epilogue& epilogue) const {
+  const int64_t rows = x.rows_;
+  const uint8_t* qx = x.codes_.data();
+  const RowQuant* params = x.params_.data();
   const int64_t n_in = in, n_out = out;
-
-  std::atomic<bool> finite{true};
-  for_each_chunk(rows, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
-    if (!k.quantize_rows(x + b * n_in, e - b, n_in, qx + b * n_in, params + b)) finite = false;
-  });
-  ROFORMER_CHECK(finite.load(), "packed matmul: the activations hold a NaN or an infinity");
+  // Worker threads see their own thread_local, so the lambdas take a pointer.
+  int32_t* sums = int8_sums(static_cast<std::size_t>(std::min(rows, int8_block_rows(n_out)) * n_out)).data();
+  const QuantKernels k = quant_kernels(ctx.isa);
 
   // Row blocks: the int32 sums of one block stay in cache from the product to
   // the rescale and epilogue, which run on each chunk of rows while it is hot.
@@ -301,48 +279,113 @@ bool PackedMatmul::native_int8() {
   return has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni);
 }
 
+bool PackedMatmul::stores_bf16() const {
+  return impl_->precision == MatmulPrecision::Bf16 && !impl_->emulated;
+}
+
+void PackedMatmul::prepare(const float* x, int64_t rows, PackedInput& input, const ExecContext& ctx) const {
+  ROFORMER_CHECK(rows >= 0, "packed matmul: negative row count");
+  const Impl& m = *impl_;
+  input.rows_ = rows;
+  input.features_ = m.in;
+  input.f32_ = x;
+  const auto n = static_cast<std::size_t>(rows * m.in);
+  if (m.precision == MatmulPrecision::Int8) {
+    input.form_ = PackedInput::Form::Int8Codes;
+    if (input.codes_.size() < n) input.codes_.resize(n);
+    if (input.params_.size() < static_cast<std::size_t>(rows)) input.params_.resize(static_cast<std::size_t>(rows));
+    uint8_t* codes = input.codes_.data();
+    RowQuant* params = input.params_.data();
+    const QuantKernels k = quant_kernels(ctx.isa);
+    const int64_t in = m.in;
+    std::atomic<bool> finite{true};
+    for_each_chunk(rows, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
+      if (!k.quantize_rows(x + b * in, e - b, in, codes + b * in, params + b)) finite = false;
+    });
+    ROFORMER_CHECK(finite.load(), "packed matmul: the activations hold a NaN or an infinity");
+  } else if (stores_bf16()) {
+    input.form_ = PackedInput::Form::Bf16Values;
+    if (input.bf16_.size() < n) input.bf16_.resize(n);
+    convert_to_bf16(x, rows * m.in, input.bf16_.data(), ctx);
+  } else {
+    input.form_ = PackedInput::Form::F32Rows;
+  }
+}
+
 void PackedMatmul::forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
                            const Epilogue& epilogue) const {
-  ROFORMER_CHECK(rows >= 0, "packed matmul: negative row count");
-  if (rows == 0) return;
+  thread_local PackedInput input;
+  prepare(x, rows, input, ctx);
+  forward(input, bias, y, ctx, epilogue);
+}
+
+void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
+                           const Epilogue& epilogue) const {
   const Impl& m = *impl_;
+  ROFORMER_CHECK(x.features_ == m.in, "packed matmul: the prepared activations have " + std::to_string(x.features_) +
+                                          " features, the product takes " + std::to_string(m.in));
+  const int64_t rows = x.rows_;
+  if (rows == 0) return;
   if (m.precision == MatmulPrecision::Int8) {
-    m.forward_int8(x, rows, bias, y, ctx, epilogue);
+    ROFORMER_CHECK(x.form_ == PackedInput::Form::Int8Codes, "packed matmul: int8 products need int8-prepared activations");
+    m.forward_int8(x, bias, y, ctx, epilogue);
     return;
   }
+  if (m.emulated || m.precision == MatmulPrecision::F32) {
+    ROFORMER_CHECK(x.form_ == PackedInput::Form::F32Rows || (x.f32_ != nullptr && x.form_ != PackedInput::Form::None),
+                   "packed matmul: this product needs the activations' fp32 rows");
+  } else {
+    ROFORMER_CHECK(x.form_ == PackedInput::Form::Bf16Values, "packed matmul: bf16 products need bf16-prepared activations");
+  }
   if (m.emulated) {
-    const float* a = x;
+    const float* a = x.f32_;
     if (m.precision == MatmulPrecision::Bf16) {
       thread_local std::vector<float> rounded;
       const std::size_t n = static_cast<std::size_t>(rows * m.in);
       if (rounded.size() < n) rounded.resize(n);
-      for (std::size_t i = 0; i < n; ++i) rounded[i] = round_bf16(x[i]);
+      for (std::size_t i = 0; i < n; ++i) rounded[i] = round_bf16(x.f32_[i]);
       a = rounded.data();
     }
     gemm_bias(false, true, rows, m.out, m.in, a, m.in, m.plain.data(), m.in, bias, y, m.out, ctx);
     apply_epilogue(y, rows, m.out, epilogue, ctx);
     return;
   }
+  m.run_product(x, bias, y, false, ctx, epilogue);
+}
+
+void PackedMatmul::forward(const PackedInput& x, const float* bias, PackedInput& y, const ExecContext& ctx,
+                           const Epilogue& epilogue) const {
+  const Impl& m = *impl_;
+  ROFORMER_CHECK(stores_bf16(), "packed matmul: only native bf16 products store bf16 outputs");
+  ROFORMER_CHECK(&x != &y, "packed matmul: the output cannot overwrite the prepared input");
+  ROFORMER_CHECK(epilogue.residual == nullptr, "packed matmul: a bf16 output takes no residual");
+  ROFORMER_CHECK(x.features_ == m.in && x.form_ == PackedInput::Form::Bf16Values,
+                 "packed matmul: bf16 products need bf16-prepared activations of " + std::to_string(m.in) + " features");
+  y.form_ = PackedInput::Form::Bf16Values;
+  y.rows_ = x.rows_;
+  y.features_ = m.out;
+  y.f32_ = nullptr;
+  const auto n = static_cast<std::size_t>(x.rows_ * m.out);
+  if (y.bf16_.size() < n) y.bf16_.resize(n);
+  if (x.rows_ > 0) m.run_product(x, bias, y.bf16_.data(), true, ctx, epilogue);
+}
+
+void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, void* dst_data, bool bf16_out,
+                                     const ExecContext& ctx, const Epilogue& epilogue) const {
   try {
-    const auto s = m.shape(rows, bias != nullptr, epilogue);
+    const auto s = shape(x.rows_, bias != nullptr, epilogue, bf16_out);
     use_library_threads(ctx.threads);
-    dnnl::stream stream(m.engine);
-    memory src;
-    if (m.precision == MatmulPrecision::Bf16) {
-      auto& scratch = bf16_scratch(static_cast<std::size_t>(rows * m.in));
-      memory src_f32(s->src_f32, m.engine, const_cast<float*>(x));
-      src = memory(s->src, m.engine, scratch.data());
-      s->to_bf16.execute(stream, src_f32, src);
-    } else {
-      src = memory(s->src, m.engine, const_cast<float*>(x));
-    }
-    memory dst(s->dst, m.engine, y);
-    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, m.packed}, {DNNL_ARG_DST, dst}};
-    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, memory(s->bias, m.engine, const_cast<float*>(bias)));
+    dnnl::stream stream(engine);
+    const void* src_data = precision == MatmulPrecision::Bf16 ? static_cast<const void*>(x.bf16_.data())
+                                                              : static_cast<const void*>(x.f32_);
+    memory src(s->src, engine, const_cast<void*>(src_data));
+    memory dst(s->dst, engine, dst_data);
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_WEIGHTS, packed}, {DNNL_ARG_DST, dst}};
+    if (bias != nullptr) args.emplace(DNNL_ARG_BIAS, memory(s->bias, engine, const_cast<float*>(bias)));
     if (epilogue.residual != nullptr) {
       const int index = epilogue.activation ? 1 : 0;  // the binary add follows the eltwise post-op
       args.emplace(DNNL_ARG_ATTR_MULTIPLE_POST_OP(index) | DNNL_ARG_SRC_1,
-                   memory(s->residual, m.engine, const_cast<float*>(epilogue.residual)));
+                   memory(s->residual, engine, const_cast<float*>(epilogue.residual)));
     }
     s->product.execute(stream, args);
     stream.wait();

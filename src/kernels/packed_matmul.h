@@ -13,8 +13,10 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/quantize.h"
 #include "roformer/cpu.h"
 
 namespace roformer::kernels {
@@ -25,6 +27,28 @@ enum class MatmulPrecision { F32, Bf16, Int8 };
 struct Epilogue {
   std::optional<Activation> activation;  // applied first
   const float* residual = nullptr;       // (rows, out), added last; must not overlap y
+};
+
+// Activations in the form a product reads them: bf16 values for native Bf16
+// products, quantized codes and their rows' parameters for Int8, the caller's
+// fp32 rows in place otherwise. Preparing once lets products of the same input
+// (Q, K and V) share the conversion, and a native Bf16 product can store its
+// output straight into one for the next product. The buffers are kept between
+// uses, so a warm PackedInput allocates nothing.
+class PackedInput {
+ public:
+  int64_t rows() const { return rows_; }
+  int64_t features() const { return features_; }
+
+ private:
+  friend class PackedMatmul;
+  enum class Form { None, F32Rows, Bf16Values, Int8Codes };
+  Form form_ = Form::None;
+  int64_t rows_ = 0, features_ = 0;
+  const float* f32_ = nullptr;  // F32 and emulated products: the caller's rows
+  std::vector<uint16_t> bf16_;  // native Bf16: (rows, features)
+  std::vector<uint8_t> codes_;  // Int8: (rows, features)
+  std::vector<RowQuant> params_;
 };
 
 class PackedMatmul {
@@ -43,6 +67,17 @@ class PackedMatmul {
   // y (rows, out) = epilogue(x (rows, in) W^T + bias); bias may be null. Safe
   // to call from several threads; a product shape is set up once and reused.
   void forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
+               const Epilogue& epilogue = {}) const;
+  // x (rows, in) prepared for this product, or any other of the same
+  // precision, kind (native or emulated) and input width.
+  void prepare(const float* x, int64_t rows, PackedInput& input, const ExecContext& ctx) const;
+  // forward() on prepared activations.
+  void forward(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
+               const Epilogue& epilogue = {}) const;
+  // Native Bf16 only: the output stored as bf16 into y, prepared for a
+  // product whose input width is out_features(). No residual in the epilogue.
+  bool stores_bf16() const;
+  void forward(const PackedInput& x, const float* bias, PackedInput& y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;
   // The weights as used (bf16 values widened back to fp32, int8 values times
   // their row's scale), (out, in).

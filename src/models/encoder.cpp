@@ -78,8 +78,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     L.attention_output.forward(context, rows, a, ctx, {std::nullopt, x});
     L.attention_norm.forward(a, a, rows, ctx);
     // y = LN(out(act(inter(a))) + a), written back into the hidden stream.
-    L.intermediate.forward(a, rows, f, ctx, {act});
-    L.output.forward(f, rows, x, ctx, {std::nullopt, a});
+    nn::feed_forward(L.intermediate, L.output, act, a, rows, f, x, a, ctx);
     L.output_norm.forward(x, x, rows, ctx);
   }
   if (options.hidden_states) out.hidden_states.push_back(hidden.clone());

@@ -12,16 +12,53 @@ bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx) {
          (ctx.gemm == GemmBackend::OneDnn && ctx.isa != Isa::Scalar);
 }
 
+const kernels::PackedMatmul* Linear::packed_for(const ExecContext& ctx) const {
+  return uses_packed(packed.get(), ctx) ? packed.get() : nullptr;
+}
+
 void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& ctx,
                      const kernels::Epilogue& epilogue) const {
   const int64_t in = in_features(), out = out_features();
-  const float* b = bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr;
+  const float* b = bias_or_null();
   if (uses_packed(packed.get(), ctx)) {
     packed->forward(x, rows, b, y, ctx, epilogue);
     return;
   }
   kernels::gemm_bias(false, true, rows, out, in, x, in, weight.data<float>(), in, b, y, out, ctx);
   kernels::apply_epilogue(y, rows, out, epilogue, ctx);
+}
+
+void forward_same_input(const float* x, int64_t rows, std::initializer_list<Projection> projections,
+                        const ExecContext& ctx) {
+  const kernels::PackedMatmul* first = projections.size() > 0 ? projections.begin()->layer.packed_for(ctx) : nullptr;
+  bool shared = first != nullptr;
+  for (const Projection& p : projections) {
+    const kernels::PackedMatmul* m = p.layer.packed_for(ctx);
+    shared = shared && m != nullptr && m->precision() == first->precision() && m->emulated() == first->emulated() &&
+             m->in_features() == first->in_features();
+  }
+  if (!shared) {
+    for (const Projection& p : projections) p.layer.forward(x, rows, p.y, ctx);
+    return;
+  }
+  thread_local kernels::PackedInput input;
+  first->prepare(x, rows, input, ctx);
+  for (const Projection& p : projections) p.layer.packed_for(ctx)->forward(input, p.layer.bias_or_null(), p.y, ctx);
+}
+
+void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,
+                  float* hidden, float* y, const float* residual, const ExecContext& ctx) {
+  const kernels::PackedMatmul* pu = up.packed_for(ctx);
+  const kernels::PackedMatmul* pd = down.packed_for(ctx);
+  if (pu == nullptr || pd == nullptr || !pu->stores_bf16() || !pd->stores_bf16()) {
+    up.forward(x, rows, hidden, ctx, {act});
+    down.forward(hidden, rows, y, ctx, {std::nullopt, residual});
+    return;
+  }
+  thread_local kernels::PackedInput input, between;
+  pu->prepare(x, rows, input, ctx);
+  pu->forward(input, up.bias_or_null(), between, ctx, {act});
+  pd->forward(between, down.bias_or_null(), y, ctx, {std::nullopt, residual});
 }
 
 void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const {

@@ -2,6 +2,7 @@
 // Linear and LayerNorm layers as torch defines them: weight [out, in],
 // y = x W^T + b; LayerNorm over the last dimension with biased variance.
 #include <cstdint>
+#include <initializer_list>
 #include <memory>
 
 #include "kernels/packed_matmul.h"
@@ -23,6 +24,9 @@ struct Linear {
   // y (rows, out) = epilogue(x (rows, in) W^T + b)
   void forward(const float* x, int64_t rows, float* y, const ExecContext& ctx,
                const kernels::Epilogue& epilogue = {}) const;
+  // The packed product forward() multiplies by under ctx, or null.
+  const kernels::PackedMatmul* packed_for(const ExecContext& ctx) const;
+  const float* bias_or_null() const { return bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr; }
   // Packs the weights for forward (see `packed`).
   void pack(kernels::MatmulPrecision precision) {
     packed = std::make_shared<const kernels::PackedMatmul>(weight.data<float>(), out_features(), in_features(), precision);
@@ -37,6 +41,23 @@ struct Linear {
 // weights: bf16 and int8 packs always; fp32 packs when oneDNN runs the products and
 // the scalar reference is not asked for.
 bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx);
+
+// Several layers applied to the same x (rows, in), as attention's query, key
+// and value projections: when they all multiply by packs of one kind, x is
+// converted to bf16 or quantized once for all of them instead of once each.
+struct Projection {
+  const Linear& layer;
+  float* y;  // (rows, layer.out_features())
+};
+void forward_same_input(const float* x, int64_t rows, std::initializer_list<Projection> projections,
+                        const ExecContext& ctx);
+
+// y = down(act(up(x))) + residual, the transformer's feed-forward block
+// (residual may be null). With native bf16 packs the first product stores the
+// hidden activations as bf16 for the second, with no fp32 copy and no
+// conversion pass; otherwise they pass through `hidden` (rows, up.out_features()).
+void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,
+                  float* hidden, float* y, const float* residual, const ExecContext& ctx);
 
 struct LayerNorm {
   Tensor weight;  // (n)

@@ -98,9 +98,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     float* data() const { return p; }
   };
   const Span q{workspace}, k{workspace + rows * H}, v{workspace + 2 * rows * H};
-  query.forward(x, rows, q.data(), ctx);
-  key.forward(x, rows, k.data(), ctx);
-  value.forward(x, rows, v.data(), ctx);
+  forward_same_input(x, rows, {{query, q.data()}, {key, k.data()}, {value, v.data()}}, ctx);
   if (linear) {
     ROFORMER_CHECK(cache == nullptr, "linear attention: incremental decoding with a KV cache is not supported; run the full sequence");
     ROFORMER_CHECK(probs == nullptr, "linear attention has no attention probabilities to return");

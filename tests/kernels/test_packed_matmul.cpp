@@ -167,5 +167,99 @@ TEST(PackedMatmul, FusedEpilogueEqualsSeparatePasses) {
     }
 }
 
+// Prepared activations (PackedInput): the same bits as the plain forward,
+// for every precision on both paths, and one preparation serves a second
+// product of the same input width, as Q, K and V share theirs.
+TEST(PackedInput, PreparedActivationsGiveTheSameBitsAsThePlainForward) {
+  const int64_t out = 96, in = 80, rows = 37;
+  const auto w1 = random_floats(static_cast<std::size_t>(out * in), 61);
+  const auto w2 = random_floats(static_cast<std::size_t>(out * in), 62);
+  const auto bias = random_floats(static_cast<std::size_t>(out), 63);
+  const auto x = random_floats(static_cast<std::size_t>(rows * in), 64);
+  for (MatmulPrecision precision : {MatmulPrecision::F32, MatmulPrecision::Bf16, MatmulPrecision::Int8})
+    for (bool emulate : {false, true}) {
+      const PackedMatmul m1(w1.data(), out, in, precision, emulate), m2(w2.data(), out, in, precision, emulate);
+      for (int threads : {1, 2}) {
+        const ExecContext ctx{threads};
+        PackedInput input;
+        m1.prepare(x.data(), rows, input, ctx);
+        EXPECT_EQ(input.rows(), rows);
+        EXPECT_EQ(input.features(), in);
+        for (const PackedMatmul* m : {&m1, &m2}) {
+          std::vector<float> want(static_cast<std::size_t>(rows * out)), got(want.size(), -7.0f);
+          m->forward(x.data(), rows, bias.data(), want.data(), ctx);
+          m->forward(input, bias.data(), got.data(), ctx);
+          EXPECT_EQ(got, want) << "precision " << static_cast<int>(precision) << " emulate " << emulate << " threads "
+                               << threads << (m == &m2 ? " (second product)" : "");
+        }
+      }
+    }
+}
+
+// A native bf16 product storing its output as bf16 for the next product (the
+// feed-forward block) gives what the fp32 output converted to bf16 gives.
+TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
+  if (!PackedMatmul::native_bf16()) GTEST_SKIP() << "no native bf16 products on this CPU";
+  const int64_t hidden = 64, inner = 160, rows = 41;
+  const auto w_up = random_floats(static_cast<std::size_t>(inner * hidden), 71);
+  const auto w_down = random_floats(static_cast<std::size_t>(hidden * inner), 72);
+  const auto b_up = random_floats(static_cast<std::size_t>(inner), 73);
+  const auto b_down = random_floats(static_cast<std::size_t>(hidden), 74);
+  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 75);
+  const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 76);
+  const PackedMatmul up(w_up.data(), inner, hidden, MatmulPrecision::Bf16);
+  const PackedMatmul down(w_down.data(), hidden, inner, MatmulPrecision::Bf16);
+  ASSERT_TRUE(up.stores_bf16());
+  for (int threads : {1, 2}) {
+    const ExecContext ctx{threads};
+    const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
+    std::vector<float> h(static_cast<std::size_t>(rows * inner)), want(static_cast<std::size_t>(rows * hidden));
+    up.forward(x.data(), rows, b_up.data(), h.data(), ctx, gelu);
+    down.forward(h.data(), rows, b_down.data(), want.data(), ctx, add);
+
+    PackedInput input, between;
+    up.prepare(x.data(), rows, input, ctx);
+    up.forward(input, b_up.data(), between, ctx, gelu);
+    EXPECT_EQ(between.rows(), rows);
+    EXPECT_EQ(between.features(), inner);
+    std::vector<float> got(want.size(), -7.0f);
+    down.forward(between, b_down.data(), got.data(), ctx, add);
+    // Both round the same fp32 GELU outputs to bf16 once; the second product
+    // then multiplies the same bf16 values.
+    EXPECT_LE(max_scaled_diff(got, want), 1e-6) << threads << " thread(s)";
+  }
+}
+
+TEST(PackedInput, MismatchesAreClearErrors) {
+  const int64_t out = 8, in = 6, rows = 3;
+  const auto w = random_floats(static_cast<std::size_t>(out * in), 81);
+  const auto x = random_floats(static_cast<std::size_t>(rows * 2 * in), 82);
+  const ExecContext ctx{1};
+  std::vector<float> y(static_cast<std::size_t>(rows * 2 * out));
+  const PackedMatmul f32(w.data(), out, in, MatmulPrecision::F32);
+  const PackedMatmul int8(w.data(), out, in, MatmulPrecision::Int8);
+  const PackedMatmul wide(x.data(), 3, 2 * in, MatmulPrecision::F32);  // another input width
+  PackedInput prepared;
+  EXPECT_THROW(f32.forward(prepared, nullptr, y.data(), ctx), Error);  // never prepared
+  f32.prepare(x.data(), rows, prepared, ctx);
+  EXPECT_THROW(int8.forward(prepared, nullptr, y.data(), ctx), Error);  // fp32 rows, not int8 codes
+  EXPECT_THROW(wide.forward(prepared, nullptr, y.data(), ctx), Error);  // 6 features, not 12
+  EXPECT_FALSE(f32.stores_bf16());
+  PackedInput out_bf16;
+  EXPECT_THROW(f32.forward(prepared, nullptr, out_bf16, ctx), Error);  // fp32 products store fp32
+  EXPECT_THROW(f32.prepare(x.data(), -1, prepared, ctx), Error);
+  if (PackedMatmul::native_bf16()) {
+    const PackedMatmul bf16(w.data(), out, in, MatmulPrecision::Bf16);
+    EXPECT_THROW(bf16.forward(prepared, nullptr, y.data(), ctx), Error);  // fp32 rows, not bf16 values
+    PackedInput bx;
+    bf16.prepare(x.data(), rows, bx, ctx);
+    EXPECT_THROW(bf16.forward(bx, nullptr, bx, ctx), Error);  // output over its own input
+    EXPECT_THROW(bf16.forward(bx, nullptr, out_bf16, ctx, {std::nullopt, y.data()}), Error);  // no residual
+    const PackedMatmul next(w.data(), in, out, MatmulPrecision::F32);
+    bf16.forward(bx, nullptr, out_bf16, ctx);
+    EXPECT_THROW(next.forward(out_bf16, nullptr, y.data(), ctx), Error);  // bf16 values, no fp32 rows
+  }
+}
+
 }  // namespace
 }  // namespace roformer::kernels

@@ -1,0 +1,91 @@
+// The multi-product helpers of nn/linear.h against the layers run one by
+// one: forward_same_input (Q, K and V from one prepared input) gives the
+// same bits; feed_forward (bf16 hidden activations handed from product to
+// product) gives what the fp32 hand-over gives, for every kind of product.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "nn/linear.h"
+#include "support/test_support.h"
+
+namespace roformer::nn {
+namespace {
+
+using kernels::MatmulPrecision;
+using testing::max_scaled_diff;
+using testing::random_floats;
+
+Linear random_linear(int64_t out, int64_t in, uint32_t seed) {
+  Linear l;
+  l.weight = Tensor::from_vector({out, in}, random_floats(static_cast<std::size_t>(out * in), seed, -0.3f, 0.3f));
+  l.bias = Tensor::from_vector({out}, random_floats(static_cast<std::size_t>(out), seed + 1, -0.2f, 0.2f));
+  return l;
+}
+
+// Unpacked layers, and packed ones of each precision.
+std::vector<std::optional<MatmulPrecision>> kinds() {
+  return {std::nullopt, MatmulPrecision::F32, MatmulPrecision::Bf16, MatmulPrecision::Int8};
+}
+
+TEST(LinearBlocks, SharedInputGivesTheSameBitsAsSeparateProducts) {
+  const int64_t hidden = 48, rows = 29;
+  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 3);
+  for (const auto kind : kinds()) {
+    Linear q = random_linear(hidden, hidden, 10), k = random_linear(hidden, hidden, 20), v = random_linear(hidden, hidden, 30);
+    if (kind) {
+      q.pack(*kind);
+      k.pack(*kind);
+      v.pack(*kind);
+    }
+    for (int threads : {1, 2}) {
+      const ExecContext ctx{threads};
+      std::vector<float> want(static_cast<std::size_t>(3 * rows * hidden)), got(want.size(), -7.0f);
+      q.forward(x.data(), rows, want.data(), ctx);
+      k.forward(x.data(), rows, want.data() + rows * hidden, ctx);
+      v.forward(x.data(), rows, want.data() + 2 * rows * hidden, ctx);
+      forward_same_input(x.data(), rows,
+                         {{q, got.data()}, {k, got.data() + rows * hidden}, {v, got.data() + 2 * rows * hidden}}, ctx);
+      EXPECT_EQ(got, want) << "kind " << (kind ? static_cast<int>(*kind) : -1) << ", " << threads << " thread(s)";
+    }
+  }
+  // Layers packed differently fall back to one preparation each.
+  Linear q = random_linear(hidden, hidden, 10), k = random_linear(hidden, hidden, 20);
+  q.pack(MatmulPrecision::Int8);
+  k.pack(MatmulPrecision::F32);
+  std::vector<float> want(static_cast<std::size_t>(2 * rows * hidden)), got(want.size(), -7.0f);
+  q.forward(x.data(), rows, want.data(), ExecContext{1});
+  k.forward(x.data(), rows, want.data() + rows * hidden, ExecContext{1});
+  forward_same_input(x.data(), rows, {{q, got.data()}, {k, got.data() + rows * hidden}}, ExecContext{1});
+  EXPECT_EQ(got, want);
+}
+
+TEST(LinearBlocks, FeedForwardEqualsTheTwoProductsInFp32HandOver) {
+  const int64_t hidden = 48, inner = 112, rows = 29;
+  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 5);
+  const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 6);
+  for (const auto kind : kinds()) {
+    Linear up = random_linear(inner, hidden, 40), down = random_linear(hidden, inner, 50);
+    if (kind) {
+      up.pack(*kind);
+      down.pack(*kind);
+    }
+    for (int threads : {1, 2}) {
+      const ExecContext ctx{threads};
+      std::vector<float> h(static_cast<std::size_t>(rows * inner)), want(static_cast<std::size_t>(rows * hidden));
+      up.forward(x.data(), rows, h.data(), ctx, {kernels::Activation::Gelu});
+      down.forward(h.data(), rows, want.data(), ctx, {std::nullopt, residual.data()});
+      std::vector<float> scratch(h.size(), -7.0f), got(want.size(), -7.0f);
+      feed_forward(up, down, kernels::Activation::Gelu, x.data(), rows, scratch.data(), got.data(), residual.data(), ctx);
+      // The bf16 hand-over rounds the same fp32 GELU outputs to the same bf16
+      // values as the fp32 one does before its product; the rest is identical.
+      EXPECT_LE(max_scaled_diff(got, want), 1e-6) << "kind " << (kind ? static_cast<int>(*kind) : -1) << ", "
+                                                  << threads << " thread(s)";
+    }
+  }
+}
+
+}  // namespace
+}  // namespace roformer::nn
