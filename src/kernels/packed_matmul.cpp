@@ -35,6 +35,13 @@ std::vector<int32_t>& int8_sums(std::size_t n) {
   return sums;
 }
 
+// One chunk of rescaled rows on their way to quantization, per (worker) thread.
+float* int8_rows(std::size_t n) {
+  thread_local std::vector<float> rows;
+  if (rows.size() < n) rows.resize(n);
+  return rows.data();
+}
+
 constexpr int64_t kInt8RowChunk = 16;  // rows per task of the quantize and rescale passes
 
 // Rows per product call on the int8 path: about 1 MB of int32 sums, so the
@@ -135,7 +142,8 @@ struct PackedMatmul::Impl {
   }
 
   void pack_int8(const float* weight, bool emulate);
-  void forward_int8(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
+  // Into fp32 rows y, or (y null) quantized into codes for the next int8 product.
+  void forward_int8(const PackedInput& x, const float* bias, float* y, PackedInput* codes, const ExecContext& ctx,
                     const Epilogue& epilogue) const;
   // The oneDNN product of prepared activations into dst (fp32 or bf16).
   void run_product(const PackedInput& x, const float* bias, void* dst, bool bf16_out, const ExecContext& ctx,
@@ -171,8 +179,8 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   }
 }
 
-void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
-                                      const Epilogue& epilogue) const {
+void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
+                                      const ExecContext& ctx, const Epilogue& epilogue) const {
   const int64_t rows = x.rows_;
   const uint8_t* qx = x.codes_.data();
   const RowQuant* params = x.params_.data();
@@ -180,6 +188,7 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   // Worker threads see their own thread_local, so the lambdas take a pointer.
   int32_t* sums = int8_sums(static_cast<std::size_t>(std::min(rows, int8_block_rows(n_out)) * n_out)).data();
   const QuantKernels k = quant_kernels(ctx.isa);
+  std::atomic<bool> finite{true};
 
   // Row blocks: the int32 sums of one block stay in cache from the product to
   // the rescale and epilogue, which run on each chunk of rows while it is hot.
@@ -215,13 +224,18 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
       }
     }
     for_each_chunk(nb, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
-      float* yc = y + (r0 + b) * n_out;
+      float* yc = y != nullptr ? y + (r0 + b) * n_out : int8_rows(static_cast<std::size_t>((e - b) * n_out));
       k.dequantize_rows(sums + b * n_out, e - b, n_out, params + r0 + b, w_scale.data(), w_sum.data(), bias, yc);
       Epilogue part = epilogue;
       if (part.residual != nullptr) part.residual += (r0 + b) * n_out;
       apply_epilogue(yc, e - b, n_out, part, one);
+      // Quantized for the next product while the chunk is still in cache.
+      if (codes != nullptr && !k.quantize_rows(yc, e - b, n_out, codes->codes_.data() + (r0 + b) * n_out,
+                                               codes->params_.data() + r0 + b))
+        finite = false;
     });
   }
+  ROFORMER_CHECK(finite.load(), "packed matmul: the product's output holds a NaN or an infinity");
 }
 
 PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate)
@@ -279,8 +293,11 @@ bool PackedMatmul::native_int8() {
   return has(dnnl_cpu_isa_avx512_core_vnni) || has(dnnl_cpu_isa_avx2_vnni);
 }
 
-bool PackedMatmul::stores_bf16() const {
-  return impl_->precision == MatmulPrecision::Bf16 && !impl_->emulated;
+bool PackedMatmul::feeds(const PackedMatmul& next) const {
+  const Impl& m = *impl_;
+  if (next.in_features() != m.out || next.precision() != m.precision) return false;
+  if (m.precision == MatmulPrecision::Int8) return true;  // both paths read the same codes
+  return m.precision == MatmulPrecision::Bf16 && !m.emulated && !next.emulated();
 }
 
 void PackedMatmul::prepare(const float* x, int64_t rows, PackedInput& input, const ExecContext& ctx) const {
@@ -303,7 +320,7 @@ void PackedMatmul::prepare(const float* x, int64_t rows, PackedInput& input, con
       if (!k.quantize_rows(x + b * in, e - b, in, codes + b * in, params + b)) finite = false;
     });
     ROFORMER_CHECK(finite.load(), "packed matmul: the activations hold a NaN or an infinity");
-  } else if (stores_bf16()) {
+  } else if (m.precision == MatmulPrecision::Bf16 && !m.emulated) {
     input.form_ = PackedInput::Form::Bf16Values;
     if (input.bf16_.size() < n) input.bf16_.resize(n);
     convert_to_bf16(x, rows * m.in, input.bf16_.data(), ctx);
@@ -328,7 +345,7 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, co
   if (rows == 0) return;
   if (m.precision == MatmulPrecision::Int8) {
     ROFORMER_CHECK(x.form_ == PackedInput::Form::Int8Codes, "packed matmul: int8 products need int8-prepared activations");
-    m.forward_int8(x, bias, y, ctx, epilogue);
+    m.forward_int8(x, bias, y, nullptr, ctx, epilogue);
     return;
   }
   if (m.emulated || m.precision == MatmulPrecision::F32) {
@@ -356,16 +373,26 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, co
 void PackedMatmul::forward(const PackedInput& x, const float* bias, PackedInput& y, const ExecContext& ctx,
                            const Epilogue& epilogue) const {
   const Impl& m = *impl_;
-  ROFORMER_CHECK(stores_bf16(), "packed matmul: only native bf16 products store bf16 outputs");
+  const bool int8 = m.precision == MatmulPrecision::Int8;
+  ROFORMER_CHECK(int8 || (m.precision == MatmulPrecision::Bf16 && !m.emulated),
+                 "packed matmul: only native bf16 and int8 products store prepared outputs");
   ROFORMER_CHECK(&x != &y, "packed matmul: the output cannot overwrite the prepared input");
-  ROFORMER_CHECK(epilogue.residual == nullptr, "packed matmul: a bf16 output takes no residual");
-  ROFORMER_CHECK(x.features_ == m.in && x.form_ == PackedInput::Form::Bf16Values,
-                 "packed matmul: bf16 products need bf16-prepared activations of " + std::to_string(m.in) + " features");
-  y.form_ = PackedInput::Form::Bf16Values;
+  ROFORMER_CHECK(epilogue.residual == nullptr, "packed matmul: a prepared output takes no residual");
+  const auto form = int8 ? PackedInput::Form::Int8Codes : PackedInput::Form::Bf16Values;
+  ROFORMER_CHECK(x.features_ == m.in && x.form_ == form,
+                 std::string("packed matmul: this product needs ") + (int8 ? "int8" : "bf16") +
+                     "-prepared activations of " + std::to_string(m.in) + " features");
+  y.form_ = form;
   y.rows_ = x.rows_;
   y.features_ = m.out;
   y.f32_ = nullptr;
   const auto n = static_cast<std::size_t>(x.rows_ * m.out);
+  if (int8) {
+    if (y.codes_.size() < n) y.codes_.resize(n);
+    if (y.params_.size() < static_cast<std::size_t>(y.rows_)) y.params_.resize(static_cast<std::size_t>(y.rows_));
+    if (x.rows_ > 0) m.forward_int8(x, bias, nullptr, &y, ctx, epilogue);
+    return;
+  }
   if (y.bf16_.size() < n) y.bf16_.resize(n);
   if (x.rows_ > 0) m.run_product(x, bias, y.bf16_.data(), true, ctx, epilogue);
 }

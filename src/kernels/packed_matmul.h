@@ -74,9 +74,13 @@ class PackedMatmul {
   // forward() on prepared activations.
   void forward(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;
-  // Native Bf16 only: the output stored as bf16 into y, prepared for a
-  // product whose input width is out_features(). No residual in the epilogue.
-  bool stores_bf16() const;
+  // Whether forward() can store this product's output already prepared for
+  // `next` (whose input width must be out_features()): a native Bf16 product
+  // for a native Bf16 one, as bf16 values; an Int8 product for an Int8 one,
+  // quantized row by row while the rows are rescaled. The fp32 output is then
+  // never written.
+  bool feeds(const PackedMatmul& next) const;
+  // The output stored prepared (see feeds()) into y. No residual in the epilogue.
   void forward(const PackedInput& x, const float* bias, PackedInput& y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;
   // The weights as used (bf16 values widened back to fp32, int8 values times

@@ -50,7 +50,7 @@ void feed_forward(const Linear& up, const Linear& down, kernels::Activation act,
                   float* hidden, float* y, const float* residual, const ExecContext& ctx) {
   const kernels::PackedMatmul* pu = up.packed_for(ctx);
   const kernels::PackedMatmul* pd = down.packed_for(ctx);
-  if (pu == nullptr || pd == nullptr || !pu->stores_bf16() || !pd->stores_bf16()) {
+  if (pu == nullptr || pd == nullptr || !pu->feeds(*pd)) {
     up.forward(x, rows, hidden, ctx, {act});
     down.forward(hidden, rows, y, ctx, {std::nullopt, residual});
     return;

@@ -53,9 +53,10 @@ void forward_same_input(const float* x, int64_t rows, std::initializer_list<Proj
                         const ExecContext& ctx);
 
 // y = down(act(up(x))) + residual, the transformer's feed-forward block
-// (residual may be null). With native bf16 packs the first product stores the
-// hidden activations as bf16 for the second, with no fp32 copy and no
-// conversion pass; otherwise they pass through `hidden` (rows, up.out_features()).
+// (residual may be null). When up feeds down (native bf16 or int8 packs) the
+// first product stores the hidden activations already converted or quantized
+// for the second, with no fp32 copy and no pass of their own; otherwise they
+// pass through `hidden` (rows, up.out_features()).
 void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,
                   float* hidden, float* y, const float* residual, const ExecContext& ctx);
 

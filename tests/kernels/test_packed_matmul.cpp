@@ -209,7 +209,8 @@ TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
   const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 76);
   const PackedMatmul up(w_up.data(), inner, hidden, MatmulPrecision::Bf16);
   const PackedMatmul down(w_down.data(), hidden, inner, MatmulPrecision::Bf16);
-  ASSERT_TRUE(up.stores_bf16());
+  ASSERT_TRUE(up.feeds(down));
+  EXPECT_FALSE(down.feeds(down));  // input width 160, output 64
   for (int threads : {1, 2}) {
     const ExecContext ctx{threads};
     const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
@@ -230,6 +231,39 @@ TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
   }
 }
 
+// An int8 product quantizing its output for the next int8 product, chunk by
+// chunk as it rescales, gives the same bits as the fp32 output quantized by
+// the next product itself, on the oneDNN and the fallback path.
+TEST(PackedInput, Int8OutputFeedsTheNextProductBitForBit) {
+  const int64_t hidden = 64, inner = 160, rows = 41;
+  const auto w_up = random_floats(static_cast<std::size_t>(inner * hidden), 91);
+  const auto w_down = random_floats(static_cast<std::size_t>(hidden * inner), 92);
+  const auto b_up = random_floats(static_cast<std::size_t>(inner), 93);
+  const auto b_down = random_floats(static_cast<std::size_t>(hidden), 94);
+  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 95);
+  const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 96);
+  for (bool emulate : {false, true}) {
+    const PackedMatmul up(w_up.data(), inner, hidden, MatmulPrecision::Int8, emulate);
+    const PackedMatmul down(w_down.data(), hidden, inner, MatmulPrecision::Int8, !emulate);
+    ASSERT_TRUE(up.feeds(down));  // either path reads the other's codes
+    for (int threads : {1, 2}) {
+      const ExecContext ctx{threads};
+      const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
+      std::vector<float> h(static_cast<std::size_t>(rows * inner)), want(static_cast<std::size_t>(rows * hidden));
+      up.forward(x.data(), rows, b_up.data(), h.data(), ctx, gelu);
+      down.forward(h.data(), rows, b_down.data(), want.data(), ctx, add);
+      PackedInput input, between;
+      up.prepare(x.data(), rows, input, ctx);
+      up.forward(input, b_up.data(), between, ctx, gelu);
+      EXPECT_EQ(between.rows(), rows);
+      EXPECT_EQ(between.features(), inner);
+      std::vector<float> got(want.size(), -7.0f);
+      down.forward(between, b_down.data(), got.data(), ctx, add);
+      EXPECT_EQ(got, want) << "emulate " << emulate << ", " << threads << " thread(s)";
+    }
+  }
+}
+
 TEST(PackedInput, MismatchesAreClearErrors) {
   const int64_t out = 8, in = 6, rows = 3;
   const auto w = random_floats(static_cast<std::size_t>(out * in), 81);
@@ -244,7 +278,9 @@ TEST(PackedInput, MismatchesAreClearErrors) {
   f32.prepare(x.data(), rows, prepared, ctx);
   EXPECT_THROW(int8.forward(prepared, nullptr, y.data(), ctx), Error);  // fp32 rows, not int8 codes
   EXPECT_THROW(wide.forward(prepared, nullptr, y.data(), ctx), Error);  // 6 features, not 12
-  EXPECT_FALSE(f32.stores_bf16());
+  const PackedMatmul f32_next(w.data(), in, out, MatmulPrecision::F32);
+  EXPECT_FALSE(f32.feeds(f32_next));
+  EXPECT_FALSE(int8.feeds(f32_next));
   PackedInput out_bf16;
   EXPECT_THROW(f32.forward(prepared, nullptr, out_bf16, ctx), Error);  // fp32 products store fp32
   EXPECT_THROW(f32.prepare(x.data(), -1, prepared, ctx), Error);
