@@ -196,38 +196,48 @@ TEST(PackedInput, PreparedActivationsGiveTheSameBitsAsThePlainForward) {
     }
 }
 
-// A native bf16 product storing its output as bf16 for the next product (the
-// feed-forward block) gives what the fp32 output converted to bf16 gives.
+// A feed-forward block y = down(gelu(up(x))) + residual, run with the fp32
+// hand-over (want) and with up storing its output prepared for down (got).
+struct FeedForwardRun {
+  static constexpr int64_t kHidden = 64, kInner = 160, kRows = 41;
+  std::vector<float> w_up = random_floats(static_cast<std::size_t>(kInner * kHidden), 71);
+  std::vector<float> w_down = random_floats(static_cast<std::size_t>(kHidden * kInner), 72);
+  std::vector<float> b_up = random_floats(static_cast<std::size_t>(kInner), 73);
+  std::vector<float> b_down = random_floats(static_cast<std::size_t>(kHidden), 74);
+  std::vector<float> x = random_floats(static_cast<std::size_t>(kRows * kHidden), 75);
+  std::vector<float> residual = random_floats(static_cast<std::size_t>(kRows * kHidden), 76);
+  std::vector<float> want, got;
+
+  void run(const PackedMatmul& up, const PackedMatmul& down, const ExecContext& ctx) {
+    const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
+    std::vector<float> h(static_cast<std::size_t>(kRows * kInner));
+    want.assign(static_cast<std::size_t>(kRows * kHidden), 0.0f);
+    got.assign(want.size(), -7.0f);
+    up.forward(x.data(), kRows, b_up.data(), h.data(), ctx, gelu);
+    down.forward(h.data(), kRows, b_down.data(), want.data(), ctx, add);
+    PackedInput input, between;
+    up.prepare(x.data(), kRows, input, ctx);
+    up.forward(input, b_up.data(), between, ctx, gelu);
+    EXPECT_EQ(between.rows(), kRows);
+    EXPECT_EQ(between.features(), kInner);
+    down.forward(between, b_down.data(), got.data(), ctx, add);
+  }
+};
+
+// A native bf16 product storing its output as bf16 for the next product
+// gives what the fp32 output converted to bf16 gives.
 TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
   if (!PackedMatmul::native_bf16()) GTEST_SKIP() << "no native bf16 products on this CPU";
-  const int64_t hidden = 64, inner = 160, rows = 41;
-  const auto w_up = random_floats(static_cast<std::size_t>(inner * hidden), 71);
-  const auto w_down = random_floats(static_cast<std::size_t>(hidden * inner), 72);
-  const auto b_up = random_floats(static_cast<std::size_t>(inner), 73);
-  const auto b_down = random_floats(static_cast<std::size_t>(hidden), 74);
-  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 75);
-  const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 76);
-  const PackedMatmul up(w_up.data(), inner, hidden, MatmulPrecision::Bf16);
-  const PackedMatmul down(w_down.data(), hidden, inner, MatmulPrecision::Bf16);
+  FeedForwardRun f;
+  const PackedMatmul up(f.w_up.data(), f.kInner, f.kHidden, MatmulPrecision::Bf16);
+  const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Bf16);
   ASSERT_TRUE(up.feeds(down));
   EXPECT_FALSE(down.feeds(down));  // input width 160, output 64
   for (int threads : {1, 2}) {
-    const ExecContext ctx{threads};
-    const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
-    std::vector<float> h(static_cast<std::size_t>(rows * inner)), want(static_cast<std::size_t>(rows * hidden));
-    up.forward(x.data(), rows, b_up.data(), h.data(), ctx, gelu);
-    down.forward(h.data(), rows, b_down.data(), want.data(), ctx, add);
-
-    PackedInput input, between;
-    up.prepare(x.data(), rows, input, ctx);
-    up.forward(input, b_up.data(), between, ctx, gelu);
-    EXPECT_EQ(between.rows(), rows);
-    EXPECT_EQ(between.features(), inner);
-    std::vector<float> got(want.size(), -7.0f);
-    down.forward(between, b_down.data(), got.data(), ctx, add);
+    f.run(up, down, ExecContext{threads});
     // Both round the same fp32 GELU outputs to bf16 once; the second product
     // then multiplies the same bf16 values.
-    EXPECT_LE(max_scaled_diff(got, want), 1e-6) << threads << " thread(s)";
+    EXPECT_LE(max_scaled_diff(f.got, f.want), 1e-6) << threads << " thread(s)";
   }
 }
 
@@ -235,31 +245,14 @@ TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
 // chunk as it rescales, gives the same bits as the fp32 output quantized by
 // the next product itself, on the oneDNN and the fallback path.
 TEST(PackedInput, Int8OutputFeedsTheNextProductBitForBit) {
-  const int64_t hidden = 64, inner = 160, rows = 41;
-  const auto w_up = random_floats(static_cast<std::size_t>(inner * hidden), 91);
-  const auto w_down = random_floats(static_cast<std::size_t>(hidden * inner), 92);
-  const auto b_up = random_floats(static_cast<std::size_t>(inner), 93);
-  const auto b_down = random_floats(static_cast<std::size_t>(hidden), 94);
-  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 95);
-  const auto residual = random_floats(static_cast<std::size_t>(rows * hidden), 96);
+  FeedForwardRun f;
   for (bool emulate : {false, true}) {
-    const PackedMatmul up(w_up.data(), inner, hidden, MatmulPrecision::Int8, emulate);
-    const PackedMatmul down(w_down.data(), hidden, inner, MatmulPrecision::Int8, !emulate);
+    const PackedMatmul up(f.w_up.data(), f.kInner, f.kHidden, MatmulPrecision::Int8, emulate);
+    const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Int8, !emulate);
     ASSERT_TRUE(up.feeds(down));  // either path reads the other's codes
     for (int threads : {1, 2}) {
-      const ExecContext ctx{threads};
-      const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
-      std::vector<float> h(static_cast<std::size_t>(rows * inner)), want(static_cast<std::size_t>(rows * hidden));
-      up.forward(x.data(), rows, b_up.data(), h.data(), ctx, gelu);
-      down.forward(h.data(), rows, b_down.data(), want.data(), ctx, add);
-      PackedInput input, between;
-      up.prepare(x.data(), rows, input, ctx);
-      up.forward(input, b_up.data(), between, ctx, gelu);
-      EXPECT_EQ(between.rows(), rows);
-      EXPECT_EQ(between.features(), inner);
-      std::vector<float> got(want.size(), -7.0f);
-      down.forward(between, b_down.data(), got.data(), ctx, add);
-      EXPECT_EQ(got, want) << "emulate " << emulate << ", " << threads << " thread(s)";
+      f.run(up, down, ExecContext{threads});
+      EXPECT_EQ(f.got, f.want) << "emulate " << emulate << ", " << threads << " thread(s)";
     }
   }
 }
