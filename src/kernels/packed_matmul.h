@@ -32,9 +32,9 @@ struct Epilogue {
 // Activations in the form a product reads them: bf16 values for native Bf16
 // products, quantized codes and their rows' parameters for Int8, the caller's
 // fp32 rows in place otherwise. Preparing once lets products of the same input
-// (Q, K and V) share the conversion, and a native Bf16 product can store its
-// output straight into one for the next product. The buffers are kept between
-// uses, so a warm PackedInput allocates nothing.
+// (Q, K and V) share the conversion, and a product can store its output
+// straight into one for the next product (PackedMatmul::feeds). The buffers
+// are kept between uses, so a warm PackedInput allocates nothing.
 class PackedInput {
  public:
   int64_t rows() const { return rows_; }
