@@ -60,7 +60,8 @@ class LabelledDataset {
   int64_t records() const { return records_; }
   int64_t truncated() const { return truncated_; }  // records longer than one example
 
-  // Examples whose record says "split": `name`.
+  // Examples whose record says "split": `name`, or any of several
+  // comma-separated names ("valid,test"), in file order.
   std::vector<int64_t> indices_of_split(std::string_view name) const;
   // Examples split by record (all windows of a record on one side), by key hash.
   DatasetSplit split(double valid_fraction, uint64_t seed = 0) const;

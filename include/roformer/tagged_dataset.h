@@ -48,6 +48,7 @@ class TaggedDataset {
   const std::vector<std::string>& label_names() const { return label_names_; }
   int64_t num_labels() const { return static_cast<int64_t>(label_names_.size()); }
   int64_t truncated() const { return truncated_; }  // sentences that lost words to max_length
+  // As LabelledDataset::indices_of_split: one split or several comma-separated.
   std::vector<int64_t> indices_of_split(std::string_view name) const;
 
   void batch(std::span<const int64_t> indices, TokenBatch& out) const;

@@ -276,12 +276,7 @@ ConstantBaselines constant_baselines(const std::string& jsonl, const std::string
   const LabelledDataset data = LabelledDataset::from_jsonl(jsonl, tokenizer, lo);
   auto counts_of = [&](const std::string& names) {
     std::vector<int64_t> counts(static_cast<std::size_t>(data.num_labels()), 0);
-    for (std::size_t begin = 0; begin <= names.size();) {
-      const std::size_t end = std::min(names.find(',', begin), names.size());
-      for (int64_t i : data.indices_of_split(names.substr(begin, end - begin)))
-        ++counts[static_cast<std::size_t>(data.example(i).label)];
-      begin = end + 1;
-    }
+    for (int64_t i : data.indices_of_split(names)) ++counts[static_cast<std::size_t>(data.example(i).label)];
     return counts;
   };
   const std::vector<int64_t> train = counts_of("train"), scored = counts_of(splits);

@@ -97,17 +97,7 @@ class TaskData {
     const int64_t train_size = train_seq_ ? train_seq_->size() : train_tok_->size();
     // A split may name several, comma-separated ("valid,test"): their records, in file order.
     auto split = [&](const std::string& names) {
-      std::vector<int64_t> out;
-      for (std::size_t begin = 0; begin <= names.size();) {
-        const std::size_t end = std::min(names.find(',', begin), names.size());
-        const std::string name = names.substr(begin, end - begin);
-        const auto part = train_seq_ ? train_seq_->indices_of_split(name) : train_tok_->indices_of_split(name);
-        out.insert(out.end(), part.begin(), part.end());
-        begin = end + 1;
-      }
-      std::sort(out.begin(), out.end());
-      out.erase(std::unique(out.begin(), out.end()), out.end());
-      return out;
+      return train_seq_ ? train_seq_->indices_of_split(names) : train_tok_->indices_of_split(names);
     };
     train_ = o.train_split.empty() ? all(train_size) : split(o.train_split);
     if (o.valid_file.empty()) {

@@ -1,5 +1,6 @@
 #include "train/jsonl_reader.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -32,6 +33,15 @@ void for_each_jsonl_object(const std::string& path, int64_t max_file_bytes,
     fn(j, number, where);
   }
   ROFORMER_CHECK(!in.bad(), path + ": read error");
+}
+
+bool split_in(std::string_view split, std::string_view names) {
+  for (std::size_t begin = 0; begin <= names.size();) {
+    const std::size_t end = std::min(names.find(',', begin), names.size());
+    if (names.substr(begin, end - begin) == split) return true;
+    begin = end + 1;
+  }
+  return false;
 }
 
 }  // namespace roformer::train

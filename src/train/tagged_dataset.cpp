@@ -109,7 +109,7 @@ const TaggedExample& TaggedDataset::example(int64_t i) const {
 std::vector<int64_t> TaggedDataset::indices_of_split(std::string_view name) const {
   std::vector<int64_t> out;
   for (int64_t i = 0; i < size(); ++i)
-    if (examples_[static_cast<std::size_t>(i)].split == name) out.push_back(i);
+    if (train::split_in(examples_[static_cast<std::size_t>(i)].split, name)) out.push_back(i);
   return out;
 }
 

@@ -2,6 +2,7 @@
 // naming, truncation and windows, splits, batches and malformed records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <set>
@@ -35,6 +36,14 @@ TEST(DataLabelled, LoadsTheSpamSample) {
              test = ds.indices_of_split("test");
   EXPECT_EQ(train.size() + valid.size() + test.size(), 300u);
   EXPECT_GT(valid.size(), 5u);
+  // Several comma-separated splits: their examples, in file order.
+  std::vector<int64_t> both = valid;
+  both.insert(both.end(), test.begin(), test.end());
+  std::sort(both.begin(), both.end());
+  EXPECT_EQ(ds.indices_of_split("valid,test"), both);
+  EXPECT_EQ(ds.indices_of_split("test,valid"), both);
+  EXPECT_EQ(ds.indices_of_split("valid,"), valid);  // every record here names its split
+  EXPECT_TRUE(ds.indices_of_split("val").empty());  // names match whole
   // The first example is the tokenizer's own truncated encoding of the first record.
   std::ifstream in(data_test::sample_path("spam_sample.jsonl"));
   std::string first;

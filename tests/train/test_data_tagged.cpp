@@ -72,6 +72,7 @@ TEST(DataTagged, LoadsThePosSample) {
   EXPECT_EQ(ds.size(), 1200);
   EXPECT_EQ(ds.indices_of_split("train").size(), 1000u);
   EXPECT_EQ(ds.indices_of_split("valid").size(), 200u);
+  EXPECT_EQ(ds.indices_of_split("train,valid").size(), 1200u);
   EXPECT_GT(ds.num_labels(), 40);
   const auto& names = ds.label_names();
   for (const char* tag : {"nn", "at", "in", "vbd"})
