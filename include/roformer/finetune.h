@@ -38,6 +38,7 @@ struct FinetuneOptions {
   double dropout = -1;                       // < 0: the checkpoint's own probabilities
   uint64_t seed = 0;
   int threads = 1;
+  std::string gemm = "auto";                 // matrix-product library: auto, openblas, onednn
   int64_t log_every = 10;
   int64_t eval_batch_size = 32;
   std::string out_dir = "runs/finetune";

@@ -46,6 +46,7 @@ struct PretrainOptions {
   double clip_norm = 1.0;        // 0: no clipping
   uint64_t seed = 0;
   int threads = 1;
+  std::string gemm = "auto";     // matrix-product library: auto, openblas (allocation-free steps), onednn
   // Bookkeeping.
   int64_t log_every = 10;
   int64_t eval_every = 200;      // 0: only at the end

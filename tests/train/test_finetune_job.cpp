@@ -203,6 +203,10 @@ TEST(Finetune, BadOptionsAreClearErrors) {
   EXPECT_THROW(finetune_options_from_json(R"({"learning_rate": 1})"), Error);
   EXPECT_THROW(finetune_options_from_json(R"({"lr": "fast"})"), Error);
   EXPECT_EQ(finetune_options_from_json(R"({"lr": 0.5, "epochs": 4})").epochs, 4);
+  EXPECT_EQ(finetune_options_from_json(R"({"gemm": "onednn"})").gemm, "onednn");
+  o.valid_split = "valid";
+  o.gemm = "mkl";
+  EXPECT_THROW(finetune(o), Error);
 }
 
 // The pre-training job's held-out numbers equal evaluate_language_model on

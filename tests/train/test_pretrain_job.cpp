@@ -3,10 +3,13 @@
 // killed at any moment (even while saving) leaves a checkpoint to resume from.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <string>
+#include <vector>
 
 #include "roformer/error.h"
 #include "roformer/pretrain.h"
@@ -115,6 +118,31 @@ TEST(PretrainJob, BadOptionsAreClearErrors) {
   EXPECT_THROW(pretrain_options_from_json(R"({"stepz": 3})"), Error);
   EXPECT_THROW(pretrain_options_from_json(R"({"steps": "many"})"), Error);
   EXPECT_EQ(pretrain_options_from_json(R"({"steps": 7})").steps, 7);
+  o = toy(tmp.file("x"));
+  o.gemm = "mkl";
+  EXPECT_THROW(pretrain(o), Error);
+  EXPECT_EQ(pretrain_options_from_json(R"({"gemm": "openblas"})").gemm, "openblas");
+}
+
+// The matrix-product library is the job's choice: both train the toy model
+// to the same losses up to the libraries' summation order, and the log says
+// which one ran.
+TEST(PretrainJob, EitherProductLibraryTrains) {
+  TempDir tmp;
+  std::vector<double> last;
+  for (const char* gemm : {"openblas", "onednn"}) {
+    PretrainOptions o = toy(tmp.file(gemm));
+    o.gemm = gemm;
+    std::string logged;
+    PretrainCallbacks cb;
+    cb.on_log = [&](const std::string& line) { logged += line + "\n"; };
+    const PretrainResult r = pretrain(o, cb);
+    EXPECT_NE(logged.find(std::string(gemm) + " products"), std::string::npos) << logged;
+    last.push_back(r.train_loss);
+    last.push_back(r.valid_loss);
+  }
+  EXPECT_NEAR(last[0], last[2], 1e-3 * std::abs(last[0]));
+  EXPECT_NEAR(last[1], last[3], 1e-3 * std::abs(last[1]));
 }
 
 }  // namespace
