@@ -50,6 +50,18 @@ const std::string& pretrained_dir() {
   return path;
 }
 
+// One epoch of sequence classification on the committed spam sample.
+FinetuneOptions spam_options(const std::string& out_dir, int64_t max_length, int64_t batch_size) {
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.train_file = repo_file("data/sample/spam_sample.jsonl");
+  o.max_length = max_length;
+  o.batch_size = batch_size;
+  o.epochs = 1;
+  o.out_dir = out_dir;
+  return o;
+}
+
 TEST(Finetune, NewHeadKeepsTheEncoderBitForBit) {
   const std::string dir = data_path("fixtures/roformer-tiny-mlm");
   const RoFormerModel pre = RoFormerModel::from_pretrained(dir);
@@ -126,15 +138,9 @@ TEST(Finetune, TokenClassificationLearnsPartsOfSpeech) {
 
 TEST(Finetune, SequenceClassificationWithAccumulation) {
   TempDir tmp;
-  FinetuneOptions o;
-  o.model_dir = pretrained_dir();
-  o.train_file = repo_file("data/sample/spam_sample.jsonl");
-  o.max_length = 32;
-  o.batch_size = 4;
+  FinetuneOptions o = spam_options(tmp.file("ft"), 32, 4);
   o.accumulation = 2;
-  o.epochs = 1;
   o.lr = 2e-3;
-  o.out_dir = tmp.file("ft");
   int64_t steps_seen = 0;
   PretrainCallbacks cb;
   cb.on_progress = [&](const PretrainProgress& p) {
@@ -162,14 +168,8 @@ TEST(Finetune, SequenceClassificationWithAccumulation) {
 // "valid,test" holds out both splits: the evaluation sees their union.
 TEST(Finetune, SeveralHeldOutSplits) {
   TempDir tmp;
-  FinetuneOptions o;
-  o.model_dir = pretrained_dir();
-  o.train_file = repo_file("data/sample/spam_sample.jsonl");
-  o.max_length = 16;
-  o.batch_size = 8;
-  o.epochs = 1;
+  FinetuneOptions o = spam_options(tmp.file("ft"), 16, 8);
   o.valid_split = "valid,test";
-  o.out_dir = tmp.file("ft");
   const FinetuneResult r = finetune(o);
   LabelledOptions lo;
   lo.max_length = 16;
