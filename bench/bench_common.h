@@ -26,6 +26,10 @@ double sgemm_gflops(int n, int threads, GemmBackend backend = default_gemm_backe
 // (12 chains per thread, the widest vectors this CPU runs: AVX-512, else
 // AVX2) on `threads` threads: the FP32 arithmetic peak no product can pass.
 double fma_peak_gflops(int threads);
+// The same for bf16 dot products (vdpbf16ps: 16 lanes, each adding two bf16
+// products into fp32, counted as 4 flops): the ceiling of the bf16 products.
+// 0 on CPUs without AVX512-BF16.
+double bf16_dot_peak_gflops(int threads);
 
 std::string json_escape(const std::string& s);
 double median(std::vector<double> v);

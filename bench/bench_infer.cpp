@@ -10,6 +10,7 @@
 //   bench_infer --rss --model DIR [--batch B --seq T] [--json]
 //   bench_infer --sgemm [--threads N] [--gemm openblas|onednn] [--json]
 //   bench_infer --fma-peak [--threads N] [--json]
+//   bench_infer --bf16-peak [--threads N] [--json]
 //
 // --gemm picks the matrix-product library (default: the engine's choice for
 // this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation),
@@ -60,7 +61,7 @@ struct Options {
   int threads = 1, warmup = 1, min_reps = 3;
   double min_seconds = 2.0;
   uint64_t seed = 1234;
-  bool json = false, rss = false, sgemm = false, fma_peak = false, plain = false;
+  bool json = false, rss = false, sgemm = false, fma_peak = false, bf16_peak = false, plain = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -72,7 +73,8 @@ struct Options {
                "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
                "       bench_infer --sgemm [--threads N] [--json]\n"
-               "       bench_infer --fma-peak [--threads N] [--json]\n",
+               "       bench_infer --fma-peak [--threads N] [--json]\n"
+               "       bench_infer --bf16-peak [--threads N] [--json]\n",
                why.c_str());
   std::exit(2);
 }
@@ -128,6 +130,8 @@ Options parse(int argc, char** argv) {
       o.sgemm = true;
     else if (a == "--fma-peak")
       o.fma_peak = true;
+    else if (a == "--bf16-peak")
+      o.bf16_peak = true;
     else if (a == "--plain")
       o.plain = true;
     else if (a == "--help" || a == "-h")
@@ -331,6 +335,16 @@ int run(const Options& o) {
       std::printf("{\"impl\": \"fma_peak\", \"threads\": %d, \"gflops_per_second\": %.3f}\n", o.threads, g);
     else
       std::printf("FMA peak, %d thread(s): %.1f GFLOP/s (best of 5)\n", o.threads, g);
+    return 0;
+  }
+  if (o.bf16_peak) {
+    const double g = bench::bf16_dot_peak_gflops(o.threads);
+    if (o.json)
+      std::printf("{\"impl\": \"bf16_peak\", \"threads\": %d, \"gflops_per_second\": %.3f}\n", o.threads, g);
+    else if (g > 0)
+      std::printf("bf16 dot-product peak, %d thread(s): %.1f GFLOP/s (best of 5)\n", o.threads, g);
+    else
+      std::printf("no AVX512-BF16 on this CPU\n");
     return 0;
   }
   if (!o.dump.empty()) return dump(o);

@@ -73,6 +73,7 @@ sgemm() {
       record sgemm "$1" "$(load1)" "$(OMP_NUM_THREADS=$t "$BENCH" --sgemm --threads "$t" --gemm "$g" --json)"
     done
     record fma "$1" "$(load1)" "$(OMP_NUM_THREADS=$t "$BENCH" --fma-peak --threads "$t" --json)"
+    record bf16peak "$1" "$(load1)" "$(OMP_NUM_THREADS=$t "$BENCH" --bf16-peak --threads "$t" --json)"
   done
 }
 # The library the engine picks on this CPU; the other one runs as a variant.
@@ -163,6 +164,10 @@ fma = {}  # threads -> best GFLOP/s of the FMA loop
 for r in rows:
     if r["kind"] == "fma":
         fma[r["threads"]] = max(fma.get(r["threads"], 0.0), r["gflops_per_second"])
+bf16peak = {}  # threads -> best GFLOP/s of the bf16 dot-product loop (0: no AVX512-BF16)
+for r in rows:
+    if r["kind"] == "bf16peak" and r["gflops_per_second"] > 0:
+        bf16peak[r["threads"]] = max(bf16peak.get(r["threads"], 0.0), r["gflops_per_second"])
 runs = [r for r in rows if r["kind"] == "run"]
 rss = [r for r in rows if r["kind"] == "rss"]
 cases = []
@@ -241,6 +246,24 @@ if fma:
     L.append("Runtime takes " + "; ".join(f"{min(v):.0%}–{max(v):.0%} of the FMA peak end to end on {t} thread(s)"
                                         for t, v in sorted(needed.items())) + ".")
 L.append("")
+if bf16peak:
+    L.append("**bf16 against its own ceiling.** The same product count over the bf16 forward's time, divided by the")
+    L.append("best of a loop of nothing but independent bf16 dot products (`vdpbf16ps`, 4 flops per lane;")
+    L.append("`bench_infer --bf16-peak`): " + "; ".join(f"{v:.1f} GFLOP/s on {t} thread(s)" for t, v in sorted(bf16peak.items())) + ".")
+    L.append("\"2× ONNX Runtime takes\" is the share of that ceiling a bf16 forward needs to be twice as fast as ONNX")
+    L.append("Runtime's fp32 one, every non-product step included.")
+    L.append("")
+    L.append("| batch | seq | threads | bf16 GFLOP/s | ÷ bf16 dot-product peak | 2× ONNX Runtime takes |")
+    L.append("|---|---|---|---|---|---|")
+    for key in cases:
+        c, h, o = best(key, F32), best(key, BF16), best(key, "onnxruntime")
+        top = bf16peak.get(key[2])
+        if not (h and o and top):
+            continue
+        per_token = c["gflops_per_second"] / c["tokens_per_second"]
+        hg, og = h["tokens_per_second"] * per_token, o["tokens_per_second"] * per_token
+        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {hg:.1f} | {hg / top:.0%} | {2 * og / top:.0%} |")
+    L.append("")
 if any(best(key, INT8) for key in cases):
     L.append("## int8 products")
     L.append("")
