@@ -52,6 +52,17 @@ namespace {
 
 constexpr int kChains = 12;  // enough independent FMAs to cover latency x units
 
+// The sum of every lane of the chains: a value that depends on every step.
+__attribute__((target("avx512f"))) float total_512(const __m512 (&acc)[kChains]) {
+  alignas(64) float lanes[16];
+  float s = 0;
+  for (int i = 0; i < kChains; ++i) {
+    _mm512_store_ps(lanes, acc[i]);
+    for (float x : lanes) s += x;
+  }
+  return s;
+}
+
 // Each returns a value that depends on every FMA, so none can be dropped.
 __attribute__((target("avx512f"))) float chains_512(int64_t iters) {
   __m512 acc[kChains];
@@ -60,13 +71,7 @@ __attribute__((target("avx512f"))) float chains_512(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
-  alignas(64) float lanes[16];
-  float s = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
-    for (float x : lanes) s += x;
-  }
-  return s;
+  return total_512(acc);
 }
 
 __attribute__((target("avx2,fma"))) float chains_256(int64_t iters) {
@@ -93,13 +98,7 @@ __attribute__((target("avx512f,avx512bf16"))) float chains_bf16(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  alignas(64) float lanes[16];
-  float s = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
-    for (float x : lanes) s += x;
-  }
-  return s;
+  return total_512(acc);
 }
 
 // The best rate of `body` (returning a value that depends on all its work) run on
