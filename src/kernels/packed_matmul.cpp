@@ -349,8 +349,7 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, co
     return;
   }
   if (m.emulated || m.precision == MatmulPrecision::F32) {
-    ROFORMER_CHECK(x.form_ == PackedInput::Form::F32Rows || (x.f32_ != nullptr && x.form_ != PackedInput::Form::None),
-                   "packed matmul: this product needs the activations' fp32 rows");
+    ROFORMER_CHECK(x.f32_ != nullptr, "packed matmul: this product needs the activations' fp32 rows");
   } else {
     ROFORMER_CHECK(x.form_ == PackedInput::Form::Bf16Values, "packed matmul: bf16 products need bf16-prepared activations");
   }

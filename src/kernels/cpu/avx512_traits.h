@@ -1,6 +1,6 @@
 #pragma once
 // The AVX-512 float traits the vector algorithms run on (gelu_simd.h,
-// attention_tiles.h), and the tail mask of the AVX-512 loops: 16 lanes; the attention's tile products blocked 6 rows
+// attention_tiles.h), and the tail mask and bf16 rounding store of the AVX-512 loops: 16 lanes; the attention's tile products blocked 6 rows
 // x 4 registers (6 measured 5-10% faster than 4 on Zen 4; 24 of the 32
 // registers accumulate). Included only by files compiled for AVX-512, each
 // getting its own copy (anonymous namespace), so no instantiation can leak
@@ -19,6 +19,18 @@ namespace {
 
 // The first min(n, 16) lanes.
 inline __mmask16 tail_mask(int64_t n) { return n >= 16 ? __mmask16(0xffff) : __mmask16((1u << n) - 1u); }
+
+// v rounded to bf16 and stored to the lanes of m: round to nearest even with
+// integer operations, as f32_to_bf16 does (denormals kept, unlike
+// vcvtneps2bf16); NaNs stay quiet NaNs.
+inline void store_bf16(uint16_t* p, __m512 v, __mmask16 m) {
+  const __m512i u = _mm512_castps_si512(v);
+  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
+  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
+  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
+  _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
+}
 
 struct Avx512 {
   using V = __m512;

@@ -23,15 +23,7 @@ inline void store16(float* p, __m512 v, __mmask16 m) {
   else
     _mm512_mask_storeu_ps(p, m, v);
 }
-inline void store16(bf16* p, __m512 v, __mmask16 m) {
-  // Round to nearest even, as f32_to_bf16 does; NaNs stay quiet NaNs.
-  const __m512i u = _mm512_castps_si512(v);
-  const __m512i lsb = _mm512_and_si512(_mm512_srli_epi32(u, 16), _mm512_set1_epi32(1));
-  __m512i r = _mm512_add_epi32(u, _mm512_add_epi32(_mm512_set1_epi32(0x7fff), lsb));
-  const __mmask16 nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-  r = _mm512_mask_mov_epi32(r, nan, _mm512_or_si512(u, _mm512_set1_epi32(0x00400000)));
-  _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
-}
+inline void store16(bf16* p, __m512 v, __mmask16 m) { store_bf16(reinterpret_cast<uint16_t*>(p), v, m); }
 
 // Non-temporal variant for f32 (see RopeTokenArgs::stream); bf16 never streams.
 inline void store16_stream(float* p, __m512 v) { _mm512_stream_ps(p, v); }
