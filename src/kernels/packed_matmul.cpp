@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "kernels/bf16_convert.h"
+#include "kernels/bf16_panels.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
@@ -74,6 +75,8 @@ struct PackedMatmul::Impl {
   // by kernels::gemm after rounding the activations the same way.
   bool emulated = false;
   std::vector<float> plain;  // (out, in)
+  // Native bf16 on our dot-product kernel instead of oneDNN.
+  std::unique_ptr<Bf16Panels> panels;
   // Int8: each weight row's scale and the sum of its quantized values (which
   // takes the activations' zero points out of the int32 sums), and for the
   // fallback the quantized weights kept plain, (out, in).
@@ -238,7 +241,8 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   ROFORMER_CHECK(finite.load(), "packed matmul: the product's output holds a NaN or an infinity");
 }
 
-PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate)
+PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate,
+                           Bf16Kernel bf16_kernel)
     : impl_(std::make_unique<Impl>()) {
   ROFORMER_CHECK(out > 0 && in > 0, "packed matmul: empty weight matrix");
   Impl& m = *impl_;
@@ -248,6 +252,18 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
   if (precision == MatmulPrecision::Int8) {
     m.pack_int8(weight, emulate);
     return;
+  }
+  if (precision == MatmulPrecision::Bf16 && !emulate) {
+    const bool possible = cpu_has_avx512_bf16() && in % 2 == 0;
+    ROFORMER_CHECK(bf16_kernel != Bf16Kernel::Panels || possible,
+                   "packed matmul: bf16 panels need AVX512-BF16 and an even input width");
+    // oneDNN's AMX tiles are several times faster than any dot-product loop.
+    const bool amx = dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
+    if (bf16_kernel == Bf16Kernel::Panels || (bf16_kernel == Bf16Kernel::Auto && possible && !amx)) {
+      m.panels = std::make_unique<Bf16Panels>(weight, out, in);
+      m.kernel = "roformer:avx512_bf16_panels";
+      return;
+    }
   }
   try {
     if (emulate) throw dnnl::error(dnnl_unimplemented, "fallback requested");
@@ -281,10 +297,11 @@ int64_t PackedMatmul::in_features() const { return impl_->in; }
 MatmulPrecision PackedMatmul::precision() const { return impl_->precision; }
 std::string PackedMatmul::kernel_name() const { return impl_->kernel; }
 bool PackedMatmul::emulated() const { return impl_->emulated; }
+bool PackedMatmul::bf16_panels() const { return impl_->panels != nullptr; }
 
 bool PackedMatmul::native_bf16() {
   const auto isa = dnnl::get_effective_cpu_isa();
-  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  return cpu_has_avx512_bf16() || isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
 bool PackedMatmul::native_int8() {
@@ -398,6 +415,11 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, PackedInput&
 
 void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, void* dst_data, bool bf16_out,
                                      const ExecContext& ctx, const Epilogue& epilogue) const {
+  if (panels) {
+    panels->forward(x.bf16_.data(), x.rows_, bias, epilogue, bf16_out ? nullptr : static_cast<float*>(dst_data),
+                    bf16_out ? static_cast<uint16_t*>(dst_data) : nullptr, ctx);
+    return;
+  }
   try {
     const auto s = shape(x.rows_, bias != nullptr, epilogue, bf16_out);
     use_library_threads(ctx.threads);
@@ -439,6 +461,10 @@ void PackedMatmul::unpack(float* weight) const {
   }
   if (m.emulated) {
     std::copy(m.plain.begin(), m.plain.end(), weight);
+    return;
+  }
+  if (m.panels) {
+    m.panels->unpack(weight);
     return;
   }
   const memory::desc plain({m.in, m.out}, Dt::f32, Tag::ba);

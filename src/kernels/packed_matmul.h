@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/epilogue.h"
 #include "kernels/quantize.h"
 #include "roformer/cpu.h"
 
@@ -23,11 +24,11 @@ namespace roformer::kernels {
 
 enum class MatmulPrecision { F32, Bf16, Int8 };
 
-// What happens to x · W^T + b before it is stored.
-struct Epilogue {
-  std::optional<Activation> activation;  // applied first
-  const float* residual = nullptr;       // (rows, out), added last; must not overlap y
-};
+// The code behind a native bf16 product. Auto takes our AVX512-BF16 panels
+// (kernels/bf16_panels.h) where the CPU has the dot product but no AMX tiles
+// and the input width is even, oneDNN otherwise; the others are for tests and
+// comparisons.
+enum class Bf16Kernel { Auto, Library, Panels };
 
 // Activations in the form a product reads them: bf16 values for native Bf16
 // products, quantized codes and their rows' parameters for Int8, the caller's
@@ -56,7 +57,9 @@ class PackedMatmul {
   // weight: (out, in) row-major fp32; with Bf16 rounded to nearest-even here,
   // with Int8 quantized here (in must not exceed kMaxInt8Depth).
   // emulate: take the fallback path even where oneDNN has the product (tests).
-  PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate = false);
+  // bf16_kernel: see Bf16Kernel; Panels on a CPU or shape without them is an error.
+  PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate = false,
+               Bf16Kernel bf16_kernel = Bf16Kernel::Auto);
   ~PackedMatmul();
   PackedMatmul(const PackedMatmul&) = delete;
   PackedMatmul& operator=(const PackedMatmul&) = delete;
@@ -99,7 +102,9 @@ class PackedMatmul {
   // and multiplied by kernels::gemm (int8: by plain integer loops), the
   // epilogue applied after.
   bool emulated() const;
-  // oneDNN's name of the kernel it chose (e.g. "brg:avx512_core_bf16").
+  // Whether a native bf16 product runs on our AVX512-BF16 panels.
+  bool bf16_panels() const;
+  // The kernel's name: oneDNN's choice (e.g. "brg:avx512_core_bf16"), or ours.
   std::string kernel_name() const;
 
  private:

@@ -18,6 +18,13 @@ namespace {
 using roformer::testing::max_scaled_diff;
 using roformer::testing::random_floats;
 
+// The code behind native bf16 products this CPU has for an input width.
+std::vector<Bf16Kernel> bf16_kernels(int64_t in) {
+  std::vector<Bf16Kernel> kernels{Bf16Kernel::Library};
+  if (cpu_has_avx512_bf16() && in % 2 == 0) kernels.push_back(Bf16Kernel::Panels);
+  return kernels;
+}
+
 TEST(PackedMatmulBf16, WeightsAreRoundedToNearestEven) {
   const int64_t out = 37, in = 53;
   auto w = random_floats(static_cast<std::size_t>(out * in), 11);
@@ -42,12 +49,14 @@ TEST(PackedMatmulBf16, EqualsReferenceOnRoundedInputs) {
   struct Case {
     int64_t out, in;
   };
-  for (const Case c : {Case{5, 3}, Case{96, 64}, Case{768, 300}}) {
+  for (const Case c : {Case{5, 3}, Case{96, 64}, Case{130, 2}, Case{768, 300}}) {
     auto w = random_floats(static_cast<std::size_t>(c.out * c.in), 21);
     auto bias = random_floats(static_cast<std::size_t>(c.out), 22);
-    for (bool emulate : {false, true}) {
-    const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::Bf16, emulate);
-    for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}}) {
+    for (bool emulate : {false, true})
+    for (Bf16Kernel kernel : bf16_kernels(c.in)) {
+    const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::Bf16, emulate, kernel);
+    EXPECT_EQ(m.bf16_panels(), !emulate && kernel == Bf16Kernel::Panels) << m.kernel_name();
+    for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}, int64_t{400}}) {
       auto x = random_floats(static_cast<std::size_t>(rows * c.in), 23);
       for (bool with_bias : {false, true}) {
         std::vector<float> want(static_cast<std::size_t>(rows * c.out));
@@ -91,6 +100,8 @@ TEST(PackedMatmulBf16, IsCloseToFp32AsBf16RoundingPredicts) {
 TEST(PackedMatmul, BadShapesAreClearErrors) {
   const std::vector<float> w(6, 1.0f);
   EXPECT_THROW(PackedMatmul(w.data(), 0, 6, MatmulPrecision::F32), Error);
+  // Pairs of input features need an even width.
+  EXPECT_THROW(PackedMatmul(w.data(), 2, 3, MatmulPrecision::Bf16, false, Bf16Kernel::Panels), Error);
   const PackedMatmul m(w.data(), 2, 3, MatmulPrecision::Bf16);
   float y = 0;
   EXPECT_THROW(m.forward(w.data(), -1, nullptr, &y, ExecContext{1}), Error);
@@ -142,8 +153,9 @@ TEST(PackedMatmul, FusedEpilogueEqualsSeparatePasses) {
   auto w = random_floats(static_cast<std::size_t>(out * in), 51);
   auto bias = random_floats(static_cast<std::size_t>(out), 52);
   for (MatmulPrecision precision : {MatmulPrecision::F32, MatmulPrecision::Bf16})
-    for (bool emulate : {false, true}) {
-      const PackedMatmul m(w.data(), out, in, precision, emulate);
+    for (bool emulate : {false, true})
+      for (Bf16Kernel kernel : bf16_kernels(in)) {
+      const PackedMatmul m(w.data(), out, in, precision, emulate, kernel);
       for (int64_t rows : {int64_t{1}, int64_t{33}}) {
         auto x = random_floats(static_cast<std::size_t>(rows * in), 53);
         auto residual = random_floats(static_cast<std::size_t>(rows * out), 54);
@@ -161,7 +173,7 @@ TEST(PackedMatmul, FusedEpilogueEqualsSeparatePasses) {
             // oneDNN's erf/tanh differ from libm's in the last bits.
             EXPECT_LE(max_scaled_diff(got, want), 2e-6)
                 << "precision=" << static_cast<int>(precision) << " emulate=" << emulate << " rows=" << rows
-                << " act=" << act << " residual=" << with_residual;
+                << " act=" << act << " residual=" << with_residual << " " << m.kernel_name();
           }
       }
     }
@@ -229,15 +241,17 @@ struct FeedForwardRun {
 TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
   if (!PackedMatmul::native_bf16()) GTEST_SKIP() << "no native bf16 products on this CPU";
   FeedForwardRun f;
-  const PackedMatmul up(f.w_up.data(), f.kInner, f.kHidden, MatmulPrecision::Bf16);
-  const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Bf16);
-  ASSERT_TRUE(up.feeds(down));
-  EXPECT_FALSE(down.feeds(down));  // input width 160, output 64
-  for (int threads : {1, 2}) {
-    f.run(up, down, ExecContext{threads});
-    // Both round the same fp32 GELU outputs to bf16 once; the second product
-    // then multiplies the same bf16 values.
-    EXPECT_LE(max_scaled_diff(f.got, f.want), 1e-6) << threads << " thread(s)";
+  for (Bf16Kernel kernel : bf16_kernels(f.kHidden)) {
+    const PackedMatmul up(f.w_up.data(), f.kInner, f.kHidden, MatmulPrecision::Bf16, false, kernel);
+    const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Bf16, false, kernel);
+    ASSERT_TRUE(up.feeds(down));
+    EXPECT_FALSE(down.feeds(down));  // input width 160, output 64
+    for (int threads : {1, 2}) {
+      f.run(up, down, ExecContext{threads});
+      // Both round the same fp32 GELU outputs to bf16 once; the second product
+      // then multiplies the same bf16 values.
+      EXPECT_LE(max_scaled_diff(f.got, f.want), 1e-6) << threads << " thread(s), " << up.kernel_name();
+    }
   }
 }
 
