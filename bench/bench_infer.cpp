@@ -6,7 +6,8 @@
 //
 //   bench_infer --dump DIR [--shape small|base] [--seed N]
 //   bench_infer --model DIR --batch B --seq T [--threads N] [--warmup N]
-//               [--min-reps N] [--min-seconds S] [--json] [--save-output FILE]
+//               [--min-reps N] [--min-seconds S] [--gemm G] [--dtype D] [--bf16-kernel K]
+//               [--plain] [--json] [--save-output FILE]
 //   bench_infer --rss --model DIR [--batch B --seq T] [--json]
 //   bench_infer --sgemm [--threads N] [--gemm openblas|onednn] [--json]
 //   bench_infer --fma-peak [--threads N] [--json]
@@ -15,7 +16,8 @@
 // --gemm picks the matrix-product library (default: the engine's choice for
 // this CPU); --dtype bf16 runs the weight products in bf16 (fp32 accumulation),
 // --dtype int8 in int8 (dynamic quantization, int32 sums);
-// --plain keeps fp32 products on the unpacked weights (no oneDNN packing).
+// --plain keeps fp32 products on the unpacked weights (no oneDNN packing);
+// --bf16-kernel onednn|panels picks the code behind the bf16 products.
 //
 // --dump writes a freshly initialised model (config.json, model.safetensors)
 // and inputs.safetensors (input_ids (8, 512), attention_mask, token_type_ids);
@@ -56,7 +58,7 @@ constexpr ShapeSpec kShapes[] = {
 constexpr int64_t kMaxBatch = 8, kMaxSeq = 512;
 
 struct Options {
-  std::string dump, model, save_output, compare, shape = "base", gemm = "auto", dtype = "f32";
+  std::string dump, model, save_output, compare, shape = "base", gemm = "auto", dtype = "f32", bf16_kernel = "auto";
   int64_t batch = 1, seq = 128;
   int threads = 1, warmup = 1, min_reps = 3;
   double min_seconds = 2.0;
@@ -69,7 +71,7 @@ struct Options {
                "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
                "[--seed N]\n"
                "       bench_infer --model DIR --batch B --seq T [--threads N] "
-               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16|int8] [--plain]\n"
+               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16|int8] [--bf16-kernel K] [--plain]\n"
                "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
                "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
                "       bench_infer --sgemm [--threads N] [--json]\n"
@@ -108,6 +110,8 @@ Options parse(int argc, char** argv) {
       o.gemm = value();
     else if (a == "--dtype")
       o.dtype = value();
+    else if (a == "--bf16-kernel")
+      o.bf16_kernel = value();
     else if (a == "--batch")
       o.batch = static_cast<int64_t>(number());
     else if (a == "--seq")
@@ -141,6 +145,9 @@ Options parse(int argc, char** argv) {
   }
   if (o.threads < 1) usage("--threads must be at least 1");
   if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "int8") usage("--dtype must be f32, bf16 or int8");
+  if (o.bf16_kernel != "auto" && o.bf16_kernel != "onednn" && o.bf16_kernel != "panels")
+    usage("--bf16-kernel must be auto, onednn or panels");
+  if (o.bf16_kernel != "auto" && o.dtype != "bf16") usage("--bf16-kernel goes with --dtype bf16");
   if (o.min_reps < 1) usage("--min-reps must be at least 1");
   if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)
     usage("--batch must be 1.." + std::to_string(kMaxBatch) + " and --seq 1.." + std::to_string(kMaxSeq));
@@ -208,6 +215,7 @@ double forward_flops(const RoFormerConfig& c, int64_t B, int64_t T) {
 LoadOptions load_options(const Options& o) {
   LoadOptions load{Task::Base, {}, {}};
   load.bf16_matmuls = o.dtype == "bf16";
+  load.bf16_kernel = o.bf16_kernel;
   load.int8_matmuls = o.dtype == "int8";
   load.packed_matmuls = !o.plain;
   return load;
@@ -221,6 +229,7 @@ std::string impl_name(const Options& o) {
   std::string name = "roformer.cpp";
   if (o.dtype != "f32") name += " " + o.dtype;
   if (o.gemm != "auto") name += " " + o.gemm;
+  if (o.bf16_kernel != "auto") name += " " + o.bf16_kernel;
   if (o.plain && o.dtype == "f32") name += " unpacked";
   return name;
 }

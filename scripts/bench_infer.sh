@@ -114,6 +114,10 @@ for case in $CASES; do
       record run "$round" "$l" "$cpp"
       variants=("--dtype bf16" "--gemm $other_gemm")
       if [ "$has_int8" != no ]; then variants+=("--dtype int8"); fi
+      # Both codes behind the bf16 products, where our AVX512-BF16 panels can run.
+      if grep -qw avx512_bf16 /proc/cpuinfo; then
+        variants+=("--dtype bf16 --bf16-kernel onednn" "--dtype bf16 --bf16-kernel panels")
+      fi
       # Packing only applies where oneDNN runs the fp32 products.
       if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
       for variant in "${variants[@]}"; do
@@ -177,6 +181,7 @@ for r in runs:
         cases.append(key)
 F32, BF16, OTHER, PLAIN = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm, "roformer.cpp unpacked"
 INT8 = "roformer.cpp int8"
+BF16_ONEDNN, BF16_PANELS = "roformer.cpp bf16 onednn", "roformer.cpp bf16 panels"
 
 def best(key, impl):
     rs = [r for r in runs if (r["batch"], r["seq"], r["threads"]) == key and r["impl"] == impl]
@@ -253,8 +258,13 @@ if bf16peak:
     L.append("\"2× ONNX Runtime takes\" is the share of that ceiling a bf16 forward needs to be twice as fast as ONNX")
     L.append("Runtime's fp32 one, every non-product step included.")
     L.append("")
-    L.append("| batch | seq | threads | bf16 GFLOP/s | ÷ bf16 dot-product peak | 2× ONNX Runtime takes |")
-    L.append("|---|---|---|---|---|---|")
+    L.append("The last columns run the same bf16 forward with each code behind its weight products: oneDNN's")
+    L.append("bf16 matmul and roformer.cpp's own AVX512-BF16 panels (`kernels/bf16_panels.h`; `bench_infer")
+    L.append("--bf16-kernel onednn|panels`). The bf16 column is the engine's default choice.")
+    L.append("")
+    L.append("| batch | seq | threads | bf16 GFLOP/s | ÷ bf16 dot-product peak | 2× ONNX Runtime takes | "
+             "oneDNN bf16 tok/s | panels bf16 tok/s | panels ÷ oneDNN |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
     for key in cases:
         c, h, o = best(key, F32), best(key, BF16), best(key, "onnxruntime")
         top = bf16peak.get(key[2])
@@ -262,7 +272,10 @@ if bf16peak:
             continue
         per_token = c["gflops_per_second"] / c["tokens_per_second"]
         hg, og = h["tokens_per_second"] * per_token, o["tokens_per_second"] * per_token
-        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {hg:.1f} | {hg / top:.0%} | {2 * og / top:.0%} |")
+        bo, bp = best(key, BF16_ONEDNN), best(key, BF16_PANELS)
+        kernels = (f"{bo['tokens_per_second']:.0f} | {bp['tokens_per_second']:.0f} | "
+                   f"{bp['tokens_per_second'] / bo['tokens_per_second']:.2f}x") if bo and bp else "– | – | –"
+        L.append(f"| {key[0]} | {key[1]} | {key[2]} | {hg:.1f} | {hg / top:.0%} | {2 * og / top:.0%} | {kernels} |")
     L.append("")
 if any(best(key, INT8) for key in cases):
     L.append("## int8 products")

@@ -80,6 +80,10 @@ struct LoadOptions {
   std::string config_overrides;
   // Inference in bf16 (see RoFormerModel::set_bf16_matmuls).
   bool bf16_matmuls = false;
+  // The code behind those bf16 products: "auto" (the engine's choice, now
+  // oneDNN), "onednn", or "panels": our own AVX512-BF16 kernel (an error on
+  // CPUs without AVX512-BF16).
+  std::string bf16_kernel = "auto";
   // Inference with int8 products (see RoFormerModel::set_int8_matmuls); not
   // together with bf16_matmuls.
   bool int8_matmuls = false;
@@ -119,7 +123,8 @@ class RoFormerModel {
   // activations to bf16 and accumulates in fp32, on AVX512-BF16 or AMX where
   // the CPU has them. LayerNorm, softmax, RoPE, GELU and the residual stream
   // stay fp32; the fp32 weights are kept (saving and training use them).
-  void set_bf16_matmuls(bool on);
+  // kernel: as LoadOptions::bf16_kernel.
+  void set_bf16_matmuls(bool on, std::string_view kernel = "auto");
   bool bf16_matmuls() const;
   // Dynamic int8 quantization for inference: the same products with weights
   // quantized to int8 per output row (once) and activations to uint8 per token

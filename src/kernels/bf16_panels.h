@@ -11,10 +11,10 @@
 // columns is summed over the whole depth in registers, then the bias,
 // activation and residual run on it while it is in cache.
 //
-// Measured on a Zen 5 core without AMX at the base model's shapes, this
-// reaches 95-100 % of the dot-product peak where oneDNN 2.7's bf16 brgemm
-// reaches 81-89 % (docs/bench_infer.md); PackedMatmul takes it where the CPU
-// has AVX512-BF16 but no AMX tiles.
+// On a Zen 5 core at the base model's shapes it runs at 85-100 % of the
+// dot-product peak, as oneDNN 2.7's bf16 matmul does (bench/bench_matmul.cpp);
+// whole forwards are within 3 % of each other, either way
+// (docs/bench_infer.md). PackedMatmul takes it when asked (Bf16Kernel::Panels).
 #include <cstdint>
 #include <vector>
 

@@ -64,6 +64,13 @@ dnnl::algorithm eltwise_of(Activation act) {
 
 }  // namespace
 
+Bf16Kernel parse_bf16_kernel(std::string_view name) {
+  if (name == "auto") return Bf16Kernel::Auto;
+  if (name == "onednn") return Bf16Kernel::Library;
+  if (name == "panels") return Bf16Kernel::Panels;
+  throw Error("unknown bf16 kernel '" + std::string(name) + "' (auto, onednn or panels)");
+}
+
 struct PackedMatmul::Impl {
   int64_t out = 0, in = 0;
   MatmulPrecision precision = MatmulPrecision::F32;
@@ -257,9 +264,7 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
     const bool possible = cpu_has_avx512_bf16() && in % 2 == 0;
     ROFORMER_CHECK(bf16_kernel != Bf16Kernel::Panels || possible,
                    "packed matmul: bf16 panels need AVX512-BF16 and an even input width");
-    // oneDNN's AMX tiles are several times faster than any dot-product loop.
-    const bool amx = dnnl::get_effective_cpu_isa() == dnnl::cpu_isa::avx512_core_amx;
-    if (bf16_kernel == Bf16Kernel::Panels || (bf16_kernel == Bf16Kernel::Auto && possible && !amx)) {
+    if (bf16_kernel == Bf16Kernel::Panels) {
       m.panels = std::make_unique<Bf16Panels>(weight, out, in);
       m.kernel = "roformer:avx512_bf16_panels";
       return;
@@ -301,7 +306,7 @@ bool PackedMatmul::bf16_panels() const { return impl_->panels != nullptr; }
 
 bool PackedMatmul::native_bf16() {
   const auto isa = dnnl::get_effective_cpu_isa();
-  return cpu_has_avx512_bf16() || isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
+  return isa == dnnl::cpu_isa::avx512_core_bf16 || isa == dnnl::cpu_isa::avx512_core_amx;
 }
 
 bool PackedMatmul::native_int8() {

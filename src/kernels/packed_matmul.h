@@ -13,6 +13,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "kernels/elementwise.h"
@@ -24,11 +25,14 @@ namespace roformer::kernels {
 
 enum class MatmulPrecision { F32, Bf16, Int8 };
 
-// The code behind a native bf16 product. Auto takes our AVX512-BF16 panels
-// (kernels/bf16_panels.h) where the CPU has the dot product but no AMX tiles
-// and the input width is even, oneDNN otherwise; the others are for tests and
-// comparisons.
+// The code behind a native bf16 product: oneDNN's matmul (Library), or our
+// AVX512-BF16 panels (kernels/bf16_panels.h; even input widths on CPUs with
+// the dot product). Auto is oneDNN: on a Zen 5 core the two run the base
+// model within 3 % of each other either way (docs/bench_infer.md), and oneDNN
+// also has AMX tiles where the CPU does.
 enum class Bf16Kernel { Auto, Library, Panels };
+// "auto", "onednn" (Library) or "panels"; throws Error otherwise.
+Bf16Kernel parse_bf16_kernel(std::string_view name);
 
 // Activations in the form a product reads them: bf16 values for native Bf16
 // products, quantized codes and their rows' parameters for Int8, the caller's

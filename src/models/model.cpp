@@ -45,7 +45,7 @@ Tensor cache_to_bhsd(const nn::LayerKvCache& c, const std::vector<float>& data, 
 // the default context would use).
 void apply_precision(RoFormerModel& model, const LoadOptions& options) {
   ROFORMER_CHECK(!(options.bf16_matmuls && options.int8_matmuls), "load options: pick bf16 or int8 products, not both");
-  if (options.bf16_matmuls) model.set_bf16_matmuls(true);
+  if (options.bf16_matmuls) model.set_bf16_matmuls(true, options.bf16_kernel);
   else if (options.int8_matmuls) model.set_int8_matmuls(true);
   else if (options.packed_matmuls && default_gemm_backend() == GemmBackend::OneDnn) model.set_packed_matmuls(true);
 }
@@ -106,9 +106,10 @@ RoFormerModel RoFormerModel::from_pretrained(const std::string& path, const Load
   return model;
 }
 
-void RoFormerModel::set_bf16_matmuls(bool on) {
+void RoFormerModel::set_bf16_matmuls(bool on, std::string_view kernel) {
   models::set_packed_matmuls(impl_->task, impl_->weights,
-                             on ? std::optional(kernels::MatmulPrecision::Bf16) : std::nullopt);
+                             on ? std::optional(kernels::MatmulPrecision::Bf16) : std::nullopt,
+                             kernels::parse_bf16_kernel(kernel));
 }
 
 bool RoFormerModel::bf16_matmuls() const {

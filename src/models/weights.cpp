@@ -273,7 +273,8 @@ RoFormerWeights map_weights(const RoFormerConfig& c, Task task, const RoFormerWe
 
 }  // namespace
 
-void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision) {
+void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision,
+                        kernels::Bf16Kernel bf16_kernel) {
   // Once packed, the fp32 weights are not read by inference: pages of a
   // memory-mapped checkpoint go back to the kernel (re-read from the file if
   // training, saving or a plain-GEMM forward touches them), so packed fp32
@@ -281,10 +282,10 @@ void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::Ma
   auto release = [](const Tensor& t) {
     release_mapped_pages(t.data<float>(), static_cast<std::size_t>(t.numel()) * sizeof(float));
   };
-  auto apply = [precision, &release](nn::Linear& l) {
+  auto apply = [precision, bf16_kernel, &release](nn::Linear& l) {
     if (!l.weight.defined() || l.weight.numel() == 0) return;
     if (precision) {
-      l.pack(*precision);
+      l.pack(*precision, bf16_kernel);
       release(l.weight);
     } else {
       l.packed.reset();
@@ -303,7 +304,7 @@ void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::Ma
       apply(w.lm_transform);
       if (precision) {
         w.lm_decoder_packed = std::make_shared<const kernels::PackedMatmul>(
-            w.lm_decoder.data<float>(), w.lm_decoder.size(0), w.lm_decoder.size(1), *precision);
+            w.lm_decoder.data<float>(), w.lm_decoder.size(0), w.lm_decoder.size(1), *precision, false, bf16_kernel);
         release(w.lm_decoder);  // tied: the embedding lookup pages back in only the rows it reads
       }
       break;

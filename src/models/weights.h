@@ -64,7 +64,8 @@ std::vector<std::pair<std::string, Tensor>> state_dict(const RoFormerConfig& con
 // Inference with packed weights: every matrix product with a weight matrix
 // (projections, FFN, heads, the LM decoder) reads them packed in this
 // precision; nullopt drops the packs (products read the fp32 `weight`s).
-void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision);
+void set_packed_matmuls(Task task, RoFormerWeights& w, std::optional<kernels::MatmulPrecision> precision,
+                        kernels::Bf16Kernel bf16_kernel = kernels::Bf16Kernel::Auto);
 // The precision the products are packed in (nullopt: not packed).
 std::optional<kernels::MatmulPrecision> packed_matmuls(const RoFormerWeights& w);
 

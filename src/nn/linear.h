@@ -28,8 +28,9 @@ struct Linear {
   const kernels::PackedMatmul* packed_for(const ExecContext& ctx) const;
   const float* bias_or_null() const { return bias.defined() && bias.numel() > 0 ? bias.data<float>() : nullptr; }
   // Packs the weights for forward (see `packed`).
-  void pack(kernels::MatmulPrecision precision) {
-    packed = std::make_shared<const kernels::PackedMatmul>(weight.data<float>(), out_features(), in_features(), precision);
+  void pack(kernels::MatmulPrecision precision, kernels::Bf16Kernel bf16_kernel = kernels::Bf16Kernel::Auto) {
+    packed = std::make_shared<const kernels::PackedMatmul>(weight.data<float>(), out_features(), in_features(), precision,
+                                                           false, bf16_kernel);
   }
   // From dy (rows, out): dx (rows, in) overwritten, or added to when
   // accumulate_dx, or skipped when null; grad.weight / grad.bias accumulate.

@@ -58,6 +58,7 @@ struct Reduced {
   bool int8;
   double tolerance;
   double least;  // the reduced precision must move the outputs at least this much
+  std::string bf16_kernel = "auto";
 };
 
 // Loaded with `r`'s products: within its tolerance of HF's fp32 outputs at 1
@@ -69,6 +70,7 @@ void check_close_to_hf_and_switchable(const Case& c, const Reduced& r) {
   LoadOptions load;
   load.bf16_matmuls = !r.int8;
   load.int8_matmuls = r.int8;
+  load.bf16_kernel = r.bf16_kernel;
   RoFormerModel model = RoFormerModel::from_pretrained(dir, load);
   ASSERT_EQ(model.bf16_matmuls(), !r.int8);
   ASSERT_EQ(model.int8_matmuls(), r.int8);
@@ -115,6 +117,32 @@ TEST_P(Bf16Inference, CloseToHfFp32AndSwitchable) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Inference,
                          ::testing::ValuesIn(kFixtures), fixture_name);
+
+// Each code behind the bf16 products by name: oneDNN everywhere (emulated
+// where the CPU has no bf16), our AVX512-BF16 panels where the CPU has them
+// and a clear error where it does not.
+class Bf16Kernels : public ::testing::TestWithParam<Case> {};
+
+TEST_P(Bf16Kernels, EachCloseToHfFp32) {
+  check_close_to_hf_and_switchable(GetParam(), Reduced{"bf16 onednn", false, kBf16Tolerance, 1e-6, "onednn"});
+  if (cpu_has_avx512_bf16()) {
+    check_close_to_hf_and_switchable(GetParam(), Reduced{"bf16 panels", false, kBf16Tolerance, 1e-6, "panels"});
+  } else {
+    LoadOptions load;
+    load.bf16_matmuls = true;
+    load.bf16_kernel = "panels";
+    EXPECT_THROW(RoFormerModel::from_pretrained(data_path("fixtures/" + GetParam().dir), load), Error);
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Fixtures, Bf16Kernels, ::testing::ValuesIn(kFixtures), fixture_name);
+
+TEST(Bf16Kernels, UnknownNameIsAnError) {
+  LoadOptions load;
+  load.bf16_matmuls = true;
+  load.bf16_kernel = "fastest";
+  EXPECT_THROW(RoFormerModel::from_pretrained(data_path("fixtures/roformer-tiny-cls"), load), Error);
+}
 
 class Int8Inference : public ::testing::TestWithParam<Case> {};
 
