@@ -4,7 +4,8 @@
 // (batch row, head) BLAS GEMMs for Q K^T, softmax, P V, and for training the
 // saved probabilities with the four-GEMM backward - measured in the same run.
 // Also the separate RoPE pass over Q and K that both paths rely on, to show
-// its share of the attention time.
+// its share of the attention time, and the inference forward with its
+// products in bf16 (AVX512-BF16).
 //
 //   attn_fwd:  forward only (inference: no probabilities, no lse);
 //   attn_train: training forward (probs or lse saved) + backward.
@@ -41,7 +42,7 @@ struct Buffers {
   std::vector<float> q, k, v, out, dout, dq, dk, dv, lse, probs, dp, scratch;
   kernels::FusedAttention shape;
 
-  Buffers(int64_t seq, int threads) : T(seq) {
+  Buffers(int64_t seq, int threads, bool bf16 = false) : T(seq) {
     const auto n = static_cast<std::size_t>(T * kHidden);
     q.resize(n);
     k.resize(n);
@@ -64,6 +65,7 @@ struct Buffers {
     shape.head_dim = kHeadDim;
     shape.q_row = shape.kv_row = kHidden;
     shape.q_batch = shape.kv_batch = T * kHidden;
+    shape.bf16_products = bf16;
     const ExecContext ctx{threads, best_isa()};
     scratch.resize(static_cast<std::size_t>(std::max(kernels::attention_forward_scratch(shape, ctx),
                                                      kernels::attention_backward_scratch(shape, ctx))));
@@ -110,7 +112,7 @@ void materialised_backward(Buffers& b, const ExecContext& ctx) {
   }
 }
 
-enum class Impl { Materialised, Fused };
+enum class Impl { Materialised, Fused, FusedBf16 };
 
 double flops(int64_t T, bool train) {
   // Q K^T and P V forward; backward adds dP, dV, dQ, dK (the fused path's
@@ -120,7 +122,11 @@ double flops(int64_t T, bool train) {
 }
 
 void run_attention(benchmark::State& state, Impl impl, bool train, int64_t T, int threads) {
-  Buffers b(T, threads);
+  Buffers b(T, threads, impl == Impl::FusedBf16);
+  if (impl == Impl::FusedBf16 && !kernels::uses_bf16_products(b.shape, ExecContext{threads, best_isa()})) {
+    state.SkipWithError("no bf16 attention products on this CPU");
+    return;
+  }
   const ExecContext ctx{threads, best_isa()};
   // An OpenMP build of OpenBLAS sizes its team from omp_get_max_threads()
   // outside parallel regions, whatever openblas_set_num_threads said; without
@@ -179,8 +185,9 @@ class RatioReporter : public benchmark::ConsoleReporter {
     ConsoleReporter::Finalize();
     std::map<int, double> yardstick;
     for (int threads : {1, 2}) yardstick[threads] = bench::sgemm_gflops(768, threads);
-    std::printf("\n| T | threads | pass | materialised ms | fused ms | speed-up | fused GFLOP/s | of sgemm | RoPE Q+K pass ms |\n");
-    std::printf("|---|---|---|---|---|---|---|---|---|\n");
+    std::printf("\n| T | threads | pass | materialised ms | fused ms | speed-up | fused GFLOP/s | of sgemm | "
+                "RoPE Q+K pass ms | fused bf16 ms | bf16 GFLOP/s |\n");
+    std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const std::string& key : keys_) {
       auto& m = ms_[key];
       const int64_t T = std::stoll(key.substr(2, key.find('/') - 2));
@@ -191,8 +198,11 @@ class RatioReporter : public benchmark::ConsoleReporter {
         const double tm = bench::median(m[mat]) / 1e3, tf = bench::median(m[fus]) / 1e3;  // us -> ms
         const double gf = flops(T, std::string(pass) == "train") / (tf * 1e-3) / 1e9;
         const double rope = m.count("rope_qk") ? bench::median(m["rope_qk"]) / 1e3 : NAN;
-        std::printf("| %lld | %d | %s | %.3f | %.3f | %.2fx | %.1f | %.2f | %.3f |\n", static_cast<long long>(T), threads,
-                    pass, tm, tf, tm / tf, gf, gf / yardstick[threads], rope);
+        const std::string bf = std::string("fused_bf16_") + pass;
+        const double tb = m.count(bf) ? bench::median(m[bf]) / 1e3 : NAN;
+        std::printf("| %lld | %d | %s | %.3f | %.3f | %.2fx | %.1f | %.2f | %.3f | %.3f | %.1f |\n",
+                    static_cast<long long>(T), threads, pass, tm, tf, tm / tf, gf, gf / yardstick[threads], rope, tb,
+                    flops(T, std::string(pass) == "train") / (tb * 1e-3) / 1e9);
       }
     }
     std::printf("(sgemm 768^3 yardstick: %.1f GFLOP/s on 1 thread, %.1f on 2)\n", yardstick[1], yardstick[2]);
@@ -216,6 +226,7 @@ int main(int argc, char** argv) {
       };
       reg("materialised_fwd", [=](benchmark::State& s) { run_attention(s, Impl::Materialised, false, T, threads); });
       reg("fused_fwd", [=](benchmark::State& s) { run_attention(s, Impl::Fused, false, T, threads); });
+      reg("fused_bf16_fwd", [=](benchmark::State& s) { run_attention(s, Impl::FusedBf16, false, T, threads); });
       reg("materialised_train", [=](benchmark::State& s) { run_attention(s, Impl::Materialised, true, T, threads); });
       reg("fused_train", [=](benchmark::State& s) { run_attention(s, Impl::Fused, true, T, threads); });
       reg("rope_qk", [=](benchmark::State& s) { run_rope_qk(s, T, threads); });

@@ -17,8 +17,12 @@ ExecContext ExecOptions::context() const {
 
 bool ExecOptions::set_precision(LoadOptions& load) const {
   check(dtype == "f32" || dtype == "bf16" || dtype == "int8", "--dtype must be f32, bf16 or int8, not '" + dtype + "'");
+  check(bf16_kernel == "auto" || bf16_kernel == "onednn" || bf16_kernel == "panels",
+        "--bf16-kernel must be auto, onednn or panels, not '" + bf16_kernel + "'");
+  check(bf16_kernel == "auto" || dtype == "bf16", "--bf16-kernel goes with --dtype bf16");
   load.bf16_matmuls = dtype == "bf16";
   load.int8_matmuls = dtype == "int8";
+  load.bf16_kernel = bf16_kernel;
   return dtype != "f32";
 }
 
@@ -31,6 +35,10 @@ void add_exec_options(CLI::App* cmd, ExecOptions& options) {
                   "precision of the weight matrix products: f32; bf16 (bf16 weights and activations, fp32 "
                   "accumulation); or int8 (int8 weights per output row, uint8 activations per token, int32 "
                   "sums); the last two for inference only")
+      ->capture_default_str();
+  cmd->add_option("--bf16-kernel", options.bf16_kernel,
+                  "with --dtype bf16, the code behind the products: auto (oneDNN), onednn, or panels (our own "
+                  "AVX512-BF16 kernel)")
       ->capture_default_str();
 }
 

@@ -46,11 +46,15 @@ TEST(CliModel, ForwardDtypes) {
   const std::string dir = fixture("roformer-tiny-cls");
   SafeTensors ref = SafeTensors::open(dir + "/expected.safetensors");
   const auto want = ref.get("logits").to_vector();
-  for (const std::string dtype : {"bf16", "int8"}) {
+  // bf16 through each kernel by name; panels only where the CPU has AVX512-BF16.
+  std::vector<std::string> dtypes{"bf16", "int8", "bf16 --bf16-kernel onednn"};
+  if (cpu_has_avx512_bf16()) dtypes.push_back("bf16 --bf16-kernel panels");
+  for (const std::string& dtype : dtypes) {
+    const std::string file = tmp.file(std::to_string(&dtype - dtypes.data()) + ".safetensors");
     const auto r = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
-                               tmp.file(dtype + ".safetensors") + " --dtype " + dtype + " 2>&1");
+                               file + " --dtype " + dtype + " 2>&1");
     ASSERT_EQ(r.status, 0) << r.output;
-    const auto got = SafeTensors::open(tmp.file(dtype + ".safetensors")).get("logits").to_vector();
+    const auto got = SafeTensors::open(file).get("logits").to_vector();
     const double scaled = max_abs_diff(got, want) / std::max(1.0, max_abs(want));
     EXPECT_LE(scaled, 1e-1) << dtype;
     EXPECT_GT(scaled, 1e-6) << dtype << ": the reduced precision should show";
@@ -59,6 +63,10 @@ TEST(CliModel, ForwardDtypes) {
                                tmp.file("x.safetensors") + " --dtype int4 2>&1");
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.output.find("--dtype must be f32, bf16 or int8"), std::string::npos) << bad.output;
+  const auto kernel = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
+                                  tmp.file("x.safetensors") + " --bf16-kernel panels 2>&1");
+  EXPECT_NE(kernel.status, 0);
+  EXPECT_NE(kernel.output.find("--bf16-kernel goes with --dtype bf16"), std::string::npos) << kernel.output;
   const auto backward = run_command(cli_path() + " forward --backward -m " + dir + " -i " + dir +
                                     "/expected.safetensors -o " + tmp.file("y.safetensors") + " --dtype int8 2>&1");
   EXPECT_NE(backward.status, 0);

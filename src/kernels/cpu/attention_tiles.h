@@ -279,6 +279,13 @@ class Bf16Products {
   // qp (D/2, Bq) = pairs of the scaled queries along d, transposed.
   void queries(const float* q, int64_t qt, int64_t qtp, float scale) {
     const int64_t half = a_.head_dim / 2;
+    if constexpr (requires { &G::transposed_pairs; }) {
+      // Blocks of kWidth queries and kWidth pairs (half is a multiple of kWidth).
+      for (int64_t i = 0; i < qtp; i += G::kWidth)
+        for (int64_t p = 0; p < half; p += G::kWidth)
+          G::transposed_pairs(q + i * a_.q_row + 2 * p, a_.q_row, qt - i, scale, qp_ + p * kAttnTileQ + i, kAttnTileQ);
+      return;
+    }
     for (int64_t i = 0; i < qt; ++i) {
       for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(q + i * a_.q_row + 2 * p, scale, qrow_ + p);
       for (int64_t p = 0; p < half; ++p) qp_[p * kAttnTileQ + i] = qrow_[p];
