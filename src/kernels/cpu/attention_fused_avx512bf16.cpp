@@ -34,34 +34,10 @@ struct Bf16Pairs {
   // zero. A 16 x 16 transpose in registers instead of 256 scalar stores.
   static void transposed_pairs(const float* x, int64_t ld, int64_t rows, float scale, uint32_t* out, int64_t ldo) {
     const __m512 s = _mm512_set1_ps(scale);
-    __m512i r[16], t[16];
-#pragma GCC unroll 16
+    __m512i r[16];
     for (int i = 0; i < 16; ++i) r[i] = i < rows ? pairs_of(x + i * ld, s) : _mm512_setzero_si512();
-    // Words within 128-bit lanes, then 64-bit halves: lane L of t[4k + j]
-    // holds word 4L + j of rows 4k..4k+3.
-#pragma GCC unroll 8
-    for (int k = 0; k < 8; ++k) {
-      t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
-      t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
-    }
-#pragma GCC unroll 4
-    for (int k = 0; k < 4; ++k) {
-      r[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
-      r[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
-      r[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
-      r[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
-    }
-    // Then the lanes of the four row groups: word 4L + j gathers lane L of r[j], r[4 + j], r[8 + j], r[12 + j].
-#pragma GCC unroll 4
-    for (int j = 0; j < 4; ++j) {
-      const __m512i c0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88), c1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xdd);
-      const __m512i c2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
-      const __m512i c3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xdd);
-      _mm512_storeu_si512(out + j * ldo, _mm512_shuffle_i32x4(c0, c2, 0x88));
-      _mm512_storeu_si512(out + (4 + j) * ldo, _mm512_shuffle_i32x4(c1, c3, 0x88));
-      _mm512_storeu_si512(out + (8 + j) * ldo, _mm512_shuffle_i32x4(c0, c2, 0xdd));
-      _mm512_storeu_si512(out + (12 + j) * ldo, _mm512_shuffle_i32x4(c1, c3, 0xdd));
-    }
+    transpose_16x16(r);
+    for (int p = 0; p < 16; ++p) _mm512_storeu_si512(out + p * ldo, r[p]);
   }
   // Lane i of the even row and of the odd row -> word i.
   static void pairs(const float* even, const float* odd, uint32_t* out) {

@@ -165,6 +165,15 @@ void pack_rows(const float* x, int64_t ld, int64_t n, int64_t D, int64_t dp, flo
 template <class S>
 void pack_transposed(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float scale, float* out,
                      int64_t ldo) {
+  // Blocks transposed in registers where the traits can (the same products, so the same bits).
+  if constexpr (requires { &S::transpose_block; }) {
+    if (D % S::kWidth == 0 && np % S::kWidth == 0) {
+      for (int64_t i = 0; i < np; i += S::kWidth)
+        for (int64_t d = 0; d < D; d += S::kWidth)
+          S::transpose_block(x + i * ld + d, ld, n - i, scale, out + d * ldo + i, ldo);
+      return;
+    }
+  }
   for (int64_t i = 0; i < n; ++i)
     for (int64_t d = 0; d < D; ++d) out[d * ldo + i] = x[i * ld + d] * scale;
   for (int64_t d = 0; d < D; ++d)

@@ -32,6 +32,34 @@ inline void store_bf16(uint16_t* p, __m512 v, __mmask16 m) {
   _mm256_mask_storeu_epi16(p, m, _mm512_cvtepi32_epi16(_mm512_srli_epi32(r, 16)));
 }
 
+// r[j] <- column j of the 16 x 16 matrix of 32-bit values whose rows were r[0..15].
+inline void transpose_16x16(__m512i (&r)[16]) {
+  __m512i t[16];
+  // Values within 128-bit lanes, then 64-bit halves: lane L of r[4k + j]
+  // ends up holding value 4L + j of rows 4k..4k+3.
+  for (int k = 0; k < 8; ++k) {
+    t[2 * k] = _mm512_unpacklo_epi32(r[2 * k], r[2 * k + 1]);
+    t[2 * k + 1] = _mm512_unpackhi_epi32(r[2 * k], r[2 * k + 1]);
+  }
+  for (int k = 0; k < 4; ++k) {
+    r[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+    r[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+    r[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+    r[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+  }
+  // Then the lanes of the four row groups: column 4L + j is lane L of r[j], r[4 + j], r[8 + j], r[12 + j].
+  for (int j = 0; j < 4; ++j) {
+    const __m512i c0 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0x88), c1 = _mm512_shuffle_i32x4(r[j], r[4 + j], 0xdd);
+    const __m512i c2 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0x88);
+    const __m512i c3 = _mm512_shuffle_i32x4(r[8 + j], r[12 + j], 0xdd);
+    t[j] = _mm512_shuffle_i32x4(c0, c2, 0x88);
+    t[4 + j] = _mm512_shuffle_i32x4(c1, c3, 0x88);
+    t[8 + j] = _mm512_shuffle_i32x4(c0, c2, 0xdd);
+    t[12 + j] = _mm512_shuffle_i32x4(c1, c3, 0xdd);
+  }
+  for (int j = 0; j < 16; ++j) r[j] = t[j];
+}
+
 struct Avx512 {
   using V = __m512;
   using M = __mmask16;
@@ -56,6 +84,15 @@ struct Avx512 {
   static V zero_if(M m, V a) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(~m), a); }
   static V round_nearest(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return _mm512_scalef_ps(p, k); }
+  // out[d * ldo + i] = x[i * ld + d] * scale for i, d < 16, rows i >= `rows` zero.
+  static void transpose_block(const float* x, int64_t ld, int64_t rows, float scale, float* out, int64_t ldo) {
+    const __m512 s = _mm512_set1_ps(scale);
+    __m512i r[16];
+    for (int i = 0; i < 16; ++i)
+      r[i] = i < rows ? _mm512_castps_si512(_mm512_mul_ps(_mm512_loadu_ps(x + i * ld), s)) : _mm512_setzero_si512();
+    transpose_16x16(r);
+    for (int d = 0; d < 16; ++d) _mm512_storeu_si512(out + d * ldo, r[d]);
+  }
 };
 
 }  // namespace
