@@ -199,10 +199,13 @@ class RatioReporter : public benchmark::ConsoleReporter {
         const double gf = flops(T, std::string(pass) == "train") / (tf * 1e-3) / 1e9;
         const double rope = m.count("rope_qk") ? bench::median(m["rope_qk"]) / 1e3 : NAN;
         const std::string bf = std::string("fused_bf16_") + pass;
-        const double tb = m.count(bf) ? bench::median(m[bf]) / 1e3 : NAN;
-        std::printf("| %lld | %d | %s | %.3f | %.3f | %.2fx | %.1f | %.2f | %.3f | %.3f | %.1f |\n",
-                    static_cast<long long>(T), threads, pass, tm, tf, tm / tf, gf, gf / yardstick[threads], rope, tb,
-                    flops(T, std::string(pass) == "train") / (tb * 1e-3) / 1e9);
+        char bf16[64] = "– | –";  // bf16 products are for inference: forward only
+        if (m.count(bf)) {
+          const double tb = bench::median(m[bf]) / 1e3;
+          std::snprintf(bf16, sizeof bf16, "%.3f | %.1f", tb, flops(T, false) / (tb * 1e-3) / 1e9);
+        }
+        std::printf("| %lld | %d | %s | %.3f | %.3f | %.2fx | %.1f | %.2f | %.3f | %s |\n", static_cast<long long>(T),
+                    threads, pass, tm, tf, tm / tf, gf, gf / yardstick[threads], rope, bf16);
       }
     }
     std::printf("(sgemm 768^3 yardstick: %.1f GFLOP/s on 1 thread, %.1f on 2)\n", yardstick[1], yardstick[2]);
