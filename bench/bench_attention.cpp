@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "run_table.h"
 #include "kernels/attention_fused.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
@@ -168,19 +169,9 @@ void run_rope_qk(benchmark::State& state, int64_t T, int threads) {
 
 // Medians over repetitions (--benchmark_repetitions, ideally with
 // --benchmark_enable_random_interleaving on a shared machine), then the table.
-class RatioReporter : public benchmark::ConsoleReporter {
+class RatioReporter : public bench::RunTable {
  public:
   explicit RatioReporter(std::vector<std::string> keys) : keys_(std::move(keys)) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      std::string name = r.benchmark_name();
-      if (const auto rt = name.rfind("/real_time"); rt != std::string::npos) name.erase(rt);
-      const std::size_t slash = name.find('/');
-      ms_[name.substr(slash + 1)][name.substr(0, slash)].push_back(r.GetAdjustedRealTime());
-    }
-  }
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::map<int, double> yardstick;
@@ -189,7 +180,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
                 "RoPE Q+K pass ms | fused bf16 ms | bf16 GFLOP/s |\n");
     std::printf("|---|---|---|---|---|---|---|---|---|---|---|\n");
     for (const std::string& key : keys_) {
-      auto& m = ms_[key];
+      auto& m = values_[key];  // real times in us
       const int64_t T = std::stoll(key.substr(2, key.find('/') - 2));
       const int threads = std::stoi(key.substr(key.rfind('=') + 1));
       for (const char* pass : {"fwd", "train"}) {
@@ -213,7 +204,6 @@ class RatioReporter : public benchmark::ConsoleReporter {
 
  private:
   std::vector<std::string> keys_;
-  std::map<std::string, std::map<std::string, std::vector<double>>> ms_;  // key -> impl -> real times (us)
 };
 
 }  // namespace

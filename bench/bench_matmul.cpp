@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "bench_common.h"
+#include "run_table.h"
 #include "kernels/packed_matmul.h"
 
 namespace {
@@ -90,18 +91,8 @@ void run_product(benchmark::State& state, Impl impl, const Shape& shape, int64_t
 double flops(const Shape& s, int64_t rows) { return 2.0 * static_cast<double>(rows * s.out * s.in); }
 
 // Medians over repetitions, then one table row per (shape, rows, threads).
-class TableReporter : public benchmark::ConsoleReporter {
+class TableReporter : public bench::RunTable {
  public:
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      std::string name = r.benchmark_name();
-      if (const auto rt = name.rfind("/real_time"); rt != std::string::npos) name.erase(rt);
-      const std::size_t slash = name.find('/');
-      us_[name.substr(slash + 1)][name.substr(0, slash)].push_back(r.GetAdjustedRealTime());
-    }
-  }
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::map<int, double> bf16_peak, fma_peak;
@@ -111,7 +102,7 @@ class TableReporter : public benchmark::ConsoleReporter {
     }
     std::printf("\n| product | rows | threads | bf16 panels GFLOP/s | bf16 oneDNN | panels ÷ oneDNN | panels ÷ bf16 peak "
                 "| oneDNN ÷ bf16 peak | fp32 oneDNN | ÷ FMA peak |\n|---|---|---|---|---|---|---|---|---|---|\n");
-    for (const auto& [key, impls] : us_) {
+    for (const auto& [key, impls] : values_) {  // real times in us
       const std::size_t a = key.find('|'), b = key.find('|', a + 1);
       const Shape& s = kShapes[std::stoi(key.substr(0, a))];
       const int64_t rows = std::stoll(key.substr(a + 1, b - a - 1));
@@ -129,9 +120,6 @@ class TableReporter : public benchmark::ConsoleReporter {
     std::printf("(bf16 dot-product peak %.1f / %.1f GFLOP/s, FMA peak %.1f / %.1f on 1 / 2 threads)\n", bf16_peak[1],
                 bf16_peak[2], fma_peak[1], fma_peak[2]);
   }
-
- private:
-  std::map<std::string, std::map<std::string, std::vector<double>>> us_;  // shape|rows|threads -> impl -> us
 };
 
 }  // namespace

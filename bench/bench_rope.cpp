@@ -11,11 +11,13 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <optional>
 #include <utility>
 #include <string>
 #include <vector>
 
 #include "roformer/rope.h"
+#include "run_table.h"
 
 namespace {
 
@@ -135,21 +137,9 @@ void run_naive(benchmark::State& state, int64_t B, int64_t T, int threads, RopeD
 // median GB/s over repetitions (--benchmark_repetitions, ideally with
 // --benchmark_enable_random_interleaving so that slow phases of a shared
 // machine hit every implementation alike).
-class RatioReporter : public benchmark::ConsoleReporter {
+class RatioReporter : public bench::RunTable {
  public:
   explicit RatioReporter(std::vector<std::string> keys) : keys_(std::move(keys)) {}
-  void ReportRuns(const std::vector<Run>& runs) override {
-    ConsoleReporter::ReportRuns(runs);
-    for (const Run& r : runs) {
-      if (r.run_type != Run::RT_Iteration || r.error_occurred) continue;
-      std::string name = r.benchmark_name();
-      if (const auto rt = name.rfind("/real_time"); rt != std::string::npos) name.erase(rt);
-      const std::size_t slash = name.find('/');
-      const std::string impl = name.substr(0, slash), key = name.substr(slash + 1);
-      auto it = r.counters.find("GB/s");
-      if (it != r.counters.end()) gbps_[key][impl].push_back(it->second.value);
-    }
-  }
   void Finalize() override {
     ConsoleReporter::Finalize();
     std::printf("\n| shape (B, T, 12, 64) | threads | dir | roformer GB/s | copy GB/s | fraction of copy | naive GB/s | speed-up vs naive |\n");
@@ -157,7 +147,7 @@ class RatioReporter : public benchmark::ConsoleReporter {
     for (const std::string& key : keys_)
       for (const char* dir : {"fwd", "bwd"}) {
         std::map<std::string, double> g;  // median over repetitions
-        for (auto& [impl, v] : gbps_[key]) {
+        for (auto& [impl, v] : values_[key]) {
           std::sort(v.begin(), v.end());
           g[impl] = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
         }
@@ -171,9 +161,16 @@ class RatioReporter : public benchmark::ConsoleReporter {
       }
   }
 
+
+ protected:
+  // Each run's GB/s counter, not its time.
+  std::optional<double> value(const Run& r) const override {
+    const auto it = r.counters.find("GB/s");
+    return it == r.counters.end() ? std::nullopt : std::optional<double>(it->second.value);
+  }
+
  private:
   std::vector<std::string> keys_;  // table rows, in registration order
-  std::map<std::string, std::map<std::string, std::vector<double>>> gbps_;  // every repetition
 };
 
 }  // namespace
