@@ -49,8 +49,9 @@ TEST(CliModel, ForwardDtypes) {
   // bf16 through each kernel by name; panels only where the CPU has AVX512-BF16.
   std::vector<std::string> dtypes{"bf16", "int8", "bf16 --bf16-kernel onednn"};
   if (cpu_has_avx512_bf16()) dtypes.push_back("bf16 --bf16-kernel panels");
-  for (const std::string& dtype : dtypes) {
-    const std::string file = tmp.file(std::to_string(&dtype - dtypes.data()) + ".safetensors");
+  for (std::size_t k = 0; k < dtypes.size(); ++k) {
+    const std::string& dtype = dtypes[k];
+    const std::string file = tmp.file(std::to_string(k) + ".safetensors");
     const auto r = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
                                file + " --dtype " + dtype + " 2>&1");
     ASSERT_EQ(r.status, 0) << r.output;
