@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
@@ -52,12 +53,13 @@ namespace {
 
 constexpr int kChains = 12;  // enough independent FMAs to cover latency x units
 
-// The sum of every lane of the chains: a value that depends on every step.
-__attribute__((target("avx512f"))) float total_512(const __m512 (&acc)[kChains]) {
-  alignas(64) float lanes[16];
+// The sum of every lane of the chains (any vector width): a value that depends on every step.
+template <class V>
+float lane_total(const V (&acc)[kChains]) {
+  float lanes[sizeof(V) / sizeof(float)];
   float s = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm512_store_ps(lanes, acc[i]);
+  for (const V& v : acc) {
+    std::memcpy(lanes, &v, sizeof(V));
     for (float x : lanes) s += x;
   }
   return s;
@@ -71,7 +73,7 @@ __attribute__((target("avx512f"))) float chains_512(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_fmadd_ps(acc[i], mul, add);
-  return total_512(acc);
+  return lane_total(acc);
 }
 
 __attribute__((target("avx2,fma"))) float chains_256(int64_t iters) {
@@ -81,13 +83,7 @@ __attribute__((target("avx2,fma"))) float chains_256(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm256_fmadd_ps(acc[i], mul, add);
-  alignas(32) float lanes[8];
-  float s = 0;
-  for (int i = 0; i < kChains; ++i) {
-    _mm256_store_ps(lanes, acc[i]);
-    for (float x : lanes) s += x;
-  }
-  return s;
+  return lane_total(acc);
 }
 
 __attribute__((target("avx512f,avx512bf16"))) float chains_bf16(int64_t iters) {
@@ -98,7 +94,7 @@ __attribute__((target("avx512f,avx512bf16"))) float chains_bf16(int64_t iters) {
   for (int64_t k = 0; k < iters; ++k)
 #pragma GCC unroll 12
     for (int i = 0; i < kChains; ++i) acc[i] = _mm512_dpbf16_ps(acc[i], a, b);
-  return total_512(acc);
+  return lane_total(acc);
 }
 
 // The best rate of `body` (returning a value that depends on all its work) run on

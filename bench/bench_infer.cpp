@@ -145,8 +145,6 @@ Options parse(int argc, char** argv) {
   }
   if (o.threads < 1) usage("--threads must be at least 1");
   if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "int8") usage("--dtype must be f32, bf16 or int8");
-  if (o.bf16_kernel != "auto" && o.bf16_kernel != "onednn" && o.bf16_kernel != "panels")
-    usage("--bf16-kernel must be auto, onednn or panels");
   if (o.bf16_kernel != "auto" && o.dtype != "bf16") usage("--bf16-kernel goes with --dtype bf16");
   if (o.min_reps < 1) usage("--min-reps must be at least 1");
   if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)

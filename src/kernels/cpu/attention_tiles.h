@@ -339,17 +339,6 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
   const int64_t nfm = nfm_all < 0 ? 0 : (nfm_all > qt ? qt : nfm_all);
 
   P products(a, io, L, b, h, scratch);
-  // Rows of Q, K, V and the output are a whole hidden row apart, too far for
-  // the hardware prefetchers: ask for the next query tile's rows (usually
-  // this thread's next task) and for this tile's output rows now, so they
-  // arrive while the key tiles below run. Loads of Q stalled on memory were
-  // a fifth of this function's time at T = 512.
-  if (q0 + Bq < T)
-    for (int64_t i = 0; i < (T - q0 - Bq < Bq ? T - q0 - Bq : Bq); ++i)
-      for (int64_t d = 0; d < D; d += 16) __builtin_prefetch(qb + (q0 + Bq + i) * a.q_row + d, 0, 2);
-  for (int64_t i = 0; i < qt; ++i)
-    for (int64_t d = 0; d < D; d += 16)
-      __builtin_prefetch(io.out + b * a.q_batch + h * D + (q0 + i) * a.q_row + d, 1, 2);
   float* st = scratch + L.f_st;
   float* o = scratch + L.f_o;
   float *m = scratch + L.f_m, *l = scratch + L.f_l, *alpha = scratch + L.f_alpha;
