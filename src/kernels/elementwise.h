@@ -18,6 +18,10 @@ void activation_forward(Activation act, float* x, int64_t n, const ExecContext& 
 // `cols`, biased variance (as torch.nn.LayerNorm). y may alias x.
 void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
                         float eps, const ExecContext& ctx);
+// The same, also storing y rounded to bf16 (the bits convert_to_bf16 gives)
+// into y_bf16 (rows, cols) while each row is still in cache; y_bf16 may be null.
+void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                        float eps, const ExecContext& ctx, uint16_t* y_bf16);
 
 // In-place softmax over each of `rows` rows of `cols` values (row stride ld).
 void softmax_rows(float* x, int64_t rows, int64_t cols, int64_t ld);

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/bf16_convert.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/layer_norm_rows.h"
@@ -19,6 +20,8 @@ namespace {
 // Rows per partial sum of dgamma / dbeta, and columns per block when the partials are added.
 constexpr int64_t kRowChunk = 32;
 constexpr int64_t kColBlock = 64;
+// Rows whose statistics are computed together.
+constexpr int64_t kStatRows = 4;
 
 bool worth_threads(const ExecContext& ctx, int64_t rows, int64_t cols) {
   return ctx.threads > 1 && rows > 1 && rows * cols >= (int64_t{1} << 15);
@@ -39,26 +42,50 @@ float* partial_sums(std::size_t n) {
   return buffer.data();
 }
 
+// Rows go in groups of kStatRows so their statistics run side by side
+// (LayerNormRowKernels::stats4); every row's numbers are those of the row alone.
+template <class PerRow>
+void for_row_groups(const LayerNormRowKernels& kern, const float* x, int64_t rows, int64_t cols, float eps,
+                    const ExecContext& ctx, PerRow per_row) {
+  const int64_t groups = (rows + kStatRows - 1) / kStatRows;
+#pragma omp parallel for num_threads(ctx.threads) if (worth_threads(ctx, rows, cols)) schedule(static)
+  for (int64_t g = 0; g < groups; ++g) {
+    const int64_t r0 = g * kStatRows, n = std::min(kStatRows, rows - r0);
+    LayerNormRowStats s[kStatRows];
+    if (n == kStatRows) {
+      kern.stats4(x + r0 * cols, cols, cols, eps, s);
+    } else {
+      for (int64_t i = 0; i < n; ++i) s[i] = kern.stats(x + (r0 + i) * cols, cols, eps);
+    }
+    for (int64_t i = 0; i < n; ++i) per_row(r0 + i, s[i]);
+  }
+}
+
 }  // namespace
 
 void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
                         float eps, const ExecContext& ctx) {
+  layer_norm_forward(x, y, gamma, beta, rows, cols, eps, ctx, nullptr);
+}
+
+void layer_norm_forward(const float* x, float* y, const float* gamma, const float* beta, int64_t rows, int64_t cols,
+                        float eps, const ExecContext& ctx, uint16_t* y_bf16) {
   const LayerNormRowKernels kern = row_kernels(ctx.isa);
-#pragma omp parallel for num_threads(ctx.threads) if (worth_threads(ctx, rows, cols)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r)
-    kern.normalize(x + r * cols, y + r * cols, gamma, beta, cols, kern.stats(x + r * cols, cols, eps));
+  const Bf16ConvertKernel to_bf16 = y_bf16 != nullptr ? bf16_convert_kernel(ctx.isa) : nullptr;
+  for_row_groups(kern, x, rows, cols, eps, ctx, [&](int64_t r, LayerNormRowStats s) {
+    kern.normalize(x + r * cols, y + r * cols, gamma, beta, cols, s);
+    if (to_bf16 != nullptr) to_bf16(y + r * cols, cols, y_bf16 + r * cols);
+  });
 }
 
 void layer_norm_forward_train(const float* x, float* y, const float* gamma, const float* beta, int64_t rows,
                               int64_t cols, float eps, float* mean, float* rstd, const ExecContext& ctx) {
   const LayerNormRowKernels kern = row_kernels(ctx.isa);
-#pragma omp parallel for num_threads(ctx.threads) if (worth_threads(ctx, rows, cols)) schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const LayerNormRowStats s = kern.stats(x + r * cols, cols, eps);
+  for_row_groups(kern, x, rows, cols, eps, ctx, [&](int64_t r, LayerNormRowStats s) {
     mean[r] = s.mean;
     rstd[r] = s.rstd;
     kern.normalize(x + r * cols, y + r * cols, gamma, beta, cols, s);
-  }
+  });
 }
 
 void layer_norm_forward_train(const float* x, float* y, const float* gamma, const float* beta, int64_t rows,

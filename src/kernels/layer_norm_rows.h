@@ -17,6 +17,9 @@ struct LayerNormRowStats {
 
 struct LayerNormRowKernels {
   LayerNormRowStats (*stats)(const float* x, int64_t cols, float eps);
+  // stats() of 4 rows, row r at x + r * stride, into out[0..3]: the same
+  // bits as one row at a time, computed side by side.
+  void (*stats4)(const float* x, int64_t stride, int64_t cols, float eps, LayerNormRowStats* out);
   // y = (x - mean) * rstd * gamma + beta; y may alias x.
   void (*normalize)(const float* x, float* y, const float* gamma, const float* beta, int64_t cols, LayerNormRowStats s);
   // dx for one row (dx may alias dy); adds dy * xhat to pg and dy to pb.

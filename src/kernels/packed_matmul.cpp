@@ -351,6 +351,19 @@ void PackedMatmul::prepare(const float* x, int64_t rows, PackedInput& input, con
   }
 }
 
+uint16_t* PackedMatmul::bf16_destination(const float* x, int64_t rows, PackedInput& input) const {
+  ROFORMER_CHECK(rows >= 0, "packed matmul: negative row count");
+  const Impl& m = *impl_;
+  if (m.precision != MatmulPrecision::Bf16 || m.emulated) return nullptr;
+  input.form_ = PackedInput::Form::Bf16Values;
+  input.rows_ = rows;
+  input.features_ = m.in;
+  input.f32_ = x;
+  const auto n = static_cast<std::size_t>(rows * m.in);
+  if (input.bf16_.size() < n) input.bf16_.resize(n);
+  return input.bf16_.data();
+}
+
 void PackedMatmul::forward(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx,
                            const Epilogue& epilogue) const {
   thread_local PackedInput input;

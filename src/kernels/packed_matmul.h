@@ -78,6 +78,12 @@ class PackedMatmul {
   // x (rows, in) prepared for this product, or any other of the same
   // precision, kind (native or emulated) and input width.
   void prepare(const float* x, int64_t rows, PackedInput& input, const ExecContext& ctx) const;
+  // For a caller that rounds x to bf16 itself as it writes x (LayerNorm does,
+  // while each row is in cache): where this product reads native bf16 values,
+  // sets `input` up as prepare(x, rows, input) would and returns its
+  // (rows, in) buffer, to be filled with x's values as convert_to_bf16 rounds
+  // them; otherwise returns nullptr, and prepare() is the way.
+  uint16_t* bf16_destination(const float* x, int64_t rows, PackedInput& input) const;
   // forward() on prepared activations.
   void forward(const PackedInput& x, const float* bias, float* y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;

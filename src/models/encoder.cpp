@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "kernels/elementwise.h"
+#include "kernels/packed_matmul.h"
 #include "roformer/error.h"
 
 namespace roformer::models {
@@ -63,6 +64,15 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
   // The FFN activations are free while attention runs: q, k and v live there
   // (at least 3·B·T·H floats), so the forward's peak memory has no q/k/v of its own.
   float* qkv_space = f;
+  // A LayerNorm whose output feeds native bf16 products (the FFN's first, the
+  // next layer's Q/K/V) also writes it rounded to bf16 while each row is in
+  // cache, sparing those products a conversion pass over the activations.
+  thread_local kernels::PackedInput normed;
+  auto bf16_target = [&](const nn::Linear& next, const float* y) -> uint16_t* {
+    const kernels::PackedMatmul* p = next.packed_for(ctx);
+    return p != nullptr ? p->bf16_destination(y, rows, normed) : nullptr;
+  };
+  const kernels::PackedInput* x_prepared = nullptr;  // the hidden stream, prepared for this layer's Q/K/V
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const EncoderLayerWeights& L = w.layers[l];
     if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
@@ -70,16 +80,19 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     Tensor probs;
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
     L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr, context,
-                        options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space);
+                        options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space, x_prepared);
     if (options.attentions) out.attentions.push_back(probs);
 
     // a = LN(dense(ctx) + x); the activation and the residual add run in the
     // products' epilogues (fused on the packed path).
     L.attention_output.forward(context, rows, a, ctx, {std::nullopt, x});
-    L.attention_norm.forward(a, a, rows, ctx);
+    uint16_t* a16 = bf16_target(L.intermediate, a);
+    L.attention_norm.forward(a, a, rows, ctx, a16);
     // y = LN(out(act(inter(a))) + a), written back into the hidden stream.
-    nn::feed_forward(L.intermediate, L.output, act, a, rows, f, x, a, ctx);
-    L.output_norm.forward(x, x, rows, ctx);
+    nn::feed_forward(L.intermediate, L.output, act, a, rows, f, x, a, ctx, a16 != nullptr ? &normed : nullptr);
+    uint16_t* x16 = l + 1 < w.layers.size() ? bf16_target(w.layers[l + 1].attention.query, x) : nullptr;
+    L.output_norm.forward(x, x, rows, ctx, x16);
+    x_prepared = x16 != nullptr ? &normed : nullptr;
   }
   if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
   return hidden;

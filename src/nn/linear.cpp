@@ -3,6 +3,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
+#include "roformer/error.h"
 
 namespace roformer::nn {
 
@@ -29,7 +30,7 @@ void Linear::forward(const float* x, int64_t rows, float* y, const ExecContext& 
 }
 
 void forward_same_input(const float* x, int64_t rows, std::initializer_list<Projection> projections,
-                        const ExecContext& ctx) {
+                        const ExecContext& ctx, const kernels::PackedInput* prepared) {
   const kernels::PackedMatmul* first = projections.size() > 0 ? projections.begin()->layer.packed_for(ctx) : nullptr;
   bool shared = first != nullptr;
   for (const Projection& p : projections) {
@@ -42,12 +43,17 @@ void forward_same_input(const float* x, int64_t rows, std::initializer_list<Proj
     return;
   }
   thread_local kernels::PackedInput input;
-  first->prepare(x, rows, input, ctx);
-  for (const Projection& p : projections) p.layer.packed_for(ctx)->forward(input, p.layer.bias_or_null(), p.y, ctx);
+  if (prepared == nullptr) {
+    first->prepare(x, rows, input, ctx);
+    prepared = &input;
+  }
+  ROFORMER_CHECK(prepared->rows() == rows, "projections: the prepared input has another row count");
+  for (const Projection& p : projections) p.layer.packed_for(ctx)->forward(*prepared, p.layer.bias_or_null(), p.y, ctx);
 }
 
 void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,
-                  float* hidden, float* y, const float* residual, const ExecContext& ctx) {
+                  float* hidden, float* y, const float* residual, const ExecContext& ctx,
+                  const kernels::PackedInput* prepared) {
   const kernels::PackedMatmul* pu = up.packed_for(ctx);
   const kernels::PackedMatmul* pd = down.packed_for(ctx);
   if (pu == nullptr || pd == nullptr || !pu->feeds(*pd)) {
@@ -56,13 +62,17 @@ void feed_forward(const Linear& up, const Linear& down, kernels::Activation act,
     return;
   }
   thread_local kernels::PackedInput input, between;
-  pu->prepare(x, rows, input, ctx);
-  pu->forward(input, up.bias_or_null(), between, ctx, {act});
+  if (prepared == nullptr) {
+    pu->prepare(x, rows, input, ctx);
+    prepared = &input;
+  }
+  ROFORMER_CHECK(prepared->rows() == rows, "feed-forward: the prepared input has another row count");
+  pu->forward(*prepared, up.bias_or_null(), between, ctx, {act});
   pd->forward(between, down.bias_or_null(), y, ctx, {std::nullopt, residual});
 }
 
-void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const {
-  kernels::layer_norm_forward(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, ctx);
+void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContext& ctx, uint16_t* y_bf16) const {
+  kernels::layer_norm_forward(x, y, weight.data<float>(), bias.data<float>(), rows, features(), eps, ctx, y_bf16);
 }
 
 void Linear::backward(const float* x, const float* dy, int64_t rows, float* dx, bool accumulate_dx, const Linear& grad,

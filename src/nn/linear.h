@@ -46,20 +46,24 @@ bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx);
 // Several layers applied to the same x (rows, in), as attention's query, key
 // and value projections: when they all multiply by packs of one kind, x is
 // converted to bf16 or quantized once for all of them instead of once each.
+// `prepared`, if given, is x already prepared for the first layer's pack
+// (PackedMatmul::bf16_destination); it is used where the packs share it.
 struct Projection {
   const Linear& layer;
   float* y;  // (rows, layer.out_features())
 };
 void forward_same_input(const float* x, int64_t rows, std::initializer_list<Projection> projections,
-                        const ExecContext& ctx);
+                        const ExecContext& ctx, const kernels::PackedInput* prepared = nullptr);
 
 // y = down(act(up(x))) + residual, the transformer's feed-forward block
 // (residual may be null). When up feeds down (native bf16 or int8 packs) the
 // first product stores the hidden activations already converted or quantized
 // for the second, with no fp32 copy and no pass of their own; otherwise they
-// pass through `hidden` (rows, up.out_features()).
+// pass through `hidden` (rows, up.out_features()). `prepared`, if given, is x
+// already prepared for up's pack, used on that path.
 void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,
-                  float* hidden, float* y, const float* residual, const ExecContext& ctx);
+                  float* hidden, float* y, const float* residual, const ExecContext& ctx,
+                  const kernels::PackedInput* prepared = nullptr);
 
 struct LayerNorm {
   Tensor weight;  // (n)
@@ -67,8 +71,9 @@ struct LayerNorm {
   float eps = 1e-12f;
 
   int64_t features() const { return weight.size(0); }
-  // y (rows, n) = LN(x); y may alias x.
-  void forward(const float* x, float* y, int64_t rows, const ExecContext& ctx) const;
+  // y (rows, n) = LN(x); y may alias x. y_bf16, if not null, also receives
+  // y rounded to bf16 (see kernels::layer_norm_forward).
+  void forward(const float* x, float* y, int64_t rows, const ExecContext& ctx, uint16_t* y_bf16 = nullptr) const;
   // Training forward: also saves per-row mean and 1/sigma for backward.
   void forward_train(const float* x, float* y, int64_t rows, float* mean, float* rstd, const ExecContext& ctx) const;
   // dx overwritten; grad.weight / grad.bias accumulate.

@@ -84,7 +84,7 @@ void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t
 
 void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                             const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
-                            const ExecContext& ctx, float* workspace) const {
+                            const ExecContext& ctx, float* workspace, const kernels::PackedInput* x_prepared) const {
   const int64_t H = hidden(), NH = heads, D = head_dim();
   const int64_t rows = B * T;
   std::vector<float> owned;
@@ -98,7 +98,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     float* data() const { return p; }
   };
   const Span q{workspace}, k{workspace + rows * H}, v{workspace + 2 * rows * H};
-  forward_same_input(x, rows, {{query, q.data()}, {key, k.data()}, {value, v.data()}}, ctx);
+  forward_same_input(x, rows, {{query, q.data()}, {key, k.data()}, {value, v.data()}}, ctx, x_prepared);
   if (linear) {
     ROFORMER_CHECK(cache == nullptr, "linear attention: incremental decoding with a KV cache is not supported; run the full sequence");
     ROFORMER_CHECK(probs == nullptr, "linear attention has no attention probabilities to return");

@@ -81,9 +81,12 @@ struct SelfAttention {
   // workspace (optional): 3·B·T·hidden floats for q, k and v, so that a
   // caller with a free buffer (the encoder's FFN activations) spares the
   // allocation; without it they are allocated here.
+  // x_prepared (optional): x already prepared for the query pack (see
+  // nn::forward_same_input).
   void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
-               const ExecContext& ctx, float* workspace = nullptr) const;
+               const ExecContext& ctx, float* workspace = nullptr,
+               const kernels::PackedInput* x_prepared = nullptr) const;
 
   // Training forward (no cache): like forward, keeping q, k, v and the
   // probabilities - or, without attention dropout and unless ctx.isa is

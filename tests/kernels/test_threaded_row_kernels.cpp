@@ -3,10 +3,12 @@
 // within fp32 rounding (the bias kernels: equal to plain serial loops).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 #include <vector>
 
+#include "kernels/bf16_convert.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "support/test_support.h"
@@ -83,6 +85,53 @@ TEST_P(LayerNormIsa, ForwardSameBitsForAnyThreadCountAndMatchesDefinition) {
         const double want = (xr[j] - mean) / std::sqrt(var + 1e-12) * c.gamma[j] + c.beta[j];
         ASSERT_NEAR(y1[i * s.cols + j], want, 1e-5 * std::max(1.0, std::fabs(want))) << i << "," << j;
       }
+    }
+  }
+}
+
+// The bf16 copy a LayerNorm writes for the next products holds the bits the
+// separate conversion of its fp32 output gives, and the fp32 output is unchanged.
+TEST_P(LayerNormIsa, Bf16CopyEqualsConvertingTheOutput) {
+  for (const Shape2 s : kShapes) {
+    const LnCase c = ln_case(s, 9);
+    const std::size_t n = c.x.size();
+    std::vector<float> y(n);
+    layer_norm_forward(c.x.data(), y.data(), c.gamma.data(), c.beta.data(), s.rows, s.cols, 1e-12f,
+                       ExecContext{1, GetParam()});
+    std::vector<uint16_t> want(n);
+    convert_to_bf16(y.data(), static_cast<int64_t>(n), want.data(), ExecContext{1, GetParam()});
+    for (int threads = 1; threads <= 3; ++threads) {
+      auto inplace = c.x;
+      std::vector<uint16_t> got(n, 0xFFFF);
+      layer_norm_forward(inplace.data(), inplace.data(), c.gamma.data(), c.beta.data(), s.rows, s.cols, 1e-12f,
+                         ExecContext{threads, GetParam()}, got.data());
+      EXPECT_EQ(inplace, y) << s.rows << "x" << s.cols << " threads=" << threads;
+      EXPECT_EQ(got, want) << s.rows << "x" << s.cols << " threads=" << threads;
+    }
+  }
+}
+
+// Rows' statistics are computed four at a time; each row must still get the
+// numbers it gets alone, and those of the plain loops (same sums, same order).
+TEST_P(LayerNormIsa, RowStatisticsDoNotDependOnNeighbouringRows) {
+  for (const Shape2 s : kShapes) {
+    const LnCase c = ln_case(s, 5);
+    const auto n = static_cast<std::size_t>(s.rows * s.cols), r = static_cast<std::size_t>(s.rows);
+    std::vector<float> y(n), m(r), sd(r), y_ref(n), m_ref(r), sd_ref(r);
+    layer_norm_forward_train(c.x.data(), y.data(), c.gamma.data(), c.beta.data(), s.rows, s.cols, 1e-12f, m.data(),
+                             sd.data(), ExecContext{2, GetParam()});
+    layer_norm_forward_train(c.x.data(), y_ref.data(), c.gamma.data(), c.beta.data(), s.rows, s.cols, 1e-12f,
+                             m_ref.data(), sd_ref.data(), ExecContext{1, Isa::Scalar});
+    EXPECT_EQ(m, m_ref) << s.rows << "x" << s.cols;
+    EXPECT_EQ(sd, sd_ref) << s.rows << "x" << s.cols;
+    for (int64_t i = 0; i < s.rows; ++i) {
+      std::vector<float> yi(static_cast<std::size_t>(s.cols));
+      float mi = 0, si = 0;
+      layer_norm_forward_train(c.x.data() + i * s.cols, yi.data(), c.gamma.data(), c.beta.data(), 1, s.cols, 1e-12f,
+                               &mi, &si, ExecContext{1, GetParam()});
+      ASSERT_EQ(mi, m[static_cast<std::size_t>(i)]) << "row " << i << " of " << s.rows << "x" << s.cols;
+      ASSERT_EQ(si, sd[static_cast<std::size_t>(i)]) << "row " << i << " of " << s.rows << "x" << s.cols;
+      ASSERT_TRUE(std::equal(yi.begin(), yi.end(), y.begin() + i * s.cols)) << "row " << i;
     }
   }
 }

@@ -8,7 +8,9 @@
 #include <cmath>
 #include <vector>
 
+#include "kernels/packed_matmul.h"
 #include "nn/linear.h"
+#include "roformer/error.h"
 #include "support/test_support.h"
 
 namespace roformer::nn {
@@ -83,6 +85,60 @@ TEST(LinearBlocks, FeedForwardEqualsTheTwoProductsInFp32HandOver) {
       // values as the fp32 one does before its product; the rest is identical.
       EXPECT_LE(max_scaled_diff(got, want), 1e-6) << "kind " << (kind ? static_cast<int>(*kind) : -1) << ", "
                                                   << threads << " thread(s)";
+    }
+  }
+}
+
+LayerNorm random_norm(int64_t n, uint32_t seed) {
+  LayerNorm ln;
+  ln.weight = Tensor::from_vector({n}, random_floats(static_cast<std::size_t>(n), seed, 0.5f, 1.5f));
+  ln.bias = Tensor::from_vector({n}, random_floats(static_cast<std::size_t>(n), seed + 1, -0.5f, 0.5f));
+  return ln;
+}
+
+// A LayerNorm that writes its output's bf16 copy straight into the next
+// products' prepared input (PackedMatmul::bf16_destination) must hand them
+// exactly what preparing its fp32 output afterwards would: the same bits out
+// of Q/K/V and of the feed-forward block. Only native bf16 packs take it.
+TEST(LinearBlocks, LayerNormWritingTheBf16InputGivesTheSameBits) {
+  const int64_t hidden = 48, inner = 112, rows = 29;
+  const auto x = random_floats(static_cast<std::size_t>(rows * hidden), 7, -2.0f, 2.0f);
+  const LayerNorm ln = random_norm(hidden, 60);
+  for (const auto kind : kinds()) {
+    Linear q = random_linear(hidden, hidden, 10), k = random_linear(hidden, hidden, 20), v = random_linear(hidden, hidden, 30);
+    Linear up = random_linear(inner, hidden, 40), down = random_linear(hidden, inner, 50);
+    if (kind)
+      for (Linear* l : {&q, &k, &v, &up, &down}) l->pack(*kind);
+    const bool native = kind == MatmulPrecision::Bf16 && kernels::PackedMatmul::native_bf16();
+    for (int threads : {1, 2}) {
+      const ExecContext ctx{threads};
+      std::vector<float> y(x.size()), want(static_cast<std::size_t>(3 * rows * hidden));
+      ln.forward(x.data(), y.data(), rows, ctx);
+      forward_same_input(y.data(), rows,
+                         {{q, want.data()}, {k, want.data() + rows * hidden}, {v, want.data() + 2 * rows * hidden}}, ctx);
+      std::vector<float> scratch(static_cast<std::size_t>(rows * inner)), ffn_want(x.size());
+      feed_forward(up, down, kernels::Activation::Gelu, y.data(), rows, scratch.data(), ffn_want.data(), x.data(), ctx);
+
+      kernels::PackedInput input;
+      std::vector<float> y2(x.size(), -7.0f);
+      const kernels::PackedMatmul* p = q.packed_for(ctx);
+      uint16_t* dst = p != nullptr ? p->bf16_destination(y2.data(), rows, input) : nullptr;
+      ASSERT_EQ(dst != nullptr, native) << "kind " << (kind ? static_cast<int>(*kind) : -1);
+      if (!native) continue;
+      ln.forward(x.data(), y2.data(), rows, ctx, dst);
+      EXPECT_EQ(y2, y) << "the fp32 output changed";
+      std::vector<float> got(want.size(), -7.0f), ffn_got(x.size(), -7.0f);
+      forward_same_input(y2.data(), rows,
+                         {{q, got.data()}, {k, got.data() + rows * hidden}, {v, got.data() + 2 * rows * hidden}}, ctx,
+                         &input);
+      EXPECT_EQ(got, want) << threads << " thread(s)";
+      feed_forward(up, down, kernels::Activation::Gelu, y2.data(), rows, scratch.data(), ffn_got.data(), x.data(), ctx,
+                   &input);
+      EXPECT_EQ(ffn_got, ffn_want) << threads << " thread(s)";
+      // A prepared input of another row count is refused.
+      EXPECT_THROW(forward_same_input(y2.data(), rows - 1, {{q, got.data()}, {k, got.data() + rows * hidden}}, ctx,
+                                      &input),
+                   Error);
     }
   }
 }

@@ -31,38 +31,63 @@ inline double total(__m256d lo, __m256d hi) {
   return ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
 }
 
-LayerNormRowStats stats(const float* x, int64_t cols, float eps) {
+// R rows at once, each summed exactly as alone: the sums are chains of
+// dependent adds, so R rows side by side keep 2R of them in flight where one
+// row alone waits on the adds' latency.
+template <int R>
+void stats_rows(const float* x, int64_t stride, int64_t cols, float eps, LayerNormRowStats* out) {
   const int64_t full = cols / 8 * 8, rest = cols - full;
   const __m256i m = tail_mask(rest);
-  __m256d s0 = _mm256_setzero_pd(), s1 = s0;
-  for (int64_t c = 0; c < full; c += 8) {
-    const __m256 v = _mm256_loadu_ps(x + c);
-    s0 = _mm256_add_pd(s0, lo_pd(v));
-    s1 = _mm256_add_pd(s1, hi_pd(v));
+  __m256d s0[R], s1[R];
+  for (int r = 0; r < R; ++r) s0[r] = s1[r] = _mm256_setzero_pd();
+  for (int64_t c = 0; c < full; c += 8)
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = _mm256_loadu_ps(x + r * stride + c);
+      s0[r] = _mm256_add_pd(s0[r], lo_pd(v));
+      s1[r] = _mm256_add_pd(s1[r], hi_pd(v));
+    }
+  if (rest)  // masked-off lanes load as 0
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = _mm256_maskload_ps(x + r * stride + full, m);
+      s0[r] = _mm256_add_pd(s0[r], lo_pd(v));
+      s1[r] = _mm256_add_pd(s1[r], hi_pd(v));
+    }
+  __m256d vm[R];
+  double mean[R];
+  for (int r = 0; r < R; ++r) {
+    mean[r] = total(s0[r], s1[r]) / static_cast<double>(cols);
+    vm[r] = _mm256_set1_pd(mean[r]);
+    s0[r] = s1[r] = _mm256_setzero_pd();  // now the squared deviations
   }
-  if (rest) {  // masked-off lanes load as 0
-    const __m256 v = _mm256_maskload_ps(x + full, m);
-    s0 = _mm256_add_pd(s0, lo_pd(v));
-    s1 = _mm256_add_pd(s1, hi_pd(v));
+  for (int64_t c = 0; c < full; c += 8)
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = _mm256_loadu_ps(x + r * stride + c);
+      const __m256d d0 = _mm256_sub_pd(lo_pd(v), vm[r]), d1 = _mm256_sub_pd(hi_pd(v), vm[r]);
+      s0[r] = _mm256_fmadd_pd(d0, d0, s0[r]);
+      s1[r] = _mm256_fmadd_pd(d1, d1, s1[r]);
+    }
+  if (rest)
+    for (int r = 0; r < R; ++r) {
+      const __m256 v = _mm256_maskload_ps(x + r * stride + full, m);
+      const __m256d d0 = _mm256_and_pd(_mm256_sub_pd(lo_pd(v), vm[r]), mask_lo(m));
+      const __m256d d1 = _mm256_and_pd(_mm256_sub_pd(hi_pd(v), vm[r]), mask_hi(m));
+      s0[r] = _mm256_fmadd_pd(d0, d0, s0[r]);
+      s1[r] = _mm256_fmadd_pd(d1, d1, s1[r]);
+    }
+  for (int r = 0; r < R; ++r) {
+    const double var = total(s0[r], s1[r]) / static_cast<double>(cols);
+    out[r] = {static_cast<float>(mean[r]), static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)))};
   }
-  const double mean = total(s0, s1) / static_cast<double>(cols);
-  const __m256d vm = _mm256_set1_pd(mean);
-  __m256d q0 = _mm256_setzero_pd(), q1 = q0;
-  for (int64_t c = 0; c < full; c += 8) {
-    const __m256 v = _mm256_loadu_ps(x + c);
-    const __m256d d0 = _mm256_sub_pd(lo_pd(v), vm), d1 = _mm256_sub_pd(hi_pd(v), vm);
-    q0 = _mm256_fmadd_pd(d0, d0, q0);
-    q1 = _mm256_fmadd_pd(d1, d1, q1);
-  }
-  if (rest) {
-    const __m256 v = _mm256_maskload_ps(x + full, m);
-    const __m256d d0 = _mm256_and_pd(_mm256_sub_pd(lo_pd(v), vm), mask_lo(m));
-    const __m256d d1 = _mm256_and_pd(_mm256_sub_pd(hi_pd(v), vm), mask_hi(m));
-    q0 = _mm256_fmadd_pd(d0, d0, q0);
-    q1 = _mm256_fmadd_pd(d1, d1, q1);
-  }
-  const double var = total(q0, q1) / static_cast<double>(cols);
-  return {static_cast<float>(mean), static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)))};
+}
+
+LayerNormRowStats stats(const float* x, int64_t cols, float eps) {
+  LayerNormRowStats s;
+  stats_rows<1>(x, cols, cols, eps, &s);
+  return s;
+}
+
+void stats4(const float* x, int64_t stride, int64_t cols, float eps, LayerNormRowStats* out) {
+  stats_rows<4>(x, stride, cols, eps, out);
 }
 
 void normalize(const float* x, float* y, const float* gamma, const float* beta, int64_t cols, LayerNormRowStats s) {
@@ -132,6 +157,6 @@ void backward(const float* x, const float* dy, const float* gamma, LayerNormRowS
 
 }  // namespace
 
-LayerNormRowKernels layer_norm_rows_avx2() { return {stats, normalize, backward}; }
+LayerNormRowKernels layer_norm_rows_avx2() { return {stats, stats4, normalize, backward}; }
 
 }  // namespace roformer::kernels

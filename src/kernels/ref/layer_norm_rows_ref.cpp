@@ -34,6 +34,10 @@ LayerNormRowStats stats(const float* x, int64_t cols, float eps) {
   return {static_cast<float>(mean), static_cast<float>(1.0 / std::sqrt(var + static_cast<double>(eps)))};
 }
 
+void stats4(const float* x, int64_t stride, int64_t cols, float eps, LayerNormRowStats* out) {
+  for (int64_t r = 0; r < 4; ++r) out[r] = stats(x + r * stride, cols, eps);
+}
+
 void normalize(const float* x, float* y, const float* gamma, const float* beta, int64_t cols, LayerNormRowStats s) {
 #pragma omp simd
   for (int64_t c = 0; c < cols; ++c) y[c] = (x[c] - s.mean) * s.rstd * gamma[c] + beta[c];
@@ -73,6 +77,6 @@ void backward(const float* x, const float* dy, const float* gamma, LayerNormRowS
 
 }  // namespace
 
-LayerNormRowKernels layer_norm_rows_ref() { return {stats, normalize, backward}; }
+LayerNormRowKernels layer_norm_rows_ref() { return {stats, stats4, normalize, backward}; }
 
 }  // namespace roformer::kernels
