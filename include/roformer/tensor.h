@@ -85,7 +85,12 @@ inline int64_t* Tensor::data<int64_t>() const {
   return static_cast<int64_t*>(data_);
 }
 
-// 64-byte aligned allocation for SIMD-friendly buffers.
+// 64-byte aligned allocation for SIMD-friendly buffers. Large buffers (from
+// 256 KiB) are recycled: the last few freed (at most 32 MiB) are kept for the
+// next request of about their size, so repeated forwards reuse their output
+// buffers instead of faulting fresh pages in.
 std::shared_ptr<void> aligned_alloc_shared(std::size_t bytes);
+// Hands every kept buffer back to the system.
+void release_cached_tensor_memory();
 
 }  // namespace roformer

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "core/storage_cache.h"
 #include "roformer/error.h"
 
 namespace roformer {
@@ -48,10 +49,13 @@ Shape contiguous_strides(const Shape& shape) {
 
 std::shared_ptr<void> aligned_alloc_shared(std::size_t bytes) {
   const std::size_t rounded = (bytes + 63) / 64 * 64;
-  void* p = std::aligned_alloc(64, rounded == 0 ? 64 : rounded);
+  const std::size_t request = rounded == 0 ? 64 : rounded;
+  void* p = storage_cache::take(request);
   if (!p) throw Error("out of memory allocating " + std::to_string(bytes) + " bytes");
-  return std::shared_ptr<void>(p, [](void* q) { std::free(q); });
+  return std::shared_ptr<void>(p, [request](void* q) { storage_cache::give(q, request); });
 }
+
+void release_cached_tensor_memory() { storage_cache::release(); }
 
 Tensor Tensor::zeros(const Shape& shape, DType dtype) {
   Tensor t;
