@@ -30,6 +30,9 @@ struct Scale {
   std::vector<double> long_lrs;
   // (e): the character LM's batch and steps (linear attention costs more per token).
   int64_t lm_batch, lm_steps;
+  // (b): candidate peak learning rates (with several, seed 0 of each variant
+  // picks that variant's by held-out loss).
+  std::vector<double> finetune_lrs;
 };
 
 struct ExperimentContext {

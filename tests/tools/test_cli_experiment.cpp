@@ -43,6 +43,17 @@ TEST(CliExperiment, EveryExperimentRunsAtToyScale) {
   for (const char* row : {"| softmax + RoPE |", "| linear (elu+1) + RoPE |", "| linear (elu+1), no positions |", "| 512 |"})
     EXPECT_NE(linear.find(row), std::string::npos) << row << "\n" << linear;
   EXPECT_TRUE(std::filesystem::exists(out + "/linear_memory.svg"));
+  // (b): two candidate learning rates at toy scale, tried on seed 0 of every
+  // variant; each variant's row names the one it picked.
+  const std::string finetune = read_all(out + "/finetune.md");
+  EXPECT_NE(finetune.find("| positions | 0.001 | 0.0003 | picked |"), std::string::npos) << finetune;
+  for (const std::string v : {"rope", "absolute", "sinusoidal"}) {
+    EXPECT_TRUE(std::filesystem::exists(out + "/runs/spam-lr-0.001-" + v + "-0")) << v;
+    EXPECT_TRUE(std::filesystem::exists(out + "/runs/spam-lr-0.0003-" + v + "-0")) << v;
+    const bool one = finetune.find("| " + v + " | 0.001 | ") != std::string::npos;
+    const bool other = finetune.find("| " + v + " | 0.0003 | ") != std::string::npos;
+    EXPECT_TRUE(one != other) << v << "\n" << finetune;
+  }
   const std::string long_text = read_all(out + "/long-text.md");
   for (const char* len : {"| 16 |", "| 32 |", "| 64 |"}) EXPECT_NE(long_text.find(len), std::string::npos) << len;
   // The toy scale has two candidate learning rates: both are tried at the shortest length.
