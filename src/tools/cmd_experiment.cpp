@@ -244,17 +244,18 @@ FinetuneResult finetune_run(const Context& c, const std::string& model, const st
 struct LrPick {
   double lr = 0;
   std::optional<FinetuneResult> run;  // empty with a single candidate (nothing was run)
-  std::vector<double> losses;         // per candidate, in order
+  std::vector<double> losses, accuracies;  // held-out, per candidate, in order
 };
 
 LrPick pick_lr(const std::vector<double>& candidates, const std::function<FinetuneResult(double)>& run) {
   check(!candidates.empty(), "experiment: no candidate learning rates");
-  LrPick pick{candidates.front(), std::nullopt, {}};
+  LrPick pick{candidates.front(), std::nullopt, {}, {}};
   if (candidates.size() == 1) return pick;
   double best = std::numeric_limits<double>::infinity();
   for (double lr : candidates) {
     FinetuneResult r = run(lr);
     pick.losses.push_back(r.valid.loss);
+    pick.accuracies.push_back(r.valid.accuracy);
     if (r.valid.loss < best) {
       best = r.valid.loss;
       pick.lr = lr;
@@ -359,12 +360,7 @@ std::string run_long_text(const Context& c) {
   // paper's claim says should do worst), so the choice cannot favour long texts.
   // Its winning run is the table's seed 0 at that length, so it is not run twice.
   const int64_t shortest = s.long_lengths.front();
-  std::vector<double> accuracies;  // of the candidates' runs, for the search table
-  const LrPick pick = pick_lr(s.long_lrs, [&](double lr) {
-    FinetuneResult r = run(shortest, 0, lr, "long-lr-" + lr_tag(lr));
-    accuracies.push_back(r.valid.accuracy);
-    return r;
-  });
+  const LrPick pick = pick_lr(s.long_lrs, [&](double lr) { return run(shortest, 0, lr, "long-lr-" + lr_tag(lr)); });
   const double lr = pick.lr;
   const std::optional<FinetuneResult>& picked = pick.run;  // seed 0 at the shortest length: reused in the table
   std::ostringstream search;
@@ -373,7 +369,7 @@ std::string run_long_text(const Context& c) {
            << "| peak learning rate | held-out loss | accuracy |\n|---|---|---|\n";
     for (std::size_t i = 0; i < s.long_lrs.size(); ++i) {
       char row[160];
-      std::snprintf(row, sizeof row, "| %g | %.4f | %.2f%% |\n", s.long_lrs[i], pick.losses[i], 100.0 * accuracies[i]);
+      std::snprintf(row, sizeof row, "| %g | %.4f | %.2f%% |\n", s.long_lrs[i], pick.losses[i], 100.0 * pick.accuracies[i]);
       search << row;
     }
     search << "\n";
