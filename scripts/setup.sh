@@ -9,6 +9,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libopenblas-openmp-dev   # OpenMP build of OpenBLAS: the pthread build oversubscribes with our OpenMP threads
   libdnnl-dev              # oneDNN: AVX-512 / AMX GEMM kernels (f32 and bf16) where the CPU has them
+  ocl-icd-opencl-dev       # only recommended by libdnnl-dev, but its CMake config requires OpenCL
   libomp-dev
   nlohmann-json3-dev libutf8proc-dev libcli11-dev
   python3-jieba            # ships jieba's dict.txt, the dictionary of the Chinese tokenizer
