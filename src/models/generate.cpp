@@ -65,9 +65,14 @@ int64_t TokenSampler::pick(const float* logits, int64_t vocab) {
 
 std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const ExecContext& ctx) {
-  ROFORMER_CHECK(model.task() == Task::CausalLM && model.config().is_decoder,
+  ROFORMER_CHECK(model.task() == Task::CausalLM,
         "generate: needs a causal LM (RoFormerForCausalLM with is_decoder: true), got " +
             std::string(task_name(model.task())));
+  // An encoder checkpoint (a masked LM) loads with the same head, but its
+  // attention looks both ways, so it was never trained to continue text.
+  ROFORMER_CHECK(model.config().is_decoder,
+        "generate: this model's config has is_decoder: false (a bidirectional encoder, e.g. a masked LM); "
+        "generation needs a causal LM trained with is_decoder: true");
   ROFORMER_CHECK(!prompt.empty(), "generate: the prompt is empty");
   ROFORMER_CHECK(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
   TokenSampler sampler(options);

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <set>
+#include <string>
 
 #include "roformer/error.h"
 #include "roformer/generate.h"
@@ -93,7 +94,21 @@ TEST(Sampler, TopKAndTopPRestrictTheCandidates) {
 
 TEST(Generate, RejectsNonCausalModelsAndBadOptions) {
   RoFormerModel mlm = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-mlm"));
-  EXPECT_THROW(generate(mlm, {2, 3}, {}, ExecContext{1, best_isa()}), Error);
+  auto message = [](const RoFormerModel& m) {
+    try {
+      generate(m, {2, 3}, {}, ExecContext{1, best_isa()});
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  EXPECT_NE(message(mlm).find("needs a causal LM"), std::string::npos) << message(mlm);
+  // The masked LM's head loaded as a causal LM's (the same weights): the
+  // error names what is wrong, the bidirectional config.
+  LoadOptions as_causal;
+  as_causal.task = Task::CausalLM;
+  RoFormerModel encoder = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-mlm"), as_causal);
+  EXPECT_NE(message(encoder).find("is_decoder: false"), std::string::npos) << message(encoder);
   RoFormerModel causal = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
   EXPECT_THROW(generate(causal, {}, {}, ExecContext{1, best_isa()}), Error);
   GenerateOptions bad;
