@@ -12,6 +12,7 @@
 
 namespace roformer {
 
+class ChoiceDataset;
 class LabelledDataset;
 class TaggedDataset;
 class Tokenizer;
@@ -33,6 +34,12 @@ ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const
 ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const TaggedDataset& data,
                                             std::span<const int64_t> indices, int64_t batch_size,
                                             const ExecContext& ctx);
+
+// A RoFormerForMultipleChoice model: an example's choices are scored side
+// by side; the item is the example, its class the index of the right choice.
+ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const ChoiceDataset& data,
+                                           std::span<const int64_t> indices, int64_t batch_size,
+                                           const ExecContext& ctx);
 
 struct LanguageModelMetrics {
   double loss = 0;        // mean cross-entropy per predicted token

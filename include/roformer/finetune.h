@@ -1,6 +1,7 @@
 #pragma once
 // Fine-tuning a pre-trained RoFormer (any HF directory: its encoder weights and
-// tokenizer) for sequence classification or token classification: a new head
+// tokenizer) for sequence classification, token classification or multiple
+// choice: a new head
 // initialised with HF's scheme, AdamW with warm-up and decay, dropout,
 // accumulation and clipping, evaluation on held-out data after every epoch,
 // and an HF directory (with id2label) at the end.
@@ -15,9 +16,11 @@ namespace roformer {
 
 struct FinetuneOptions {
   std::string model_dir;                     // pre-trained HF directory (required)
-  std::string task = "sequence-classification";  // or "token-classification"
+  std::string task = "sequence-classification";  // or "token-classification", "multiple-choice"
   // Data (JSONL). Sequence classification: {"text", "label"}; token
-  // classification: {"tokens": [...], "tags": [...]}. Without valid_file, the
+  // classification: {"tokens": [...], "tags": [...]}; multiple choice:
+  // {"context", "choices": [...], "label": index} (roformer/choice_dataset.h).
+  // Without valid_file, the
   // records of train_file whose "split" is valid_split are held out.
   std::string train_file = "data/sample/spam_sample.jsonl";
   std::string valid_file;
@@ -25,6 +28,7 @@ struct FinetuneOptions {
   std::string valid_split = "valid";           // several may be given, comma-separated: "valid,test"
   std::string text_field = "text", label_field = "label";
   std::string tokens_field = "tokens", tags_field = "tags";
+  std::string context_field = "context", choices_field = "choices";
   int64_t max_length = 128;
   // Optimisation.
   int64_t batch_size = 16;

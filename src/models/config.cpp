@@ -241,6 +241,8 @@ std::string RoFormerConfig::to_json_text() const {
   if (attention_type == "linear") j["linear_feature_map"] = linear_feature_map;  // only meaningful there
   else j.erase("linear_feature_map");
   put("favor_features", favor_features, defaults.favor_features);
+  // HF's SequenceSummary (the multiple-choice head) reads it too.
+  put("summary_type", summary_type, defaults.summary_type);
   if (rope_scaling_type.empty()) j.erase("rope_scaling");
   else j["rope_scaling"] = json{{"type", rope_scaling_type}, {"factor", rope_scaling_factor}};
   return j.dump(2) + "\n";

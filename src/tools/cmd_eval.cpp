@@ -1,13 +1,15 @@
 // `roformer eval`: scores a saved model on held-out data and prints one JSON
 // object of metrics. The model's head picks the data and the metrics:
 // masked / causal LM on text (loss, perplexity, accuracy), sequence and
-// token classifiers on JSONL (loss, accuracy, macro F1, Matthews correlation).
+// token classifiers and multiple choice on JSONL (loss, accuracy, macro F1,
+// Matthews correlation).
 #include <cmath>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <numeric>
 
+#include "roformer/choice_dataset.h"
 #include "roformer/error.h"
 #include "roformer/evaluation.h"
 #include "roformer/labelled_dataset.h"
@@ -43,7 +45,7 @@ nlohmann::json classifier_json(const ClassifierMetrics& m) {
 void register_eval(CLI::App& app) {
   struct Options {
     std::string model, data, split, text_field = "text", label_field = "label", tokens_field = "tokens",
-                                     tags_field = "tags";
+                                     tags_field = "tags", context_field = "context", choices_field = "choices";
     int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0;
     uint64_t seed = 0;
     bool whole_word = false;
@@ -59,6 +61,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--label-field", opt->label_field, "JSONL field of the label")->capture_default_str();
   cmd->add_option("--tokens-field", opt->tokens_field, "JSONL field of the words")->capture_default_str();
   cmd->add_option("--tags-field", opt->tags_field, "JSONL field of the tags")->capture_default_str();
+  cmd->add_option("--context-field", opt->context_field, "JSONL field of a multiple-choice context")->capture_default_str();
+  cmd->add_option("--choices-field", opt->choices_field, "JSONL field of the choices")->capture_default_str();
   cmd->add_option("--max-length", opt->max_length, "classifiers: tokens per example")->capture_default_str();
   cmd->add_option("--seq-len", opt->seq_len, "LM: tokens per packed block")->capture_default_str();
   cmd->add_option("--batch-size", opt->batch_size, "sequences per batch")->capture_default_str();
@@ -137,9 +141,21 @@ void register_eval(CLI::App& app) {
         out.update(classifier_json(evaluate_token_classifier(model, data, idx, opt->batch_size, ctx)));
         break;
       }
+      case Task::MultipleChoice: {
+        ChoiceOptions o;
+        o.max_length = opt->max_length;
+        o.context_field = opt->context_field;
+        o.choices_field = opt->choices_field;
+        o.label_field = opt->label_field;
+        const auto data = ChoiceDataset::from_jsonl(opt->data, tok, o);
+        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
+        check(!idx.empty(), opt->data + ": no records to score");
+        out.update(classifier_json(evaluate_multiple_choice(model, data, idx, opt->batch_size, ctx)));
+        break;
+      }
       default:
         throw Error("eval: no evaluation for a " + std::string(task_name(model.task())) +
-                    " yet (masked LM, causal LM, sequence and token classification are supported)");
+                    " yet (masked LM, causal LM, sequence and token classification and multiple choice are supported)");
     }
     std::printf("%s\n", out.dump(2).c_str());
   });

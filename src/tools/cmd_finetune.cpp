@@ -1,6 +1,7 @@
 // `roformer finetune`: a pre-trained HF directory in, a fine-tuned
-// sequence- or token-classification HF directory out, with held-out
-// accuracy, macro F1 and Matthews correlation after every epoch.
+// sequence-classification, token-classification or multiple-choice HF
+// directory out, with held-out accuracy, macro F1 and Matthews correlation
+// after every epoch.
 #include <cstdio>
 #include <memory>
 
@@ -18,20 +19,23 @@ void register_finetune(CLI::App& app) {
     std::unique_ptr<ConfigFlags> flags;
   };
   auto opt = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a pre-trained RoFormer for sequence or token classification");
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a pre-trained RoFormer for sequence or token classification, or multiple choice");
   cmd->add_option("--config,-c", opt->config, "JSON file with options (keys as in finetune_options.json; flags override it)");
   opt->flags = std::make_unique<ConfigFlags>(cmd, nlohmann::json::parse(finetune_options_to_json(FinetuneOptions{})));
   ConfigFlags& f = *opt->flags;
   f.add("--model,-m", "model_dir", "pre-trained HF directory (encoder weights and tokenizer)");
-  f.add("--task", "task", "sequence-classification or token-classification");
-  f.add("--train", "train_file", "JSONL: {\"text\", \"label\"} or {\"tokens\": [...], \"tags\": [...]}");
+  f.add("--task", "task", "sequence-classification, token-classification or multiple-choice");
+  f.add("--train", "train_file",
+        "JSONL: {\"text\", \"label\"}, {\"tokens\": [...], \"tags\": [...]} or {\"context\", \"choices\": [...], \"label\"}");
   f.add("--valid", "valid_file", "held-out JSONL (default: records of --train with \"split\": valid)");
   f.add("--train-split", "train_split", "train on the records with this \"split\" (\"\": all)");
   f.add("--valid-split", "valid_split", "hold out the records with this \"split\"");
   f.add("--text-field", "text_field", "JSON field of the text");
-  f.add("--label-field", "label_field", "JSON field of the label");
+  f.add("--label-field", "label_field", "JSON field of the label (multiple choice: the right choice's index)");
   f.add("--tokens-field", "tokens_field", "JSON field of the words");
   f.add("--tags-field", "tags_field", "JSON field of the tags");
+  f.add("--context-field", "context_field", "JSON field of a multiple-choice record's context");
+  f.add("--choices-field", "choices_field", "JSON field of a multiple-choice record's choices");
   f.add("--max-length", "max_length", "tokens per example, [CLS] and [SEP] included");
   f.add("--batch-size", "batch_size", "examples per micro-batch");
   f.add("--accumulation", "accumulation", "micro-batches per step");

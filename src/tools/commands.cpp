@@ -11,6 +11,7 @@ void register_commands(CLI::App& app) {
   register_tokenize(app);
   register_fill_mask(app);
   register_classify(app);
+  register_choose(app);
   register_embed(app);
   register_qa(app);
   register_generate(app);

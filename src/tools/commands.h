@@ -14,6 +14,7 @@ void register_export(CLI::App& app);
 void register_tokenize(CLI::App& app);
 void register_fill_mask(CLI::App& app);
 void register_classify(CLI::App& app);
+void register_choose(CLI::App& app);
 void register_embed(CLI::App& app);
 void register_qa(CLI::App& app);
 void register_generate(CLI::App& app);

@@ -9,6 +9,7 @@
 #include <numeric>
 #include <vector>
 
+#include "roformer/choice_dataset.h"
 #include "roformer/classification_metrics.h"
 #include "roformer/dataset.h"
 #include "roformer/error.h"
@@ -78,6 +79,32 @@ ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const
       loss += row_loss(logits + i * K, K, b.labels[static_cast<std::size_t>(i)], correct);
       const float* row = logits + i * K;
       m.add(b.labels[static_cast<std::size_t>(i)], std::max_element(row, row + K) - row);
+    }
+  }
+  return finish(m, loss);
+}
+
+ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const ChoiceDataset& data,
+                                           std::span<const int64_t> indices, int64_t batch_size,
+                                           const ExecContext& ctx) {
+  ROFORMER_CHECK(batch_size >= 1, "evaluation: batch size must be positive");
+  ROFORMER_CHECK(model.task() == Task::MultipleChoice, "evaluation: the model is a " +
+                                                           std::string(task_name(model.task())) + ", expected " +
+                                                           std::string(task_name(Task::MultipleChoice)));
+  const int64_t C = data.choices();
+  ConfusionMatrix m(C);
+  double loss = 0;
+  ChoiceBatch b;
+  for (std::size_t start = 0; start < indices.size(); start += static_cast<std::size_t>(batch_size)) {
+    const auto part = indices.subspan(start, std::min(indices.size() - start, static_cast<std::size_t>(batch_size)));
+    data.batch(part, b);
+    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const float* logits = out.heads.at("logits").data<float>();
+    for (int64_t i = 0; i < b.batch; ++i) {
+      bool correct = false;
+      const float* row = logits + i * C;
+      loss += row_loss(row, C, b.labels[static_cast<std::size_t>(i)], correct);
+      m.add(b.labels[static_cast<std::size_t>(i)], std::max_element(row, row + C) - row);
     }
   }
   return finish(m, loss);

@@ -8,12 +8,15 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <iterator>
 #include <optional>
 #include <span>
+#include <utility>
 
 #include "roformer/batch_iterator.h"
+#include "roformer/choice_dataset.h"
 #include "roformer/error.h"
 #include "roformer/labelled_dataset.h"
 #include "roformer/model.h"
@@ -32,7 +35,7 @@ using nlohmann::json;
 // Every option once: the JSON keys are the field names.
 #define ROFORMER_FINETUNE_FIELDS(X)                                                                              \
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field)  \
-  X(tokens_field) X(tags_field) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
+  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
   X(schedule) X(lr) X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every)            \
   X(eval_batch_size) X(out_dir)
 
@@ -49,7 +52,9 @@ json to_json(const FinetuneOptions& o) {
 Task parse_task(const std::string& name) {
   if (name == "sequence-classification" || name == "seq-cls" || name == "cls") return Task::SequenceClassification;
   if (name == "token-classification" || name == "token-cls" || name == "tok") return Task::TokenClassification;
-  throw Error("finetune: task must be sequence-classification or token-classification, not '" + name + "'");
+  if (name == "multiple-choice" || name == "mc") return Task::MultipleChoice;
+  throw Error("finetune: task must be sequence-classification, token-classification or multiple-choice, not '" + name +
+              "'");
 }
 
 void validate(const FinetuneOptions& o) {
@@ -67,41 +72,38 @@ void validate(const FinetuneOptions& o) {
   ROFORMER_CHECK(!o.out_dir.empty(), "finetune: out_dir is empty");
 }
 
-// Train and held-out examples of either kind of data set, with one interface.
+// Train and held-out examples of any task's data set, behind one interface.
 class TaskData {
  public:
-  TaskData(const FinetuneOptions& o, Task task, const Tokenizer& tok) : task_(task) {
-    if (task == Task::SequenceClassification) {
-      LabelledOptions lo;
-      lo.max_length = o.max_length;
-      lo.text_field = o.text_field;
-      lo.label_field = o.label_field;
-      train_seq_.emplace(LabelledDataset::from_jsonl(o.train_file, tok, lo));
-      lo.label_names = train_seq_->label_names();
-      if (!o.valid_file.empty()) valid_seq_.emplace(LabelledDataset::from_jsonl(o.valid_file, tok, lo));
-      labels_ = train_seq_->label_names();
-    } else {
-      TaggedOptions to;
-      to.max_length = o.max_length;
-      to.tokens_field = o.tokens_field;
-      to.tags_field = o.tags_field;
-      train_tok_.emplace(TaggedDataset::from_jsonl(o.train_file, tok, to));
-      to.label_names = train_tok_->label_names();
-      if (!o.valid_file.empty()) valid_tok_.emplace(TaggedDataset::from_jsonl(o.valid_file, tok, to));
-      labels_ = train_tok_->label_names();
-    }
+  virtual ~TaskData() = default;
+  const std::vector<std::string>& labels() const { return labels_; }
+  const std::vector<int64_t>& train() const { return train_; }
+  const std::vector<int64_t>& valid() const { return valid_; }
+  // Fills the batch and labels for these training examples; returns the model batch.
+  virtual Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) = 0;
+  // Real (unpadded) tokens in the last train_batch.
+  virtual int64_t tokens_in_batch() const = 0;
+  virtual ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const = 0;
+
+ protected:
+  static int64_t ones(const std::vector<int64_t>& mask) {
+    int64_t n = 0;
+    for (int64_t m : mask) n += m;
+    return n;
+  }
+  // The train and held-out indices from the options, for data sets of
+  // train_size and valid_size examples (valid_size < 0: no valid_file);
+  // split(names) gives the train file's examples of those splits.
+  template <class Split>
+  void choose_examples(const FinetuneOptions& o, int64_t train_size, int64_t valid_size, Split split) {
     auto all = [](int64_t n) {
       std::vector<int64_t> v(static_cast<std::size_t>(n));
       for (int64_t i = 0; i < n; ++i) v[static_cast<std::size_t>(i)] = i;
       return v;
     };
-    const int64_t train_size = train_seq_ ? train_seq_->size() : train_tok_->size();
     // A split may name several, comma-separated ("valid,test"): their records, in file order.
-    auto split = [&](const std::string& names) {
-      return train_seq_ ? train_seq_->indices_of_split(names) : train_tok_->indices_of_split(names);
-    };
     train_ = o.train_split.empty() ? all(train_size) : split(o.train_split);
-    if (o.valid_file.empty()) {
+    if (valid_size < 0) {
       valid_ = split(o.valid_split);
       ROFORMER_CHECK(!valid_.empty(), "finetune: " + o.train_file + " has no records with \"split\": \"" + o.valid_split +
                                  "\"; give valid_file or valid_split");
@@ -111,48 +113,95 @@ class TaskData {
         train_ = rest;
       }
     } else {
-      valid_ = all(valid_seq_ ? valid_seq_->size() : valid_tok_->size());
+      valid_ = all(valid_size);
     }
     ROFORMER_CHECK(!train_.empty(), "finetune: no training records (\"split\": \"" + o.train_split + "\") in " + o.train_file);
   }
 
-  const std::vector<std::string>& labels() const { return labels_; }
-  const std::vector<int64_t>& train() const { return train_; }
-  const std::vector<int64_t>& valid() const { return valid_; }
+  std::vector<std::string> labels_;
+  std::vector<int64_t> train_, valid_;
+};
 
-  // Fills the batch and labels for these training examples; returns the model batch.
-  Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) {
-    if (task_ == Task::SequenceClassification) {
-      seq_batch_ = train_seq_->batch(indices);
-      labels.labels = seq_batch_.labels_tensor();
-      return seq_batch_.model_batch();
-    }
-    train_tok_->batch(indices, tok_batch_);
-    labels.labels = tok_batch_.labels_tensor();
-    return tok_batch_.model_batch();
+// One task's data sets (held-out examples from valid_set, or from the
+// training file's splits) with its batches and its evaluation.
+template <class Set, class SetBatch, auto Evaluate>
+class DataOf final : public TaskData {
+ public:
+  DataOf(const FinetuneOptions& o, Set train_set, std::optional<Set> valid_set, std::vector<std::string> labels)
+      : train_set_(std::move(train_set)), valid_set_(std::move(valid_set)) {
+    labels_ = std::move(labels);
+    choose_examples(o, train_set_.size(), valid_set_ ? valid_set_->size() : -1,
+                    [&](const std::string& names) { return train_set_.indices_of_split(names); });
   }
-  int64_t tokens_in_batch() const {
-    const auto& mask = task_ == Task::SequenceClassification ? seq_batch_.attention_mask : tok_batch_.attention_mask;
-    int64_t n = 0;
-    for (int64_t m : mask) n += m;
-    return n;
+  Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) override {
+    if constexpr (requires { train_set_.batch(indices, batch_); }) train_set_.batch(indices, batch_);
+    else batch_ = train_set_.batch(indices);
+    labels.labels = batch_.labels_tensor();
+    return batch_.model_batch();
   }
-
-  ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const {
-    if (task_ == Task::SequenceClassification)
-      return evaluate_sequence_classifier(model, valid_seq_ ? *valid_seq_ : *train_seq_, valid_, batch_size, ctx);
-    return evaluate_token_classifier(model, valid_tok_ ? *valid_tok_ : *train_tok_, valid_, batch_size, ctx);
+  int64_t tokens_in_batch() const override { return ones(batch_.attention_mask); }
+  ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
+    return Evaluate(model, valid_set_ ? *valid_set_ : train_set_, valid_, batch_size, ctx);
   }
 
  private:
-  Task task_;
-  std::optional<LabelledDataset> train_seq_, valid_seq_;
-  std::optional<TaggedDataset> train_tok_, valid_tok_;
-  std::vector<std::string> labels_;
-  std::vector<int64_t> train_, valid_;
-  ClassificationBatch seq_batch_;
-  TokenBatch tok_batch_;
+  Set train_set_;
+  std::optional<Set> valid_set_;
+  SetBatch batch_;
 };
+
+std::unique_ptr<TaskData> task_data(const FinetuneOptions& o, Task task, const Tokenizer& tok) {
+  const bool has_valid = !o.valid_file.empty();
+  switch (task) {
+    case Task::SequenceClassification: {
+      LabelledOptions lo;
+      lo.max_length = o.max_length;
+      lo.text_field = o.text_field;
+      lo.label_field = o.label_field;
+      auto train = LabelledDataset::from_jsonl(o.train_file, tok, lo);
+      lo.label_names = train.label_names();  // the held-out file uses the training file's ids
+      std::optional<LabelledDataset> valid;
+      if (has_valid) valid.emplace(LabelledDataset::from_jsonl(o.valid_file, tok, lo));
+      return std::make_unique<DataOf<LabelledDataset, ClassificationBatch, evaluate_sequence_classifier>>(
+          o, std::move(train), std::move(valid), lo.label_names);
+    }
+    case Task::TokenClassification: {
+      TaggedOptions to;
+      to.max_length = o.max_length;
+      to.tokens_field = o.tokens_field;
+      to.tags_field = o.tags_field;
+      auto train = TaggedDataset::from_jsonl(o.train_file, tok, to);
+      to.label_names = train.label_names();
+      std::optional<TaggedDataset> valid;
+      if (has_valid) valid.emplace(TaggedDataset::from_jsonl(o.valid_file, tok, to));
+      return std::make_unique<DataOf<TaggedDataset, TokenBatch, evaluate_token_classifier>>(
+          o, std::move(train), std::move(valid), to.label_names);
+    }
+    case Task::MultipleChoice: {
+      ChoiceOptions co;
+      co.max_length = o.max_length;
+      co.context_field = o.context_field;
+      co.choices_field = o.choices_field;
+      co.label_field = o.label_field;
+      auto train = ChoiceDataset::from_jsonl(o.train_file, tok, co);
+      ROFORMER_CHECK(train.size() > 0, "finetune: " + o.train_file + " holds no records");
+      std::optional<ChoiceDataset> valid;
+      if (has_valid) {
+        valid.emplace(ChoiceDataset::from_jsonl(o.valid_file, tok, co));
+        ROFORMER_CHECK(valid->size() == 0 || valid->choices() == train.choices(),
+                       "finetune: " + o.valid_file + " offers " + std::to_string(valid->choices()) +
+                           " choices per record, " + o.train_file + " " + std::to_string(train.choices()));
+      }
+      // The "labels" are the choice positions "0" ... "C-1".
+      std::vector<std::string> positions;
+      for (int64_t c = 0; c < train.choices(); ++c) positions.push_back(std::to_string(c));
+      return std::make_unique<DataOf<ChoiceDataset, ChoiceBatch, evaluate_multiple_choice>>(
+          o, std::move(train), std::move(valid), std::move(positions));
+    }
+    default: break;
+  }
+  throw Error("finetune: no data set for " + std::string(task_name(task)));
+}
 
 }  // namespace
 
@@ -179,6 +228,10 @@ RoFormerModel model_with_new_head(const std::string& model_dir, Task task, const
   for (std::size_t i = 0; i < labels.size(); ++i) c.id2label[static_cast<int64_t>(i)] = labels[i];
   c.architectures = {std::string(task_name(task))};
   c.problem_type.reset();
+  // HF's multiple-choice summary defaults to the last position, which is
+  // padding in a right-padded batch; a new head reads [CLS] instead (HF
+  // honours summary_type from config.json).
+  if (task == Task::MultipleChoice) c.summary_type = "first";
   if (dropout >= 0) c.hidden_dropout_prob = c.attention_probs_dropout_prob = dropout;
   const RoFormerModel fresh = RoFormerModel::random_init(c, task, seed);
   std::map<std::string, Tensor> tensors;
@@ -213,9 +266,11 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   data::write_file_atomically((out / "finetune_options.json").string(), to_json(o).dump(2) + "\n");
 
   const Tokenizer tokenizer = Tokenizer::from_pretrained(o.model_dir);
-  TaskData data(o, task, tokenizer);
+  const std::unique_ptr<TaskData> task_examples = task_data(o, task, tokenizer);
+  TaskData& data = *task_examples;
   log("data: " + std::to_string(data.train().size()) + " training and " + std::to_string(data.valid().size()) +
-      " held-out examples, " + std::to_string(data.labels().size()) + " labels");
+      " held-out examples, " + std::to_string(data.labels().size()) +
+      (task == Task::MultipleChoice ? " choices each" : " labels"));
 
   TrainableRoFormer model(model_with_new_head(o.model_dir, task, data.labels(), o.seed, o.dropout));
   const double dropout = o.dropout >= 0 ? o.dropout : model.config().hidden_dropout_prob;

@@ -80,6 +80,19 @@ TEST(Config, DeeplyNestedJsonIsAClearError) {
   EXPECT_EQ(RoFormerConfig::from_json_text(c.to_json_text()).to_json_text(), c.to_json_text());
 }
 
+// HF's multiple-choice summary reads summary_type from config.json: the
+// value in the config is what is written; the default stays implicit, as in HF's files.
+TEST(Config, SummaryTypeIsSaved) {
+  RoFormerConfig set;  // as a new multiple-choice head sets it
+  set.summary_type = "first";
+  EXPECT_EQ(RoFormerConfig::from_json_text(set.to_json_text()).summary_type, "first");
+  // Changed back after loading: the file's old value does not linger.
+  RoFormerConfig loaded = RoFormerConfig::from_json_text(R"({"summary_type": "first"})");
+  loaded.summary_type = "last";
+  EXPECT_EQ(RoFormerConfig::from_json_text(loaded.to_json_text()).summary_type, "last");
+  EXPECT_EQ(RoFormerConfig{}.to_json_text().find("summary_type"), std::string::npos);
+}
+
 // Found by fuzz_config: these validated, then failed at the first forward.
 TEST(Config, NtkScalingMustGiveAFiniteRopeBase) {
   for (const char* bad : {R"({"hidden_size": 2, "num_attention_heads": 1, "rope_scaling": {"type": "ntk", "factor": 2}})",

@@ -2,6 +2,7 @@
 // run directly on the same tokens.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -132,6 +133,42 @@ TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
   const auto a = run_command(sample), b = run_command(sample);
   ASSERT_EQ(a.status, 0) << a.output;
   EXPECT_EQ(a.output, b.output);
+}
+
+// Each choice scored on its own (a (1, 1, T) batch) gives the logits whose
+// softmax `choose` prints; the choices have one length, so no padding differs.
+TEST(CliText, ChooseScoresEveryChoiceAsTheLibraryDoes) {
+  const std::string dir = fixture("roformer-tiny-mc");
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const std::string context = "the cat sat";
+  const std::vector<std::string> choices{"on the mat", "at the door", "by the door"};
+  std::vector<double> logits;
+  for (const auto& c : choices) {
+    const Encoding e = tok.encode(context, c);
+    ASSERT_EQ(e.input_ids.size(), tok.encode(context, choices[0]).input_ids.size()) << c;
+    const auto T = static_cast<int64_t>(e.input_ids.size());
+    Tensor ids = Tensor::zeros({1, 1, T}, DType::I64), types = Tensor::zeros({1, 1, T}, DType::I64);
+    std::copy(e.input_ids.begin(), e.input_ids.end(), ids.data<int64_t>());
+    std::copy(e.token_type_ids.begin(), e.token_type_ids.end(), types.data<int64_t>());
+    logits.push_back(model.forward(Batch{ids, {}, types}, {}, ExecContext{1, best_isa()}).heads.at("logits").data<float>()[0]);
+  }
+  const auto r = run_command("printf '" + context + "\\t" + choices[0] + "\\t" + choices[1] + "\\t" + choices[2] +
+                             "\\n' | " + cli_path() + " choose -m " + dir);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = json_lines(r.output).at(0);
+  EXPECT_EQ(j["choices"].get<std::vector<std::string>>(), choices);
+  const double top = *std::max_element(logits.begin(), logits.end());
+  double z = 0;
+  for (double l : logits) z += std::exp(l - top);
+  for (std::size_t c = 0; c < choices.size(); ++c)
+    EXPECT_NEAR(j["scores"][c].get<double>(), std::exp(logits[c] - top) / z, 1e-5) << c;
+  const auto best = std::max_element(logits.begin(), logits.end()) - logits.begin();
+  EXPECT_EQ(j["best"].get<int64_t>(), best);
+  EXPECT_EQ(j["choice"], choices[static_cast<std::size_t>(best)]);
+  const auto one = run_command(cli_path() + " choose -m " + dir + " 'no choices here' 2>&1");
+  EXPECT_NE(one.status, 0);
+  EXPECT_NE(one.output.find("context<TAB>choice"), std::string::npos) << one.output;
 }
 
 TEST(CliText, TokenizePrintsHfFields) {

@@ -8,7 +8,10 @@
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
 
+#include "roformer/choice_dataset.h"
 #include "roformer/error.h"
 #include "roformer/evaluation.h"
 #include "roformer/finetune.h"
@@ -163,6 +166,85 @@ TEST(Finetune, SequenceClassificationWithAccumulation) {
   EXPECT_NEAR(again.loss, r.valid.loss, 1e-6 * r.valid.loss) << "other batch sizes pad differently";
   EXPECT_EQ(again.items, r.valid.items);
   EXPECT_GT(again.items, 5);
+}
+
+// The spam sample as multiple choice: each mail is the context and the
+// choices are the two label words, their order alternating by record, so the
+// right answer is not always the same position.
+std::string spam_as_choices(const TempDir& tmp) {
+  const std::string path = tmp.file("spam_mc.jsonl");
+  std::ifstream in(repo_file("data/sample/spam_sample.jsonl"));
+  std::ofstream out(path);
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    const auto j = nlohmann::json::parse(line);
+    const bool spam = j.at("label") == "spam";
+    const bool flip = n % 2 == 1;
+    const std::vector<std::string> choices = flip ? std::vector<std::string>{"spam", "ham"}
+                                                  : std::vector<std::string>{"ham", "spam"};
+    out << nlohmann::json{{"context", j.at("text")}, {"choices", choices}, {"label", spam != flip ? 1 : 0},
+                          {"split", j.at("split")}}
+               .dump()
+        << "\n";
+  }
+  return path;
+}
+
+// A multiple-choice head over the pre-trained encoder learns to pick the
+// right label word, and the saved model (summary over [CLS]) repeats the
+// job's held-out numbers through the inference forward, with any padding.
+TEST(Finetune, MultipleChoicePicksTheRightLabelWord) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "multiple-choice";
+  o.train_file = spam_as_choices(tmp);
+  o.max_length = 32;
+  o.batch_size = 8;
+  o.epochs = 6;
+  o.lr = 2e-3;
+  o.dropout = 0;
+  o.out_dir = tmp.file("ft");
+  const FinetuneResult r = finetune(o);
+  EXPECT_EQ(r.labels, (std::vector<std::string>{"0", "1"}));
+  EXPECT_GT(r.valid.items, 5);
+  EXPECT_LT(r.valid.loss, std::log(2.0)) << "better than a coin";
+  EXPECT_GT(r.valid.accuracy, 0.7);
+  const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
+  EXPECT_EQ(saved.task(), Task::MultipleChoice);
+  EXPECT_EQ(saved.config().summary_type, "first");
+  const Tokenizer tok = Tokenizer::from_pretrained(r.model_dir);
+  ChoiceOptions co;
+  co.max_length = 32;
+  const auto data = ChoiceDataset::from_jsonl(o.train_file, tok, co);
+  const auto valid = data.indices_of_split("valid");
+  for (int64_t batch : {1, 3}) {
+    const ClassifierMetrics again = evaluate_multiple_choice(saved, data, valid, batch, {1, best_isa()});
+    EXPECT_EQ(again.items, r.valid.items);
+    EXPECT_NEAR(again.loss, r.valid.loss, 1e-5 * r.valid.loss) << "batch " << batch;
+    EXPECT_DOUBLE_EQ(again.accuracy, r.valid.accuracy) << "batch " << batch;
+  }
+  // The metrics by hand from one example's logits at a time.
+  double loss = 0;
+  int64_t right = 0;
+  ChoiceBatch b;
+  for (int64_t i : valid) {
+    const std::vector<int64_t> one{i};
+    data.batch(one, b);
+    const ModelOutput out = saved.forward(b.model_batch(), {}, {1, best_isa()});
+    const float* z = out.heads.at("logits").data<float>();
+    const int64_t label = b.labels[0], other = 1 - label;
+    loss += std::log1p(std::exp(static_cast<double>(z[other]) - z[label]));
+    right += z[label] > z[other];
+  }
+  EXPECT_NEAR(loss / static_cast<double>(valid.size()), r.valid.loss, 1e-5 * r.valid.loss);
+  EXPECT_DOUBLE_EQ(static_cast<double>(right) / static_cast<double>(valid.size()), r.valid.accuracy);
+  // A valid file whose records offer another number of choices is refused.
+  const std::string three = tmp.file("three.jsonl");
+  std::ofstream(three) << R"({"context": "a", "choices": ["b", "c", "d"], "label": 0})" << "\n";
+  o.valid_file = three;
+  o.out_dir = tmp.file("ft3");
+  EXPECT_THROW(finetune(o), Error);
 }
 
 // "valid,test" holds out both splits: the evaluation sees their union.
