@@ -1,6 +1,9 @@
 // `roformer choose`: a multiple-choice model picks, for each input line
 // "context<TAB>choice 1<TAB>choice 2...", the choice that best continues the
-// context, with every choice's probability.
+// context, with every choice's probability. Each line is its own forward,
+// its choices padded to the longest of them (--batch-size does not apply): a
+// checkpoint with HF's default summary (the last position) scores padding,
+// so its results depend on what shares the batch, as in HF.
 #include <algorithm>
 #include <cstdio>
 #include <memory>
@@ -14,7 +17,7 @@ namespace roformer::cli {
 
 void register_choose(CLI::App& app) {
   auto opt = std::make_shared<TextOptions>();
-  CLI::App* cmd = app.add_subcommand("choose", "pick the best continuation with a multiple-choice model");
+  CLI::App* cmd = app.add_subcommand("choose", "pick the best continuation with a multiple-choice model (one line per forward)");
   add_text_options(cmd, *opt, "\"context<TAB>choice<TAB>choice...\" lines (two choices at least)");
   cmd->callback([opt] {
     const ExecContext ctx = opt->exec.context();

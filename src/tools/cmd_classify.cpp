@@ -19,8 +19,13 @@ void register_classify(CLI::App& app) {
     const ExecContext ctx = opt->exec.context();
     LoadedPipeline p = load_pipeline(*opt, std::nullopt);
     const Task task = p.model.task();
+    const char* instead = task == Task::MultipleChoice      ? " (use `roformer choose`)"
+                          : task == Task::QuestionAnswering ? " (use `roformer qa`)"
+                          : task == Task::MaskedLM          ? " (use `roformer fill-mask`)"
+                          : task == Task::CausalLM          ? " (use `roformer generate`)"
+                                                            : "";
     check(task == Task::SequenceClassification || task == Task::TokenClassification,
-          "classify needs a sequence or token classification model, this is " + std::string(task_name(task)));
+          "classify needs a sequence or token classification model, this is " + std::string(task_name(task)) + instead);
     const auto texts = read_inputs(opt->texts);
     std::vector<Encoding> encodings;
     for (const auto& t : texts) {

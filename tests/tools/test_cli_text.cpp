@@ -186,6 +186,7 @@ TEST(CliText, BadInputsAreOneLineErrors) {
   const auto wrong_head = run_command(cli_path() + " classify -m " + fixture("roformer-tiny-mlm") + " 'hi' 2>&1");
   EXPECT_NE(wrong_head.status, 0);
   EXPECT_NE(wrong_head.output.find("roformer: error:"), std::string::npos) << wrong_head.output;
+  EXPECT_NE(wrong_head.output.find("fill-mask"), std::string::npos) << "names the command for this head: " << wrong_head.output;
   const auto bad_utf8 = run_command("printf 'ok\\n\\377\\376bad\\n' | " + cli_path() + " embed -m " +
                                     fixture("roformer-tiny-mlm") + " 2>&1");
   EXPECT_NE(bad_utf8.status, 0);
