@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <string_view>
 
 #include "roformer/cpu.h"
 #include "roformer/model.h"
@@ -14,6 +15,7 @@ namespace roformer {
 
 class ChoiceDataset;
 class LabelledDataset;
+class QaDataset;
 class TaggedDataset;
 class Tokenizer;
 
@@ -40,6 +42,27 @@ ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const Ta
 ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const ChoiceDataset& data,
                                            std::span<const int64_t> indices, int64_t batch_size,
                                            const ExecContext& ctx);
+
+struct QaMetrics {
+  double loss = 0;         // mean over windows of (start + end cross-entropy) / 2 over the window's own tokens
+  double exact_match = 0;  // share of records whose best span equals an answer (SQuAD's normalisation)
+  double f1 = 0;           // mean over records of the best word-overlap F1 with any answer
+  int64_t items = 0;       // records
+  int64_t windows = 0;
+};
+
+// A RoFormerForQuestionAnswering model on `windows` (indices into data;
+// whole records, as indices_of_split gives them). Each record's answer is
+// the best-scoring span (start logit + end logit) of its context tokens in
+// any of its windows, at most max_answer_length tokens, decoded to text.
+QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenizer& tokenizer, const QaDataset& data,
+                                      std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
+                                      int64_t max_answer_length = 30);
+
+// SQuAD's scoring: lower case, ASCII punctuation and the articles a / an /
+// the removed, whitespace collapsed; F1 of the words two answers share.
+std::string squad_normalize(std::string_view text);
+double squad_f1(std::string_view prediction, std::string_view answer);
 
 struct LanguageModelMetrics {
   double loss = 0;        // mean cross-entropy per predicted token

@@ -1,7 +1,7 @@
 #pragma once
 // Fine-tuning a pre-trained RoFormer (any HF directory: its encoder weights and
-// tokenizer) for sequence classification, token classification or multiple
-// choice: a new head
+// tokenizer) for sequence classification, token classification, multiple
+// choice or extractive question answering: a new head
 // initialised with HF's scheme, AdamW with warm-up and decay, dropout,
 // accumulation and clipping, evaluation on held-out data after every epoch,
 // and an HF directory (with id2label) at the end.
@@ -16,10 +16,13 @@ namespace roformer {
 
 struct FinetuneOptions {
   std::string model_dir;                     // pre-trained HF directory (required)
-  std::string task = "sequence-classification";  // or "token-classification", "multiple-choice"
+  // or "token-classification", "multiple-choice", "question-answering"
+  std::string task = "sequence-classification";
   // Data (JSONL). Sequence classification: {"text", "label"}; token
   // classification: {"tokens": [...], "tags": [...]}; multiple choice:
-  // {"context", "choices": [...], "label": index} (roformer/choice_dataset.h).
+  // {"context", "choices": [...], "label": index} (roformer/choice_dataset.h);
+  // question answering: SQuAD's {"question", "context", "answers": {"text",
+  // "answer_start"}} (roformer/qa_dataset.h).
   // Without valid_file, the
   // records of train_file whose "split" is valid_split are held out.
   std::string train_file = "data/sample/spam_sample.jsonl";
@@ -29,6 +32,8 @@ struct FinetuneOptions {
   std::string text_field = "text", label_field = "label";
   std::string tokens_field = "tokens", tags_field = "tags";
   std::string context_field = "context", choices_field = "choices";
+  std::string question_field = "question", answers_field = "answers";
+  int64_t doc_stride = 32;                   // question answering: context tokens shared by windows
   int64_t max_length = 128;
   // Optimisation.
   int64_t batch_size = 16;
@@ -54,7 +59,8 @@ std::string finetune_options_to_json(const FinetuneOptions& options);
 struct FinetuneResult {
   int64_t steps = 0;
   double train_loss = 0;          // mean over the last log interval
-  ClassifierMetrics valid;        // after the last epoch
+  ClassifierMetrics valid;        // after the last epoch (question answering: loss and items only)
+  QaMetrics valid_qa;             // question answering, after the last epoch
   std::vector<std::string> labels;
   double seconds = 0;
   std::string model_dir;          // the final HF directory

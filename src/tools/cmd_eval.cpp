@@ -2,7 +2,7 @@
 // object of metrics. The model's head picks the data and the metrics:
 // masked / causal LM on text (loss, perplexity, accuracy), sequence and
 // token classifiers and multiple choice on JSONL (loss, accuracy, macro F1,
-// Matthews correlation).
+// Matthews correlation), question answering on SQuAD JSONL (exact match, F1).
 #include <cmath>
 #include <cstdio>
 #include <memory>
@@ -14,6 +14,7 @@
 #include "roformer/evaluation.h"
 #include "roformer/labelled_dataset.h"
 #include "roformer/model.h"
+#include "roformer/qa_dataset.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
 #include "tools/commands.h"
@@ -45,8 +46,9 @@ nlohmann::json classifier_json(const ClassifierMetrics& m) {
 void register_eval(CLI::App& app) {
   struct Options {
     std::string model, data, split, text_field = "text", label_field = "label", tokens_field = "tokens",
-                                     tags_field = "tags", context_field = "context", choices_field = "choices";
-    int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0;
+                                     tags_field = "tags", context_field = "context", choices_field = "choices",
+                question_field = "question", answers_field = "answers";
+    int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0, doc_stride = 32, max_answer_length = 30;
     uint64_t seed = 0;
     bool whole_word = false;
     std::string overrides, rope_scaling;
@@ -63,6 +65,10 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--tags-field", opt->tags_field, "JSONL field of the tags")->capture_default_str();
   cmd->add_option("--context-field", opt->context_field, "JSONL field of a multiple-choice context")->capture_default_str();
   cmd->add_option("--choices-field", opt->choices_field, "JSONL field of the choices")->capture_default_str();
+  cmd->add_option("--question-field", opt->question_field, "JSONL field of a question")->capture_default_str();
+  cmd->add_option("--answers-field", opt->answers_field, "JSONL field of its answers")->capture_default_str();
+  cmd->add_option("--doc-stride", opt->doc_stride, "QA: context tokens shared by a long context's windows")->capture_default_str();
+  cmd->add_option("--max-answer-length", opt->max_answer_length, "QA: longest answer in tokens")->capture_default_str();
   cmd->add_option("--max-length", opt->max_length, "classifiers: tokens per example")->capture_default_str();
   cmd->add_option("--seq-len", opt->seq_len, "LM: tokens per packed block")->capture_default_str();
   cmd->add_option("--batch-size", opt->batch_size, "sequences per batch")->capture_default_str();
@@ -153,9 +159,25 @@ void register_eval(CLI::App& app) {
         out.update(classifier_json(evaluate_multiple_choice(model, data, idx, opt->batch_size, ctx)));
         break;
       }
+      case Task::QuestionAnswering: {
+        QaOptions o;
+        o.max_length = opt->max_length;
+        o.stride = opt->doc_stride;
+        o.question_field = opt->question_field;
+        o.context_field = opt->context_field;
+        o.answers_field = opt->answers_field;
+        const auto data = QaDataset::from_jsonl(opt->data, tok, o);
+        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
+        check(!idx.empty(), opt->data + ": no records to score");
+        const QaMetrics m = evaluate_question_answering(model, tok, data, idx, opt->batch_size, ctx, opt->max_answer_length);
+        out.update({{"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
+                    {"windows", m.windows}, {"unaligned", data.unaligned()}});
+        break;
+      }
       default:
         throw Error("eval: no evaluation for a " + std::string(task_name(model.task())) +
-                    " yet (masked LM, causal LM, sequence and token classification and multiple choice are supported)");
+                    " yet (masked LM, causal LM, sequence and token classification, multiple choice and question "
+                    "answering are supported)");
     }
     std::printf("%s\n", out.dump(2).c_str());
   });

@@ -1,7 +1,8 @@
 // `roformer finetune`: a pre-trained HF directory in, a fine-tuned
-// sequence-classification, token-classification or multiple-choice HF
-// directory out, with held-out accuracy, macro F1 and Matthews correlation
-// after every epoch.
+// sequence-classification, token-classification, multiple-choice or
+// question-answering HF directory out, with held-out accuracy, macro F1 and
+// Matthews correlation (question answering: exact match and F1) after every
+// epoch.
 #include <cstdio>
 #include <memory>
 
@@ -19,14 +20,15 @@ void register_finetune(CLI::App& app) {
     std::unique_ptr<ConfigFlags> flags;
   };
   auto opt = std::make_shared<Options>();
-  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a pre-trained RoFormer for sequence or token classification, or multiple choice");
+  CLI::App* cmd = app.add_subcommand("finetune", "fine-tune a pre-trained RoFormer for sequence or token classification, multiple choice or question answering");
   cmd->add_option("--config,-c", opt->config, "JSON file with options (keys as in finetune_options.json; flags override it)");
   opt->flags = std::make_unique<ConfigFlags>(cmd, nlohmann::json::parse(finetune_options_to_json(FinetuneOptions{})));
   ConfigFlags& f = *opt->flags;
   f.add("--model,-m", "model_dir", "pre-trained HF directory (encoder weights and tokenizer)");
-  f.add("--task", "task", "sequence-classification, token-classification or multiple-choice");
+  f.add("--task", "task", "sequence-classification, token-classification, multiple-choice or question-answering");
   f.add("--train", "train_file",
-        "JSONL: {\"text\", \"label\"}, {\"tokens\": [...], \"tags\": [...]} or {\"context\", \"choices\": [...], \"label\"}");
+        "JSONL: {\"text\", \"label\"}, {\"tokens\": [...], \"tags\": [...]}, {\"context\", \"choices\": [...], \"label\"} "
+        "or {\"question\", \"context\", \"answers\": {\"text\": [...], \"answer_start\": [...]}}");
   f.add("--valid", "valid_file", "held-out JSONL (default: records of --train with \"split\": valid)");
   f.add("--train-split", "train_split", "train on the records with this \"split\" (\"\": all)");
   f.add("--valid-split", "valid_split", "hold out the records with this \"split\"");
@@ -36,6 +38,9 @@ void register_finetune(CLI::App& app) {
   f.add("--tags-field", "tags_field", "JSON field of the tags");
   f.add("--context-field", "context_field", "JSON field of a multiple-choice record's context");
   f.add("--choices-field", "choices_field", "JSON field of a multiple-choice record's choices");
+  f.add("--question-field", "question_field", "JSON field of a question-answering record's question");
+  f.add("--answers-field", "answers_field", "JSON field of its answers ({\"text\", \"answer_start\"})");
+  f.add("--doc-stride", "doc_stride", "question answering: context tokens shared by a long context's windows");
   f.add("--max-length", "max_length", "tokens per example, [CLS] and [SEP] included");
   f.add("--batch-size", "batch_size", "examples per micro-batch");
   f.add("--accumulation", "accumulation", "micro-batches per step");
@@ -57,10 +62,16 @@ void register_finetune(CLI::App& app) {
     const FinetuneOptions o = finetune_options_from_json(opt->flags->merged(opt->config));
     const FinetuneResult r = finetune(o, training_callbacks(!opt->no_progress, o.log_every));
     finish_progress(!opt->no_progress);
-    std::printf("fine-tuned %lld steps in %s: train loss %.4f; held-out loss %.4f, accuracy %.2f%%, macro F1 %.4f, "
-                "MCC %.4f over %lld items\n",
-                static_cast<long long>(r.steps), format_minutes(r.seconds).c_str(), r.train_loss, r.valid.loss,
-                100 * r.valid.accuracy, r.valid.macro_f1, r.valid.mcc, static_cast<long long>(r.valid.items));
+    if (r.valid_qa.items > 0)
+      std::printf("fine-tuned %lld steps in %s: train loss %.4f; held-out loss %.4f, exact match %.2f%%, F1 %.2f%% "
+                  "over %lld questions\n",
+                  static_cast<long long>(r.steps), format_minutes(r.seconds).c_str(), r.train_loss, r.valid_qa.loss,
+                  100 * r.valid_qa.exact_match, 100 * r.valid_qa.f1, static_cast<long long>(r.valid_qa.items));
+    else
+      std::printf("fine-tuned %lld steps in %s: train loss %.4f; held-out loss %.4f, accuracy %.2f%%, macro F1 %.4f, "
+                  "MCC %.4f over %lld items\n",
+                  static_cast<long long>(r.steps), format_minutes(r.seconds).c_str(), r.train_loss, r.valid.loss,
+                  100 * r.valid.accuracy, r.valid.macro_f1, r.valid.mcc, static_cast<long long>(r.valid.items));
     std::printf("model saved as an HF directory: %s (metrics: %s/metrics.jsonl)\n", r.model_dir.c_str(), o.out_dir.c_str());
   });
 }

@@ -4,9 +4,12 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
+#include <map>
 #include <numeric>
+#include <sstream>
 #include <vector>
 
 #include "roformer/choice_dataset.h"
@@ -15,6 +18,7 @@
 #include "roformer/error.h"
 #include "roformer/labelled_dataset.h"
 #include "roformer/mlm_batches.h"
+#include "roformer/qa_dataset.h"
 #include "roformer/sequence_packing.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
@@ -108,6 +112,106 @@ ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const Cho
     }
   }
   return finish(m, loss);
+}
+
+std::string squad_normalize(std::string_view text) {
+  std::string kept;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c < 128 && std::ispunct(c)) continue;
+    kept += c < 128 ? static_cast<char>(std::tolower(c)) : ch;
+  }
+  std::istringstream words(kept);
+  std::string out;
+  for (std::string w; words >> w;) {
+    if (w == "a" || w == "an" || w == "the") continue;
+    if (!out.empty()) out += ' ';
+    out += w;
+  }
+  return out;
+}
+
+double squad_f1(std::string_view prediction, std::string_view answer) {
+  auto words = [](std::string_view t) {
+    std::istringstream in(squad_normalize(t));
+    std::vector<std::string> w;
+    for (std::string x; in >> x;) w.push_back(x);
+    return w;
+  };
+  const auto p = words(prediction), g = words(answer);
+  if (p.empty() || g.empty()) return p == g ? 1.0 : 0.0;
+  std::map<std::string, int64_t> left;
+  for (const auto& w : g) ++left[w];
+  int64_t common = 0;
+  for (const auto& w : p)
+    if (left[w] > 0) {
+      --left[w];
+      ++common;
+    }
+  if (common == 0) return 0.0;
+  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
+  const double recall = static_cast<double>(common) / static_cast<double>(g.size());
+  return 2 * precision * recall / (precision + recall);
+}
+
+QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenizer& tokenizer, const QaDataset& data,
+                                      std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
+                                      int64_t max_answer_length) {
+  ROFORMER_CHECK(batch_size >= 1 && max_answer_length >= 1, "evaluation: batch size and answer length must be positive");
+  ROFORMER_CHECK(model.task() == Task::QuestionAnswering, "evaluation: the model is a " +
+                                                              std::string(task_name(model.task())) + ", expected " +
+                                                              std::string(task_name(Task::QuestionAnswering)));
+  ROFORMER_CHECK(!windows.empty(), "evaluation: no question-answering windows to score");
+  // Each record's best span so far: score, window, start, end.
+  struct Best {
+    double score = -INFINITY;
+    int64_t window = -1, start = 0, end = 0;
+  };
+  std::map<int64_t, Best> best;
+  double loss = 0;
+  QaBatch b;
+  for (std::size_t first = 0; first < windows.size(); first += static_cast<std::size_t>(batch_size)) {
+    const auto part = windows.subspan(first, std::min(windows.size() - first, static_cast<std::size_t>(batch_size)));
+    data.batch(part, b);
+    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const float* starts = out.heads.at("start_logits").data<float>();
+    const float* ends = out.heads.at("end_logits").data<float>();
+    for (int64_t i = 0; i < b.batch; ++i) {
+      const QaWindow& w = data.window(part[static_cast<std::size_t>(i)]);
+      const float* s = starts + i * b.seq_len;
+      const float* e = ends + i * b.seq_len;
+      bool unused = false;
+      // Over the window's own positions: HF's training loss also counts the
+      // padding's logits, which would make the score depend on the batch.
+      const auto len = static_cast<int64_t>(w.ids.size());
+      loss += 0.5 * (row_loss(s, len, w.start, unused) + row_loss(e, len, w.end, unused));
+      Best& r = best[w.record];
+      for (int64_t a = w.context_begin; a < w.context_end; ++a)
+        for (int64_t z = a; z < w.context_end && z - a < max_answer_length; ++z) {
+          const double score = static_cast<double>(s[a]) + e[z];
+          if (score > r.score) r = {score, part[static_cast<std::size_t>(i)], a, z};
+        }
+    }
+  }
+  QaMetrics m;
+  m.windows = static_cast<int64_t>(windows.size());
+  m.loss = loss / static_cast<double>(m.windows);
+  for (const auto& [record, span] : best) {
+    const QaWindow& w = data.window(span.window);
+    const std::vector<int64_t> ids(w.ids.begin() + span.start, w.ids.begin() + span.end + 1);
+    const std::string predicted = tokenizer.decode(ids, true);
+    double em = 0, f1 = 0;
+    for (const auto& answer : data.record(record).answers) {
+      em = std::max(em, squad_normalize(predicted) == squad_normalize(answer) ? 1.0 : 0.0);
+      f1 = std::max(f1, squad_f1(predicted, answer));
+    }
+    m.exact_match += em;
+    m.f1 += f1;
+  }
+  m.items = static_cast<int64_t>(best.size());
+  m.exact_match /= static_cast<double>(m.items);
+  m.f1 /= static_cast<double>(m.items);
+  return m;
 }
 
 ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const TaggedDataset& data,

@@ -21,6 +21,7 @@
 #include "roformer/labelled_dataset.h"
 #include "roformer/model.h"
 #include "roformer/optim.h"
+#include "roformer/qa_dataset.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
 #include "roformer/training.h"
@@ -35,7 +36,8 @@ using nlohmann::json;
 // Every option once: the JSON keys are the field names.
 #define ROFORMER_FINETUNE_FIELDS(X)                                                                              \
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field)  \
-  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
+  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(question_field) X(answers_field) X(doc_stride)  \
+  X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
   X(schedule) X(lr) X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every)            \
   X(eval_batch_size) X(out_dir)
 
@@ -53,8 +55,9 @@ Task parse_task(const std::string& name) {
   if (name == "sequence-classification" || name == "seq-cls" || name == "cls") return Task::SequenceClassification;
   if (name == "token-classification" || name == "token-cls" || name == "tok") return Task::TokenClassification;
   if (name == "multiple-choice" || name == "mc") return Task::MultipleChoice;
-  throw Error("finetune: task must be sequence-classification, token-classification or multiple-choice, not '" + name +
-              "'");
+  if (name == "question-answering" || name == "qa") return Task::QuestionAnswering;
+  throw Error("finetune: task must be sequence-classification, token-classification, multiple-choice or "
+              "question-answering, not '" + name + "'");
 }
 
 void validate(const FinetuneOptions& o) {
@@ -72,6 +75,12 @@ void validate(const FinetuneOptions& o) {
   ROFORMER_CHECK(!o.out_dir.empty(), "finetune: out_dir is empty");
 }
 
+// One held-out evaluation: a classifier's metrics, or question answering's.
+struct HeldOut {
+  ClassifierMetrics classifier;
+  std::optional<QaMetrics> qa;
+};
+
 // Train and held-out examples of any task's data set, behind one interface.
 class TaskData {
  public:
@@ -83,7 +92,9 @@ class TaskData {
   virtual Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) = 0;
   // Real (unpadded) tokens in the last train_batch.
   virtual int64_t tokens_in_batch() const = 0;
-  virtual ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const = 0;
+  virtual HeldOut evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const = 0;
+  // A line for the log about the data, if any.
+  virtual std::string note() const { return ""; }
 
  protected:
   static int64_t ones(const std::vector<int64_t>& mask) {
@@ -140,14 +151,58 @@ class DataOf final : public TaskData {
     return batch_.model_batch();
   }
   int64_t tokens_in_batch() const override { return ones(batch_.attention_mask); }
-  ClassifierMetrics evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
-    return Evaluate(model, valid_set_ ? *valid_set_ : train_set_, valid_, batch_size, ctx);
+  HeldOut evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
+    return {Evaluate(model, valid_set_ ? *valid_set_ : train_set_, valid_, batch_size, ctx), std::nullopt};
   }
 
  private:
   Set train_set_;
   std::optional<Set> valid_set_;
   SetBatch batch_;
+};
+
+// Question answering: windows of SQuAD records, scored by exact match and F1.
+class QaData final : public TaskData {
+ public:
+  QaData(const FinetuneOptions& o, const Tokenizer& tok) : tok_(tok) {
+    QaOptions qo;
+    qo.max_length = o.max_length;
+    qo.stride = o.doc_stride;
+    qo.question_field = o.question_field;
+    qo.context_field = o.context_field;
+    qo.answers_field = o.answers_field;
+    train_set_.emplace(QaDataset::from_jsonl(o.train_file, tok, qo));
+    ROFORMER_CHECK(train_set_->size() > 0, "finetune: " + o.train_file + " holds no usable question-answering records");
+    if (!o.valid_file.empty()) valid_set_.emplace(QaDataset::from_jsonl(o.valid_file, tok, qo));
+    labels_ = {"start", "end"};  // qa_outputs' two columns
+    choose_examples(o, train_set_->size(), valid_set_ ? valid_set_->size() : -1,
+                    [&](const std::string& names) { return train_set_->indices_of_split(names); });
+  }
+  Batch train_batch(std::span<const int64_t> indices, TrainLabels& labels) override {
+    train_set_->batch(indices, batch_);
+    labels.start_positions = batch_.start_tensor();
+    labels.end_positions = batch_.end_tensor();
+    return batch_.model_batch();
+  }
+  int64_t tokens_in_batch() const override { return ones(batch_.attention_mask); }
+  HeldOut evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
+    const QaMetrics m =
+        evaluate_question_answering(model, tok_, valid_set_ ? *valid_set_ : *train_set_, valid_, batch_size, ctx);
+    HeldOut h;
+    h.classifier.loss = m.loss;
+    h.classifier.items = m.items;
+    h.qa = m;
+    return h;
+  }
+  std::string note() const override {
+    const int64_t skipped = train_set_->unaligned() + (valid_set_ ? valid_set_->unaligned() : 0);
+    return skipped == 0 ? "" : std::to_string(skipped) + " record(s) left out: their answer starts or ends inside a token";
+  }
+
+ private:
+  const Tokenizer& tok_;
+  std::optional<QaDataset> train_set_, valid_set_;
+  QaBatch batch_;
 };
 
 std::unique_ptr<TaskData> task_data(const FinetuneOptions& o, Task task, const Tokenizer& tok) {
@@ -198,6 +253,7 @@ std::unique_ptr<TaskData> task_data(const FinetuneOptions& o, Task task, const T
       return std::make_unique<DataOf<ChoiceDataset, ChoiceBatch, evaluate_multiple_choice>>(
           o, std::move(train), std::move(valid), std::move(positions));
     }
+    case Task::QuestionAnswering: return std::make_unique<QaData>(o, tok);
     default: break;
   }
   throw Error("finetune: no data set for " + std::string(task_name(task)));
@@ -271,6 +327,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   log("data: " + std::to_string(data.train().size()) + " training and " + std::to_string(data.valid().size()) +
       " held-out examples, " + std::to_string(data.labels().size()) +
       (task == Task::MultipleChoice ? " choices each" : " labels"));
+  if (!data.note().empty()) log("data: " + data.note());
 
   TrainableRoFormer model(model_with_new_head(o.model_dir, task, data.labels(), o.seed, o.dropout));
   const double dropout = o.dropout >= 0 ? o.dropout : model.config().hidden_dropout_prob;
@@ -333,15 +390,26 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
       interval_start = std::chrono::steady_clock::now();
     }
     if (step % steps_per_epoch == 0) {
-      const ClassifierMetrics m = data.evaluate(model.snapshot(), o.eval_batch_size, ctx);
+      const HeldOut held = data.evaluate(model.snapshot(), o.eval_batch_size, ctx);
+      const ClassifierMetrics& m = held.classifier;
       const int64_t epoch = step / steps_per_epoch;
-      train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},
-                                     {"valid_accuracy", m.accuracy}, {"valid_macro_f1", m.macro_f1},
-                                     {"valid_mcc", m.mcc}});
       char line[200];
-      std::snprintf(line, sizeof line, "epoch %lld: held-out loss %.4f, accuracy %.2f%%, macro F1 %.4f, MCC %.4f (%lld items)",
-                    static_cast<long long>(epoch), m.loss, 100 * m.accuracy, m.macro_f1, m.mcc,
-                    static_cast<long long>(m.items));
+      if (held.qa) {
+        const QaMetrics& q = *held.qa;
+        train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", q.loss},
+                                                   {"valid_exact_match", q.exact_match}, {"valid_f1", q.f1}});
+        std::snprintf(line, sizeof line, "epoch %lld: held-out loss %.4f, exact match %.2f%%, F1 %.2f%% (%lld questions)",
+                      static_cast<long long>(epoch), q.loss, 100 * q.exact_match, 100 * q.f1,
+                      static_cast<long long>(q.items));
+        result.valid_qa = q;
+      } else {
+        train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},
+                                                   {"valid_accuracy", m.accuracy}, {"valid_macro_f1", m.macro_f1},
+                                                   {"valid_mcc", m.mcc}});
+        std::snprintf(line, sizeof line, "epoch %lld: held-out loss %.4f, accuracy %.2f%%, macro F1 %.4f, MCC %.4f (%lld items)",
+                      static_cast<long long>(epoch), m.loss, 100 * m.accuracy, m.macro_f1, m.mcc,
+                      static_cast<long long>(m.items));
+      }
       log(line);
       result.valid = m;
     }

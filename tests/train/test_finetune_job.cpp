@@ -4,6 +4,8 @@
 // the jobs report.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -18,6 +20,7 @@
 #include "roformer/labelled_dataset.h"
 #include "roformer/model.h"
 #include "roformer/pretrain.h"
+#include "roformer/qa_dataset.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
@@ -245,6 +248,85 @@ TEST(Finetune, MultipleChoicePicksTheRightLabelWord) {
   o.valid_file = three;
   o.out_dir = tmp.file("ft3");
   EXPECT_THROW(finetune(o), Error);
+}
+
+// Questions about the part-of-speech sample's sentences: "where is <word> ?"
+// with that word's place in the sentence as the answer, in SQuAD's format.
+std::string pointer_questions(const TempDir& tmp) {
+  const std::string path = tmp.file("qa.jsonl");
+  std::ifstream in(repo_file("data/sample/pos_sample.jsonl"));
+  std::ofstream out(path);
+  int64_t n = 0;
+  for (std::string line; std::getline(in, line); ++n) {
+    const auto j = nlohmann::json::parse(line);
+    const auto words = j.at("tokens").get<std::vector<std::string>>();
+    std::string context;
+    std::vector<int64_t> starts;
+    for (const auto& w : words) {
+      if (!context.empty()) context += ' ';
+      starts.push_back(static_cast<int64_t>(context.size()));
+      context += w;
+    }
+    // A word of letters only, from a place that moves with the record.
+    for (std::size_t k = static_cast<std::size_t>(n * 7) % words.size(), tries = 0; tries < words.size();
+         k = (k + 1) % words.size(), ++tries) {
+      const std::string& w = words[k];
+      if (w.size() < 3 || !std::all_of(w.begin(), w.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
+        continue;
+      out << nlohmann::json{{"question", "where is " + w + " ?"},
+                            {"context", context},
+                            {"answers", {{"text", {w}}, {"answer_start", {starts[k]}}}},
+                            {"split", j.at("split")}}
+                 .dump()
+          << "\n";
+      break;
+    }
+  }
+  return path;
+}
+
+// Question answering: the new head learns to point at the asked-for word;
+// the saved model's exact match and F1 are repeated by evaluation at other
+// batch sizes, and the log names the metrics.
+TEST(Finetune, QuestionAnsweringPointsAtTheAskedWord) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "question-answering";
+  o.train_file = pointer_questions(tmp);
+  o.max_length = 32;  // many sentences need two windows
+  o.doc_stride = 8;
+  o.batch_size = 16;
+  o.epochs = 10;
+  o.lr = 1e-2;
+  o.dropout = 0;
+  o.out_dir = tmp.file("ft");
+  std::vector<std::string> logged;
+  PretrainCallbacks cb;
+  cb.on_log = [&](const std::string& l) { logged.push_back(l); };
+  const FinetuneResult r = finetune(o, cb);
+  EXPECT_GT(r.valid_qa.items, 150);
+  EXPECT_GT(r.valid_qa.exact_match, 0.5);
+  EXPECT_GE(r.valid_qa.f1, r.valid_qa.exact_match);
+  EXPECT_DOUBLE_EQ(r.valid.loss, r.valid_qa.loss);
+  bool named = false;
+  for (const auto& l : logged) named = named || l.find("exact match") != std::string::npos;
+  EXPECT_TRUE(named);
+  const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
+  EXPECT_EQ(saved.task(), Task::QuestionAnswering);
+  const Tokenizer tok = Tokenizer::from_pretrained(r.model_dir);
+  QaOptions qo;
+  qo.max_length = 32;
+  qo.stride = 8;
+  const auto data = QaDataset::from_jsonl(o.train_file, tok, qo);
+  EXPECT_GT(data.size(), data.records()) << "some records have several windows";
+  const auto valid = data.indices_of_split("valid");
+  for (int64_t batch : {5, 64}) {
+    const QaMetrics again = evaluate_question_answering(saved, tok, data, valid, batch, {1, best_isa()});
+    EXPECT_EQ(again.items, r.valid_qa.items);
+    EXPECT_NEAR(again.loss, r.valid_qa.loss, 1e-5 * r.valid_qa.loss) << "batch " << batch;
+    EXPECT_NEAR(again.exact_match, r.valid_qa.exact_match, 1.0 / static_cast<double>(again.items)) << "batch " << batch;
+  }
 }
 
 // "valid,test" holds out both splits: the evaluation sees their union.
