@@ -3,8 +3,15 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <string>
+#include <vector>
 #include <nlohmann/json.hpp>
 
+#include "roformer/choice_dataset.h"
+#include "roformer/evaluation.h"
+#include "roformer/model.h"
+#include "roformer/qa_dataset.h"
+#include "roformer/tokenizer.h"
 #include "support/test_support.h"
 
 namespace roformer::testing {
@@ -64,6 +71,59 @@ TEST(CliTrain, PretrainFinetuneEvalWithConfigFiles) {
   const auto ntkj = nlohmann::json::parse(ntk.output);
   EXPECT_EQ(ntkj["predictions"], lmj["predictions"]);
   EXPECT_NE(ntkj["loss"].get<double>(), lmj["loss"].get<double>());
+}
+
+// `roformer eval` on the question-answering and multiple-choice fixtures
+// prints what the library's evaluations compute on the same files.
+TEST(CliTrain, EvalScoresQuestionAnsweringAndMultipleChoice) {
+  TempDir tmp;
+  const std::string qa_dir = data_path("fixtures/roformer-tiny-qa"), mc_dir = data_path("fixtures/roformer-tiny-mc");
+  {
+    std::ofstream qa(tmp.file("qa.jsonl"));
+    const std::string context = "the cat sat on the mat while john lives in paris";
+    for (const char* answer : {"the mat", "john", "paris"}) {
+      const auto at = static_cast<int64_t>(context.find(answer));
+      qa << nlohmann::json{{"question", std::string("where is ") + answer + " ?"},
+                           {"context", context},
+                           {"answers", {{"text", {answer}}, {"answer_start", {at}}}}}
+                .dump()
+         << "\n";
+    }
+    std::ofstream(tmp.file("mc.jsonl")) << R"({"context": "the cat sat", "choices": ["on the mat", "in paris"], "label": 0})"
+                                        << "\n"
+                                        << R"({"context": "john lives", "choices": ["on the mat", "in paris"], "label": 1})"
+                                        << "\n";
+  }
+  const auto qa = run_command(cli_path() + " eval -m " + qa_dir + " -d " + tmp.file("qa.jsonl") + " --max-length 16 --doc-stride 4");
+  ASSERT_EQ(qa.status, 0) << qa.output;
+  const auto qj = nlohmann::json::parse(qa.output);
+  const Tokenizer qtok = Tokenizer::from_pretrained(qa_dir);
+  QaOptions qo;
+  qo.max_length = 16;
+  qo.stride = 4;
+  const auto qdata = QaDataset::from_jsonl(tmp.file("qa.jsonl"), qtok, qo);
+  std::vector<int64_t> all(static_cast<std::size_t>(qdata.size()));
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  const QaMetrics qm = evaluate_question_answering(RoFormerModel::from_pretrained(qa_dir), qtok, qdata, all, 16,
+                                                   {1, best_isa()});
+  EXPECT_GT(qm.windows, qm.items) << "the 16-token windows split the context";
+  EXPECT_EQ(qj["items"], 3);
+  EXPECT_EQ(qj["windows"], qm.windows);
+  EXPECT_NEAR(qj["loss"].get<double>(), qm.loss, 1e-6 * qm.loss);
+  EXPECT_DOUBLE_EQ(qj["exact_match"].get<double>(), qm.exact_match);
+  EXPECT_DOUBLE_EQ(qj["f1"].get<double>(), qm.f1);
+
+  const auto mc = run_command(cli_path() + " eval -m " + mc_dir + " -d " + tmp.file("mc.jsonl"));
+  ASSERT_EQ(mc.status, 0) << mc.output;
+  const auto mj = nlohmann::json::parse(mc.output);
+  const auto mdata = ChoiceDataset::from_jsonl(tmp.file("mc.jsonl"), Tokenizer::from_pretrained(mc_dir));
+  const std::vector<int64_t> both{0, 1};
+  const ClassifierMetrics mm = evaluate_multiple_choice(RoFormerModel::from_pretrained(mc_dir), mdata, both, 16,
+                                                        {1, best_isa()});
+  EXPECT_EQ(mj["head"], "RoFormerForMultipleChoice");
+  EXPECT_EQ(mj["items"], 2);
+  EXPECT_NEAR(mj["loss"].get<double>(), mm.loss, 1e-6 * mm.loss);
+  EXPECT_DOUBLE_EQ(mj["accuracy"].get<double>(), mm.accuracy);
 }
 
 TEST(CliTrain, CausalPretrainShowsContinuations) {
