@@ -34,12 +34,12 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 // Every option once: the JSON keys are the field names.
-#define ROFORMER_FINETUNE_FIELDS(X)                                                                              \
-  X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field)  \
-  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(question_field) X(answers_field) X(doc_stride)  \
-  X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio)          \
-  X(schedule) X(lr) X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every)            \
-  X(eval_batch_size) X(out_dir)
+#define ROFORMER_FINETUNE_FIELDS(X)                                                                           \
+  X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field) \
+  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
+  X(doc_stride) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
+  X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every) X(eval_batch_size)         \
+  X(out_dir)
 
 namespace {
 
