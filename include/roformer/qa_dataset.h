@@ -40,8 +40,17 @@ struct QaWindow {
   std::vector<int64_t> ids, types;
   int64_t start = 0, end = 0;        // answer tokens (inclusive) in ids; 0, 0: not in this window
   int64_t context_begin = 0, context_end = 0;  // the window's context tokens: ids[begin, end)
+  int64_t context_offset = 0;                  // ... which are the context's tokens from this one on
   int64_t record = 0;
 };
+
+// The windows of one (question, context) pair as token ids: [CLS] question
+// [SEP] context[w0, w0 + n) [SEP], each at most max_length tokens, every
+// context token in at least one, consecutive windows sharing `stride`
+// context tokens. start / end stay 0 and record 0. Throws Error when the
+// question leaves no more than `stride` context tokens per window.
+std::vector<QaWindow> qa_windows(const std::vector<int64_t>& question, const std::vector<int64_t>& context,
+                                 int64_t max_length, int64_t stride, int64_t cls_id, int64_t sep_id);
 
 struct QaRecord {
   std::vector<std::string> answers;  // every accepted answer text

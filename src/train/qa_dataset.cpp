@@ -31,6 +31,34 @@ std::vector<int64_t> ids_of(const Tokenizer& tok, std::string_view text) {
 
 }  // namespace
 
+std::vector<QaWindow> qa_windows(const std::vector<int64_t>& question, const std::vector<int64_t>& context,
+                                 int64_t max_length, int64_t stride, int64_t cls_id, int64_t sep_id) {
+  const auto room = max_length - 3 - static_cast<int64_t>(question.size());  // context tokens per window
+  ROFORMER_CHECK(stride >= 0 && room > stride && room > 0,
+                 "the question takes " + std::to_string(question.size()) + " tokens: too many for max_length " +
+                     std::to_string(max_length) + " with stride " + std::to_string(stride) +
+                     " (raise max_length or lower the stride)");
+  const auto n = static_cast<int64_t>(context.size());
+  std::vector<QaWindow> windows;
+  for (int64_t w0 = 0;; w0 += room - stride) {
+    const int64_t len = std::min(room, n - w0);
+    QaWindow w;
+    w.ids.push_back(cls_id);
+    w.ids.insert(w.ids.end(), question.begin(), question.end());
+    w.ids.push_back(sep_id);
+    w.context_begin = static_cast<int64_t>(w.ids.size());
+    w.context_offset = w0;
+    w.ids.insert(w.ids.end(), context.begin() + w0, context.begin() + w0 + len);
+    w.context_end = static_cast<int64_t>(w.ids.size());
+    w.ids.push_back(sep_id);
+    w.types.assign(static_cast<std::size_t>(w.context_begin), 0);
+    w.types.resize(w.ids.size(), 1);
+    windows.push_back(std::move(w));
+    if (w0 + len >= n) break;
+  }
+  return windows;
+}
+
 QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, const QaOptions& o) {
   ROFORMER_CHECK(o.max_length >= 5, "qa data: max_length must be at least 5");
   ROFORMER_CHECK(o.stride >= 0, "qa data: stride must not be negative");
@@ -83,10 +111,6 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
     } catch (const Error& e) {
       throw Error(where + e.what());
     }
-    const auto room = o.max_length - 3 - static_cast<int64_t>(q.size());  // context tokens per window
-    ROFORMER_CHECK(room > o.stride && room > 0, where + "the question takes " + std::to_string(q.size()) +
-                                                    " tokens: too many for max_length " + std::to_string(o.max_length) +
-                                                    " with stride " + std::to_string(o.stride) + " (raise max_length or lower the stride)");
     std::vector<int64_t> joined = before;
     joined.insert(joined.end(), inside.begin(), inside.end());
     joined.insert(joined.end(), after.begin(), after.end());
@@ -95,28 +119,22 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
       return;
     }
     const auto first = static_cast<int64_t>(before.size()), last = first + static_cast<int64_t>(inside.size()) - 1;
-    const auto n = static_cast<int64_t>(ctx.size());
+    std::vector<QaWindow> windows;
+    try {
+      windows = qa_windows(q, ctx, o.max_length, o.stride, tok.cls_id(), tok.sep_id());
+    } catch (const Error& e) {
+      throw Error(where + e.what());
+    }
     const auto r = static_cast<int64_t>(ds.records_.size());
-    for (int64_t w0 = 0;; w0 += room - o.stride) {
-      const int64_t len = std::min(room, n - w0);
-      QaWindow w;
+    for (QaWindow& w : windows) {
+      const int64_t w0 = w.context_offset;
       w.record = r;
-      w.ids.push_back(tok.cls_id());
-      w.ids.insert(w.ids.end(), q.begin(), q.end());
-      w.ids.push_back(tok.sep_id());
-      w.context_begin = static_cast<int64_t>(w.ids.size());
-      w.ids.insert(w.ids.end(), ctx.begin() + w0, ctx.begin() + w0 + len);
-      w.context_end = static_cast<int64_t>(w.ids.size());
-      w.ids.push_back(tok.sep_id());
-      w.types.assign(static_cast<std::size_t>(w.context_begin), 0);
-      w.types.resize(w.ids.size(), 1);
-      if (first >= w0 && last < w0 + len) {
+      if (first >= w0 && last < w0 + (w.context_end - w.context_begin)) {
         w.start = w.context_begin + first - w0;
         w.end = w.context_begin + last - w0;
       }
       record.windows.push_back(static_cast<int64_t>(ds.windows_.size()));
       ds.windows_.push_back(std::move(w));
-      if (w0 + len >= n) break;
     }
     ds.records_.push_back(std::move(record));
   });

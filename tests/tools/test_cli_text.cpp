@@ -9,6 +9,7 @@
 
 #include "roformer/generate.h"
 #include "roformer/model.h"
+#include "roformer/qa_dataset.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
 
@@ -115,6 +116,55 @@ TEST(CliText, QaAnswersWithASpanOfTheContext) {
   EXPECT_FALSE(j["answer"].get<std::string>().empty());
   EXPECT_GT(j["score"].get<double>(), 0.0);
   EXPECT_LE(j["score"].get<double>(), 1.0);
+}
+
+// A context longer than --max-length is read in windows: the reported span
+// is the best of every window's best, each window run alone through the library.
+TEST(CliText, QaReadsALongContextInWindows) {
+  const std::string dir = fixture("roformer-tiny-qa");
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const std::string question = "who lives there";
+  const std::string context = "john lives in paris with mary and the cat sat on the mat while it rained in the city all day";
+  const auto r = run_command("printf '" + question + "\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir +
+                             " --max-length 16 --doc-stride 4 --max-answer-length 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = json_lines(r.output).at(0);
+  const auto windows = qa_windows(tok.convert_tokens_to_ids(tok.tokenize(question)),
+                                  tok.convert_tokens_to_ids(tok.tokenize(context)), 16, 4, tok.cls_id(), tok.sep_id());
+  ASSERT_GT(windows.size(), 2u);
+  double top = -1;
+  std::size_t top_window = 0;
+  std::string top_answer;
+  for (std::size_t k = 0; k < windows.size(); ++k) {
+    const QaWindow& w = windows[k];
+    Encoding e;
+    e.input_ids = w.ids;
+    e.token_type_ids = w.types;
+    const ModelOutput out = run_one(model, e);
+    const int64_t n = w.context_end - w.context_begin;
+    std::vector<double> ps(static_cast<std::size_t>(n)), pe(ps.size());
+    double zs = 0, ze = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      zs += ps[static_cast<std::size_t>(i)] = std::exp(out.heads.at("start_logits").data<float>()[w.context_begin + i]);
+      ze += pe[static_cast<std::size_t>(i)] = std::exp(out.heads.at("end_logits").data<float>()[w.context_begin + i]);
+    }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k2 = i; k2 < n && k2 - i < 3; ++k2) {
+        const double score = ps[static_cast<std::size_t>(i)] / zs * pe[static_cast<std::size_t>(k2)] / ze;
+        if (score > top) {
+          top = score;
+          top_window = k;
+          top_answer = tok.decode(std::vector<int64_t>(w.ids.begin() + w.context_begin + i,
+                                                       w.ids.begin() + w.context_begin + k2 + 1), true);
+        }
+      }
+  }
+  ASSERT_NE(top_window, 0u) << "with the best span in the first window this would not test the windows";
+  EXPECT_NEAR(j["score"].get<double>(), top, 1e-6);
+  EXPECT_EQ(j["window"].get<std::size_t>(), top_window);
+  EXPECT_EQ(j["answer"], top_answer);
+  EXPECT_LE(j["end_token"].get<int64_t>() - j["start_token"].get<int64_t>(), 2);
 }
 
 TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
