@@ -31,7 +31,7 @@ void add_text_options(CLI::App* cmd, TextOptions& options, const std::string& te
   cmd->add_option("--model,-m", options.model, "HF checkpoint directory (with vocab.txt)")->required();
   cmd->add_option("--jieba-dict", options.jieba_dict, "jieba dict.txt for RoFormerTokenizer (default: $ROFORMER_JIEBA_DICT or Debian's)");
   cmd->add_option("--batch-size", options.batch_size, "texts per forward pass")->capture_default_str();
-  cmd->add_option("--max-length", options.max_length, "truncate inputs to this many tokens (0: the tokenizer's limit)");
+  cmd->add_option("--max-length", options.max_length, "truncate inputs to this many tokens (0: no limit; RoPE has none)");
   add_exec_options(cmd, options.exec);
   cmd->add_option("texts", options.texts, texts_help + " (default: one per line on stdin)");
 }

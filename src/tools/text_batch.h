@@ -19,7 +19,7 @@ struct TextOptions {
   std::string model;
   std::string jieba_dict;
   int64_t batch_size = 16;
-  int64_t max_length = 0;  // 0: the tokenizer's model_max_length if any, else no limit
+  int64_t max_length = 0;  // 0: no limit
   ExecOptions exec;
   std::vector<std::string> texts;
 };
