@@ -1,6 +1,5 @@
 // `roformer qa`: extractive question answering over a context; a context
 // longer than --max-length is read in windows, as HF's pipeline does.
-#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
