@@ -60,7 +60,9 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenize
                                       int64_t max_answer_length = 30);
 
 // SQuAD's scoring: lower case, ASCII punctuation and the articles a / an /
-// the removed, whitespace collapsed; F1 of the words two answers share.
+// the removed, whitespace collapsed; F1 of the words two answers share. In
+// Chinese each CJK ideograph is a word and CJK punctuation goes too, so
+// "北京" and the decoded "北 京" are the same answer. Throws on invalid UTF-8.
 std::string squad_normalize(std::string_view text);
 double squad_f1(std::string_view prediction, std::string_view answer);
 

@@ -9,7 +9,6 @@
 #include <filesystem>
 #include <map>
 #include <numeric>
-#include <sstream>
 #include <vector>
 
 #include "roformer/choice_dataset.h"
@@ -22,6 +21,7 @@
 #include "roformer/sequence_packing.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
+#include "tokenizer/unicode_text.h"
 
 namespace roformer {
 namespace {
@@ -114,31 +114,52 @@ ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const Cho
   return finish(m, loss);
 }
 
+namespace {
+
+// SQuAD v1.1's answer words: lower case, ASCII punctuation removed (joining
+// what it separated: "cat's" -> "cats"), the articles a / an / the dropped,
+// split on whitespace. Chinese has no spaces between words, so each CJK
+// ideograph counts as a word and CJK / fullwidth punctuation is removed too,
+// as Chinese reading-comprehension scoring counts characters.
+std::vector<std::string> squad_words(std::string_view text) {
+  const std::u32string chars = tok::decode_utf8(text, "answer");
+  std::vector<std::string> words;
+  std::string word;
+  auto flush = [&] {
+    if (!word.empty() && word != "a" && word != "an" && word != "the") words.push_back(word);
+    word.clear();
+  };
+  for (const char32_t c : chars) {
+    if (c < 128 && std::ispunct(static_cast<int>(c))) continue;
+    if ((c >= 0x3000 && c <= 0x303F) || (c >= 0xFF00 && c <= 0xFFEF)) {  // CJK symbols, fullwidth forms
+      if (tok::is_bert_punctuation(c)) continue;
+    }
+    if (tok::is_py_space(c)) {
+      flush();
+    } else if (tok::is_cjk_ideograph(c)) {
+      flush();
+      tok::append_utf8(word, c);
+      flush();
+    } else {
+      std::u32string lower;
+      tok::append_py_lower(lower, c);
+      word += tok::to_utf8(lower);
+    }
+  }
+  flush();
+  return words;
+}
+
+}  // namespace
+
 std::string squad_normalize(std::string_view text) {
-  std::string kept;
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (c < 128 && std::ispunct(c)) continue;
-    kept += c < 128 ? static_cast<char>(std::tolower(c)) : ch;
-  }
-  std::istringstream words(kept);
   std::string out;
-  for (std::string w; words >> w;) {
-    if (w == "a" || w == "an" || w == "the") continue;
-    if (!out.empty()) out += ' ';
-    out += w;
-  }
+  for (const auto& w : squad_words(text)) out += (out.empty() ? "" : " ") + w;
   return out;
 }
 
 double squad_f1(std::string_view prediction, std::string_view answer) {
-  auto words = [](std::string_view t) {
-    std::istringstream in(squad_normalize(t));
-    std::vector<std::string> w;
-    for (std::string x; in >> x;) w.push_back(x);
-    return w;
-  };
-  const auto p = words(prediction), g = words(answer);
+  const auto p = squad_words(prediction), g = squad_words(answer);
   if (p.empty() || g.empty()) return p == g ? 1.0 : 0.0;
   std::map<std::string, int64_t> left;
   for (const auto& w : g) ++left[w];

@@ -160,6 +160,18 @@ TEST(DataQa, SquadNormalisationAndF1) {
   EXPECT_DOUBLE_EQ(squad_f1("dog", "cat"), 0.0);
   EXPECT_DOUBLE_EQ(squad_f1("the", "a"), 1.0) << "both empty after normalisation";
   EXPECT_DOUBLE_EQ(squad_f1("cat cat", "cat"), 2.0 * 0.5 * 1.0 / 1.5) << "repeated words count once each";
+  EXPECT_EQ(squad_normalize("“CafÉ” — ok"), "“café” — ok") << "other punctuation stays, as in SQuAD's script";
+}
+
+// Chinese: each ideograph a word, CJK punctuation removed, so a decoded
+// answer ("北 京") matches the context's text ("北京").
+TEST(DataQa, ChineseAnswersCountCharacters) {
+  EXPECT_EQ(squad_normalize("今天，天气 很好。"), "今 天 天 气 很 好");
+  EXPECT_EQ(squad_normalize("北 京"), squad_normalize("北京"));
+  EXPECT_EQ(squad_normalize("在北京（中国）"), "在 北 京 中 国");
+  EXPECT_DOUBLE_EQ(squad_f1("今天天气", "今 天"), 2.0 * 0.5 * 1.0 / 1.5);
+  EXPECT_DOUBLE_EQ(squad_f1("RoFormer模型", "roformer 模型"), 1.0);
+  EXPECT_THROW(squad_normalize("\xff"), Error);
 }
 
 }  // namespace
