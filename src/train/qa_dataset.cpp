@@ -24,9 +24,7 @@ int64_t byte_of_code_point(std::string_view s, int64_t n) {
 }
 
 std::vector<int64_t> ids_of(const Tokenizer& tok, std::string_view text) {
-  std::vector<int64_t> ids;
-  for (const auto& t : tok.tokenize(text)) ids.push_back(tok.token_to_id(t));
-  return ids;
+  return tok.convert_tokens_to_ids(tok.tokenize(text));
 }
 
 }  // namespace
