@@ -24,11 +24,17 @@ namespace roformer::cli {
 
 namespace {
 
-std::vector<int64_t> select(int64_t size, const std::vector<int64_t>& split_indices, const std::string& split) {
-  if (!split.empty()) return split_indices;
-  std::vector<int64_t> all(static_cast<std::size_t>(size));
-  std::iota(all.begin(), all.end(), 0);
-  return all;
+// The examples of `data` to score: those of `split`, or all when it is empty;
+// none is an error naming the file.
+template <class Data>
+std::vector<int64_t> scored(const Data& data, const std::string& split, const std::string& path) {
+  std::vector<int64_t> idx = data.indices_of_split(split);
+  if (split.empty()) {
+    idx.resize(static_cast<std::size_t>(data.size()));
+    std::iota(idx.begin(), idx.end(), 0);
+  }
+  check(!idx.empty(), path + ": no records to score");
+  return idx;
 }
 
 std::vector<std::string> model_labels(const RoFormerModel& model) {
@@ -130,8 +136,7 @@ void register_eval(CLI::App& app) {
         o.label_field = opt->label_field;
         o.label_names = model_labels(model);
         const auto data = LabelledDataset::from_jsonl(opt->data, tok, o);
-        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
-        check(!idx.empty(), opt->data + ": no records to score");
+        const auto idx = scored(data, opt->split, opt->data);
         out.update(classifier_json(evaluate_sequence_classifier(model, data, idx, opt->batch_size, ctx)));
         break;
       }
@@ -142,8 +147,7 @@ void register_eval(CLI::App& app) {
         o.tags_field = opt->tags_field;
         o.label_names = model_labels(model);
         const auto data = TaggedDataset::from_jsonl(opt->data, tok, o);
-        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
-        check(!idx.empty(), opt->data + ": no records to score");
+        const auto idx = scored(data, opt->split, opt->data);
         out.update(classifier_json(evaluate_token_classifier(model, data, idx, opt->batch_size, ctx)));
         break;
       }
@@ -154,8 +158,7 @@ void register_eval(CLI::App& app) {
         o.choices_field = opt->choices_field;
         o.label_field = opt->label_field;
         const auto data = ChoiceDataset::from_jsonl(opt->data, tok, o);
-        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
-        check(!idx.empty(), opt->data + ": no records to score");
+        const auto idx = scored(data, opt->split, opt->data);
         out.update(classifier_json(evaluate_multiple_choice(model, data, idx, opt->batch_size, ctx)));
         break;
       }
@@ -167,8 +170,7 @@ void register_eval(CLI::App& app) {
         o.context_field = opt->context_field;
         o.answers_field = opt->answers_field;
         const auto data = QaDataset::from_jsonl(opt->data, tok, o);
-        const auto idx = select(data.size(), data.indices_of_split(opt->split), opt->split);
-        check(!idx.empty(), opt->data + ": no records to score");
+        const auto idx = scored(data, opt->split, opt->data);
         const QaMetrics m = evaluate_question_answering(model, tok, data, idx, opt->batch_size, ctx, opt->max_answer_length);
         out.update({{"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
                     {"windows", m.windows}, {"unaligned", data.unaligned()}});
