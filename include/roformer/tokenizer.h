@@ -115,12 +115,32 @@ std::string default_jieba_dict_path();
 
 // ---------------------------------------------------------------- tokenizer
 
+// A token's place in the text it came from: code points [start, end), as
+// Python indexes a str and HF's offset_mapping counts.
+struct CharSpan {
+  int64_t start = 0, end = 0;
+  bool operator==(const CharSpan&) const = default;
+};
+
 struct Encoding {
   std::vector<std::string> tokens;  // convert_ids_to_tokens(input_ids)
   std::vector<int64_t> input_ids;
   std::vector<int64_t> token_type_ids;
   std::vector<int64_t> attention_mask;
+  // Only when asked for: each token's span in its own text (the pair's tokens
+  // in the pair); {0, 0} for [CLS] and [SEP], as HF's fast tokenizers give.
+  std::vector<CharSpan> offsets;
 };
+
+// Tokens with where each came from in the text.
+struct TokenizedText {
+  std::vector<std::string> tokens;
+  std::vector<CharSpan> offsets;
+};
+
+// Code points [start, end) of UTF-8 `text` (clamped to its length), for
+// cutting a text by CharSpans. Throws Error on invalid UTF-8.
+std::string slice_code_points(std::string_view text, int64_t start, int64_t end);
 
 // HF's truncation strategies. Truncation never goes below what is asked for:
 // where HF would log an error and return an over-long sequence, we throw.
@@ -184,9 +204,17 @@ class Tokenizer {
 
   // tokenizer.tokenize(text). Throws Error on invalid UTF-8.
   std::vector<std::string> tokenize(std::string_view text) const;
-  // tokenizer(text, pair, truncation=..., max_length=...): [CLS] a [SEP] (b [SEP]).
+  // tokenize(text), and each token's span in `text` (HF's fast tokenizers'
+  // offset_mapping): a "##" piece covers its own characters, an unknown token
+  // the whole word it stands for, a character the tokenizer drops (control
+  // characters, and accents when it strips them) no token. A combining mark
+  // belongs to the token of the character before it.
+  TokenizedText tokenize_with_offsets(std::string_view text) const;
+  // tokenizer(text, pair, truncation=..., max_length=..., return_offsets_mapping=with_offsets):
+  // [CLS] a [SEP] (b [SEP]).
   Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
-                  Truncation truncation = Truncation::None, std::optional<int64_t> max_length = std::nullopt) const;
+                  Truncation truncation = Truncation::None, std::optional<int64_t> max_length = std::nullopt,
+                  bool with_offsets = false) const;
   // tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces (nullopt: the config's)).
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;

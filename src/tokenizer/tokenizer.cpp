@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "roformer/error.h"
+#include "tokenizer/token_offsets.h"
 #include "tokenizer/tokenizer_impl.h"
 #include "tokenizer/unicode_text.h"
 #include "tokenizer/wordpiece.h"
@@ -272,6 +273,34 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   return out;
 }
 
+TokenizedText Tokenizer::tokenize_with_offsets(std::string_view text) const {
+  const Impl& m = *impl_;
+  TokenizedText out;
+  out.tokens = tokenize(text);
+  tok::AlignmentRules rules;
+  if (m.options.do_basic_tokenize) {
+    rules.strip_accents = m.options.strip_accents.value_or(m.options.do_lower_case);
+    rules.cjk_words = m.options.tokenize_chinese_chars;
+  } else {
+    rules.cjk_words = false;
+  }
+  rules.jieba_words = m.jieba != nullptr;
+  rules.unk_token = m.options.unk_token;
+  const auto spans = tok::align_tokens(tok::decode_utf8(text, "tokenizer input"), out.tokens, rules);
+  out.offsets.reserve(spans.size());
+  for (const auto& [start, end] : spans) out.offsets.push_back({start, end});
+  return out;
+}
+
+std::string slice_code_points(std::string_view text, int64_t start, int64_t end) {
+  const std::u32string wide = tok::decode_utf8(text, "text");
+  const auto n = static_cast<int64_t>(wide.size());
+  start = std::clamp<int64_t>(start, 0, n);
+  end = std::clamp<int64_t>(end, start, n);
+  return tok::to_utf8(std::u32string_view(wide).substr(static_cast<std::size_t>(start),
+                                                       static_cast<std::size_t>(end - start)));
+}
+
 // ---------------------------------------------------------------- ids
 
 int64_t Tokenizer::token_to_id(std::string_view token) const {
@@ -320,11 +349,18 @@ const JiebaSegmenter* Tokenizer::segmenter() const { return impl_->jieba.get(); 
 // ---------------------------------------------------------------- encode
 
 Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair, Truncation truncation,
-                           std::optional<int64_t> max_length) const {
+                           std::optional<int64_t> max_length, bool with_offsets) const {
   const Impl& m = *impl_;
-  std::vector<int64_t> a = convert_tokens_to_ids(tokenize(text));
-  std::vector<int64_t> b;
-  if (pair) b = convert_tokens_to_ids(tokenize(*pair));
+  const auto tokenized = [&](std::string_view s) {
+    if (with_offsets) return tokenize_with_offsets(s);
+    TokenizedText t;
+    t.tokens = tokenize(s);
+    return t;
+  };
+  TokenizedText ta = tokenized(text), tb;
+  if (pair) tb = tokenized(*pair);
+  std::vector<int64_t> a = convert_tokens_to_ids(ta.tokens);
+  std::vector<int64_t> b = convert_tokens_to_ids(tb.tokens);
 
   if (truncation != Truncation::None && !max_length) max_length = m.options.model_max_length;
   if (truncation != Truncation::None && max_length) {
@@ -371,6 +407,17 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
   }
   e.attention_mask.assign(e.input_ids.size(), 1);
   e.tokens = convert_ids_to_tokens(e.input_ids);
+  if (with_offsets) {
+    // Truncation shortened a and b from their ends; their spans follow.
+    e.offsets.reserve(e.input_ids.size());
+    e.offsets.emplace_back();
+    e.offsets.insert(e.offsets.end(), ta.offsets.begin(), ta.offsets.begin() + static_cast<std::ptrdiff_t>(a.size()));
+    e.offsets.emplace_back();
+    if (pair) {
+      e.offsets.insert(e.offsets.end(), tb.offsets.begin(), tb.offsets.begin() + static_cast<std::ptrdiff_t>(b.size()));
+      e.offsets.emplace_back();
+    }
+  }
   return e;
 }
 

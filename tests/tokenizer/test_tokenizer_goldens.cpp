@@ -9,6 +9,8 @@
 
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
+#include "tokenizer/basic_tokenizer.h"
+#include "tokenizer/unicode_text.h"
 
 namespace roformer {
 namespace {
@@ -112,6 +114,70 @@ TEST_P(TokenizerGoldens, AllCasesMatch) {
   std::printf("[%s] %d / %d golden cases match\n", GetParam().c_str(), passed, total);
   EXPECT_EQ(total, 82);
   EXPECT_EQ(passed, total);
+}
+
+// Offsets have no HF golden here (the slow tokenizers have none), so every
+// span is checked against the tokenizer's own normalization: the text a span
+// covers, normalized as BasicTokenizer normalizes a word, is the token
+// (without "##"); an unknown token covers a word that is unknown alone;
+// what no span covers is text the tokenizer drops.
+TEST_P(TokenizerGoldens, OffsetsPointAtEachTokensOwnText) {
+  const json& set = cases_file().at("sets").at(GetParam());
+  const Tokenizer tok = make_tokenizer(set);
+  const bool lower = tok.options().do_lower_case;
+  const auto normalized = [&](std::u32string_view s) {
+    std::u32string kept;
+    for (char32_t c : s)
+      if (c != 0 && c != 0xFFFD && !tok::is_bert_control(c)) kept.push_back(c);
+    kept = tok::nfc(kept);
+    return tok::to_utf8(lower ? tok::strip_accents(tok::py_lower(kept)) : kept);
+  };
+  int spans = 0, unknown = 0;
+  for (const json& c : set.at("cases")) {
+    for (const char* field : {"text", "text_pair"}) {
+      if (!c.contains(field)) continue;
+      const std::string text = c.at(field).get<std::string>();
+      const std::u32string wide = tok::decode_utf8(text, "case");
+      const TokenizedText t = tok.tokenize_with_offsets(text);
+      ASSERT_EQ(t.tokens, tok.tokenize(text)) << show(text);
+      ASSERT_EQ(t.offsets.size(), t.tokens.size()) << show(text);
+      std::vector<bool> covered(wide.size(), false);
+      int64_t previous_end = 0;
+      for (std::size_t k = 0; k < t.tokens.size(); ++k) {
+        const CharSpan s = t.offsets[k];
+        const std::string where = show(text) + " token " + std::to_string(k) + " " + show(t.tokens[k]);
+        ASSERT_TRUE(previous_end <= s.start && s.start < s.end && s.end <= static_cast<int64_t>(wide.size())) << where;
+        previous_end = s.end;
+        std::fill(covered.begin() + s.start, covered.begin() + s.end, true);
+        const std::u32string_view piece = std::u32string_view(wide).substr(static_cast<std::size_t>(s.start),
+                                                                           static_cast<std::size_t>(s.end - s.start));
+        const std::string& token = t.tokens[k];
+        if (token == "[UNK]") {
+          ++unknown;
+          // The word it stands for is unknown on its own too.
+          EXPECT_EQ(tok.tokenize(tok::to_utf8(piece)), std::vector<std::string>{"[UNK]"})
+              << where << ": covers " << show(tok::to_utf8(piece));
+        } else if (tok.is_special_id(tok.token_to_id(token))) {
+          EXPECT_EQ(tok::to_utf8(piece), token) << where;
+        } else {
+          const bool continuation = token.size() > 2 && token.compare(0, 2, "##") == 0;
+          // jieba's vocabulary words are lowercased text, accents kept.
+          const std::string own = continuation ? token.substr(2) : token;
+          EXPECT_TRUE(normalized(piece) == own || (tok.segmenter() && tok::to_utf8(tok::py_lower(piece)) == own))
+              << where << ": covers " << show(tok::to_utf8(piece));
+        }
+        ++spans;
+      }
+      for (std::size_t i = 0; i < wide.size(); ++i) {
+        const char32_t ch = wide[i];
+        const bool dropped = tok::is_py_space(ch) || tok::is_bert_whitespace(ch) || tok::is_bert_control(ch) ||
+                             ch == 0 || ch == 0xFFFD || (lower && tok::is_mark_nonspacing(ch));
+        EXPECT_TRUE(covered[i] || dropped) << show(text) << ": character " << i << " is in no token";
+      }
+    }
+  }
+  std::printf("[%s] %d spans checked, %d of unknown tokens\n", GetParam().c_str(), spans, unknown);
+  EXPECT_GT(spans, 500);
 }
 
 INSTANTIATE_TEST_SUITE_P(Sets, TokenizerGoldens, ::testing::Values("bert_uncased", "bert_cased", "roformer_jieba"),

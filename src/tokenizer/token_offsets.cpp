@@ -1,0 +1,173 @@
+#include "tokenizer/token_offsets.h"
+
+#include <algorithm>
+
+#include "tokenizer/unicode_text.h"
+
+namespace roformer::tok {
+
+namespace {
+
+// How far past the expected place a token is looked for before it is given
+// up on (folded code points); keeps hostile text linear.
+constexpr std::size_t kSearchWindow = 256;
+
+bool is_space(char32_t c) { return is_py_space(c) || is_bert_whitespace(c); }
+bool is_dropped(char32_t c) { return c == 0 || c == 0xFFFD || is_bert_control(c); }
+bool is_mark(char32_t c) { return category_name(c)[0] == 'M'; }
+
+// The form tokens and text are compared in: lowercased, canonically
+// decomposed, marks dropped when the tokenizer strips accents, final sigma as
+// sigma. Every step the tokenizer takes (lowercasing, NFC, accent stripping)
+// leaves this form unchanged, so a token's form is a run of its text's form.
+void append_folded(std::u32string& out, std::u32string_view piece, bool strip_accents) {
+  std::u32string lowered;
+  for (char32_t c : piece) append_py_lower(lowered, c);
+  for (char32_t c : nfd(lowered)) {
+    if (strip_accents && is_mark_nonspacing(c)) continue;
+    out.push_back(c == U'\u03C2' ? U'\u03C3' : c);
+  }
+}
+
+// The text's folded form, with the character each folded code point came from.
+class FoldedText {
+ public:
+  FoldedText(std::u32string_view text, bool strip_accents) : text_(text) {
+    const std::size_t n = text.size();
+    std::size_t i = 0;
+    while (i < n) {
+      if (is_space(text[i]) || is_dropped(text[i])) {
+        ++i;
+        continue;
+      }
+      // A base character and the marks after it decompose and reorder together.
+      std::size_t end = i + 1;
+      while (end < n && is_mark(text[end])) ++end;
+      const std::size_t before = folded_.size();
+      append_folded(folded_, text.substr(i, end - i), strip_accents);
+      for (std::size_t f = before; f < folded_.size(); ++f) {
+        origin_.push_back(static_cast<int64_t>(f == before ? i : end - 1));
+      }
+      i = end;
+    }
+    first_at_.resize(n + 1);
+    std::size_t f = 0;
+    for (std::size_t c = 0; c <= n; ++c) {
+      while (f < folded_.size() && origin_[f] < static_cast<int64_t>(c)) ++f;
+      first_at_[c] = f;
+    }
+  }
+
+  std::size_t size() const { return folded_.size(); }
+  bool matches(std::size_t f, const std::u32string& key) const {
+    return !key.empty() && f + key.size() <= folded_.size() && folded_.compare(f, key.size(), key) == 0;
+  }
+  // The character at folded position f (the text's length past the end).
+  int64_t char_at(std::size_t f) const {
+    return f < folded_.size() ? origin_[f] : static_cast<int64_t>(text_.size());
+  }
+  // The first folded position at or after character c.
+  std::size_t folded_at(int64_t c) const { return first_at_[static_cast<std::size_t>(c)]; }
+  // Characters [char_at(f), ...) covering folded [f, g), with the marks that follow.
+  std::pair<int64_t, int64_t> span(std::size_t f, std::size_t g) const {
+    auto end = origin_[g - 1] + 1;
+    while (static_cast<std::size_t>(end) < text_.size() && is_mark(text_[static_cast<std::size_t>(end)])) ++end;
+    return {origin_[f], end};
+  }
+
+ private:
+  std::u32string_view text_;
+  std::u32string folded_;
+  std::vector<int64_t> origin_;
+  std::vector<std::size_t> first_at_;  // per character, plus one for the end
+};
+
+}  // namespace
+
+std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
+                                                      const AlignmentRules& rules) {
+  const FoldedText folded(text, rules.strip_accents);
+  const auto n = static_cast<int64_t>(text.size());
+  // The forms a token may take in the text: a continuation without its "##" first.
+  const auto keys_of = [&](const std::string& token) {
+    std::vector<std::u32string> keys;
+    const std::u32string wide = decode_utf8(token, "token");
+    if (wide.size() > 2 && wide.compare(0, 2, U"##") == 0) {
+      keys.emplace_back();
+      append_folded(keys.back(), std::u32string_view(wide).substr(2), rules.strip_accents);
+    }
+    keys.emplace_back();
+    append_folded(keys.back(), wide, rules.strip_accents);
+    return keys;
+  };
+  const auto matching_key = [&](const std::vector<std::u32string>& keys, std::size_t f) -> const std::u32string* {
+    for (const std::u32string& k : keys)
+      if (folded.matches(f, k)) return &k;
+    return nullptr;
+  };
+  const auto is_word_break = [&](char32_t c) {
+    return is_space(c) || is_bert_punctuation(c) || (rules.cjk_words && is_cjk_ideograph(c));
+  };
+  const auto is_ascii_alnum = [](char32_t c) {
+    return (c >= U'0' && c <= U'9') || (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z');
+  };
+  // One past the last character of the word that starts at `start`.
+  const auto word_end = [&](int64_t start) {
+    const char32_t first = text[static_cast<std::size_t>(start)];
+    int64_t end = start + 1;
+    if (rules.jieba_words) {
+      if (is_ascii_alnum(first)) {
+        while (end < n && is_ascii_alnum(text[static_cast<std::size_t>(end)])) ++end;
+      }
+    } else if (!is_word_break(first)) {
+      while (end < n && !is_word_break(text[static_cast<std::size_t>(end)])) ++end;
+    }
+    return end;
+  };
+
+  std::vector<std::pair<int64_t, int64_t>> spans;
+  spans.reserve(tokens.size());
+  std::size_t f = 0;
+  int64_t last_end = 0;
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    const std::vector<std::u32string> keys = keys_of(tokens[t]);
+    if (const std::u32string* key = matching_key(keys, f)) {
+      spans.push_back(folded.span(f, f + key->size()));
+      f += key->size();
+    } else if (tokens[t] == rules.unk_token && f < folded.size()) {
+      // The word the unknown token replaced. Where the next token is not found
+      // right after it, the word ended earlier.
+      const int64_t start = folded.char_at(f);
+      int64_t end = word_end(start);
+      if (t + 1 < tokens.size() && tokens[t + 1] != rules.unk_token) {
+        const std::vector<std::u32string> next = keys_of(tokens[t + 1]);
+        if (!matching_key(next, folded.folded_at(end))) {
+          for (std::size_t g = f + 1; g < folded.folded_at(end); ++g) {
+            if (matching_key(next, g)) {
+              end = folded.char_at(g);
+              break;
+            }
+          }
+        }
+      }
+      while (end < n && is_mark(text[static_cast<std::size_t>(end)])) ++end;
+      spans.emplace_back(start, end);
+      f = folded.folded_at(end);
+    } else {
+      // Not where expected: look a little further, else leave an empty span.
+      bool found = false;
+      for (std::size_t g = f + 1; g < folded.size() && g <= f + kSearchWindow && !found; ++g) {
+        if (const std::u32string* later = matching_key(keys, g)) {
+          spans.push_back(folded.span(g, g + later->size()));
+          f = g + later->size();
+          found = true;
+        }
+      }
+      if (!found) spans.emplace_back(last_end, last_end);
+    }
+    last_end = spans.back().second;
+  }
+  return spans;
+}
+
+}  // namespace roformer::tok
