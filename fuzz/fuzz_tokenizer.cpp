@@ -4,9 +4,11 @@
 // Input: byte 0 picks the tokenizer, truncation, pair and decode flags; byte 1
 // is max_length (0: none); the rest is the text, and after its first 0xFF byte
 // (never valid UTF-8) the pair. Must hold: tokenize throws Error exactly on
-// invalid UTF-8; encode succeeds on valid text unless truncation cannot reach
-// max_length (then Error), and its result is consistent and within max_length;
-// decode of the ids succeeds; out-of-range ids are an Error.
+// invalid UTF-8; token offsets are ordered spans inside the text; encode
+// succeeds on valid text unless truncation cannot reach max_length (then
+// Error), and its result is consistent and within max_length; decode of the
+// ids succeeds; out-of-range ids are an Error.
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -87,6 +89,20 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     threw = true;
   }
   require(threw != valid_utf8(text), "tokenize throws exactly on invalid UTF-8");
+
+  // Offsets: the same tokens, spans in order inside the text, each non-empty
+  // unless the aligner gave up on a token (then empty, where the last ended).
+  if (!threw) {
+    const roformer::TokenizedText t = tok.tokenize_with_offsets(text);
+    require(t.tokens == tok.tokenize(text) && t.offsets.size() == t.tokens.size(), "offsets: one span per token");
+    const auto chars = static_cast<int64_t>(
+        std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<uint8_t>(c) & 0xC0) != 0x80; }));
+    int64_t end = 0;
+    for (const roformer::CharSpan& s : t.offsets) {
+      require(end <= s.start && s.start <= s.end && s.end <= chars, "offsets: ordered spans inside the text");
+      end = s.end;
+    }
+  }
 
   roformer::Encoding e;
   try {

@@ -54,15 +54,16 @@ struct QaMetrics {
 // A RoFormerForQuestionAnswering model on `windows` (indices into data;
 // whole records, as indices_of_split gives them). Each record's answer is
 // the best-scoring span (start logit + end logit) of its context tokens in
-// any of its windows, at most max_answer_length tokens, decoded to text.
-QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenizer& tokenizer, const QaDataset& data,
+// any of its windows, at most max_answer_length tokens: the context's own
+// text under those tokens.
+QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDataset& data,
                                       std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
                                       int64_t max_answer_length = 30);
 
 // SQuAD's scoring: lower case, ASCII punctuation and the articles a / an /
 // the removed, whitespace collapsed; F1 of the words two answers share. In
 // Chinese each CJK ideograph is a word and CJK punctuation goes too, so
-// "北京" and the decoded "北 京" are the same answer. Throws on invalid UTF-8.
+// "北京" and "北 京" are the same answer. Throws on invalid UTF-8.
 std::string squad_normalize(std::string_view text);
 double squad_f1(std::string_view prediction, std::string_view answer);
 

@@ -11,10 +11,11 @@
 // and a window that does not hold the whole answer points at [CLS]
 // (position 0), as HF's question-answering recipe labels it.
 //
-// The answer's tokens are found by tokenizing the context before it, the
-// answer and the context after it: where these three do not add up to the
-// context's own tokens (an answer that starts or ends inside a word), the
-// record is left out of training and counted in unaligned().
+// The answer's tokens are the context tokens its characters fall in (by the
+// tokenizer's offsets, as HF's recipe finds them), so an answer that starts
+// or ends inside a word takes the whole token. An answer no token covers
+// (only spaces or characters the tokenizer drops) leaves its record out,
+// counted in unaligned().
 #include <cstdint>
 #include <span>
 #include <string>
@@ -22,10 +23,9 @@
 #include <vector>
 
 #include "roformer/model.h"
+#include "roformer/tokenizer.h"
 
 namespace roformer {
-
-class Tokenizer;
 
 struct QaOptions {
   int64_t max_length = 256;  // tokens per window, specials included
@@ -56,6 +56,11 @@ struct QaRecord {
   std::vector<std::string> answers;  // every accepted answer text
   std::string split;                 // the record's "split" field, "" when absent
   std::vector<int64_t> windows;      // its windows' indices
+  std::string context;
+  std::vector<CharSpan> offsets;     // each context token's characters in `context`
+  // The context's own text under its tokens [first, last] (context token
+  // indices, as QaWindow::context_offset counts them): what a predicted span says.
+  std::string text_of(int64_t first, int64_t last) const;
 };
 
 struct QaBatch {

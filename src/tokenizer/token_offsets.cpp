@@ -13,7 +13,8 @@ namespace {
 constexpr std::size_t kSearchWindow = 256;
 
 bool is_space(char32_t c) { return is_py_space(c) || is_bert_whitespace(c); }
-bool is_dropped(char32_t c) { return c == 0 || c == 0xFFFD || is_bert_control(c); }
+// What BasicTokenizer's _clean_text removes.
+bool is_cleaned_away(char32_t c) { return c == 0 || c == 0xFFFD || is_bert_control(c); }
 bool is_mark(char32_t c) { return category_name(c)[0] == 'M'; }
 
 // The form tokens and text are compared in: lowercased, canonically
@@ -32,11 +33,11 @@ void append_folded(std::u32string& out, std::u32string_view piece, bool strip_ac
 // The text's folded form, with the character each folded code point came from.
 class FoldedText {
  public:
-  FoldedText(std::u32string_view text, bool strip_accents) : text_(text) {
+  FoldedText(std::u32string_view text, const AlignmentRules& rules) : text_(text) {
     const std::size_t n = text.size();
     std::size_t i = 0;
     while (i < n) {
-      if (is_space(text[i]) || is_dropped(text[i])) {
+      if (is_space(text[i]) || (rules.basic && is_cleaned_away(text[i]))) {
         ++i;
         continue;
       }
@@ -44,7 +45,7 @@ class FoldedText {
       std::size_t end = i + 1;
       while (end < n && is_mark(text[end])) ++end;
       const std::size_t before = folded_.size();
-      append_folded(folded_, text.substr(i, end - i), strip_accents);
+      append_folded(folded_, text.substr(i, end - i), rules.strip_accents);
       for (std::size_t f = before; f < folded_.size(); ++f) {
         origin_.push_back(static_cast<int64_t>(f == before ? i : end - 1));
       }
@@ -68,10 +69,14 @@ class FoldedText {
   }
   // The first folded position at or after character c.
   std::size_t folded_at(int64_t c) const { return first_at_[static_cast<std::size_t>(c)]; }
-  // Characters [char_at(f), ...) covering folded [f, g), with the marks that follow.
+  // Characters [char_at(f), ...) covering folded [f, g), with the marks that
+  // follow unless what comes next (from g on) is made of them.
   std::pair<int64_t, int64_t> span(std::size_t f, std::size_t g) const {
     auto end = origin_[g - 1] + 1;
-    while (static_cast<std::size_t>(end) < text_.size() && is_mark(text_[static_cast<std::size_t>(end)])) ++end;
+    while (static_cast<std::size_t>(end) < text_.size() && is_mark(text_[static_cast<std::size_t>(end)]) &&
+           char_at(g) > end) {
+      ++end;
+    }
     return {origin_[f], end};
   }
 
@@ -86,7 +91,7 @@ class FoldedText {
 
 std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
                                                       const AlignmentRules& rules) {
-  const FoldedText folded(text, rules.strip_accents);
+  const FoldedText folded(text, rules);
   const auto n = static_cast<int64_t>(text.size());
   // The forms a token may take in the text: a continuation without its "##" first.
   const auto keys_of = [&](const std::string& token) {
@@ -106,7 +111,7 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
     return nullptr;
   };
   const auto is_word_break = [&](char32_t c) {
-    return is_space(c) || is_bert_punctuation(c) || (rules.cjk_words && is_cjk_ideograph(c));
+    return is_space(c) || (rules.basic && is_bert_punctuation(c)) || (rules.cjk_words && is_cjk_ideograph(c));
   };
   const auto is_ascii_alnum = [](char32_t c) {
     return (c >= U'0' && c <= U'9') || (c >= U'a' && c <= U'z') || (c >= U'A' && c <= U'Z');
@@ -150,7 +155,11 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
           }
         }
       }
-      while (end < n && is_mark(text[static_cast<std::size_t>(end)])) ++end;
+      // Marks after it belong to it unless the next token is made of them.
+      while (end < n && is_mark(text[static_cast<std::size_t>(end)]) &&
+             folded.folded_at(end) == folded.folded_at(end + 1)) {
+        ++end;
+      }
       spans.emplace_back(start, end);
       f = folded.folded_at(end);
     } else {
@@ -165,7 +174,12 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
       }
       if (!found) spans.emplace_back(last_end, last_end);
     }
-    last_end = spans.back().second;
+    // A token that ends inside a character shares it with the next one; the
+    // spans stay in order all the same.
+    auto& [start, end] = spans.back();
+    start = std::max(start, last_end);
+    end = std::max(end, start);
+    last_end = end;
   }
   return spans;
 }

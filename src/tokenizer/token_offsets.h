@@ -12,6 +12,7 @@
 namespace roformer::tok {
 
 struct AlignmentRules {
+  bool basic = true;           // BasicTokenizer ran: control characters dropped, punctuation split off
   bool strip_accents = false;  // the tokenizer drops combining marks (category Mn)
   bool cjk_words = true;       // every CJK ideograph is a word of its own
   bool jieba_words = false;    // jieba cut the text first: outside runs of ASCII

@@ -282,6 +282,7 @@ TokenizedText Tokenizer::tokenize_with_offsets(std::string_view text) const {
     rules.strip_accents = m.options.strip_accents.value_or(m.options.do_lower_case);
     rules.cjk_words = m.options.tokenize_chinese_chars;
   } else {
+    rules.basic = false;
     rules.cjk_words = false;
   }
   rules.jieba_words = m.jieba != nullptr;

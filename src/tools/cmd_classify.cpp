@@ -5,17 +5,45 @@
 #include <memory>
 #include <nlohmann/json.hpp>
 
+#include "roformer/entities.h"
 #include "roformer/error.h"
 #include "tools/commands.h"
 #include "tools/text_batch.h"
 
 namespace roformer::cli {
 
+namespace {
+
+// HF's aggregation_strategy "simple" over one line's tokens, each entity with
+// the text it covers.
+nlohmann::json entities_of(const std::vector<TokenLabel>& labels, const std::string& text, const std::string& pair) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const Entity& e : group_entities(labels)) {
+    out.push_back({{"entity_group", e.group},
+                   {"score", e.score},
+                   {"word", slice_code_points(e.segment == 0 ? text : pair, e.span.start, e.span.end)},
+                   {"start", e.span.start},
+                   {"end", e.span.end}});
+    if (e.segment == 1) out.back()["pair"] = true;
+  }
+  return out;
+}
+
+}  // namespace
+
 void register_classify(CLI::App& app) {
-  auto opt = std::make_shared<TextOptions>();
+  struct Options {
+    TextOptions text;
+    bool aggregate = false;
+  };
+  auto opts = std::make_shared<Options>();
+  auto opt = std::shared_ptr<TextOptions>(opts, &opts->text);
   CLI::App* cmd = app.add_subcommand("classify", "label texts (sequence classification) or their tokens (token classification)");
   add_text_options(cmd, *opt, "texts; \"a<TAB>b\" lines give text pairs");
-  cmd->callback([opt] {
+  cmd->add_flag("--aggregate", opts->aggregate,
+                "token classification: also group the tokens into entities (B-/I- labels, as HF's "
+                "aggregation_strategy=\"simple\"), each with its text and characters; O is left out");
+  cmd->callback([opt, opts] {
     const ExecContext ctx = opt->exec.context();
     LoadedPipeline p = load_pipeline(*opt, std::nullopt);
     const Task task = p.model.task();
@@ -27,11 +55,19 @@ void register_classify(CLI::App& app) {
     check(task == Task::SequenceClassification || task == Task::TokenClassification,
           "classify needs a sequence or token classification model, this is " + std::string(task_name(task)) + instead);
     const auto texts = read_inputs(opt->texts);
+    // Token classification reports where each token is in its text.
+    const bool spans = task == Task::TokenClassification;
     std::vector<Encoding> encodings;
+    std::vector<std::pair<std::string, std::string>> parts;  // text, pair
     for (const auto& t : texts) {
       const auto tab = t.find('\t');
-      if (tab == std::string::npos) encodings.push_back(encode_text(p.tokenizer, *opt, t));
-      else encodings.push_back(encode_text(p.tokenizer, *opt, t.substr(0, tab), t.substr(tab + 1)));
+      if (tab == std::string::npos) {
+        parts.emplace_back(t, "");
+        encodings.push_back(encode_text(p.tokenizer, *opt, t, std::nullopt, spans));
+      } else {
+        parts.emplace_back(t.substr(0, tab), t.substr(tab + 1));
+        encodings.push_back(encode_text(p.tokenizer, *opt, parts.back().first, parts.back().second, spans));
+      }
     }
     const auto& labels = p.model.config().id2label;
     const int64_t L = p.model.config().num_labels();
@@ -51,13 +87,23 @@ void register_classify(CLI::App& app) {
           line["scores"] = scores;
         } else {
           const int64_t T = logits.size(1);
+          const Encoding& e = batch[r];
           nlohmann::json tokens = nlohmann::json::array();
-          for (std::size_t t = 0; t < batch[r].input_ids.size(); ++t) {
+          std::vector<TokenLabel> token_labels;
+          for (std::size_t t = 0; t < e.input_ids.size(); ++t) {
             const auto probs = softmax(logits.data<float>() + (static_cast<int64_t>(r) * T + static_cast<int64_t>(t)) * L, L);
             const auto best = std::max_element(probs.begin(), probs.end()) - probs.begin();
-            tokens.push_back({{"token", batch[r].tokens[t]}, {"label", labels.at(best)}, {"score", probs[static_cast<std::size_t>(best)]}});
+            const double score = probs[static_cast<std::size_t>(best)];
+            const bool special = p.tokenizer.is_special_id(e.input_ids[t]);
+            tokens.push_back({{"token", e.tokens[t]}, {"label", labels.at(best)}, {"score", score}});
+            if (!special) {  // characters in its own text (the pair's, after the first [SEP])
+              tokens.back()["start"] = e.offsets[t].start;
+              tokens.back()["end"] = e.offsets[t].end;
+            }
+            token_labels.push_back({labels.at(best), score, e.offsets[t], special, static_cast<int>(e.token_type_ids[t])});
           }
           line["tokens"] = tokens;
+          if (opts->aggregate) line["entities"] = entities_of(token_labels, parts[first + r].first, parts[first + r].second);
         }
         std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       }

@@ -171,7 +171,7 @@ void register_eval(CLI::App& app) {
         o.answers_field = opt->answers_field;
         const auto data = QaDataset::from_jsonl(opt->data, tok, o);
         const auto idx = scored(data, opt->split, opt->data);
-        const QaMetrics m = evaluate_question_answering(model, tok, data, idx, opt->batch_size, ctx, opt->max_answer_length);
+        const QaMetrics m = evaluate_question_answering(model, data, idx, opt->batch_size, ctx, opt->max_answer_length);
         out.update({{"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
                     {"windows", m.windows}, {"unaligned", data.unaligned()}});
         break;

@@ -36,6 +36,7 @@ void register_qa(CLI::App& app) {
     const auto lines = read_inputs(opt->text.texts);
     // Every line's windows (one unless --max-length cuts its context), in order.
     std::vector<std::pair<std::string, std::string>> pairs;
+    std::vector<std::vector<CharSpan>> context_offsets;
     std::vector<QaWindow> windows;
     std::vector<std::size_t> first_window;
     for (const auto& line : lines) {
@@ -48,7 +49,9 @@ void register_qa(CLI::App& app) {
       }
       pairs.emplace_back(question, context);
       first_window.push_back(windows.size());
-      const auto q = ids_of(question), c = ids_of(context);
+      TokenizedText context_tokens = tok.tokenize_with_offsets(context);
+      const auto q = ids_of(question), c = tok.convert_tokens_to_ids(context_tokens.tokens);
+      context_offsets.push_back(std::move(context_tokens.offsets));
       const int64_t whole = static_cast<int64_t>(q.size() + c.size()) + 3;
       // Without --max-length one window holds it all (RoPE has no length limit).
       const int64_t limit = opt->text.max_length > 0 ? opt->text.max_length : whole + 1;
@@ -101,10 +104,17 @@ void register_qa(CLI::App& app) {
         line["score"] = 0.0;
       } else {
         const QaWindow& w = windows[top];
-        line["answer"] = tok.decode(std::vector<int64_t>(w.ids.begin() + best[top].start, w.ids.begin() + best[top].end + 1), true);
         // Token positions in the context's own tokens (the same in every window).
-        line["start_token"] = best[top].start - w.context_begin + w.context_offset;
-        line["end_token"] = best[top].end - w.context_begin + w.context_offset;
+        const int64_t first = best[top].start - w.context_begin + w.context_offset;
+        const int64_t last = best[top].end - w.context_begin + w.context_offset;
+        // The context's own text under them, with its character span, as HF's pipeline answers.
+        const CharSpan from = context_offsets[k][static_cast<std::size_t>(first)];
+        const CharSpan to = context_offsets[k][static_cast<std::size_t>(last)];
+        line["answer"] = slice_code_points(pairs[k].second, from.start, to.end);
+        line["start"] = from.start;
+        line["end"] = to.end;
+        line["start_token"] = first;
+        line["end_token"] = last;
         line["window"] = top - first_window[k];
         line["score"] = best[top].score;
       }

@@ -30,6 +30,10 @@ void print_encoding(const Encoding& e) {
   j["input_ids"] = e.input_ids;
   j["token_type_ids"] = e.token_type_ids;
   j["attention_mask"] = e.attention_mask;
+  if (!e.offsets.empty()) {
+    auto& spans = j["offset_mapping"] = nlohmann::ordered_json::array();
+    for (const CharSpan& s : e.offsets) spans.push_back({s.start, s.end});
+  }
   const std::string line = j.dump() + "\n";
   std::fwrite(line.data(), 1, line.size(), stdout);
 }
@@ -44,6 +48,7 @@ void register_tokenize(CLI::App& app) {
     int64_t max_length = 0;
     std::string truncation;
     std::string jieba_dict;
+    bool offsets = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand(
@@ -60,6 +65,8 @@ void register_tokenize(CLI::App& app) {
                   "longest_first | only_first | only_second | none (default: longest_first when "
                   "--max-length is given, else none)");
   cmd->add_option("--jieba-dict", opt->jieba_dict, "jieba dict.txt (default: $ROFORMER_JIEBA_DICT or Debian's)");
+  cmd->add_flag("--offsets", opt->offsets,
+                "also print offset_mapping: each token's [start, end) in its text, in characters (code points)");
   cmd->callback([opt] {
     const Tokenizer tok = Tokenizer::from_pretrained(opt->model, opt->jieba_dict);
     std::optional<int64_t> max_length;
@@ -77,7 +84,7 @@ void register_tokenize(CLI::App& app) {
       for (std::size_t i = 0; i < opt->texts.size(); ++i) {
         std::optional<std::string_view> pair;
         if (!opt->pairs.empty()) pair = opt->pairs[i];
-        print_encoding(tok.encode(opt->texts[i], pair, truncation, max_length));
+        print_encoding(tok.encode(opt->texts[i], pair, truncation, max_length, opt->offsets));
       }
       return;
     }
@@ -92,7 +99,7 @@ void register_tokenize(CLI::App& app) {
         text = std::string_view(line).substr(0, tab);
         pair = std::string_view(line).substr(tab + 1);
       }
-      print_encoding(tok.encode(text, pair, truncation, max_length));
+      print_encoding(tok.encode(text, pair, truncation, max_length, opt->offsets));
     }
     std::fflush(stdout);
   });

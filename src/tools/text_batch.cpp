@@ -47,12 +47,12 @@ LoadedPipeline load_pipeline(const TextOptions& options, std::optional<Task> tas
 }
 
 Encoding encode_text(const Tokenizer& tokenizer, const TextOptions& options, const std::string& text,
-                     std::optional<std::string> pair) {
+                     std::optional<std::string> pair, bool with_offsets) {
   std::optional<int64_t> limit;
   if (options.max_length > 0) limit = options.max_length;
   std::optional<std::string_view> second;
   if (pair) second = *pair;
-  return tokenizer.encode(text, second, limit ? Truncation::LongestFirst : Truncation::None, limit);
+  return tokenizer.encode(text, second, limit ? Truncation::LongestFirst : Truncation::None, limit, with_offsets);
 }
 
 std::vector<double> softmax(const float* logits, int64_t n) {

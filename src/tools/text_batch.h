@@ -33,7 +33,7 @@ LoadedPipeline load_pipeline(const TextOptions& options, std::optional<Task> tas
 
 // Encodes one text (or pair), truncated to the options' maximum length.
 Encoding encode_text(const Tokenizer& tokenizer, const TextOptions& options, const std::string& text,
-                     std::optional<std::string> pair = std::nullopt);
+                     std::optional<std::string> pair = std::nullopt, bool with_offsets = false);
 
 // Runs `fn(first_index, encodings)` over batches of batch_size texts.
 template <typename Fn>

@@ -175,7 +175,7 @@ double squad_f1(std::string_view prediction, std::string_view answer) {
   return 2 * precision * recall / (precision + recall);
 }
 
-QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenizer& tokenizer, const QaDataset& data,
+QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDataset& data,
                                       std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
                                       int64_t max_answer_length) {
   ROFORMER_CHECK(batch_size >= 1 && max_answer_length >= 1, "evaluation: batch size and answer length must be positive");
@@ -218,9 +218,10 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const Tokenize
   m.windows = static_cast<int64_t>(windows.size());
   m.loss = loss / static_cast<double>(m.windows);
   for (const auto& [record, span] : best) {
+    // The context's own text under the span, as HF's recipe reads a prediction.
     const QaWindow& w = data.window(span.window);
-    const std::vector<int64_t> ids(w.ids.begin() + span.start, w.ids.begin() + span.end + 1);
-    const std::string predicted = tokenizer.decode(ids, true);
+    const int64_t shift = w.context_offset - w.context_begin;
+    const std::string predicted = data.record(record).text_of(span.start + shift, span.end + shift);
     double em = 0, f1 = 0;
     for (const auto& answer : data.record(record).answers) {
       em = std::max(em, squad_normalize(predicted) == squad_normalize(answer) ? 1.0 : 0.0);

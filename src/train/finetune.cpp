@@ -187,7 +187,7 @@ class QaData final : public TaskData {
   int64_t tokens_in_batch() const override { return ones(batch_.attention_mask); }
   HeldOut evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
     const QaMetrics m =
-        evaluate_question_answering(model, tok_, valid_set_ ? *valid_set_ : *train_set_, valid_, batch_size, ctx);
+        evaluate_question_answering(model, valid_set_ ? *valid_set_ : *train_set_, valid_, batch_size, ctx);
     HeldOut h;
     h.classifier.loss = m.loss;
     h.classifier.items = m.items;

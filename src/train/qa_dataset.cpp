@@ -4,7 +4,6 @@
 #include <nlohmann/json.hpp>
 
 #include "roformer/error.h"
-#include "roformer/tokenizer.h"
 #include "train/jsonl_reader.h"
 
 namespace roformer {
@@ -23,11 +22,20 @@ int64_t byte_of_code_point(std::string_view s, int64_t n) {
   return -1;
 }
 
-std::vector<int64_t> ids_of(const Tokenizer& tok, std::string_view text) {
-  return tok.convert_tokens_to_ids(tok.tokenize(text));
+int64_t code_points(std::string_view s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
 }
 
 }  // namespace
+
+std::string QaRecord::text_of(int64_t first, int64_t last) const {
+  const auto n = static_cast<int64_t>(offsets.size());
+  ROFORMER_CHECK(first >= 0 && first <= last && last < n, "qa data: tokens " + std::to_string(first) + ".." +
+                                                               std::to_string(last) + " of a context of " +
+                                                               std::to_string(n));
+  return slice_code_points(context, offsets[static_cast<std::size_t>(first)].start,
+                           offsets[static_cast<std::size_t>(last)].end);
+}
 
 std::vector<QaWindow> qa_windows(const std::vector<int64_t>& question, const std::vector<int64_t>& context,
                                  int64_t max_length, int64_t stride, int64_t cls_id, int64_t sep_id) {
@@ -77,7 +85,7 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
                        texts->size() == starts->size() && !texts->empty(),
                    where + "\"" + o.answers_field + "\" needs \"text\" and \"answer_start\" arrays of one length, at least one answer");
     QaRecord record;
-    int64_t answer_begin = 0, answer_end = 0;  // bytes of the first answer
+    int64_t answer_start = 0, answer_stop = 0;  // code points of the first answer
     for (std::size_t a = 0; a < texts->size(); ++a) {
       ROFORMER_CHECK((*texts)[a].is_string() && (*starts)[a].is_number_integer(),
                      where + "answer texts must be strings and answer_start integers");
@@ -88,8 +96,8 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
                      where + "answer " + std::to_string(a) + " (\"" + answer.substr(0, 40) +
                          "\") is not in the context at its answer_start");
       if (a == 0) {
-        answer_begin = begin;
-        answer_end = begin + static_cast<int64_t>(answer.size());
+        answer_start = (*starts)[a].get<int64_t>();
+        answer_stop = answer_start + code_points(answer);
       }
       record.answers.push_back(answer);
     }
@@ -98,25 +106,27 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
       record.split = split->get<std::string>();
     }
 
-    std::vector<int64_t> q, ctx, before, inside, after;
+    std::vector<int64_t> q, ctx;
+    TokenizedText context_tokens;
     try {
-      q = ids_of(tok, question);
-      ctx = ids_of(tok, context);
-      before = ids_of(tok, std::string_view(context).substr(0, static_cast<std::size_t>(answer_begin)));
-      inside = ids_of(tok, std::string_view(context).substr(static_cast<std::size_t>(answer_begin),
-                                                            static_cast<std::size_t>(answer_end - answer_begin)));
-      after = ids_of(tok, std::string_view(context).substr(static_cast<std::size_t>(answer_end)));
+      q = tok.convert_tokens_to_ids(tok.tokenize(question));
+      context_tokens = tok.tokenize_with_offsets(context);
+      ctx = tok.convert_tokens_to_ids(context_tokens.tokens);
     } catch (const Error& e) {
       throw Error(where + e.what());
     }
-    std::vector<int64_t> joined = before;
-    joined.insert(joined.end(), inside.begin(), inside.end());
-    joined.insert(joined.end(), after.begin(), after.end());
-    if (joined != ctx || inside.empty()) {  // the answer does not fall on token boundaries
+    // The tokens the answer's characters [start, end) touch.
+    const auto& offsets = context_tokens.offsets;
+    const auto starts_after = std::find_if(offsets.begin(), offsets.end(),
+                                           [&](const CharSpan& s) { return s.end > answer_start; });
+    const auto ends_before = std::find_if(offsets.rbegin(), offsets.rend(),
+                                          [&](const CharSpan& s) { return s.start < answer_stop; });
+    const auto first = static_cast<int64_t>(starts_after - offsets.begin());
+    const auto last = static_cast<int64_t>(offsets.rend() - ends_before) - 1;
+    if (first > last) {  // no token holds any of the answer
       ++ds.unaligned_;
       return;
     }
-    const auto first = static_cast<int64_t>(before.size()), last = first + static_cast<int64_t>(inside.size()) - 1;
     std::vector<QaWindow> windows;
     try {
       windows = qa_windows(q, ctx, o.max_length, o.stride, tok.cls_id(), tok.sep_id());
@@ -134,6 +144,8 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
       record.windows.push_back(static_cast<int64_t>(ds.windows_.size()));
       ds.windows_.push_back(std::move(w));
     }
+    record.context = context;
+    record.offsets = offsets;
     ds.records_.push_back(std::move(record));
   });
   return ds;

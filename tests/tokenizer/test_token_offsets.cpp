@@ -86,6 +86,18 @@ TEST(TokenOffsets, DroppedCharactersAndSpecialTokens) {
   EXPECT_TRUE(tok.tokenize_with_offsets(" \t\x01 ").offsets.empty());
 }
 
+// Without BasicTokenizer nothing is cleaned or composed: control characters
+// stay inside words, and a combining mark can be a piece of its own.
+TEST(TokenOffsets, WithoutBasicTokenizationEveryCharacterCounts) {
+  TokenizerOptions o;
+  o.do_basic_tokenize = false;
+  const Tokenizer tok(Vocab::from_string("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\ne\n##\u0301\na\n##\x01\n##b\n"), o);
+  const std::string text = "e\u0301 a\x01" "b";
+  const TokenizedText t = tok.tokenize_with_offsets(text);
+  EXPECT_EQ(t.tokens, (V{"e", "##\u0301", "a", "##\x01", "##b"}));
+  EXPECT_EQ(t.offsets, (Spans{{0, 1}, {1, 2}, {3, 4}, {4, 5}, {5, 6}}));
+}
+
 TEST(TokenOffsets, EncodePairsAndTruncationKeepSpansInStep) {
   const Tokenizer tok = tiny();
   const Encoding e = tok.encode("the playing", std::string_view("hello, cafe"), Truncation::None, std::nullopt, true);

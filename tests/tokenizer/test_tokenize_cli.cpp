@@ -35,6 +35,15 @@ TEST(TokenizeCli, ArgumentsAndPairs) {
             "\"attention_mask\":[1,1,1,1,1,1,1]}\n");
 }
 
+TEST(TokenizeCli, OffsetsOnRequest) {
+  REQUIRE_CLI();
+  const auto r = testing::run_command(testing::cli_path() + " tokenize --offsets --model '" + model_dir() +
+                                      "' 'Hello  world!' --pair 'a' 2>&1");
+  EXPECT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("\"offset_mapping\":[[0,0],[0,5],[7,12],[12,13],[0,0],[0,1],[0,0]]"), std::string::npos)
+      << r.output;
+}
+
 TEST(TokenizeCli, StdinLinesWithTabPairsAndTruncation) {
   REQUIRE_CLI();
   // Octal escapes: /bin/sh's printf may not know \x.

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
+#include "roformer/entities.h"
 #include "roformer/generate.h"
 #include "roformer/model.h"
 #include "roformer/qa_dataset.h"
@@ -90,6 +91,43 @@ TEST(CliText, TokenClassificationLabelsEveryToken) {
   EXPECT_EQ(lines[0]["tokens"].size(), tok.encode("john lives in paris").input_ids.size());
 }
 
+// Each token's characters, and with --aggregate its B-/I- groups as entities
+// carrying the text they cover (the grouping itself: Entities.* in test_models).
+TEST(CliText, TokenClassificationGivesSpansAndEntities) {
+  const std::string dir = fixture("roformer-tiny-tok");
+  const std::string text = "John Smith lives in New York, Zoë in Paris";
+  const auto r = run_command(cli_path() + " classify --aggregate -m " + dir + " '" + text + "'");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto line = json_lines(r.output).at(0);
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const Encoding e = tok.encode(text, std::nullopt, Truncation::None, std::nullopt, true);
+  const auto& tokens = line["tokens"];
+  ASSERT_EQ(tokens.size(), e.input_ids.size());
+  std::vector<TokenLabel> labels;
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    const bool special = t == 0 || t + 1 == tokens.size();
+    EXPECT_EQ(tokens[t].contains("start"), !special) << t;
+    if (!special) {
+      EXPECT_EQ(tokens[t]["start"].get<int64_t>(), e.offsets[t].start) << t;
+      EXPECT_EQ(tokens[t]["end"].get<int64_t>(), e.offsets[t].end) << t;
+    }
+    labels.push_back({tokens[t]["label"].get<std::string>(), tokens[t]["score"].get<double>(), e.offsets[t], special, 0});
+  }
+  const auto expected = group_entities(labels);
+  const auto& entities = line["entities"];
+  ASSERT_EQ(entities.size(), expected.size()) << line.dump();
+  ASSERT_FALSE(expected.empty()) << "random weights that tag nothing would not test the grouping";
+  for (std::size_t k = 0; k < expected.size(); ++k) {
+    EXPECT_EQ(entities[k]["entity_group"], expected[k].group);
+    EXPECT_NEAR(entities[k]["score"].get<double>(), expected[k].score, 1e-12);
+    EXPECT_EQ(entities[k]["start"].get<int64_t>(), expected[k].span.start);
+    EXPECT_EQ(entities[k]["end"].get<int64_t>(), expected[k].span.end);
+    EXPECT_EQ(entities[k]["word"], slice_code_points(text, expected[k].span.start, expected[k].span.end));
+  }
+  const auto plain = run_command(cli_path() + " classify -m " + dir + " '" + text + "'");
+  EXPECT_FALSE(json_lines(plain.output).at(0).contains("entities")) << "entities only with --aggregate";
+}
+
 TEST(CliText, EmbedPoolsAndNormalises) {
   const std::string dir = fixture("roformer-tiny-mlm");
   const auto cls = run_command(cli_path() + " embed -m " + dir + " 'hello world'");
@@ -107,13 +145,22 @@ TEST(CliText, EmbedPoolsAndNormalises) {
   for (std::size_t k = 0; k < 64; ++k) EXPECT_NEAR(c[k], out.last_hidden_state.data<float>()[k], 1e-6);
 }
 
+// The answer is the context's own text (case and accents kept) under the
+// best tokens, with its span in code points.
 TEST(CliText, QaAnswersWithASpanOfTheContext) {
-  const auto r = run_command("printf 'who lives there\\tjohn lives in paris with mary\\n' | " + cli_path() + " qa -m " +
+  const std::string context = "Zoë lives in Paris with Mary";
+  const auto r = run_command("printf 'who lives there\\t" + context + "\\n' | " + cli_path() + " qa -m " +
                              fixture("roformer-tiny-qa"));
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
-  EXPECT_LE(j["start_token"].get<int64_t>(), j["end_token"].get<int64_t>());
-  EXPECT_FALSE(j["answer"].get<std::string>().empty());
+  const int64_t first = j["start_token"].get<int64_t>(), last = j["end_token"].get<int64_t>();
+  ASSERT_LE(first, last);
+  const TokenizedText t = Tokenizer::from_pretrained(fixture("roformer-tiny-qa")).tokenize_with_offsets(context);
+  ASSERT_LT(last, static_cast<int64_t>(t.offsets.size()));
+  EXPECT_EQ(j["start"].get<int64_t>(), t.offsets[static_cast<std::size_t>(first)].start);
+  EXPECT_EQ(j["end"].get<int64_t>(), t.offsets[static_cast<std::size_t>(last)].end);
+  EXPECT_EQ(j["answer"].get<std::string>(), slice_code_points(context, j["start"].get<int64_t>(), j["end"].get<int64_t>()));
+  EXPECT_NE(context.find(j["answer"].get<std::string>()), std::string::npos);
   EXPECT_GT(j["score"].get<double>(), 0.0);
   EXPECT_LE(j["score"].get<double>(), 1.0);
 }
@@ -130,8 +177,9 @@ TEST(CliText, QaReadsALongContextInWindows) {
                              " --max-length 16 --doc-stride 4 --max-answer-length 3");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
+  const TokenizedText context_tokens = tok.tokenize_with_offsets(context);
   const auto windows = qa_windows(tok.convert_tokens_to_ids(tok.tokenize(question)),
-                                  tok.convert_tokens_to_ids(tok.tokenize(context)), 16, 4, tok.cls_id(), tok.sep_id());
+                                  tok.convert_tokens_to_ids(context_tokens.tokens), 16, 4, tok.cls_id(), tok.sep_id());
   ASSERT_GT(windows.size(), 2u);
   double top = -1;
   std::size_t top_window = 0;
@@ -155,8 +203,9 @@ TEST(CliText, QaReadsALongContextInWindows) {
         if (score > top) {
           top = score;
           top_window = k;
-          top_answer = tok.decode(std::vector<int64_t>(w.ids.begin() + w.context_begin + i,
-                                                       w.ids.begin() + w.context_begin + k2 + 1), true);
+          top_answer = slice_code_points(
+              context, context_tokens.offsets[static_cast<std::size_t>(w.context_offset + i)].start,
+              context_tokens.offsets[static_cast<std::size_t>(w.context_offset + k2)].end);
         }
       }
   }

@@ -104,7 +104,7 @@ TEST(CliTrain, EvalScoresQuestionAnsweringAndMultipleChoice) {
   const auto qdata = QaDataset::from_jsonl(tmp.file("qa.jsonl"), qtok, qo);
   std::vector<int64_t> all(static_cast<std::size_t>(qdata.size()));
   for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
-  const QaMetrics qm = evaluate_question_answering(RoFormerModel::from_pretrained(qa_dir), qtok, qdata, all, 16,
+  const QaMetrics qm = evaluate_question_answering(RoFormerModel::from_pretrained(qa_dir), qdata, all, 16,
                                                    {1, best_isa()});
   EXPECT_GT(qm.windows, qm.items) << "the 16-token windows split the context";
   EXPECT_EQ(qj["items"], 3);

@@ -1,6 +1,6 @@
 // Question-answering JSONL (SQuAD's format): answer spans found in the
 // context's tokens, windows of long contexts with their labels, character
-// offsets counted in code points, unaligned answers, malformed records, and
+// offsets counted in code points, answers inside words, malformed records, and
 // SQuAD's answer normalisation and F1.
 #include <gtest/gtest.h>
 
@@ -105,17 +105,28 @@ TEST(DataQa, LongContextsAreWindowedAndLabelledPerWindow) {
   EXPECT_GE(labelled, 1);
 }
 
-TEST(DataQa, OffsetsCountCodePointsAndUnalignedAnswersAreLeftOut) {
+// answer_start counts code points; an answer inside a word takes the whole
+// token, as HF's recipe labels it; one that no token covers is left out.
+TEST(DataQa, AnswersAreFoundByCharacterOffsets) {
   testing::TempDir dir;
   const auto& tok = data_test::sample_tokenizer();
   // "ü" and "ö" are two bytes each: "und alt" starts at byte 19, code point 17.
   write_file(dir.file("qa.jsonl"), record("what ?", "zürich ist schön und alt", "und alt", 17) +
-                                       record("what ?", "the jury said it was good", "ury said", 5));
+                                       record("what ?", "the jury said it was good", "ury sai", 5) +
+                                       record("what ?", "the jury said  it was good", " ", 13));
   const auto ds = QaDataset::from_jsonl(dir.file("qa.jsonl"), tok);
-  EXPECT_EQ(ds.records(), 1);
-  EXPECT_EQ(ds.unaligned(), 1) << "an answer starting inside 'jury' has no token span";
+  ASSERT_EQ(ds.records(), 2);
+  EXPECT_EQ(ds.unaligned(), 1) << "an answer of one space has no token";
   const QaWindow& w = ds.window(0);
   EXPECT_EQ(std::vector<int64_t>(w.ids.begin() + w.start, w.ids.begin() + w.end + 1), ids_of("und alt"));
+  const QaWindow& inside = ds.window(1);
+  EXPECT_EQ(std::vector<int64_t>(inside.ids.begin() + inside.start, inside.ids.begin() + inside.end + 1),
+            ids_of("jury said")) << "the tokens the answer's characters fall in";
+  const int64_t shift = inside.context_offset - inside.context_begin;
+  EXPECT_EQ(ds.record(1).text_of(inside.start + shift, inside.end + shift), "jury said");
+  EXPECT_EQ(ds.record(0).text_of(w.start + w.context_offset - w.context_begin, w.end + w.context_offset - w.context_begin),
+            "und alt");
+  EXPECT_THROW(ds.record(0).text_of(2, 1), Error);
 }
 
 TEST(DataQa, MalformedRecordsNameTheirLine) {

@@ -322,7 +322,7 @@ TEST(Finetune, QuestionAnsweringPointsAtTheAskedWord) {
   EXPECT_GT(data.size(), data.records()) << "some records have several windows";
   const auto valid = data.indices_of_split("valid");
   for (int64_t batch : {5, 64}) {
-    const QaMetrics again = evaluate_question_answering(saved, tok, data, valid, batch, {1, best_isa()});
+    const QaMetrics again = evaluate_question_answering(saved, data, valid, batch, {1, best_isa()});
     EXPECT_EQ(again.items, r.valid_qa.items);
     EXPECT_NEAR(again.loss, r.valid_qa.loss, 1e-5 * r.valid_qa.loss) << "batch " << batch;
     EXPECT_NEAR(again.exact_match, r.valid_qa.exact_match, 1.0 / static_cast<double>(again.items)) << "batch " << batch;
