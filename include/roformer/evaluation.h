@@ -10,6 +10,7 @@
 
 #include "roformer/cpu.h"
 #include "roformer/model.h"
+#include "roformer/qa_scores.h"
 
 namespace roformer {
 
@@ -45,8 +46,8 @@ ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const Cho
 
 struct QaMetrics {
   double loss = 0;         // mean over windows of (start + end cross-entropy) / 2 over the window's own tokens
-  double exact_match = 0;  // share of records whose best span equals an answer (SQuAD's normalisation)
-  double f1 = 0;           // mean over records of the best word-overlap F1 with any answer
+  double exact_match = 0;  // share of records whose best span equals an answer (by the scoring asked for)
+  double f1 = 0;           // mean over records of the best F1 with any answer
   int64_t items = 0;       // records
   int64_t windows = 0;
 };
@@ -58,14 +59,8 @@ struct QaMetrics {
 // text under those tokens.
 QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDataset& data,
                                       std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
-                                      int64_t max_answer_length = 30);
+                                      int64_t max_answer_length = 30, QaScoring scoring = QaScoring::Squad);
 
-// SQuAD's scoring: lower case, ASCII punctuation and the articles a / an /
-// the removed, whitespace collapsed; F1 of the words two answers share. In
-// Chinese each CJK ideograph is a word and CJK punctuation goes too, so
-// "北京" and "北 京" are the same answer. Throws on invalid UTF-8.
-std::string squad_normalize(std::string_view text);
-double squad_f1(std::string_view prediction, std::string_view answer);
 
 struct LanguageModelMetrics {
   double loss = 0;        // mean cross-entropy per predicted token

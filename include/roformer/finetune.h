@@ -34,6 +34,7 @@ struct FinetuneOptions {
   std::string context_field = "context", choices_field = "choices";
   std::string question_field = "question", answers_field = "answers";
   int64_t doc_stride = 32;                   // question answering: context tokens shared by windows
+  std::string qa_scoring = "squad";          // question answering: squad or cmrc2018 (roformer/qa_scores.h)
   int64_t max_length = 128;
   // Optimisation.
   int64_t batch_size = 16;

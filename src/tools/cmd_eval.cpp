@@ -57,7 +57,7 @@ void register_eval(CLI::App& app) {
     int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0, doc_stride = 32, max_answer_length = 30;
     uint64_t seed = 0;
     bool whole_word = false;
-    std::string overrides, rope_scaling;
+    std::string overrides, rope_scaling, qa_scoring = "squad";
     ExecOptions exec;
   };
   auto opt = std::make_shared<Options>();
@@ -75,6 +75,8 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--answers-field", opt->answers_field, "JSONL field of its answers")->capture_default_str();
   cmd->add_option("--doc-stride", opt->doc_stride, "QA: context tokens shared by a long context's windows")->capture_default_str();
   cmd->add_option("--max-answer-length", opt->max_answer_length, "QA: longest answer in tokens")->capture_default_str();
+  cmd->add_option("--qa-scoring", opt->qa_scoring, "QA: squad (SQuAD v1.1) or cmrc2018 (CMRC 2018's Chinese scoring)")
+      ->capture_default_str();
   cmd->add_option("--max-length", opt->max_length, "classifiers: tokens per example")->capture_default_str();
   cmd->add_option("--seq-len", opt->seq_len, "LM: tokens per packed block")->capture_default_str();
   cmd->add_option("--batch-size", opt->batch_size, "sequences per batch")->capture_default_str();
@@ -171,8 +173,10 @@ void register_eval(CLI::App& app) {
         o.answers_field = opt->answers_field;
         const auto data = QaDataset::from_jsonl(opt->data, tok, o);
         const auto idx = scored(data, opt->split, opt->data);
-        const QaMetrics m = evaluate_question_answering(model, data, idx, opt->batch_size, ctx, opt->max_answer_length);
-        out.update({{"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
+        const QaScoring scoring = parse_qa_scoring(opt->qa_scoring);
+        const QaMetrics m =
+            evaluate_question_answering(model, data, idx, opt->batch_size, ctx, opt->max_answer_length, scoring);
+        out.update({{"scoring", qa_scoring_name(scoring)}, {"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
                     {"windows", m.windows}, {"unaligned", data.unaligned()}});
         break;
       }

@@ -41,6 +41,7 @@ void register_finetune(CLI::App& app) {
   f.add("--question-field", "question_field", "JSON field of a question-answering record's question");
   f.add("--answers-field", "answers_field", "JSON field of its answers ({\"text\", \"answer_start\"})");
   f.add("--doc-stride", "doc_stride", "question answering: context tokens shared by a long context's windows");
+  f.add("--qa-scoring", "qa_scoring", "question answering: squad (SQuAD v1.1) or cmrc2018 (CMRC 2018's Chinese scoring)");
   f.add("--max-length", "max_length", "tokens per example, [CLS] and [SEP] included");
   f.add("--batch-size", "batch_size", "examples per micro-batch");
   f.add("--accumulation", "accumulation", "micro-batches per step");

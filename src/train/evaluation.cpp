@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <atomic>
-#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <map>
@@ -21,7 +20,6 @@
 #include "roformer/sequence_packing.h"
 #include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
-#include "tokenizer/unicode_text.h"
 
 namespace roformer {
 namespace {
@@ -114,70 +112,9 @@ ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const Cho
   return finish(m, loss);
 }
 
-namespace {
-
-// SQuAD v1.1's answer words: lower case, ASCII punctuation removed (joining
-// what it separated: "cat's" -> "cats"), the articles a / an / the dropped,
-// split on whitespace. Chinese has no spaces between words, so each CJK
-// ideograph counts as a word and CJK / fullwidth punctuation is removed too,
-// as Chinese reading-comprehension scoring counts characters.
-std::vector<std::string> squad_words(std::string_view text) {
-  const std::u32string chars = tok::decode_utf8(text, "answer");
-  std::vector<std::string> words;
-  std::string word;
-  auto flush = [&] {
-    if (!word.empty() && word != "a" && word != "an" && word != "the") words.push_back(word);
-    word.clear();
-  };
-  for (const char32_t c : chars) {
-    if (c < 128 && std::ispunct(static_cast<int>(c))) continue;
-    if ((c >= 0x3000 && c <= 0x303F) || (c >= 0xFF00 && c <= 0xFFEF)) {  // CJK symbols, fullwidth forms
-      if (tok::is_bert_punctuation(c)) continue;
-    }
-    if (tok::is_py_space(c)) {
-      flush();
-    } else if (tok::is_cjk_ideograph(c)) {
-      flush();
-      tok::append_utf8(word, c);
-      flush();
-    } else {
-      std::u32string lower;
-      tok::append_py_lower(lower, c);
-      word += tok::to_utf8(lower);
-    }
-  }
-  flush();
-  return words;
-}
-
-}  // namespace
-
-std::string squad_normalize(std::string_view text) {
-  std::string out;
-  for (const auto& w : squad_words(text)) out += (out.empty() ? "" : " ") + w;
-  return out;
-}
-
-double squad_f1(std::string_view prediction, std::string_view answer) {
-  const auto p = squad_words(prediction), g = squad_words(answer);
-  if (p.empty() || g.empty()) return p == g ? 1.0 : 0.0;
-  std::map<std::string, int64_t> left;
-  for (const auto& w : g) ++left[w];
-  int64_t common = 0;
-  for (const auto& w : p)
-    if (left[w] > 0) {
-      --left[w];
-      ++common;
-    }
-  if (common == 0) return 0.0;
-  const double precision = static_cast<double>(common) / static_cast<double>(p.size());
-  const double recall = static_cast<double>(common) / static_cast<double>(g.size());
-  return 2 * precision * recall / (precision + recall);
-}
-
 QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDataset& data,
                                       std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
-                                      int64_t max_answer_length) {
+                                      int64_t max_answer_length, QaScoring scoring) {
   ROFORMER_CHECK(batch_size >= 1 && max_answer_length >= 1, "evaluation: batch size and answer length must be positive");
   ROFORMER_CHECK(model.task() == Task::QuestionAnswering, "evaluation: the model is a " +
                                                               std::string(task_name(model.task())) + ", expected " +
@@ -224,8 +161,8 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDatase
     const std::string predicted = data.record(record).text_of(span.start + shift, span.end + shift);
     double em = 0, f1 = 0;
     for (const auto& answer : data.record(record).answers) {
-      em = std::max(em, squad_normalize(predicted) == squad_normalize(answer) ? 1.0 : 0.0);
-      f1 = std::max(f1, squad_f1(predicted, answer));
+      em = std::max(em, qa_exact_match(scoring, predicted, answer));
+      f1 = std::max(f1, qa_f1(scoring, predicted, answer));
     }
     m.exact_match += em;
     m.f1 += f1;

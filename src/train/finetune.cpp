@@ -37,7 +37,7 @@ using nlohmann::json;
 #define ROFORMER_FINETUNE_FIELDS(X)                                                                           \
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field) \
   X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
-  X(doc_stride) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
+  X(doc_stride) X(qa_scoring) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
   X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every) X(eval_batch_size)         \
   X(out_dir)
 
@@ -164,7 +164,7 @@ class DataOf final : public TaskData {
 // Question answering: windows of SQuAD records, scored by exact match and F1.
 class QaData final : public TaskData {
  public:
-  QaData(const FinetuneOptions& o, const Tokenizer& tok) : tok_(tok) {
+  QaData(const FinetuneOptions& o, const Tokenizer& tok) : scoring_(parse_qa_scoring(o.qa_scoring)) {
     QaOptions qo;
     qo.max_length = o.max_length;
     qo.stride = o.doc_stride;
@@ -187,7 +187,7 @@ class QaData final : public TaskData {
   int64_t tokens_in_batch() const override { return ones(batch_.attention_mask); }
   HeldOut evaluate(const RoFormerModel& model, int64_t batch_size, const ExecContext& ctx) const override {
     const QaMetrics m =
-        evaluate_question_answering(model, valid_set_ ? *valid_set_ : *train_set_, valid_, batch_size, ctx);
+        evaluate_question_answering(model, valid_set_ ? *valid_set_ : *train_set_, valid_, batch_size, ctx, 30, scoring_);
     HeldOut h;
     h.classifier.loss = m.loss;
     h.classifier.items = m.items;
@@ -196,11 +196,11 @@ class QaData final : public TaskData {
   }
   std::string note() const override {
     const int64_t skipped = train_set_->unaligned() + (valid_set_ ? valid_set_->unaligned() : 0);
-    return skipped == 0 ? "" : std::to_string(skipped) + " record(s) left out: their answer starts or ends inside a token";
+    return skipped == 0 ? "" : std::to_string(skipped) + " record(s) left out: no token covers their answer";
   }
 
  private:
-  const Tokenizer& tok_;
+  QaScoring scoring_;
   std::optional<QaDataset> train_set_, valid_set_;
   QaBatch batch_;
 };

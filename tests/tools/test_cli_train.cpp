@@ -112,6 +112,19 @@ TEST(CliTrain, EvalScoresQuestionAnsweringAndMultipleChoice) {
   EXPECT_NEAR(qj["loss"].get<double>(), qm.loss, 1e-6 * qm.loss);
   EXPECT_DOUBLE_EQ(qj["exact_match"].get<double>(), qm.exact_match);
   EXPECT_DOUBLE_EQ(qj["f1"].get<double>(), qm.f1);
+  EXPECT_EQ(qj["scoring"], "squad");
+  const auto cmrc = run_command(cli_path() + " eval -m " + qa_dir + " -d " + tmp.file("qa.jsonl") +
+                                " --max-length 16 --doc-stride 4 --qa-scoring cmrc2018");
+  ASSERT_EQ(cmrc.status, 0) << cmrc.output;
+  const auto cj = nlohmann::json::parse(cmrc.output);
+  const QaMetrics cm = evaluate_question_answering(RoFormerModel::from_pretrained(qa_dir), qdata, all, 16,
+                                                   {1, best_isa()}, 30, QaScoring::Cmrc2018);
+  EXPECT_EQ(cj["scoring"], "cmrc2018");
+  EXPECT_DOUBLE_EQ(cj["exact_match"].get<double>(), cm.exact_match);
+  EXPECT_DOUBLE_EQ(cj["f1"].get<double>(), cm.f1);
+  const auto bad = run_command(cli_path() + " eval -m " + qa_dir + " -d " + tmp.file("qa.jsonl") + " --qa-scoring bleu 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("squad or cmrc2018"), std::string::npos) << bad.output;
 
   const auto mc = run_command(cli_path() + " eval -m " + mc_dir + " -d " + tmp.file("mc.jsonl"));
   ASSERT_EQ(mc.status, 0) << mc.output;

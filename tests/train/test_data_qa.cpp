@@ -185,5 +185,32 @@ TEST(DataQa, ChineseAnswersCountCharacters) {
   EXPECT_THROW(squad_normalize("\xff"), Error);
 }
 
+// CMRC 2018's scoring, worked by hand from its evaluation script's rules.
+TEST(DataQa, Cmrc2018ScoringSegmentsAndLongestCommonRun) {
+  using S = std::vector<std::string>;
+  EXPECT_EQ(cmrc_segments("北京是首都"), (S{"北", "京", "是", "首", "都"}));
+  // Lower-cased and stripped; a listed mark ('-') is dropped without ending the word.
+  EXPECT_EQ(cmrc_segments("  RoFormer-v2 模型 "), (S{"roformerv2", "模", "型"}));
+  // Other ASCII punctuation is a word of its own, except inside a number.
+  EXPECT_EQ(cmrc_segments("3.5 km, 全长!"), (S{"3.5", "km", ",", "全", "长", "!"}));
+  EXPECT_EQ(cmrc_segments("《红楼梦》，"), (S{"红", "楼", "梦"}));
+  // The longest common run, not the shared bag: 北京 (2 of 6 predicted, 2 of 4 expected).
+  EXPECT_DOUBLE_EQ(cmrc_f1("在北京和上海", "北京上海"), 2 * (2.0 / 6) * (2.0 / 4) / (2.0 / 6 + 2.0 / 4));
+  EXPECT_DOUBLE_EQ(squad_f1("在北京和上海", "北京上海"), 2 * (4.0 / 6) * 1.0 / (4.0 / 6 + 1.0)) << "SQuAD counts the bag";
+  EXPECT_DOUBLE_EQ(cmrc_f1("北京市", "北京"), 0.8);
+  EXPECT_DOUBLE_EQ(cmrc_f1("", "北京"), 0.0);
+  EXPECT_DOUBLE_EQ(cmrc_f1("上海", "北京"), 0.0);
+  EXPECT_TRUE(cmrc_exact_match("《红楼梦》。", "红楼梦"));
+  EXPECT_TRUE(cmrc_exact_match(" RoFormer ", "roformer"));
+  EXPECT_FALSE(cmrc_exact_match("红 楼梦", "红楼梦")) << "spaces are kept";
+  EXPECT_DOUBLE_EQ(qa_exact_match(QaScoring::Cmrc2018, "红 楼梦", "红楼梦"), 0.0);
+  EXPECT_DOUBLE_EQ(qa_exact_match(QaScoring::Squad, "红 楼梦", "红楼梦"), 1.0);
+  EXPECT_DOUBLE_EQ(qa_f1(QaScoring::Cmrc2018, "北京市", "北京"), 0.8);
+  EXPECT_EQ(parse_qa_scoring("cmrc2018"), QaScoring::Cmrc2018);
+  EXPECT_STREQ(qa_scoring_name(parse_qa_scoring("squad")), "squad");
+  EXPECT_THROW(parse_qa_scoring("bleu"), Error);
+  EXPECT_THROW(cmrc_segments("\xff"), Error);
+}
+
 }  // namespace
 }  // namespace roformer
