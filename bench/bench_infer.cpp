@@ -36,6 +36,8 @@
 #include <string>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "bench_common.h"
 #include "roformer/error.h"
 #include "roformer/model.h"
@@ -67,88 +69,44 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_infer: %s\nusage: bench_infer --dump DIR [--shape small|base] "
-               "[--seed N]\n"
-               "       bench_infer --model DIR --batch B --seq T [--threads N] "
-               "[--warmup N] [--min-reps N] [--gemm G] [--dtype f32|bf16|int8] [--bf16-kernel K] [--plain]\n"
-               "                   [--min-seconds S] [--json] [--save-output FILE] [--compare FILE]\n"
-               "       bench_infer --rss --model DIR [--batch B --seq T] [--json]\n"
-               "       bench_infer --sgemm [--threads N] [--json]\n"
-               "       bench_infer --fma-peak [--threads N] [--json]\n"
-               "       bench_infer --bf16-peak [--threads N] [--json]\n",
-               why.c_str());
+  std::fprintf(stderr, "bench_infer: %s (see --help)\n", why.c_str());
   std::exit(2);
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    auto number = [&]() -> double {
-      const std::string v = value();
-      char* end = nullptr;
-      const double x = std::strtod(v.c_str(), &end);
-      if (v.empty() || *end != '\0' || !(x >= 0)) usage("bad value for " + a + ": " + v);
-      return x;
-    };
-    if (a == "--dump")
-      o.dump = value();
-    else if (a == "--model")
-      o.model = value();
-    else if (a == "--save-output")
-      o.save_output = value();
-    else if (a == "--compare")
-      o.compare = value();
-    else if (a == "--shape")
-      o.shape = value();
-    else if (a == "--gemm")
-      o.gemm = value();
-    else if (a == "--dtype")
-      o.dtype = value();
-    else if (a == "--bf16-kernel")
-      o.bf16_kernel = value();
-    else if (a == "--batch")
-      o.batch = static_cast<int64_t>(number());
-    else if (a == "--seq")
-      o.seq = static_cast<int64_t>(number());
-    else if (a == "--threads")
-      o.threads = static_cast<int>(number());
-    else if (a == "--warmup")
-      o.warmup = static_cast<int>(number());
-    else if (a == "--min-reps")
-      o.min_reps = static_cast<int>(number());
-    else if (a == "--min-seconds")
-      o.min_seconds = number();
-    else if (a == "--seed")
-      o.seed = static_cast<uint64_t>(number());
-    else if (a == "--json")
-      o.json = true;
-    else if (a == "--rss")
-      o.rss = true;
-    else if (a == "--sgemm")
-      o.sgemm = true;
-    else if (a == "--fma-peak")
-      o.fma_peak = true;
-    else if (a == "--bf16-peak")
-      o.bf16_peak = true;
-    else if (a == "--plain")
-      o.plain = true;
-    else if (a == "--help" || a == "-h")
-      usage("help");
-    else
-      usage("unknown argument " + a);
+  CLI::App app("Times the RoFormer encoder's forward pass (last hidden state) on weights loaded like a checkpoint; "
+               "also the machine's ceilings and the peak memory.",
+               "bench_infer");
+  app.add_option("--dump", o.dump, "write a freshly initialised model of --shape and its inputs to DIR");
+  app.add_option("--model", o.model, "time the forward of the model in DIR (written by --dump)");
+  app.add_option("--save-output", o.save_output, "write the last hidden state to FILE (safetensors)");
+  app.add_option("--compare", o.compare, "report the largest difference from the hidden state in FILE");
+  app.add_option("--shape", o.shape, "with --dump: small or base")->capture_default_str();
+  app.add_option("--gemm", o.gemm, "matrix-product library: auto, openblas or onednn")->capture_default_str();
+  app.add_option("--dtype", o.dtype, "weight products in f32, bf16 or int8")
+      ->check(CLI::IsMember({"f32", "bf16", "int8"}))
+      ->capture_default_str();
+  app.add_option("--bf16-kernel", o.bf16_kernel, "with --dtype bf16: auto, onednn or panels")->capture_default_str();
+  app.add_option("--batch", o.batch, "sequences per forward")->check(CLI::Range(int64_t{1}, kMaxBatch))->capture_default_str();
+  app.add_option("--seq", o.seq, "tokens per sequence")->check(CLI::Range(int64_t{1}, kMaxSeq))->capture_default_str();
+  app.add_option("--threads", o.threads, "threads")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed forwards first")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  app.add_option("--min-reps", o.min_reps, "timed forwards at least")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--min-seconds", o.min_seconds, "and for at least this long")->check(CLI::Range(0.0, 1e6))->capture_default_str();
+  app.add_option("--seed", o.seed, "with --dump: the initialisation seed")->capture_default_str();
+  app.add_flag("--json", o.json, "print one JSON object instead of text");
+  app.add_flag("--rss", o.rss, "load --model, run one forward and report the peak resident set against the weights");
+  app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm of the chosen library");
+  app.add_flag("--fma-peak", o.fma_peak, "time a loop of nothing but independent fp32 fused multiply-adds");
+  app.add_flag("--bf16-peak", o.bf16_peak, "time a loop of nothing but independent bf16 dot products");
+  app.add_flag("--plain", o.plain, "fp32 products on the unpacked weights (no packing at load time)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  if (o.threads < 1) usage("--threads must be at least 1");
-  if (o.dtype != "f32" && o.dtype != "bf16" && o.dtype != "int8") usage("--dtype must be f32, bf16 or int8");
   if (o.bf16_kernel != "auto" && o.dtype != "bf16") usage("--bf16-kernel goes with --dtype bf16");
-  if (o.min_reps < 1) usage("--min-reps must be at least 1");
-  if (o.batch < 1 || o.batch > kMaxBatch || o.seq < 1 || o.seq > kMaxSeq)
-    usage("--batch must be 1.." + std::to_string(kMaxBatch) + " and --seq 1.." + std::to_string(kMaxSeq));
   return o;
 }
 

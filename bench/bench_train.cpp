@@ -31,6 +31,8 @@
 #include <utility>
 #include <vector>
 
+#include <CLI/CLI.hpp>
+
 #include "bench_common.h"
 #include "support/alloc_counter.h"
 #include "roformer/error.h"
@@ -67,41 +69,27 @@ struct Options {
 };
 
 [[noreturn]] void usage(const std::string& why) {
-  std::fprintf(stderr,
-               "bench_train: %s\nusage: bench_train [--shape small|base] [--threads N] [--steps N] [--warmup N] "
-               "[--seed N] [--json] [--dump DIR]\n       bench_train --sgemm [--threads N] [--json]\n",
-               why.c_str());
+  std::fprintf(stderr, "bench_train: %s (see --help)\n", why.c_str());
   std::exit(2);
 }
 
 Options parse(int argc, char** argv) {
   Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) usage(a + " needs a value");
-      return argv[++i];
-    };
-    auto number = [&]() -> int64_t {
-      const std::string v = value();
-      char* end = nullptr;
-      const long long x = std::strtoll(v.c_str(), &end, 10);
-      if (v.empty() || *end != '\0' || x < 0) usage("bad value for " + a + ": " + v);
-      return x;
-    };
-    if (a == "--shape") o.shape = value();
-    else if (a == "--threads") o.threads = static_cast<int>(number());
-    else if (a == "--steps") o.steps = static_cast<int>(number());
-    else if (a == "--warmup") o.warmup = static_cast<int>(number());
-    else if (a == "--seed") o.seed = static_cast<uint64_t>(number());
-    else if (a == "--json") o.json = true;
-    else if (a == "--sgemm") o.sgemm = true;
-    else if (a == "--dump") o.dump = value();
-    else if (a == "--help" || a == "-h") usage("help");
-    else usage("unknown argument " + a);
+  CLI::App app("Times masked-LM training steps (forward, backward, AdamW) of a freshly initialised RoFormer.",
+               "bench_train");
+  app.add_option("--shape", o.shape, "small or base")->capture_default_str();
+  app.add_option("--threads", o.threads, "threads")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--steps", o.steps, "timed steps")->check(CLI::Range(1, 1 << 30))->capture_default_str();
+  app.add_option("--warmup", o.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 30))->capture_default_str();
+  app.add_option("--seed", o.seed, "initialisation and batch seed")->capture_default_str();
+  app.add_flag("--json", o.json, "print one JSON object instead of text");
+  app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");
+  app.add_option("--dump", o.dump, "also write the model and its batch to DIR (for the PyTorch side)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    std::exit(app.exit(e));
   }
-  if (o.threads < 1) usage("--threads must be at least 1");
-  if (o.steps < 1) usage("--steps must be at least 1");
   return o;
 }
 
