@@ -1,5 +1,6 @@
 // `roformer qa`: extractive question answering over a context; a context
 // longer than --max-length is read in windows, as HF's pipeline does.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -17,6 +18,7 @@ void register_qa(CLI::App& app) {
     std::string question;
     int64_t max_answer_length = 30;
     int64_t doc_stride = 128;
+    int64_t top_k = 1;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("qa", "answer a question with a span of its context (question answering)");
@@ -26,8 +28,11 @@ void register_qa(CLI::App& app) {
   cmd->add_option("--doc-stride", opt->doc_stride,
                   "with --max-length: a longer context is read in windows sharing this many tokens")
       ->capture_default_str();
+  cmd->add_option("--top-k", opt->top_k, "also list this many best answers (\"answers\"), best first")
+      ->capture_default_str();
   cmd->callback([opt] {
     check(opt->max_answer_length >= 1, "--max-answer-length must be at least 1");
+    check(opt->top_k >= 1, "--top-k must be at least 1");
     check(opt->doc_stride >= 0, "--doc-stride must not be negative");
     const ExecContext ctx = opt->text.exec.context();
     LoadedPipeline p = load_pipeline(opt->text, Task::QuestionAnswering);
@@ -68,13 +73,15 @@ void register_qa(CLI::App& app) {
       e.tokens = tok.convert_ids_to_tokens(w.ids);
       encodings.push_back(std::move(e));
     }
-    // Per window: the best span of its context tokens by the product of the
-    // start and end probabilities (softmax over those tokens), as HF's pipeline scores it.
+    // Per window: its top_k spans of context tokens by the product of the
+    // start and end probabilities (softmax over those tokens), as HF's pipeline scores them.
     struct Span {
-      double score = -1;
-      int64_t start = 0, end = 0;
+      double score = 0;
+      int64_t window = 0, first = 0, last = 0;  // first / last: indices into the context's own tokens
     };
-    std::vector<Span> best(windows.size());
+    const auto by_score = [](const Span& x, const Span& y) { return x.score > y.score; };
+    const auto top_k = static_cast<std::size_t>(opt->top_k);
+    std::vector<std::vector<Span>> found(windows.size());
     for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, tok.pad_id()), {}, ctx);
       print_warnings(out.warnings);
@@ -86,37 +93,52 @@ void register_qa(CLI::App& app) {
         const int64_t n = w.context_end - w.context_begin;
         if (n <= 0) continue;
         const auto ps = softmax(s + w.context_begin, n), pe = softmax(en + w.context_begin, n);
-        Span& b = best[first + r];
+        std::vector<Span>& spans = found[first + r];
         for (int64_t i = 0; i < n; ++i)
           for (int64_t j = i; j < n && j - i < opt->max_answer_length; ++j) {
-            const double score = ps[static_cast<std::size_t>(i)] * pe[static_cast<std::size_t>(j)];
-            if (score > b.score) b = {score, w.context_begin + i, w.context_begin + j};
+            spans.push_back({ps[static_cast<std::size_t>(i)] * pe[static_cast<std::size_t>(j)],
+                             static_cast<int64_t>(first + r), w.context_offset + i, w.context_offset + j});
           }
+        const std::size_t keep = std::min(top_k, spans.size());
+        std::partial_sort(spans.begin(), spans.begin() + static_cast<std::ptrdiff_t>(keep), spans.end(), by_score);
+        spans.resize(keep);
       }
     });
     for (std::size_t k = 0; k < pairs.size(); ++k) {
+      // The line's best spans over all its windows; a span that overlapping
+      // windows both hold counts once, at its better score.
+      std::vector<Span> all;
+      for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i) all.insert(all.end(), found[i].begin(), found[i].end());
+      std::stable_sort(all.begin(), all.end(), by_score);
+      std::vector<Span> top;
+      for (const Span& c : all) {
+        if (top.size() == top_k) break;
+        const bool seen = std::any_of(top.begin(), top.end(),
+                                      [&](const Span& t) { return t.first == c.first && t.last == c.last; });
+        if (!seen) top.push_back(c);
+      }
+      // The context's own text under a span, with its character span, as HF's pipeline answers.
+      const auto answer_json = [&](const Span& a) {
+        const CharSpan from = context_offsets[k][static_cast<std::size_t>(a.first)];
+        const CharSpan to = context_offsets[k][static_cast<std::size_t>(a.last)];
+        return nlohmann::json{{"answer", slice_code_points(pairs[k].second, from.start, to.end)},
+                              {"start", from.start},
+                              {"end", to.end},
+                              {"start_token", a.first},
+                              {"end_token", a.last},
+                              {"window", a.window - static_cast<int64_t>(first_window[k])},
+                              {"score", a.score}};
+      };
       nlohmann::json line = {{"question", pairs[k].first}, {"context", pairs[k].second}};
-      std::size_t top = first_window[k];
-      for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i)
-        if (best[i].score > best[top].score) top = i;
-      if (best[top].score < 0) {  // an empty context
+      if (top.empty()) {  // an empty context
         line["answer"] = "";
         line["score"] = 0.0;
       } else {
-        const QaWindow& w = windows[top];
-        // Token positions in the context's own tokens (the same in every window).
-        const int64_t first = best[top].start - w.context_begin + w.context_offset;
-        const int64_t last = best[top].end - w.context_begin + w.context_offset;
-        // The context's own text under them, with its character span, as HF's pipeline answers.
-        const CharSpan from = context_offsets[k][static_cast<std::size_t>(first)];
-        const CharSpan to = context_offsets[k][static_cast<std::size_t>(last)];
-        line["answer"] = slice_code_points(pairs[k].second, from.start, to.end);
-        line["start"] = from.start;
-        line["end"] = to.end;
-        line["start_token"] = first;
-        line["end_token"] = last;
-        line["window"] = top - first_window[k];
-        line["score"] = best[top].score;
+        line.update(answer_json(top.front()));
+      }
+      if (top_k > 1) {
+        line["answers"] = nlohmann::json::array();
+        for (const Span& a : top) line["answers"].push_back(answer_json(a));
       }
       std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }

@@ -216,6 +216,35 @@ TEST(CliText, QaReadsALongContextInWindows) {
   EXPECT_LE(j["end_token"].get<int64_t>() - j["start_token"].get<int64_t>(), 2);
 }
 
+// --top-k lists the best distinct spans over every window, best first; the
+// first is the answer the line gives anyway.
+TEST(CliText, QaListsTheTopAnswers) {
+  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string input = "printf 'who lives there\\tjohn lives in paris with mary and the cat sat on the mat\\n' | " +
+                            cli_path() + " qa -m " + dir + " --max-length 16 --doc-stride 4 --max-answer-length 3";
+  const auto one = run_command(input);
+  const auto five = run_command(input + " --top-k 5");
+  ASSERT_EQ(one.status, 0) << one.output;
+  ASSERT_EQ(five.status, 0) << five.output;
+  const auto j1 = json_lines(one.output).at(0), j5 = json_lines(five.output).at(0);
+  EXPECT_FALSE(j1.contains("answers"));
+  const auto& answers = j5["answers"];
+  ASSERT_EQ(answers.size(), 5u);
+  for (const char* field : {"answer", "start", "end", "start_token", "end_token", "window"}) {
+    EXPECT_EQ(answers[0][field], j1[field]) << field;
+  }
+  EXPECT_NEAR(answers[0]["score"].get<double>(), j1["score"].get<double>(), 1e-12);
+  for (std::size_t a = 0; a < answers.size(); ++a) {
+    EXPECT_LE(answers[a]["end_token"].get<int64_t>() - answers[a]["start_token"].get<int64_t>(), 2);
+    if (a == 0) continue;
+    EXPECT_LE(answers[a]["score"].get<double>(), answers[a - 1]["score"].get<double>());
+    for (std::size_t b = 0; b < a; ++b)
+      EXPECT_FALSE(answers[a]["start_token"] == answers[b]["start_token"] && answers[a]["end_token"] == answers[b]["end_token"])
+          << "span listed twice";
+  }
+  EXPECT_NE(run_command(input + " --top-k 0 2>&1").status, 0);
+}
+
 TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
   const std::string dir = fixture("roformer-tiny-causal");
   const auto greedy = run_command(cli_path() + " generate -m " + dir + " -n 6 --no-stop 'the cat'");
