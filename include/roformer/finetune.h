@@ -19,7 +19,8 @@ struct FinetuneOptions {
   // or "token-classification", "multiple-choice", "question-answering"
   std::string task = "sequence-classification";
   // Data (JSONL). Sequence classification: {"text", "label"}; token
-  // classification: {"tokens": [...], "tags": [...]}; multiple choice:
+  // classification: {"tokens": [...], "tags": [...]} or {"text", "entities":
+  // [[start, end, label], ...]} (roformer/tagged_dataset.h); multiple choice:
   // {"context", "choices": [...], "label": index} (roformer/choice_dataset.h);
   // question answering: SQuAD's {"question", "context", "answers": {"text",
   // "answer_start"}} (roformer/qa_dataset.h).
@@ -30,7 +31,7 @@ struct FinetuneOptions {
   std::string train_split = "train";         // used when the file has "split" fields ("" = every record)
   std::string valid_split = "valid";           // several may be given, comma-separated: "valid,test"
   std::string text_field = "text", label_field = "label";
-  std::string tokens_field = "tokens", tags_field = "tags";
+  std::string tokens_field = "tokens", tags_field = "tags", entities_field = "entities";
   std::string context_field = "context", choices_field = "choices";
   std::string question_field = "question", answers_field = "answers";
   int64_t doc_stride = 32;                   // question answering: context tokens shared by windows

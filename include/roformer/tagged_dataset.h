@@ -1,10 +1,18 @@
 #pragma once
-// Tagged word sequences for token classification, read from JSONL: one object
-// a line with pre-split words and one tag per word ({"tokens": [...],
-// "tags": [...]}; field names are options; an optional "split" field as in
-// labelled_dataset.h). As HF's token-classification recipe does, each word is
-// tokenized on its own, its first sub-token carries the tag and the others,
-// [CLS] and [SEP] get -100 (ignored by the loss and the metrics).
+// Tagged word sequences for token classification, read from JSONL, one
+// object a line (an optional "split" field as in labelled_dataset.h), in
+// either of two forms; field names are options.
+//
+// Words with one tag each, as HF's token-classification recipe reads them:
+// {"tokens": [...], "tags": [...]}. Each word is tokenized on its own, its
+// first sub-token carries the tag and the others, [CLS] and [SEP] get -100
+// (ignored by the loss and the metrics).
+//
+// Text with entity spans, as annotation tools export them: {"text": "...",
+// "entities": [[start, end, "PER"], ...]} (or objects {"start", "end",
+// "label"}), start / end in characters (code points) of the text. The text is
+// tokenized whole; a token inside an entity is tagged B-<label> (its first
+// token) or I-<label>, every other token O, so every token is scored.
 #include <cstdint>
 #include <span>
 #include <string>
@@ -21,6 +29,8 @@ struct TaggedOptions {
   int64_t max_length = 128;  // tokens per example with [CLS] and [SEP]; longer sentences are cut
   std::string tokens_field = "tokens";
   std::string tags_field = "tags";
+  std::string text_field = "text";          // the span form
+  std::string entities_field = "entities";
   std::vector<std::string> label_names;  // tag names in id order; empty: the tags found, sorted
   int64_t max_file_bytes = int64_t{1} << 31;
 };
@@ -40,7 +50,8 @@ struct TokenBatch {
 
 class TaggedDataset {
  public:
-  // Throws Error naming the file and line of a malformed record or an unknown tag.
+  // Throws Error naming the file and line of a malformed record, an unknown
+  // tag, or entity spans outside the text, empty or overlapping.
   static TaggedDataset from_jsonl(const std::string& path, const Tokenizer& tokenizer, const TaggedOptions& options = {});
 
   int64_t size() const { return static_cast<int64_t>(examples_.size()); }

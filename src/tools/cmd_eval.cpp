@@ -52,7 +52,7 @@ nlohmann::json classifier_json(const ClassifierMetrics& m) {
 void register_eval(CLI::App& app) {
   struct Options {
     std::string model, data, split, text_field = "text", label_field = "label", tokens_field = "tokens",
-                                     tags_field = "tags", context_field = "context", choices_field = "choices",
+                                     tags_field = "tags", entities_field = "entities", context_field = "context", choices_field = "choices",
                 question_field = "question", answers_field = "answers";
     int64_t max_length = 128, seq_len = 128, batch_size = 16, max_blocks = 0, doc_stride = 32, max_answer_length = 30;
     uint64_t seed = 0;
@@ -69,6 +69,7 @@ void register_eval(CLI::App& app) {
   cmd->add_option("--label-field", opt->label_field, "JSONL field of the label")->capture_default_str();
   cmd->add_option("--tokens-field", opt->tokens_field, "JSONL field of the words")->capture_default_str();
   cmd->add_option("--tags-field", opt->tags_field, "JSONL field of the tags")->capture_default_str();
+  cmd->add_option("--entities-field", opt->entities_field, "JSONL field of a text's entity spans")->capture_default_str();
   cmd->add_option("--context-field", opt->context_field, "JSONL field of a multiple-choice context")->capture_default_str();
   cmd->add_option("--choices-field", opt->choices_field, "JSONL field of the choices")->capture_default_str();
   cmd->add_option("--question-field", opt->question_field, "JSONL field of a question")->capture_default_str();
@@ -147,6 +148,8 @@ void register_eval(CLI::App& app) {
         o.max_length = opt->max_length;
         o.tokens_field = opt->tokens_field;
         o.tags_field = opt->tags_field;
+        o.text_field = opt->text_field;
+        o.entities_field = opt->entities_field;
         o.label_names = model_labels(model);
         const auto data = TaggedDataset::from_jsonl(opt->data, tok, o);
         const auto idx = scored(data, opt->split, opt->data);

@@ -36,6 +36,7 @@ void register_finetune(CLI::App& app) {
   f.add("--label-field", "label_field", "JSON field of the label (multiple choice: the right choice's index)");
   f.add("--tokens-field", "tokens_field", "JSON field of the words");
   f.add("--tags-field", "tags_field", "JSON field of the tags");
+  f.add("--entities-field", "entities_field", "JSON field of a text's entity spans (token classification)");
   f.add("--context-field", "context_field", "JSON field of a multiple-choice record's context");
   f.add("--choices-field", "choices_field", "JSON field of a multiple-choice record's choices");
   f.add("--question-field", "question_field", "JSON field of a question-answering record's question");

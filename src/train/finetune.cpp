@@ -36,7 +36,7 @@ using nlohmann::json;
 // Every option once: the JSON keys are the field names.
 #define ROFORMER_FINETUNE_FIELDS(X)                                                                           \
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field) \
-  X(tokens_field) X(tags_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
+  X(tokens_field) X(tags_field) X(entities_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
   X(doc_stride) X(qa_scoring) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
   X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every) X(eval_batch_size)         \
   X(out_dir)
@@ -225,6 +225,8 @@ std::unique_ptr<TaskData> task_data(const FinetuneOptions& o, Task task, const T
       to.max_length = o.max_length;
       to.tokens_field = o.tokens_field;
       to.tags_field = o.tags_field;
+      to.text_field = o.text_field;
+      to.entities_field = o.entities_field;
       auto train = TaggedDataset::from_jsonl(o.train_file, tok, to);
       to.label_names = train.label_names();
       std::optional<TaggedDataset> valid;

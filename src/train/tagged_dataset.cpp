@@ -13,11 +13,50 @@
 namespace roformer {
 namespace {
 
+struct Entity {
+  int64_t start = 0, end = 0;
+  std::string label;
+};
+
+// One line: words with tags, or a text with entity spans.
 struct Record {
   std::vector<std::string> words, tags;
+  std::string text;
+  std::vector<Entity> entities;
+  bool spans = false;
   std::string split;
   int64_t line = 0;
 };
+
+int64_t code_points(std::string_view s) {
+  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
+std::vector<Entity> entity_list(const nlohmann::json& j, const std::string& field, int64_t length, const std::string& where) {
+  const auto it = j.find(field);
+  ROFORMER_CHECK(it != j.end() && it->is_array(), where + "no array field \"" + field + "\"");
+  std::vector<Entity> out;
+  for (const auto& v : *it) {
+    Entity e;
+    if (v.is_array() && v.size() == 3 && v[0].is_number_integer() && v[1].is_number_integer() && v[2].is_string()) {
+      e = {v[0].get<int64_t>(), v[1].get<int64_t>(), v[2].get<std::string>()};
+    } else if (v.is_object() && v.contains("start") && v.contains("end") && v.contains("label") &&
+               v["start"].is_number_integer() && v["end"].is_number_integer() && v["label"].is_string()) {
+      e = {v["start"].get<int64_t>(), v["end"].get<int64_t>(), v["label"].get<std::string>()};
+    } else {
+      throw Error(where + "each of \"" + field + "\" must be [start, end, \"label\"] or {\"start\", \"end\", \"label\"}");
+    }
+    ROFORMER_CHECK(0 <= e.start && e.start < e.end && e.end <= length && !e.label.empty(),
+                   where + "entity [" + std::to_string(e.start) + ", " + std::to_string(e.end) + ", \"" + e.label +
+                       "\"] must be a non-empty span of the text's " + std::to_string(length) +
+                       " characters with a label");
+    out.push_back(std::move(e));
+  }
+  std::sort(out.begin(), out.end(), [](const Entity& a, const Entity& b) { return a.start < b.start; });
+  for (std::size_t k = 1; k < out.size(); ++k)
+    ROFORMER_CHECK(out[k].start >= out[k - 1].end, where + "entities overlap at character " + std::to_string(out[k].start));
+  return out;
+}
 
 std::vector<std::string> string_array(const nlohmann::json& j, const std::string& field, const std::string& where) {
   const auto it = j.find(field);
@@ -35,11 +74,19 @@ std::vector<Record> read_records(const std::string& path, const TaggedOptions& o
   train::for_each_jsonl_object(path, o.max_file_bytes, [&](const nlohmann::json& j, int64_t number, const std::string& where) {
     Record r;
     r.line = number;
-    r.words = string_array(j, o.tokens_field, where);
-    r.tags = string_array(j, o.tags_field, where);
-    ROFORMER_CHECK(r.words.size() == r.tags.size(), where + std::to_string(r.words.size()) + " words but " +
-                                               std::to_string(r.tags.size()) + " tags");
-    ROFORMER_CHECK(!r.words.empty(), where + "a record with no words");
+    if (!j.contains(o.tokens_field) && j.contains(o.text_field)) {
+      const auto text = j.find(o.text_field);
+      ROFORMER_CHECK(text->is_string(), where + "field \"" + o.text_field + "\" must be a string");
+      r.text = text->get<std::string>();
+      r.spans = true;
+      r.entities = entity_list(j, o.entities_field, code_points(r.text), where);
+    } else {
+      r.words = string_array(j, o.tokens_field, where);
+      r.tags = string_array(j, o.tags_field, where);
+      ROFORMER_CHECK(r.words.size() == r.tags.size(), where + std::to_string(r.words.size()) + " words but " +
+                                                 std::to_string(r.tags.size()) + " tags");
+      ROFORMER_CHECK(!r.words.empty(), where + "a record with no words");
+    }
     if (const auto split = j.find("split"); split != j.end()) {
       ROFORMER_CHECK(split->is_string(), where + "field \"split\" must be a string");
       r.split = split->get<std::string>();
@@ -48,6 +95,23 @@ std::vector<Record> read_records(const std::string& path, const TaggedOptions& o
   });
   ROFORMER_CHECK(!records.empty(), path + ": no records");
   return records;
+}
+
+// The span form's tokens with a tag each: B- on an entity's first token, I-
+// on the rest, O outside. Throws on invalid UTF-8 (the caller adds the line).
+void tag_tokens(const Record& r, const Tokenizer& tokenizer, std::vector<std::string>& tokens, std::vector<std::string>& tags) {
+  const TokenizedText t = tokenizer.tokenize_with_offsets(r.text);
+  tokens = t.tokens;
+  tags.assign(tokens.size(), "O");
+  std::size_t e = 0;
+  int64_t tagged_in = -1;  // the entity that tagged the last token
+  for (std::size_t k = 0; k < tokens.size(); ++k) {
+    const CharSpan s = t.offsets[k];
+    while (e < r.entities.size() && r.entities[e].end <= s.start) ++e;
+    if (e == r.entities.size() || s.end <= r.entities[e].start || s.start == s.end) continue;
+    tags[k] = (tagged_in == static_cast<int64_t>(e) ? "I-" : "B-") + r.entities[e].label;
+    tagged_in = static_cast<int64_t>(e);
+  }
 }
 
 }  // namespace
@@ -59,7 +123,14 @@ TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer
   ds.pad_id_ = tokenizer.pad_id();
   ds.label_names_ = o.label_names;
   if (ds.label_names_.empty()) {
-    for (const auto& r : records) ds.label_names_.insert(ds.label_names_.end(), r.tags.begin(), r.tags.end());
+    for (const auto& r : records) {
+      ds.label_names_.insert(ds.label_names_.end(), r.tags.begin(), r.tags.end());
+      if (r.spans) ds.label_names_.push_back("O");
+      for (const auto& e : r.entities) {
+        ds.label_names_.push_back("B-" + e.label);
+        ds.label_names_.push_back("I-" + e.label);
+      }
+    }
     std::sort(ds.label_names_.begin(), ds.label_names_.end());
     ds.label_names_.erase(std::unique(ds.label_names_.begin(), ds.label_names_.end()), ds.label_names_.end());
   }
@@ -74,15 +145,30 @@ TaggedDataset TaggedDataset::from_jsonl(const std::string& path, const Tokenizer
     ex.split = r.split;
     ex.ids.push_back(tokenizer.cls_id());
     ex.labels.push_back(-100);
-    bool cut = false;
-    for (std::size_t w = 0; w < r.words.size() && !cut; ++w) {
-      const auto tag = ids_of.find(r.tags[w]);
-      ROFORMER_CHECK(tag != ids_of.end(), where + "tag '" + r.tags[w] + "' is not one of the label names");
-      std::vector<std::string> pieces;
+    // The span form: its tokens are the words, each a whole piece of its own.
+    std::vector<std::string> span_tokens, span_tags;
+    if (r.spans) {
       try {
-        pieces = tokenizer.tokenize(r.words[w]);
+        tag_tokens(r, tokenizer, span_tokens, span_tags);
       } catch (const Error& e) {
         throw Error(where + e.what());
+      }
+    }
+    const std::vector<std::string>& words = r.spans ? span_tokens : r.words;
+    const std::vector<std::string>& tags = r.spans ? span_tags : r.tags;
+    bool cut = false;
+    for (std::size_t w = 0; w < words.size() && !cut; ++w) {
+      const auto tag = ids_of.find(tags[w]);
+      ROFORMER_CHECK(tag != ids_of.end(), where + "tag '" + tags[w] + "' is not one of the label names");
+      std::vector<std::string> pieces;
+      if (r.spans) {
+        pieces = {words[w]};
+      } else {
+        try {
+          pieces = tokenizer.tokenize(words[w]);
+        } catch (const Error& e) {
+          throw Error(where + e.what());
+        }
       }
       for (std::size_t p = 0; p < pieces.size(); ++p) {
         if (ex.ids.size() - 1 == content) {

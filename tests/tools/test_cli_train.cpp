@@ -11,6 +11,7 @@
 #include "roformer/evaluation.h"
 #include "roformer/model.h"
 #include "roformer/qa_dataset.h"
+#include "roformer/tagged_dataset.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
 
@@ -137,6 +138,31 @@ TEST(CliTrain, EvalScoresQuestionAnsweringAndMultipleChoice) {
   EXPECT_EQ(mj["items"], 2);
   EXPECT_NEAR(mj["loss"].get<double>(), mm.loss, 1e-6 * mm.loss);
   EXPECT_DOUBLE_EQ(mj["accuracy"].get<double>(), mm.accuracy);
+}
+
+// `roformer eval` on entity-span data with the token-classification fixture
+// (labels O, B-/I-PER, B-/I-LOC) prints what the library computes.
+TEST(CliTrain, EvalScoresEntitySpans) {
+  TempDir tmp;
+  const std::string dir = data_path("fixtures/roformer-tiny-tok");
+  std::ofstream(tmp.file("ner.jsonl")) << R"({"text": "john lives in paris", "entities": [[0, 4, "PER"], [14, 19, "LOC"]]})"
+                                       << "\n"
+                                       << R"({"text": "mary met john", "entities": [{"start": 0, "end": 4, "label": "PER"}]})"
+                                       << "\n";
+  const auto r = run_command(cli_path() + " eval -m " + dir + " -d " + tmp.file("ner.jsonl"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  TaggedOptions o;
+  o.label_names = {model.config().id2label.at(0), model.config().id2label.at(1), model.config().id2label.at(2),
+                   model.config().id2label.at(3), model.config().id2label.at(4)};
+  const auto data = TaggedDataset::from_jsonl(tmp.file("ner.jsonl"), Tokenizer::from_pretrained(dir), o);
+  const std::vector<int64_t> both{0, 1};
+  const ClassifierMetrics m = evaluate_token_classifier(model, data, both, 16, {1, best_isa()});
+  EXPECT_EQ(j["items"], m.items);
+  EXPECT_GE(m.items, 7) << "every token of both texts is scored";
+  EXPECT_NEAR(j["loss"].get<double>(), m.loss, 1e-6 * m.loss);
+  EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), m.accuracy);
 }
 
 TEST(CliTrain, CausalPretrainShowsContinuations) {

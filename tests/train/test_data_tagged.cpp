@@ -2,11 +2,13 @@
 // recipe does, truncation, batches, the committed POS sample, bad records.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <set>
 
 #include "data_test_util.h"
 #include "roformer/error.h"
 #include "roformer/tagged_dataset.h"
+#include "roformer/tokenizer.h"
 
 namespace roformer {
 namespace {
@@ -83,6 +85,60 @@ TEST(DataTagged, LoadsThePosSample) {
   EXPECT_GT(scored, 15000);
 }
 
+// The span form: the text tokenized whole, tags from the entities' character
+// spans (code points: "Zoë" is 3), every token scored.
+TEST(DataTagged, EntitySpansTagTheirTokens) {
+  const auto& tok = data_test::sample_tokenizer();
+  testing::TempDir tmp;
+  const std::string path = tmp.file("spans.jsonl");
+  const std::string text = "Zoë Smith lives in New York.";
+  write_file(path, R"({"text": "Zoë Smith lives in New York.", "entities": [[0, 9, "PER"], {"start": 19, "end": 27, "label": "LOC"}], "split": "valid"})"
+                   "\n"
+                   R"({"text": "nothing here", "entities": []})"
+                   "\n");
+  const auto ds = TaggedDataset::from_jsonl(path, tok);
+  ASSERT_EQ(ds.size(), 2);
+  EXPECT_EQ(ds.label_names(), (std::vector<std::string>{"B-LOC", "B-PER", "I-LOC", "I-PER", "O"}));
+  const auto& ex = ds.example(0);
+  const TokenizedText t = tok.tokenize_with_offsets(text);
+  ASSERT_EQ(ex.ids.size(), t.tokens.size() + 2);
+  EXPECT_EQ(ex.labels.front(), -100);
+  EXPECT_EQ(ex.labels.back(), -100);
+  std::vector<std::string> tags;
+  for (std::size_t k = 0; k < t.tokens.size(); ++k) {
+    EXPECT_EQ(ex.ids[k + 1], tok.token_to_id(t.tokens[k]));
+    tags.push_back(ds.label_names()[static_cast<std::size_t>(ex.labels[k + 1])]);
+  }
+  // By hand: the tokens of "Zoë Smith", then "lives in", then "New York", then ".".
+  std::vector<std::string> expected;
+  bool in_loc = false;
+  for (std::size_t k = 0; k < t.tokens.size(); ++k) {
+    const int64_t at = t.offsets[k].start;
+    if (at < 9) {
+      expected.push_back(k == 0 ? "B-PER" : "I-PER");
+    } else if (at >= 19 && at < 27) {
+      expected.push_back(in_loc ? "I-LOC" : "B-LOC");
+      in_loc = true;
+    } else {
+      expected.push_back("O");
+    }
+  }
+  EXPECT_EQ(tags, expected);
+  EXPECT_EQ(std::count(tags.begin(), tags.end(), "B-PER"), 1);
+  EXPECT_EQ(std::count(tags.begin(), tags.end(), "B-LOC"), 1);
+  EXPECT_GE(std::count(tags.begin(), tags.end(), "I-LOC"), 1) << "New York is two words";
+  EXPECT_EQ(tags.back(), "O") << "the full stop";
+  EXPECT_EQ(ex.split, "valid");
+  for (int64_t label : ds.example(1).labels) EXPECT_TRUE(label == -100 || ds.label_names()[static_cast<std::size_t>(label)] == "O");
+  // An entity that starts inside a word tags the word's token.
+  write_file(path, R"({"text": "the cats sat", "entities": [[5, 8, "ANIMAL"]]})" "\n");
+  const auto inside = TaggedDataset::from_jsonl(path, tok);
+  const auto& labels = inside.example(0).labels;
+  EXPECT_EQ(std::count_if(labels.begin(), labels.end(),
+                          [&](int64_t l) { return l >= 0 && inside.label_names()[static_cast<std::size_t>(l)] == "B-ANIMAL"; }),
+            1);
+}
+
 TEST(DataTagged, BadRecordsAreNamedErrors) {
   const auto& tok = data_test::sample_tokenizer();
   testing::TempDir tmp;
@@ -106,6 +162,14 @@ TEST(DataTagged, BadRecordsAreNamedErrors) {
   named.label_names = {"x"};
   EXPECT_NE(error_of(R"({"tokens": ["a"], "tags": ["z"]})" "\n", named).find("tag 'z'"), std::string::npos);
   EXPECT_NE(error_of(std::string("{\"tokens\": [\"\xff\"], \"tags\": [\"x\"]}\n")).find("bad.jsonl:1"), std::string::npos);
+  // The span form.
+  EXPECT_NE(error_of(R"({"text": "a b", "entities": [[0, 2, "X"], [1, 3, "Y"]]})").find("overlap"), std::string::npos);
+  EXPECT_NE(error_of(R"({"text": "é", "entities": [[0, 2, "X"]]})").find("1 characters"), std::string::npos);
+  EXPECT_NE(error_of(R"({"text": "ab", "entities": [[1, 1, "X"]]})").find("non-empty span"), std::string::npos);
+  EXPECT_NE(error_of(R"({"text": "ab", "entities": [[0, 1]]})").find("[start, end, \"label\"]"), std::string::npos);
+  EXPECT_NE(error_of(R"({"text": "ab"})").find("no array field \"entities\""), std::string::npos);
+  EXPECT_NE(error_of(R"({"text": 3, "entities": []})").find("must be a string"), std::string::npos);
+  EXPECT_NE(error_of(std::string("{\"text\": \"\xff\", \"entities\": []}\n")).find("bad.jsonl:1"), std::string::npos);
 }
 
 }  // namespace
