@@ -105,6 +105,60 @@ TEST(Finetune, NewHeadKeepsTheEncoderBitForBit) {
   EXPECT_NE(head(other), w);
 }
 
+// The entity-span form end to end: the POS sample rewritten as texts whose
+// nouns and verbs are marked by character spans (what an annotation tool
+// exports) trains a tagger that beats tagging everything O.
+TEST(Finetune, TokenClassificationLearnsFromEntitySpans) {
+  TempDir tmp;
+  {
+    std::ifstream in(repo_file("data/sample/pos_sample.jsonl"));
+    std::ofstream out(tmp.file("spans.jsonl"));
+    std::string line;
+    while (std::getline(in, line)) {
+      const auto j = nlohmann::json::parse(line);
+      std::string text;
+      nlohmann::json entities = nlohmann::json::array();
+      for (std::size_t w = 0; w < j["tokens"].size(); ++w) {
+        const auto word = j["tokens"][w].get<std::string>();
+        const auto tag = j["tags"][w].get<std::string>();
+        if (!text.empty()) text += ' ';
+        const auto start = static_cast<int64_t>(text.size());  // the sample's words are ASCII
+        text += word;
+        if (tag.rfind("nn", 0) == 0 || tag.rfind("vb", 0) == 0)
+          entities.push_back({start, static_cast<int64_t>(text.size()), tag[0] == 'n' ? "NOUN" : "VERB"});
+      }
+      out << nlohmann::json{{"text", text}, {"entities", entities}, {"split", j["split"]}}.dump() << "\n";
+    }
+  }
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "token-classification";
+  o.train_file = tmp.file("spans.jsonl");
+  o.max_length = 48;
+  o.epochs = 2;
+  o.lr = 5e-3;
+  o.dropout = 0;
+  o.out_dir = tmp.file("ft");
+  const FinetuneResult r = finetune(o);
+  EXPECT_EQ(r.labels, (std::vector<std::string>{"B-NOUN", "B-VERB", "I-NOUN", "I-VERB", "O"}));
+  // The share of held-out tokens tagged O: what always answering O scores.
+  TaggedOptions to;
+  to.max_length = 48;
+  to.label_names = r.labels;
+  const auto data = TaggedDataset::from_jsonl(o.train_file, Tokenizer::from_pretrained(r.model_dir), to);
+  int64_t scored = 0, outside = 0;
+  for (int64_t i : data.indices_of_split("valid"))
+    for (int64_t label : data.example(i).labels) {
+      scored += label >= 0;
+      outside += label == 4;
+    }
+  ASSERT_EQ(scored, r.valid.items);
+  const double majority = static_cast<double>(outside) / static_cast<double>(scored);
+  std::printf("entity spans: held-out accuracy %.3f (always O: %.3f), MCC %.3f\n", r.valid.accuracy, majority, r.valid.mcc);
+  EXPECT_GT(r.valid.accuracy, majority + 0.05) << "always-O scores " << majority;
+  EXPECT_GT(r.valid.mcc, 0.3);
+}
+
 TEST(Finetune, TokenClassificationLearnsPartsOfSpeech) {
   TempDir tmp;
   FinetuneOptions o;
