@@ -141,6 +141,8 @@ struct TokenizedText {
 // Code points [start, end) of UTF-8 `text` (clamped to its length), for
 // cutting a text by CharSpans. Throws Error on invalid UTF-8.
 std::string slice_code_points(std::string_view text, int64_t start, int64_t end);
+// The code points of UTF-8 `text` (its bytes that start a character).
+int64_t count_code_points(std::string_view text);
 
 // HF's truncation strategies. Truncation never goes below what is asked for:
 // where HF would log an error and return an over-long sequence, we throw.

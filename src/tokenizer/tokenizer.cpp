@@ -302,6 +302,10 @@ std::string slice_code_points(std::string_view text, int64_t start, int64_t end)
                                                        static_cast<std::size_t>(end - start)));
 }
 
+int64_t count_code_points(std::string_view text) {
+  return std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
+}
+
 // ---------------------------------------------------------------- ids
 
 int64_t Tokenizer::token_to_id(std::string_view token) const {

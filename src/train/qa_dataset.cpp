@@ -22,10 +22,6 @@ int64_t byte_of_code_point(std::string_view s, int64_t n) {
   return -1;
 }
 
-int64_t code_points(std::string_view s) {
-  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-}
-
 }  // namespace
 
 std::string QaRecord::text_of(int64_t first, int64_t last) const {
@@ -97,7 +93,7 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
                          "\") is not in the context at its answer_start");
       if (a == 0) {
         answer_start = (*starts)[a].get<int64_t>();
-        answer_stop = answer_start + code_points(answer);
+        answer_stop = answer_start + count_code_points(answer);
       }
       record.answers.push_back(answer);
     }

@@ -28,10 +28,6 @@ struct Record {
   int64_t line = 0;
 };
 
-int64_t code_points(std::string_view s) {
-  return std::count_if(s.begin(), s.end(), [](char c) { return (static_cast<unsigned char>(c) & 0xC0) != 0x80; });
-}
-
 std::vector<Entity> entity_list(const nlohmann::json& j, const std::string& field, int64_t length, const std::string& where) {
   const auto it = j.find(field);
   ROFORMER_CHECK(it != j.end() && it->is_array(), where + "no array field \"" + field + "\"");
@@ -79,7 +75,7 @@ std::vector<Record> read_records(const std::string& path, const TaggedOptions& o
       ROFORMER_CHECK(text->is_string(), where + "field \"" + o.text_field + "\" must be a string");
       r.text = text->get<std::string>();
       r.spans = true;
-      r.entities = entity_list(j, o.entities_field, code_points(r.text), where);
+      r.entities = entity_list(j, o.entities_field, count_code_points(r.text), where);
     } else {
       r.words = string_array(j, o.tokens_field, where);
       r.tags = string_array(j, o.tags_field, where);
