@@ -105,6 +105,20 @@ TEST(Finetune, NewHeadKeepsTheEncoderBitForBit) {
   EXPECT_NE(head(other), w);
 }
 
+// A short token-classification run on `train_file` (2 epochs, 48 tokens).
+FinetuneOptions tagger_options(const std::string& train_file, const std::string& out_dir) {
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "token-classification";
+  o.train_file = train_file;
+  o.max_length = 48;
+  o.epochs = 2;
+  o.lr = 5e-3;
+  o.dropout = 0;
+  o.out_dir = out_dir;
+  return o;
+}
+
 // The entity-span form end to end: the POS sample rewritten as texts whose
 // nouns and verbs are marked by character spans (what an annotation tool
 // exports) trains a tagger that beats tagging everything O.
@@ -130,15 +144,7 @@ TEST(Finetune, TokenClassificationLearnsFromEntitySpans) {
       out << nlohmann::json{{"text", text}, {"entities", entities}, {"split", j["split"]}}.dump() << "\n";
     }
   }
-  FinetuneOptions o;
-  o.model_dir = pretrained_dir();
-  o.task = "token-classification";
-  o.train_file = tmp.file("spans.jsonl");
-  o.max_length = 48;
-  o.epochs = 2;
-  o.lr = 5e-3;
-  o.dropout = 0;
-  o.out_dir = tmp.file("ft");
+  const FinetuneOptions o = tagger_options(tmp.file("spans.jsonl"), tmp.file("ft"));
   const FinetuneResult r = finetune(o);
   EXPECT_EQ(r.labels, (std::vector<std::string>{"B-NOUN", "B-VERB", "I-NOUN", "I-VERB", "O"}));
   // The share of held-out tokens tagged O: what always answering O scores.
@@ -161,15 +167,7 @@ TEST(Finetune, TokenClassificationLearnsFromEntitySpans) {
 
 TEST(Finetune, TokenClassificationLearnsPartsOfSpeech) {
   TempDir tmp;
-  FinetuneOptions o;
-  o.model_dir = pretrained_dir();
-  o.task = "token-classification";
-  o.train_file = repo_file("data/sample/pos_sample.jsonl");
-  o.max_length = 48;
-  o.epochs = 2;
-  o.lr = 5e-3;
-  o.dropout = 0;
-  o.out_dir = tmp.file("ft");
+  const FinetuneOptions o = tagger_options(repo_file("data/sample/pos_sample.jsonl"), tmp.file("ft"));
   const FinetuneResult r = finetune(o);
   const double chance = std::log(static_cast<double>(r.labels.size()));
   EXPECT_GT(r.labels.size(), 40u);
