@@ -14,11 +14,11 @@ namespace roformer::cli {
 
 namespace {
 
-// HF's aggregation_strategy "simple" over one line's tokens, each entity with
-// the text it covers.
-nlohmann::json entities_of(const std::vector<TokenLabel>& labels, const std::string& text, const std::string& pair) {
+// HF's aggregation over one line's tokens, each entity with the text it covers.
+nlohmann::json entities_of(const std::vector<TokenLabel>& labels, Aggregation aggregation,
+                           const std::vector<std::string>& label_names, const std::string& text, const std::string& pair) {
   nlohmann::json out = nlohmann::json::array();
-  for (const Entity& e : group_entities(labels)) {
+  for (const Entity& e : group_entities(labels, aggregation, label_names)) {
     out.push_back({{"entity_group", e.group},
                    {"score", e.score},
                    {"word", slice_code_points(e.segment == 0 ? text : pair, e.span.start, e.span.end)},
@@ -34,16 +34,19 @@ nlohmann::json entities_of(const std::vector<TokenLabel>& labels, const std::str
 void register_classify(CLI::App& app) {
   struct Options {
     TextOptions text;
-    bool aggregate = false;
+    std::string aggregate;
   };
   auto opts = std::make_shared<Options>();
   auto opt = std::shared_ptr<TextOptions>(opts, &opts->text);
   CLI::App* cmd = app.add_subcommand("classify", "label texts (sequence classification) or their tokens (token classification)");
   add_text_options(cmd, *opt, "texts; \"a<TAB>b\" lines give text pairs");
-  cmd->add_flag("--aggregate", opts->aggregate,
-                "token classification: also group the tokens into entities (B-/I- labels, as HF's "
-                "aggregation_strategy=\"simple\"), each with its text and characters; O is left out");
+  cmd->add_option("--aggregate", opts->aggregate,
+                  "token classification: also group the tokens into entities (B-/I- labels), each with its text "
+                  "and characters, O left out, as HF's aggregation_strategy: simple (tokens), or words labelled "
+                  "by their first token, average probabilities or surest token (first, average, max)");
   cmd->callback([opt, opts] {
+    const std::optional<Aggregation> aggregation =
+        opts->aggregate.empty() ? std::nullopt : std::optional<Aggregation>(parse_aggregation(opts->aggregate));
     const ExecContext ctx = opt->exec.context();
     LoadedPipeline p = load_pipeline(*opt, std::nullopt);
     const Task task = p.model.task();
@@ -54,6 +57,7 @@ void register_classify(CLI::App& app) {
                                                             : "";
     check(task == Task::SequenceClassification || task == Task::TokenClassification,
           "classify needs a sequence or token classification model, this is " + std::string(task_name(task)) + instead);
+    check(!aggregation || task == Task::TokenClassification, "--aggregate needs a token classification model");
     const auto texts = read_inputs(opt->texts);
     // Token classification reports where each token is in its text.
     const bool spans = task == Task::TokenClassification;
@@ -71,6 +75,8 @@ void register_classify(CLI::App& app) {
     }
     const auto& labels = p.model.config().id2label;
     const int64_t L = p.model.config().num_labels();
+    std::vector<std::string> names;  // in class order, for averaged probabilities
+    for (int64_t i = 0; i < L; ++i) names.push_back(labels.at(i));
     for_each_batch(encodings, opt->batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {}, ctx);
       print_warnings(out.warnings);
@@ -100,10 +106,15 @@ void register_classify(CLI::App& app) {
               tokens.back()["start"] = e.offsets[t].start;
               tokens.back()["end"] = e.offsets[t].end;
             }
-            token_labels.push_back({labels.at(best), score, e.offsets[t], special, static_cast<int>(e.token_type_ids[t])});
+            const bool subword = e.tokens[t].size() > 2 && e.tokens[t].compare(0, 2, "##") == 0;
+            token_labels.push_back(
+                {labels.at(best), score, e.offsets[t], special, static_cast<int>(e.token_type_ids[t]), subword, probs});
           }
           line["tokens"] = tokens;
-          if (opts->aggregate) line["entities"] = entities_of(token_labels, parts[first + r].first, parts[first + r].second);
+          if (aggregation) {
+            line["entities"] =
+                entities_of(token_labels, *aggregation, names, parts[first + r].first, parts[first + r].second);
+          }
         }
         std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
       }

@@ -96,7 +96,7 @@ TEST(CliText, TokenClassificationLabelsEveryToken) {
 TEST(CliText, TokenClassificationGivesSpansAndEntities) {
   const std::string dir = fixture("roformer-tiny-tok");
   const std::string text = "John Smith lives in New York, Zoë in Paris";
-  const auto r = run_command(cli_path() + " classify --aggregate -m " + dir + " '" + text + "'");
+  const auto r = run_command(cli_path() + " classify --aggregate simple -m " + dir + " '" + text + "'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto line = json_lines(r.output).at(0);
   const Tokenizer tok = Tokenizer::from_pretrained(dir);
@@ -111,7 +111,9 @@ TEST(CliText, TokenClassificationGivesSpansAndEntities) {
       EXPECT_EQ(tokens[t]["start"].get<int64_t>(), e.offsets[t].start) << t;
       EXPECT_EQ(tokens[t]["end"].get<int64_t>(), e.offsets[t].end) << t;
     }
-    labels.push_back({tokens[t]["label"].get<std::string>(), tokens[t]["score"].get<double>(), e.offsets[t], special, 0});
+    const bool subword = e.tokens[t].rfind("##", 0) == 0;
+    labels.push_back(
+        {tokens[t]["label"].get<std::string>(), tokens[t]["score"].get<double>(), e.offsets[t], special, 0, subword, {}});
   }
   const auto expected = group_entities(labels);
   const auto& entities = line["entities"];
@@ -124,8 +126,21 @@ TEST(CliText, TokenClassificationGivesSpansAndEntities) {
     EXPECT_EQ(entities[k]["end"].get<int64_t>(), expected[k].span.end);
     EXPECT_EQ(entities[k]["word"], slice_code_points(text, expected[k].span.start, expected[k].span.end));
   }
+  // Words labelled by their first token: the same grouping over words.
+  const auto words = run_command(cli_path() + " classify --aggregate first -m " + dir + " '" + text + "'");
+  ASSERT_EQ(words.status, 0) << words.output;
+  const auto by_word = group_entities(labels, Aggregation::First);
+  const auto word_line = json_lines(words.output).at(0);
+  const auto& word_entities = word_line["entities"];
+  ASSERT_EQ(word_entities.size(), by_word.size());
+  for (std::size_t k = 0; k < by_word.size(); ++k) {
+    EXPECT_EQ(word_entities[k]["entity_group"], by_word[k].group);
+    EXPECT_EQ(word_entities[k]["start"].get<int64_t>(), by_word[k].span.start);
+    EXPECT_EQ(word_entities[k]["end"].get<int64_t>(), by_word[k].span.end);
+  }
   const auto plain = run_command(cli_path() + " classify -m " + dir + " '" + text + "'");
   EXPECT_FALSE(json_lines(plain.output).at(0).contains("entities")) << "entities only with --aggregate";
+  EXPECT_NE(run_command(cli_path() + " classify --aggregate mean -m " + dir + " 'x' 2>&1").status, 0);
 }
 
 TEST(CliText, EmbedPoolsAndNormalises) {
