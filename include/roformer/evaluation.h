@@ -50,13 +50,17 @@ struct QaMetrics {
   double f1 = 0;           // mean over records of the best F1 with any answer
   int64_t items = 0;       // records
   int64_t windows = 0;
+  int64_t unanswerable = 0;  // records without an answer among them
 };
 
 // A RoFormerForQuestionAnswering model on `windows` (indices into data;
 // whole records, as indices_of_split gives them). Each record's answer is
 // the best-scoring span (start logit + end logit) of its context tokens in
 // any of its windows, at most max_answer_length tokens: the context's own
-// text under those tokens.
+// text under those tokens. Where the data holds unanswerable questions, the
+// answer is "" when [CLS]'s score (start + end logit, lowest over the
+// record's windows) beats the best span's; an unanswerable question counts
+// as exact (and F1 1) only then.
 QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDataset& data,
                                       std::span<const int64_t> windows, int64_t batch_size, const ExecContext& ctx,
                                       int64_t max_answer_length = 30, QaScoring scoring = QaScoring::Squad);

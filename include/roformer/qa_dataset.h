@@ -3,7 +3,9 @@
 // store it) read from JSONL: {"question", "context", "answers": {"text":
 // [...], "answer_start": [...]}} with answer_start in characters (Unicode
 // code points, as Python counts them), optionally "split" and "id". The
-// first answer is the training target; evaluation accepts any of them.
+// first answer is the training target; evaluation accepts any of them. Empty
+// lists mark a question the context does not answer (SQuAD 2.0): every window
+// of it points at [CLS].
 //
 // Each record becomes one or more windows [CLS] question [SEP] context
 // tokens [SEP] (token types 0 / 1) of at most max_length tokens: a long
@@ -53,7 +55,7 @@ std::vector<QaWindow> qa_windows(const std::vector<int64_t>& question, const std
                                  int64_t max_length, int64_t stride, int64_t cls_id, int64_t sep_id);
 
 struct QaRecord {
-  std::vector<std::string> answers;  // every accepted answer text
+  std::vector<std::string> answers;  // every accepted answer text; none: unanswerable
   std::string split;                 // the record's "split" field, "" when absent
   std::vector<int64_t> windows;      // its windows' indices
   std::string context;
@@ -84,6 +86,7 @@ class QaDataset {
   const QaWindow& window(int64_t i) const;
   const QaRecord& record(int64_t r) const;
   int64_t unaligned() const { return unaligned_; }
+  int64_t unanswerable() const { return unanswerable_; }  // records without an answer
   // Windows of the records whose "split" is `name` (or one of several
   // comma-separated names), in file order.
   std::vector<int64_t> indices_of_split(std::string_view name) const;
@@ -94,6 +97,7 @@ class QaDataset {
   std::vector<QaWindow> windows_;
   std::vector<QaRecord> records_;
   int64_t unaligned_ = 0;
+  int64_t unanswerable_ = 0;
   int64_t pad_id_ = 0;
 };
 

@@ -180,7 +180,7 @@ void register_eval(CLI::App& app) {
         const QaMetrics m =
             evaluate_question_answering(model, data, idx, opt->batch_size, ctx, opt->max_answer_length, scoring);
         out.update({{"scoring", qa_scoring_name(scoring)}, {"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
-                    {"windows", m.windows}, {"unaligned", data.unaligned()}});
+                    {"windows", m.windows}, {"unanswerable", m.unanswerable}, {"unaligned", data.unaligned()}});
         break;
       }
       default:

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <nlohmann/json.hpp>
 
 #include "roformer/error.h"
@@ -19,6 +20,7 @@ void register_qa(CLI::App& app) {
     int64_t max_answer_length = 30;
     int64_t doc_stride = 128;
     int64_t top_k = 1;
+    bool allow_impossible = false;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("qa", "answer a question with a span of its context (question answering)");
@@ -30,6 +32,9 @@ void register_qa(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--top-k", opt->top_k, "also list this many best answers (\"answers\"), best first")
       ->capture_default_str();
+  cmd->add_flag("--allow-impossible", opt->allow_impossible,
+                "the answer may be \"\" (no answer): when [CLS] as start and end scores above every span "
+                "(HF's handle_impossible_answer)");
   cmd->callback([opt] {
     check(opt->max_answer_length >= 1, "--max-answer-length must be at least 1");
     check(opt->top_k >= 1, "--top-k must be at least 1");
@@ -82,6 +87,7 @@ void register_qa(CLI::App& app) {
     const auto by_score = [](const Span& x, const Span& y) { return x.score > y.score; };
     const auto top_k = static_cast<std::size_t>(opt->top_k);
     std::vector<std::vector<Span>> found(windows.size());
+    std::vector<std::optional<double>> null_score(windows.size());  // [CLS] as start and end
     for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, tok.pad_id()), {}, ctx);
       print_warnings(out.warnings);
@@ -91,12 +97,21 @@ void register_qa(CLI::App& app) {
         const float* s = out.heads.at("start_logits").data<float>() + static_cast<int64_t>(r) * T;
         const float* en = out.heads.at("end_logits").data<float>() + static_cast<int64_t>(r) * T;
         const int64_t n = w.context_end - w.context_begin;
-        if (n <= 0) continue;
-        const auto ps = softmax(s + w.context_begin, n), pe = softmax(en + w.context_begin, n);
+        // The candidates: the context's tokens, and [CLS] where "no answer" may win.
+        const std::size_t lead = opt->allow_impossible ? 1 : 0;
+        std::vector<float> ls(s + w.context_begin, s + w.context_end), le(en + w.context_begin, en + w.context_end);
+        if (lead != 0) {
+          ls.insert(ls.begin(), s[0]);
+          le.insert(le.begin(), en[0]);
+        }
+        if (ls.empty()) continue;
+        const auto ps = softmax(ls.data(), static_cast<int64_t>(ls.size()));
+        const auto pe = softmax(le.data(), static_cast<int64_t>(le.size()));
+        if (lead != 0) null_score[first + r] = ps[0] * pe[0];
         std::vector<Span>& spans = found[first + r];
         for (int64_t i = 0; i < n; ++i)
           for (int64_t j = i; j < n && j - i < opt->max_answer_length; ++j) {
-            spans.push_back({ps[static_cast<std::size_t>(i)] * pe[static_cast<std::size_t>(j)],
+            spans.push_back({ps[lead + static_cast<std::size_t>(i)] * pe[lead + static_cast<std::size_t>(j)],
                              static_cast<int64_t>(first + r), w.context_offset + i, w.context_offset + j});
           }
         const std::size_t keep = std::min(top_k, spans.size());
@@ -129,17 +144,29 @@ void register_qa(CLI::App& app) {
                               {"window", a.window - static_cast<int64_t>(first_window[k])},
                               {"score", a.score}};
       };
+      // "No answer" scores as its lowest over the windows, as HF's pipeline
+      // takes it, and is ranked among the spans.
+      std::optional<double> no_answer;
+      for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i)
+        if (null_score[i]) no_answer = std::min(no_answer.value_or(*null_score[i]), *null_score[i]);
+      std::vector<nlohmann::json> ranked;
+      const auto rank_no_answer = [&] {
+        if (ranked.size() < top_k) ranked.push_back({{"answer", ""}, {"start", 0}, {"end", 0}, {"score", *no_answer}});
+        no_answer.reset();
+      };
+      for (const Span& a : top) {
+        if (no_answer && *no_answer > a.score) rank_no_answer();
+        if (ranked.size() < top_k) ranked.push_back(answer_json(a));
+      }
+      if (no_answer) rank_no_answer();
       nlohmann::json line = {{"question", pairs[k].first}, {"context", pairs[k].second}};
-      if (top.empty()) {  // an empty context
+      if (ranked.empty()) {  // an empty context
         line["answer"] = "";
         line["score"] = 0.0;
       } else {
-        line.update(answer_json(top.front()));
+        line.update(ranked.front());
       }
-      if (top_k > 1) {
-        line["answers"] = nlohmann::json::array();
-        for (const Span& a : top) line["answers"].push_back(answer_json(a));
-      }
+      if (top_k > 1) line["answers"] = ranked;
       std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
     }
   });

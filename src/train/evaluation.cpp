@@ -120,10 +120,12 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDatase
                                                               std::string(task_name(model.task())) + ", expected " +
                                                               std::string(task_name(Task::QuestionAnswering)));
   ROFORMER_CHECK(!windows.empty(), "evaluation: no question-answering windows to score");
-  // Each record's best span so far: score, window, start, end.
+  // Each record's best span so far (score, window, start, end), and its
+  // lowest no-answer score ([CLS] as start and end) over its windows.
   struct Best {
     double score = -INFINITY;
     int64_t window = -1, start = 0, end = 0;
+    double null_score = INFINITY;
   };
   std::map<int64_t, Best> best;
   double loss = 0;
@@ -147,20 +149,36 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDatase
       for (int64_t a = w.context_begin; a < w.context_end; ++a)
         for (int64_t z = a; z < w.context_end && z - a < max_answer_length; ++z) {
           const double score = static_cast<double>(s[a]) + e[z];
-          if (score > r.score) r = {score, part[static_cast<std::size_t>(i)], a, z};
+          if (score > r.score) {
+            r.score = score;
+            r.window = part[static_cast<std::size_t>(i)];
+            r.start = a;
+            r.end = z;
+          }
         }
+      r.null_score = std::min(r.null_score, static_cast<double>(s[0]) + e[0]);
     }
   }
   QaMetrics m;
   m.windows = static_cast<int64_t>(windows.size());
   m.loss = loss / static_cast<double>(m.windows);
+  // With unanswerable questions in the data (SQuAD 2.0), "no answer" wins
+  // where its score beats the best span's, as HF's recipe decides.
+  const bool may_abstain = data.unanswerable() > 0;
   for (const auto& [record, span] : best) {
-    // The context's own text under the span, as HF's recipe reads a prediction.
-    const QaWindow& w = data.window(span.window);
-    const int64_t shift = w.context_offset - w.context_begin;
-    const std::string predicted = data.record(record).text_of(span.start + shift, span.end + shift);
+    const QaRecord& rec = data.record(record);
+    std::string predicted;  // the context's own text under the span, as HF's recipe reads a prediction
+    if (span.window >= 0 && !(may_abstain && span.null_score > span.score)) {
+      const QaWindow& w = data.window(span.window);
+      const int64_t shift = w.context_offset - w.context_begin;
+      predicted = rec.text_of(span.start + shift, span.end + shift);
+    }
     double em = 0, f1 = 0;
-    for (const auto& answer : data.record(record).answers) {
+    if (rec.answers.empty()) {  // right only when it abstains
+      em = f1 = predicted.empty() ? 1.0 : 0.0;
+      ++m.unanswerable;
+    }
+    for (const auto& answer : rec.answers) {
       em = std::max(em, qa_exact_match(scoring, predicted, answer));
       f1 = std::max(f1, qa_f1(scoring, predicted, answer));
     }

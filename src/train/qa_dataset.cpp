@@ -78,8 +78,8 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
                    where + "field \"" + o.answers_field + "\" must be an object {\"text\": [...], \"answer_start\": [...]}");
     const auto texts = answers->find("text"), starts = answers->find("answer_start");
     ROFORMER_CHECK(texts != answers->end() && starts != answers->end() && texts->is_array() && starts->is_array() &&
-                       texts->size() == starts->size() && !texts->empty(),
-                   where + "\"" + o.answers_field + "\" needs \"text\" and \"answer_start\" arrays of one length, at least one answer");
+                       texts->size() == starts->size(),
+                   where + "\"" + o.answers_field + "\" needs \"text\" and \"answer_start\" arrays of one length");
     QaRecord record;
     int64_t answer_start = 0, answer_stop = 0;  // code points of the first answer
     for (std::size_t a = 0; a < texts->size(); ++a) {
@@ -119,10 +119,12 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
                                           [&](const CharSpan& s) { return s.start < answer_stop; });
     const auto first = static_cast<int64_t>(starts_after - offsets.begin());
     const auto last = static_cast<int64_t>(offsets.rend() - ends_before) - 1;
-    if (first > last) {  // no token holds any of the answer
+    const bool answerable = !record.answers.empty();
+    if (answerable && first > last) {  // no token holds any of the answer
       ++ds.unaligned_;
       return;
     }
+    ds.unanswerable_ += answerable ? 0 : 1;
     std::vector<QaWindow> windows;
     try {
       windows = qa_windows(q, ctx, o.max_length, o.stride, tok.cls_id(), tok.sep_id());
@@ -133,7 +135,7 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
     for (QaWindow& w : windows) {
       const int64_t w0 = w.context_offset;
       w.record = r;
-      if (first >= w0 && last < w0 + (w.context_end - w.context_begin)) {
+      if (answerable && first >= w0 && last < w0 + (w.context_end - w.context_begin)) {
         w.start = w.context_begin + first - w0;
         w.end = w.context_begin + last - w0;
       }

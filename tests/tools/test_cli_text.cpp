@@ -260,6 +260,53 @@ TEST(CliText, QaListsTheTopAnswers) {
   EXPECT_NE(run_command(input + " --top-k 0 2>&1").status, 0);
 }
 
+// --allow-impossible ranks "no answer" ([CLS] as start and end, softmax over
+// [CLS] and the context) among the spans, worked out from the library's logits.
+TEST(CliText, QaMayAnswerNothing) {
+  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string question = "who lives there", context = "john lives in paris with mary";
+  const auto r = run_command("printf '" + question + "\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir +
+                             " --allow-impossible --top-k 1000 --max-answer-length 3");
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = json_lines(r.output).at(0);
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const Encoding e = tok.encode(question, std::string_view(context));
+  const ModelOutput out = run_one(model, e);
+  const auto begin = static_cast<int64_t>(std::find(e.input_ids.begin(), e.input_ids.end(), tok.sep_id()) - e.input_ids.begin()) + 1;
+  const auto end = static_cast<int64_t>(e.input_ids.size()) - 1;
+  const auto probs = [&](const char* head) {  // softmax over [CLS] and the context
+    const float* l = out.heads.at(head).data<float>();
+    std::vector<double> p{std::exp(double(l[0]))};
+    for (int64_t i = begin; i < end; ++i) p.push_back(std::exp(double(l[i])));
+    double z = 0;
+    for (double v : p) z += v;
+    for (double& v : p) v /= z;
+    return p;
+  };
+  const auto ps = probs("start_logits"), pe = probs("end_logits");
+  double best = 0;
+  int64_t spans = 0;
+  for (std::size_t i = 1; i < ps.size(); ++i)
+    for (std::size_t k = i; k < ps.size() && k - i < 3; ++k, ++spans) best = std::max(best, ps[i] * pe[k]);
+  const double none = ps[0] * pe[0];
+  const auto& answers = j["answers"];
+  ASSERT_EQ(static_cast<int64_t>(answers.size()), spans + 1) << "every span and no answer";
+  int empty = 0;
+  for (std::size_t a = 0; a < answers.size(); ++a) {
+    if (answers[a]["answer"] == "") {
+      ++empty;
+      EXPECT_NEAR(answers[a]["score"].get<double>(), none, 1e-9);
+    }
+    if (a > 0) {
+      EXPECT_LE(answers[a]["score"].get<double>(), answers[a - 1]["score"].get<double>());
+    }
+  }
+  EXPECT_EQ(empty, 1);
+  EXPECT_NEAR(answers[0]["score"].get<double>(), std::max(best, none), 1e-9);
+  EXPECT_EQ(j["answer"] == "", none > best);
+}
+
 TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
   const std::string dir = fixture("roformer-tiny-causal");
   const auto greedy = run_command(cli_path() + " generate -m " + dir + " -n 6 --no-stop 'the cat'");

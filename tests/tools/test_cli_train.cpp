@@ -114,6 +114,7 @@ TEST(CliTrain, EvalScoresQuestionAnsweringAndMultipleChoice) {
   EXPECT_DOUBLE_EQ(qj["exact_match"].get<double>(), qm.exact_match);
   EXPECT_DOUBLE_EQ(qj["f1"].get<double>(), qm.f1);
   EXPECT_EQ(qj["scoring"], "squad");
+  EXPECT_EQ(qj["unanswerable"], 0);
   const auto cmrc = run_command(cli_path() + " eval -m " + qa_dir + " -d " + tmp.file("qa.jsonl") +
                                 " --max-length 16 --doc-stride 4 --qa-scoring cmrc2018");
   ASSERT_EQ(cmrc.status, 0) << cmrc.output;
@@ -163,6 +164,69 @@ TEST(CliTrain, EvalScoresEntitySpans) {
   EXPECT_GE(m.items, 7) << "every token of both texts is scored";
   EXPECT_NEAR(j["loss"].get<double>(), m.loss, 1e-6 * m.loss);
   EXPECT_DOUBLE_EQ(j["accuracy"].get<double>(), m.accuracy);
+}
+
+// With an unanswerable question in the data, a record's answer is "" exactly
+// when [CLS]'s start + end logit beats every span's (worked out here from the
+// model's own logits), and only "" is right for the unanswerable one.
+TEST(CliTrain, EvalAbstainsWhereNoAnswerScoresHigher) {
+  TempDir tmp;
+  const std::string dir = data_path("fixtures/roformer-tiny-qa");
+  const std::string context = "the cat sat on the mat while john lives in paris";
+  {
+    std::ofstream qa(tmp.file("qa.jsonl"));
+    for (const char* question : {"where is paris ?", "who sat ?", "what is red ?", "where is john ?"}) {
+      const bool answerable = std::string(question) != "what is red ?";
+      const std::string answer = std::string(question).find("who") == 0 ? "the cat" : "paris";
+      nlohmann::json answers = {{"text", nlohmann::json::array()}, {"answer_start", nlohmann::json::array()}};
+      if (answerable) answers = {{"text", {answer}}, {"answer_start", {static_cast<int64_t>(context.find(answer))}}};
+      qa << nlohmann::json{{"question", question}, {"context", context}, {"answers", answers}}.dump() << "\n";
+    }
+  }
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const auto data = QaDataset::from_jsonl(tmp.file("qa.jsonl"), tok);
+  ASSERT_EQ(data.unanswerable(), 1);
+  double expected_em = 0;
+  int64_t abstained = 0;
+  for (int64_t r = 0; r < data.records(); ++r) {
+    const QaWindow& w = data.window(data.record(r).windows.at(0));  // one window each
+    Encoding e;
+    e.input_ids = w.ids;
+    e.token_type_ids = w.types;
+    e.attention_mask.assign(w.ids.size(), 1);
+    const ModelOutput out = model.forward(
+        Batch{Tensor::view(e.input_ids.data(), {1, static_cast<int64_t>(e.input_ids.size())}, DType::I64),
+              Tensor::view(e.attention_mask.data(), {1, static_cast<int64_t>(e.input_ids.size())}, DType::I64),
+              Tensor::view(e.token_type_ids.data(), {1, static_cast<int64_t>(e.input_ids.size())}, DType::I64)},
+        {}, {1, best_isa()});
+    const float* s = out.heads.at("start_logits").data<float>();
+    const float* en = out.heads.at("end_logits").data<float>();
+    double best = -1e30;
+    int64_t bs = 0, be = 0;
+    for (int64_t a = w.context_begin; a < w.context_end; ++a)
+      for (int64_t z = a; z < w.context_end && z - a < 30; ++z)
+        if (double(s[a]) + en[z] > best) {
+          best = double(s[a]) + en[z];
+          bs = a;
+          be = z;
+        }
+    const bool abstain = double(s[0]) + en[0] > best;
+    abstained += abstain;
+    const std::string predicted = abstain ? "" : data.record(r).text_of(bs - w.context_begin, be - w.context_begin);
+    const auto& answers = data.record(r).answers;
+    expected_em += answers.empty() ? (predicted.empty() ? 1.0 : 0.0) : (squad_normalize(predicted) == squad_normalize(answers[0]));
+  }
+  std::vector<int64_t> all(static_cast<std::size_t>(data.size()));
+  for (std::size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  const QaMetrics m = evaluate_question_answering(model, data, all, 3, {1, best_isa()});
+  EXPECT_EQ(m.unanswerable, 1);
+  EXPECT_DOUBLE_EQ(m.exact_match, expected_em / 4.0) << abstained << " of 4 abstained";
+  const auto r = run_command(cli_path() + " eval -m " + dir + " -d " + tmp.file("qa.jsonl"));
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto j = nlohmann::json::parse(r.output);
+  EXPECT_EQ(j["unanswerable"], 1);
+  EXPECT_DOUBLE_EQ(j["exact_match"].get<double>(), m.exact_match);
 }
 
 TEST(CliTrain, CausalPretrainShowsContinuations) {

@@ -129,6 +129,32 @@ TEST(DataQa, AnswersAreFoundByCharacterOffsets) {
   EXPECT_THROW(ds.record(0).text_of(2, 1), Error);
 }
 
+// SQuAD 2.0: empty answer lists mark a question the context does not
+// answer; every window of it points at [CLS].
+TEST(DataQa, UnanswerableQuestionsPointAtCls) {
+  testing::TempDir dir;
+  const auto& tok = data_test::sample_tokenizer();
+  std::string context;
+  for (int i = 0; i < 6; ++i) context += "the jury said it was a good election . ";
+  write_file(dir.file("qa.jsonl"),
+             record("who ?", "the jury said", "jury", 4) +
+                 nlohmann::json{{"question", "which city ?"}, {"context", context}, {"answers", {{"text", nlohmann::json::array()}, {"answer_start", nlohmann::json::array()}}}}.dump() + "\n");
+  QaOptions o;
+  o.max_length = 24;
+  o.stride = 4;
+  const auto ds = QaDataset::from_jsonl(dir.file("qa.jsonl"), tok, o);
+  ASSERT_EQ(ds.records(), 2);
+  EXPECT_EQ(ds.unanswerable(), 1);
+  EXPECT_EQ(ds.unaligned(), 0);
+  EXPECT_TRUE(ds.record(1).answers.empty());
+  ASSERT_GT(ds.record(1).windows.size(), 2u);
+  for (int64_t w : ds.record(1).windows) {
+    EXPECT_EQ(ds.window(w).start, 0);
+    EXPECT_EQ(ds.window(w).end, 0);
+  }
+  EXPECT_NE(ds.window(ds.record(0).windows.at(0)).start, 0);
+}
+
 TEST(DataQa, MalformedRecordsNameTheirLine) {
   testing::TempDir dir;
   auto error_of = [&](const std::string& second, QaOptions o = {}) {
@@ -146,7 +172,7 @@ TEST(DataQa, MalformedRecordsNameTheirLine) {
   };
   expect(error_of(R"({"context": "a", "answers": {"text": ["a"], "answer_start": [0]}})"), "\"question\"");
   expect(error_of(R"({"question": "q", "context": "a", "answers": ["a"]})"), "must be an object");
-  expect(error_of(R"({"question": "q", "context": "a", "answers": {"text": [], "answer_start": []}})"), "at least one");
+  expect(error_of(R"({"question": "q", "context": "a", "answers": {"text": ["a"], "answer_start": []}})"), "of one length");
   expect(error_of(R"({"question": "q", "context": "a b", "answers": {"text": ["b"], "answer_start": [0]}})"),
          "not in the context");
   expect(error_of(R"({"question": "q", "context": "a b", "answers": {"text": ["b"], "answer_start": [9]}})"),

@@ -304,8 +304,12 @@ TEST(Finetune, MultipleChoicePicksTheRightLabelWord) {
 
 // Questions about the part-of-speech sample's sentences: "where is <word> ?"
 // with that word's place in the sentence as the answer, in SQuAD's format.
-std::string pointer_questions(const TempDir& tmp) {
+// "where is <word> ?" over the POS sample's sentences; with `unanswerable`,
+// every third question asks about a word of the sentence before instead,
+// which this sentence lacks, with no answer (SQuAD 2.0).
+std::string pointer_questions(const TempDir& tmp, bool unanswerable = false) {
   const std::string path = tmp.file("qa.jsonl");
+  std::string previous_word;
   std::ifstream in(repo_file("data/sample/pos_sample.jsonl"));
   std::ofstream out(path);
   int64_t n = 0;
@@ -325,12 +329,17 @@ std::string pointer_questions(const TempDir& tmp) {
       const std::string& w = words[k];
       if (w.size() < 3 || !std::all_of(w.begin(), w.end(), [](char c) { return std::isalpha(static_cast<unsigned char>(c)); }))
         continue;
-      out << nlohmann::json{{"question", "where is " + w + " ?"},
+      const bool absent = unanswerable && n % 3 == 0 && !previous_word.empty() &&
+                          std::find(words.begin(), words.end(), previous_word) == words.end();
+      nlohmann::json answers = {{"text", {w}}, {"answer_start", {starts[k]}}};
+      if (absent) answers = {{"text", nlohmann::json::array()}, {"answer_start", nlohmann::json::array()}};
+      out << nlohmann::json{{"question", "where is " + (absent ? previous_word : w) + " ?"},
                             {"context", context},
-                            {"answers", {{"text", {w}}, {"answer_start", {starts[k]}}}},
+                            {"answers", answers},
                             {"split", j.at("split")}}
                  .dump()
           << "\n";
+      previous_word = w;
       break;
     }
   }
@@ -340,6 +349,42 @@ std::string pointer_questions(const TempDir& tmp) {
 // Question answering: the new head learns to point at the asked-for word;
 // the saved model's exact match and F1 are repeated by evaluation at other
 // batch sizes, and the log names the metrics.
+// Unanswerable questions (SQuAD 2.0) train [CLS] as the answer; the model
+// learns to abstain on them and still finds the asked word elsewhere.
+TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
+  TempDir tmp;
+  FinetuneOptions o;
+  o.model_dir = pretrained_dir();
+  o.task = "question-answering";
+  o.train_file = pointer_questions(tmp, true);
+  o.max_length = 64;
+  o.batch_size = 16;
+  o.epochs = 10;
+  o.lr = 1e-2;
+  o.dropout = 0;
+  o.out_dir = tmp.file("ft");
+  const FinetuneResult r = finetune(o);
+  const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
+  QaOptions qo;
+  qo.max_length = 64;
+  qo.stride = o.doc_stride;
+  const auto data = QaDataset::from_jsonl(o.train_file, Tokenizer::from_pretrained(r.model_dir), qo);
+  std::vector<int64_t> without, with;  // held-out windows of unanswerable / answerable records
+  for (int64_t rec = 0; rec < data.records(); ++rec) {
+    if (data.record(rec).split != "valid") continue;
+    auto& into = data.record(rec).answers.empty() ? without : with;
+    into.insert(into.end(), data.record(rec).windows.begin(), data.record(rec).windows.end());
+  }
+  ASSERT_GT(without.size(), 20u);
+  const QaMetrics abstain = evaluate_question_answering(saved, data, without, 32, {1, best_isa()});
+  const QaMetrics answer = evaluate_question_answering(saved, data, with, 32, {1, best_isa()});
+  std::printf("unanswerable: exact %.3f over %ld; answerable: exact %.3f over %ld\n", abstain.exact_match,
+              static_cast<long>(abstain.items), answer.exact_match, static_cast<long>(answer.items));
+  EXPECT_EQ(abstain.unanswerable, abstain.items);
+  EXPECT_GT(abstain.exact_match, 0.5) << "abstains on most questions the sentence cannot answer";
+  EXPECT_GT(answer.exact_match, 0.3) << "and still answers the others";
+}
+
 TEST(Finetune, QuestionAnsweringPointsAtTheAskedWord) {
   TempDir tmp;
   FinetuneOptions o;
