@@ -51,6 +51,9 @@ struct QaMetrics {
   int64_t items = 0;       // records
   int64_t windows = 0;
   int64_t unanswerable = 0;  // records without an answer among them
+  // SQuAD 2.0's split of exact_match: over the records with an answer, and
+  // over those without (0 where there are none).
+  double exact_has_answer = 0, exact_no_answer = 0;
 };
 
 // A RoFormerForQuestionAnswering model on `windows` (indices into data;

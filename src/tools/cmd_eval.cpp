@@ -181,6 +181,7 @@ void register_eval(CLI::App& app) {
             evaluate_question_answering(model, data, idx, opt->batch_size, ctx, opt->max_answer_length, scoring);
         out.update({{"scoring", qa_scoring_name(scoring)}, {"loss", m.loss}, {"exact_match", m.exact_match}, {"f1", m.f1}, {"items", m.items},
                     {"windows", m.windows}, {"unanswerable", m.unanswerable}, {"unaligned", data.unaligned()}});
+        if (m.unanswerable > 0) out.update({{"exact_has_answer", m.exact_has_answer}, {"exact_no_answer", m.exact_no_answer}});
         break;
       }
       default:

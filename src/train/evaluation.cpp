@@ -177,17 +177,22 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDatase
     if (rec.answers.empty()) {  // right only when it abstains
       em = f1 = predicted.empty() ? 1.0 : 0.0;
       ++m.unanswerable;
+      m.exact_no_answer += em;
     }
     for (const auto& answer : rec.answers) {
       em = std::max(em, qa_exact_match(scoring, predicted, answer));
       f1 = std::max(f1, qa_f1(scoring, predicted, answer));
     }
+    if (!rec.answers.empty()) m.exact_has_answer += em;
     m.exact_match += em;
     m.f1 += f1;
   }
   m.items = static_cast<int64_t>(best.size());
   m.exact_match /= static_cast<double>(m.items);
   m.f1 /= static_cast<double>(m.items);
+  const int64_t answered = m.items - m.unanswerable;
+  m.exact_has_answer = answered > 0 ? m.exact_has_answer / static_cast<double>(answered) : 0.0;
+  m.exact_no_answer = m.unanswerable > 0 ? m.exact_no_answer / static_cast<double>(m.unanswerable) : 0.0;
   return m;
 }
 

@@ -227,6 +227,8 @@ TEST(CliTrain, EvalAbstainsWhereNoAnswerScoresHigher) {
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["unanswerable"], 1);
   EXPECT_DOUBLE_EQ(j["exact_match"].get<double>(), m.exact_match);
+  EXPECT_DOUBLE_EQ(j["exact_no_answer"].get<double>(), m.exact_no_answer);
+  EXPECT_DOUBLE_EQ(j["exact_has_answer"].get<double>(), m.exact_has_answer);
 }
 
 TEST(CliTrain, CausalPretrainShowsContinuations) {

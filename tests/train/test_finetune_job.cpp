@@ -381,6 +381,16 @@ TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
   std::printf("unanswerable: exact %.3f over %ld; answerable: exact %.3f over %ld\n", abstain.exact_match,
               static_cast<long>(abstain.items), answer.exact_match, static_cast<long>(answer.items));
   EXPECT_EQ(abstain.unanswerable, abstain.items);
+  EXPECT_DOUBLE_EQ(abstain.exact_no_answer, abstain.exact_match);
+  EXPECT_DOUBLE_EQ(answer.exact_has_answer, answer.exact_match);
+  // Both together: the split adds back up to the whole.
+  std::vector<int64_t> both = without;
+  both.insert(both.end(), with.begin(), with.end());
+  const QaMetrics all = evaluate_question_answering(saved, data, both, 32, {1, best_isa()});
+  EXPECT_NEAR(all.exact_match * static_cast<double>(all.items),
+              abstain.exact_match * static_cast<double>(abstain.items) + answer.exact_match * static_cast<double>(answer.items), 1e-9);
+  EXPECT_DOUBLE_EQ(all.exact_no_answer, abstain.exact_match);
+  EXPECT_DOUBLE_EQ(all.exact_has_answer, answer.exact_match);
   EXPECT_GT(abstain.exact_match, 0.5) << "abstains on most questions the sentence cannot answer";
   EXPECT_GT(answer.exact_match, 0.3) << "and still answers the others";
 }
