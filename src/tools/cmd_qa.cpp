@@ -21,6 +21,7 @@ void register_qa(CLI::App& app) {
     int64_t doc_stride = 128;
     int64_t top_k = 1;
     bool allow_impossible = false;
+    bool align_to_words = true;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = app.add_subcommand("qa", "answer a question with a span of its context (question answering)");
@@ -35,6 +36,9 @@ void register_qa(CLI::App& app) {
   cmd->add_flag("--allow-impossible", opt->allow_impossible,
                 "the answer may be \"\" (no answer): when [CLS] as start and end scores above every span "
                 "(HF's handle_impossible_answer)");
+  cmd->add_flag("--align-to-words,!--no-align-to-words", opt->align_to_words,
+                "widen an answer that starts or ends inside a word (a \"##\" piece) to the whole word, as HF's "
+                "pipeline does by default");
   cmd->callback([opt] {
     check(opt->max_answer_length >= 1, "--max-answer-length must be at least 1");
     check(opt->top_k >= 1, "--top-k must be at least 1");
@@ -47,6 +51,7 @@ void register_qa(CLI::App& app) {
     // Every line's windows (one unless --max-length cuts its context), in order.
     std::vector<std::pair<std::string, std::string>> pairs;
     std::vector<std::vector<CharSpan>> context_offsets;
+    std::vector<std::vector<bool>> continues;  // per context token: a "##" piece of the word before
     std::vector<QaWindow> windows;
     std::vector<std::size_t> first_window;
     for (const auto& line : lines) {
@@ -62,6 +67,8 @@ void register_qa(CLI::App& app) {
       TokenizedText context_tokens = tok.tokenize_with_offsets(context);
       const auto q = ids_of(question), c = tok.convert_tokens_to_ids(context_tokens.tokens);
       context_offsets.push_back(std::move(context_tokens.offsets));
+      std::vector<bool>& pieces = continues.emplace_back();
+      for (const std::string& t : context_tokens.tokens) pieces.push_back(t.size() > 2 && t.compare(0, 2, "##") == 0);
       const int64_t whole = static_cast<int64_t>(q.size() + c.size()) + 3;
       // Without --max-length one window holds it all (RoPE has no length limit).
       const int64_t limit = opt->text.max_length > 0 ? opt->text.max_length : whole + 1;
@@ -124,6 +131,13 @@ void register_qa(CLI::App& app) {
       // windows both hold counts once, at its better score.
       std::vector<Span> all;
       for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i) all.insert(all.end(), found[i].begin(), found[i].end());
+      if (opt->align_to_words) {  // widen to whole words, as HF's align_to_words does
+        const std::vector<bool>& piece = continues[k];
+        for (Span& a : all) {
+          while (a.first > 0 && piece[static_cast<std::size_t>(a.first)]) --a.first;
+          while (a.last + 1 < static_cast<int64_t>(piece.size()) && piece[static_cast<std::size_t>(a.last + 1)]) ++a.last;
+        }
+      }
       std::stable_sort(all.begin(), all.end(), by_score);
       std::vector<Span> top;
       for (const Span& c : all) {

@@ -189,7 +189,7 @@ TEST(CliText, QaReadsALongContextInWindows) {
   const std::string question = "who lives there";
   const std::string context = "john lives in paris with mary and the cat sat on the mat while it rained in the city all day";
   const auto r = run_command("printf '" + question + "\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir +
-                             " --max-length 16 --doc-stride 4 --max-answer-length 3");
+                             " --max-length 16 --doc-stride 4 --max-answer-length 3 --no-align-to-words");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
   const TokenizedText context_tokens = tok.tokenize_with_offsets(context);
@@ -236,7 +236,7 @@ TEST(CliText, QaReadsALongContextInWindows) {
 TEST(CliText, QaListsTheTopAnswers) {
   const std::string dir = fixture("roformer-tiny-qa");
   const std::string input = "printf 'who lives there\\tjohn lives in paris with mary and the cat sat on the mat\\n' | " +
-                            cli_path() + " qa -m " + dir + " --max-length 16 --doc-stride 4 --max-answer-length 3";
+                            cli_path() + " qa -m " + dir + " --max-length 16 --doc-stride 4 --max-answer-length 3 --no-align-to-words";
   const auto one = run_command(input);
   const auto five = run_command(input + " --top-k 5");
   ASSERT_EQ(one.status, 0) << one.output;
@@ -266,7 +266,7 @@ TEST(CliText, QaMayAnswerNothing) {
   const std::string dir = fixture("roformer-tiny-qa");
   const std::string question = "who lives there", context = "john lives in paris with mary";
   const auto r = run_command("printf '" + question + "\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir +
-                             " --allow-impossible --top-k 1000 --max-answer-length 3");
+                             " --allow-impossible --top-k 1000 --max-answer-length 3 --no-align-to-words");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
   const RoFormerModel model = RoFormerModel::from_pretrained(dir);
@@ -305,6 +305,33 @@ TEST(CliText, QaMayAnswerNothing) {
   EXPECT_EQ(empty, 1);
   EXPECT_NEAR(answers[0]["score"].get<double>(), std::max(best, none), 1e-9);
   EXPECT_EQ(j["answer"] == "", none > best);
+}
+
+// By default an answer is widened to whole words: it never starts or ends
+// inside a word cut into "##" pieces; the scores stay the model's.
+TEST(CliText, QaAlignsAnswersToWords) {
+  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string context = "Zoë Smith was playing with Johnny in Paris";
+  const std::string base = "printf 'who plays\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir + " --top-k 1000";
+  const auto aligned = run_command(base);
+  const auto raw = run_command(base + " --no-align-to-words");
+  ASSERT_EQ(aligned.status, 0) << aligned.output;
+  ASSERT_EQ(raw.status, 0) << raw.output;
+  const auto a = json_lines(aligned.output).at(0), r = json_lines(raw.output).at(0);
+  const TokenizedText t = Tokenizer::from_pretrained(dir).tokenize_with_offsets(context);
+  const auto piece = [&](int64_t i) {
+    return i < static_cast<int64_t>(t.tokens.size()) && t.tokens[static_cast<std::size_t>(i)].rfind("##", 0) == 0;
+  };
+  bool inside = false;
+  for (const auto& x : r["answers"]) inside = inside || piece(x["start_token"].get<int64_t>());
+  ASSERT_TRUE(inside) << "some raw answer should start inside a word for this to test anything";
+  for (const auto& x : a["answers"]) {
+    EXPECT_FALSE(piece(x["start_token"].get<int64_t>())) << x.dump();
+    EXPECT_FALSE(piece(x["end_token"].get<int64_t>() + 1)) << x.dump();
+    EXPECT_EQ(x["answer"], slice_code_points(context, x["start"].get<int64_t>(), x["end"].get<int64_t>()));
+  }
+  EXPECT_LT(a["answers"].size(), r["answers"].size()) << "spans inside one word become one answer";
+  EXPECT_DOUBLE_EQ(a["score"].get<double>(), r["score"].get<double>());
 }
 
 TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
