@@ -71,7 +71,7 @@ class FoldedText {
   std::size_t folded_at(int64_t c) const { return first_at_[static_cast<std::size_t>(c)]; }
   // Characters [char_at(f), ...) covering folded [f, g), with the marks that
   // follow unless what comes next (from g on) is made of them.
-  std::pair<int64_t, int64_t> span(std::size_t f, std::size_t g) const {
+  CharSpan span(std::size_t f, std::size_t g) const {
     auto end = origin_[g - 1] + 1;
     while (static_cast<std::size_t>(end) < text_.size() && is_mark(text_[static_cast<std::size_t>(end)]) &&
            char_at(g) > end) {
@@ -89,8 +89,8 @@ class FoldedText {
 
 }  // namespace
 
-std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
-                                                      const AlignmentRules& rules) {
+std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
+                                   const AlignmentRules& rules) {
   const FoldedText folded(text, rules);
   const auto n = static_cast<int64_t>(text.size());
   // The forms a token may take in the text: a continuation without its "##" first.
@@ -130,7 +130,7 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
     return end;
   };
 
-  std::vector<std::pair<int64_t, int64_t>> spans;
+  std::vector<CharSpan> spans;
   spans.reserve(tokens.size());
   std::size_t f = 0;
   int64_t last_end = 0;
@@ -160,7 +160,7 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
              folded.folded_at(end) == folded.folded_at(end + 1)) {
         ++end;
       }
-      spans.emplace_back(start, end);
+      spans.push_back({start, end});
       f = folded.folded_at(end);
     } else {
       // Not where expected: look a little further, else leave an empty span.
@@ -172,14 +172,14 @@ std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, 
           found = true;
         }
       }
-      if (!found) spans.emplace_back(last_end, last_end);
+      if (!found) spans.push_back({last_end, last_end});
     }
     // A token that ends inside a character shares it with the next one; the
     // spans stay in order all the same.
-    auto& [start, end] = spans.back();
-    start = std::max(start, last_end);
-    end = std::max(end, start);
-    last_end = end;
+    CharSpan& s = spans.back();
+    s.start = std::max(s.start, last_end);
+    s.end = std::max(s.end, s.start);
+    last_end = s.end;
   }
   return spans;
 }

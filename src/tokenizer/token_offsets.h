@@ -6,8 +6,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <utility>
 #include <vector>
+
+#include "roformer/tokenizer.h"
 
 namespace roformer::tok {
 
@@ -24,7 +25,7 @@ struct AlignmentRules {
 // within `text`. A "##" continuation covers its characters only, an unknown
 // token the word it replaced. A token that cannot be found gets an empty span
 // where the previous token ended; the tokenizer's own output always aligns.
-std::vector<std::pair<int64_t, int64_t>> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
-                                                      const AlignmentRules& rules);
+std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<std::string>& tokens,
+                                   const AlignmentRules& rules);
 
 }  // namespace roformer::tok

@@ -287,9 +287,7 @@ TokenizedText Tokenizer::tokenize_with_offsets(std::string_view text) const {
   }
   rules.jieba_words = m.jieba != nullptr;
   rules.unk_token = m.options.unk_token;
-  const auto spans = tok::align_tokens(tok::decode_utf8(text, "tokenizer input"), out.tokens, rules);
-  out.offsets.reserve(spans.size());
-  for (const auto& [start, end] : spans) out.offsets.push_back({start, end});
+  out.offsets = tok::align_tokens(tok::decode_utf8(text, "tokenizer input"), out.tokens, rules);
   return out;
 }
 

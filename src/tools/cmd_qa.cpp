@@ -72,8 +72,10 @@ void register_qa(CLI::App& app) {
       const int64_t whole = static_cast<int64_t>(q.size() + c.size()) + 3;
       // Without --max-length one window holds it all (RoPE has no length limit).
       const int64_t limit = opt->text.max_length > 0 ? opt->text.max_length : whole + 1;
-      for (QaWindow& w : qa_windows(q, c, limit, whole <= limit ? 0 : opt->doc_stride, tok.cls_id(), tok.sep_id()))
+      for (QaWindow& w : qa_windows(q, c, limit, whole <= limit ? 0 : opt->doc_stride, tok.cls_id(), tok.sep_id())) {
+        w.record = static_cast<int64_t>(pairs.size()) - 1;  // its line
         windows.push_back(std::move(w));
+      }
     }
     first_window.push_back(windows.size());
     std::vector<Encoding> encodings;
@@ -91,8 +93,20 @@ void register_qa(CLI::App& app) {
       double score = 0;
       int64_t window = 0, first = 0, last = 0;  // first / last: indices into the context's own tokens
     };
-    const auto by_score = [](const Span& x, const Span& y) { return x.score > y.score; };
     const auto top_k = static_cast<std::size_t>(opt->top_k);
+    // The best top_k of `spans`, best first; a span listed twice (by two
+    // windows, or widened to the same words) keeps its better score.
+    const auto keep_best = [&](std::vector<Span>& spans) {
+      std::stable_sort(spans.begin(), spans.end(), [](const Span& x, const Span& y) { return x.score > y.score; });
+      std::vector<Span> best;
+      for (const Span& c : spans) {
+        if (best.size() == top_k) break;
+        const bool seen = std::any_of(best.begin(), best.end(),
+                                      [&](const Span& b) { return b.first == c.first && b.last == c.last; });
+        if (!seen) best.push_back(c);
+      }
+      spans = std::move(best);
+    };
     std::vector<std::vector<Span>> found(windows.size());
     std::vector<std::optional<double>> null_score(windows.size());  // [CLS] as start and end
     for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
@@ -121,31 +135,21 @@ void register_qa(CLI::App& app) {
             spans.push_back({ps[lead + static_cast<std::size_t>(i)] * pe[lead + static_cast<std::size_t>(j)],
                              static_cast<int64_t>(first + r), w.context_offset + i, w.context_offset + j});
           }
-        const std::size_t keep = std::min(top_k, spans.size());
-        std::partial_sort(spans.begin(), spans.begin() + static_cast<std::ptrdiff_t>(keep), spans.end(), by_score);
-        spans.resize(keep);
+        if (opt->align_to_words) {  // widen to whole words, as HF's align_to_words does
+          const std::vector<bool>& piece = continues[static_cast<std::size_t>(w.record)];
+          for (Span& a : spans) {
+            while (a.first > 0 && piece[static_cast<std::size_t>(a.first)]) --a.first;
+            while (a.last + 1 < static_cast<int64_t>(piece.size()) && piece[static_cast<std::size_t>(a.last + 1)]) ++a.last;
+          }
+        }
+        keep_best(spans);
       }
     });
     for (std::size_t k = 0; k < pairs.size(); ++k) {
-      // The line's best spans over all its windows; a span that overlapping
-      // windows both hold counts once, at its better score.
-      std::vector<Span> all;
-      for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i) all.insert(all.end(), found[i].begin(), found[i].end());
-      if (opt->align_to_words) {  // widen to whole words, as HF's align_to_words does
-        const std::vector<bool>& piece = continues[k];
-        for (Span& a : all) {
-          while (a.first > 0 && piece[static_cast<std::size_t>(a.first)]) --a.first;
-          while (a.last + 1 < static_cast<int64_t>(piece.size()) && piece[static_cast<std::size_t>(a.last + 1)]) ++a.last;
-        }
-      }
-      std::stable_sort(all.begin(), all.end(), by_score);
+      // The line's best spans over all its windows.
       std::vector<Span> top;
-      for (const Span& c : all) {
-        if (top.size() == top_k) break;
-        const bool seen = std::any_of(top.begin(), top.end(),
-                                      [&](const Span& t) { return t.first == c.first && t.last == c.last; });
-        if (!seen) top.push_back(c);
-      }
+      for (std::size_t i = first_window[k]; i < first_window[k + 1]; ++i) top.insert(top.end(), found[i].begin(), found[i].end());
+      keep_best(top);
       // The context's own text under a span, with its character span, as HF's pipeline answers.
       const auto answer_json = [&](const Span& a) {
         const CharSpan from = context_offsets[k][static_cast<std::size_t>(a.first)];

@@ -78,7 +78,6 @@ double squad_f1(std::string_view prediction, std::string_view answer) {
   return 2 * precision * recall / (precision + recall);
 }
 
-
 namespace {
 
 // cmrc2018_evaluate.py's sp_char, one character each (its "……" entry is two

@@ -10,6 +10,7 @@
 #include "roformer/error.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
+#include "tokenizer/unicode_text.h"
 
 namespace roformer {
 namespace {
@@ -126,25 +127,7 @@ TEST(TokenOffsets, HostileTextGivesOrderedSpans) {
     std::u32string wide;
     const int length = static_cast<int>(rng() % 24);
     for (int k = 0; k < length; ++k) wide.push_back(alphabet[rng() % alphabet.size()]);
-    std::string text;
-    for (char32_t c : wide) {
-      // UTF-8 by hand: the tokenizer's own encoder is what is under test.
-      if (c < 0x80) {
-        text.push_back(static_cast<char>(c));
-      } else if (c < 0x800) {
-        text.push_back(static_cast<char>(0xC0 | (c >> 6)));
-        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-      } else if (c < 0x10000) {
-        text.push_back(static_cast<char>(0xE0 | (c >> 12)));
-        text.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-      } else {
-        text.push_back(static_cast<char>(0xF0 | (c >> 18)));
-        text.push_back(static_cast<char>(0x80 | ((c >> 12) & 0x3F)));
-        text.push_back(static_cast<char>(0x80 | ((c >> 6) & 0x3F)));
-        text.push_back(static_cast<char>(0x80 | (c & 0x3F)));
-      }
-    }
+    const std::string text = tok::to_utf8(wide);
     const TokenizedText t = tok.tokenize_with_offsets(text);
     ASSERT_EQ(t.offsets.size(), t.tokens.size());
     int64_t end = 0;

@@ -331,6 +331,13 @@ TEST(CliText, QaAlignsAnswersToWords) {
     EXPECT_EQ(x["answer"], slice_code_points(context, x["start"].get<int64_t>(), x["end"].get<int64_t>()));
   }
   EXPECT_LT(a["answers"].size(), r["answers"].size()) << "spans inside one word become one answer";
+  // Widening happens before the cut to --top-k: the 10 best are 10 distinct
+  // answers, the long list's first 10 (here the raw 10 best cover only 8 words).
+  const auto ten = run_command("printf 'who plays\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir + " --top-k 10");
+  ASSERT_EQ(ten.status, 0) << ten.output;
+  const auto t10 = json_lines(ten.output).at(0)["answers"];
+  ASSERT_EQ(t10.size(), 10u);
+  for (std::size_t k = 0; k < 10; ++k) EXPECT_EQ(t10[k], a["answers"][k]) << k;
   EXPECT_DOUBLE_EQ(a["score"].get<double>(), r["score"].get<double>());
 }
 

@@ -346,23 +346,26 @@ std::string pointer_questions(const TempDir& tmp, bool unanswerable = false) {
   return path;
 }
 
-// Question answering: the new head learns to point at the asked-for word;
-// the saved model's exact match and F1 are repeated by evaluation at other
-// batch sizes, and the log names the metrics.
-// Unanswerable questions (SQuAD 2.0) train [CLS] as the answer; the model
-// learns to abstain on them and still finds the asked word elsewhere.
-TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
-  TempDir tmp;
+// A question-answering run over `train_file`: 10 epochs at lr 1e-2, windows of `max_length`.
+FinetuneOptions pointer_options(const std::string& train_file, const std::string& out_dir, int64_t max_length) {
   FinetuneOptions o;
   o.model_dir = pretrained_dir();
   o.task = "question-answering";
-  o.train_file = pointer_questions(tmp, true);
-  o.max_length = 64;
+  o.train_file = train_file;
+  o.max_length = max_length;
   o.batch_size = 16;
   o.epochs = 10;
   o.lr = 1e-2;
   o.dropout = 0;
-  o.out_dir = tmp.file("ft");
+  o.out_dir = out_dir;
+  return o;
+}
+
+// Unanswerable questions (SQuAD 2.0) train [CLS] as the answer; the model
+// learns to abstain on them and still finds the asked word elsewhere.
+TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
+  TempDir tmp;
+  const FinetuneOptions o = pointer_options(pointer_questions(tmp, true), tmp.file("ft"), 64);
   const FinetuneResult r = finetune(o);
   const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
   QaOptions qo;
@@ -395,19 +398,13 @@ TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
   EXPECT_GT(answer.exact_match, 0.3) << "and still answers the others";
 }
 
+// Question answering: the new head learns to point at the asked-for word;
+// the saved model's exact match and F1 are repeated by evaluation at other
+// batch sizes, and the log names the metrics.
 TEST(Finetune, QuestionAnsweringPointsAtTheAskedWord) {
   TempDir tmp;
-  FinetuneOptions o;
-  o.model_dir = pretrained_dir();
-  o.task = "question-answering";
-  o.train_file = pointer_questions(tmp);
-  o.max_length = 32;  // many sentences need two windows
+  FinetuneOptions o = pointer_options(pointer_questions(tmp), tmp.file("ft"), 32);  // many sentences need two windows
   o.doc_stride = 8;
-  o.batch_size = 16;
-  o.epochs = 10;
-  o.lr = 1e-2;
-  o.dropout = 0;
-  o.out_dir = tmp.file("ft");
   std::vector<std::string> logged;
   PretrainCallbacks cb;
   cb.on_log = [&](const std::string& l) { logged.push_back(l); };
