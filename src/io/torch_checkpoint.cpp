@@ -12,27 +12,6 @@ namespace {
 
 constexpr uint64_t kMaxPickleBytes = 256u << 20;  // data.pkl of a 100k-tensor model is a few MiB
 
-float f16_to_f32(uint16_t h) {
-  const uint32_t sign = static_cast<uint32_t>(h & 0x8000u) << 16;
-  const uint32_t rest = h & 0x7fffu;
-  uint32_t bits;
-  if (rest >= 0x7c00u) {  // inf / NaN: keep the payload
-    bits = sign | 0x7f800000u | (rest & 0x3ffu) << 13;
-  } else {
-    // Place exponent and mantissa in float position and rescale by 2^(127-15):
-    // exact for normals and subnormals alike.
-    const uint32_t shifted = rest << 13;
-    float f;
-    std::memcpy(&f, &shifted, 4);
-    f *= 5.192296858534828e33f;  // 2^112
-    std::memcpy(&bits, &f, 4);
-    bits |= sign;
-  }
-  float out;
-  std::memcpy(&out, &bits, 4);
-  return out;
-}
-
 template <typename T>
 T load(const uint8_t* p) {
   T v;

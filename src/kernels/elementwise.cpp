@@ -10,9 +10,6 @@ namespace roformer::kernels {
 
 namespace {
 
-// GELU work is cut into chunks of this many values for the threads.
-constexpr int64_t kActivationChunk = int64_t{1} << 14;
-
 template <typename F>
 void map_inplace(float* x, int64_t n, const ExecContext& ctx, F f) {
   const bool parallel = ctx.threads > 1 && n >= (int64_t{1} << 16);

@@ -11,8 +11,6 @@ namespace roformer::kernels {
 
 namespace {
 
-constexpr int64_t kActivationChunk = int64_t{1} << 14;
-
 void relu_backward(const float* x, const float* dy, float* dx, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
 }

@@ -9,6 +9,10 @@
 
 namespace roformer::kernels {
 
+// Activation functions (GELU and friends, forward and backward) are cut into
+// chunks of this many values for the threads.
+inline constexpr int64_t kActivationChunk = int64_t{1} << 14;
+
 // f(begin, end) for [0, n) cut every `chunk` indices; one thread when there is a single chunk.
 template <class F>
 void for_each_chunk(int64_t n, int64_t chunk, const ExecContext& ctx, F f) {

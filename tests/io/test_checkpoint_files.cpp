@@ -19,20 +19,17 @@ namespace fs = std::filesystem;
 using testing::TempDir;
 using testing::data_path;
 using testing::random_floats;
+using testing::same_bits;
+using testing::write_file;
 
-void write_text(const std::string& path, const std::string& text) { std::ofstream(path) << text; }
 
-void expect_error(const std::string& path, const std::string& needle) {
+void expect_open_error(const std::string& path, const std::string& needle) {
   try {
     TensorSource::open(path);
     FAIL() << "expected Error containing '" << needle << "'";
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
   }
-}
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  return a.shape() == b.shape() && a.dtype() == b.dtype() && std::memcmp(a.raw(), b.raw(), a.nbytes()) == 0;
 }
 
 // Two shards plus an index, as save_pretrained(max_shard_size=...) lays them out.
@@ -48,7 +45,7 @@ struct ShardedDir {
              "c": "model-00002-of-00002.safetensors")");
   }
   void index(const std::string& weight_map) const {
-    write_text(dir.file("model.safetensors.index.json"),
+    write_file(dir.file("model.safetensors.index.json"),
                R"({"metadata": {"total_size": 52}, "weight_map": {)" + weight_map + "}}");
   }
 };
@@ -74,24 +71,24 @@ TEST(TensorSource, ShardedIndexIsValidated) {
   const ShardedDir d;
   const std::string index = d.dir.file("model.safetensors.index.json");
   d.index(R"("a": "model-00001-of-00002.safetensors", "z": "model-00003-of-00003.safetensors")");
-  expect_error(index, "model-00003-of-00003.safetensors");
-  expect_error(d.dir.path(), "is missing");
+  expect_open_error(index, "model-00003-of-00003.safetensors");
+  expect_open_error(d.dir.path(), "is missing");
   d.index(R"("a": "../model-00001-of-00002.safetensors")");
-  expect_error(index, "outside the checkpoint directory");
+  expect_open_error(index, "outside the checkpoint directory");
   d.index(R"("a": "/etc/passwd")");
-  expect_error(index, "outside the checkpoint directory");
+  expect_open_error(index, "outside the checkpoint directory");
   d.index(R"("a": "sub/../../x.safetensors")");
-  expect_error(index, "outside the checkpoint directory");
+  expect_open_error(index, "outside the checkpoint directory");
   d.index(R"("c": "model-00001-of-00002.safetensors")");
-  expect_error(index, "tensor 'c' is not in its shard");
+  expect_open_error(index, "tensor 'c' is not in its shard");
   d.index(R"("a": 3)");
-  expect_error(index, "not a file name");
+  expect_open_error(index, "not a file name");
   d.index("");
-  expect_error(index, "empty");
-  write_text(index, "[1, 2, 3]");
-  expect_error(index, "weight_map");
-  write_text(index, "{\"weight_map\": ");
-  expect_error(index, "not valid JSON");
+  expect_open_error(index, "empty");
+  write_file(index, "[1, 2, 3]");
+  expect_open_error(index, "weight_map");
+  write_file(index, "{\"weight_map\": ");
+  expect_open_error(index, "not valid JSON");
 }
 
 TEST(TensorSource, FixtureDirectoryPrefersSafetensorsAndBinMatches) {
@@ -120,9 +117,11 @@ TEST(TensorSource, BinDirectoriesSingleAndSharded) {
   fs::copy_file(src, dir.file("pytorch_model-00002-of-00002.bin"));
   std::string map;
   const std::vector<std::string> names = ref.names();
-  for (std::size_t k = 0; k < names.size(); ++k)
-    map += (k ? "," : "") + ("\"" + names[k] + "\": \"pytorch_model-0000") + (k % 2 ? "1" : "2") + "-of-00002.bin\"";
-  write_text(dir.file("pytorch_model.bin.index.json"), "{\"weight_map\": {" + map + "}}");
+  for (std::size_t k = 0; k < names.size(); ++k) {
+    if (k) map += ',';
+    map += "\"" + names[k] + "\": \"pytorch_model-0000" + (k % 2 ? "1" : "2") + "-of-00002.bin\"";
+  }
+  write_file(dir.file("pytorch_model.bin.index.json"), "{\"weight_map\": {" + map + "}}");
   const TensorSource sharded = TensorSource::open(dir.path());
   EXPECT_EQ(sharded.files().size(), 2u);
   EXPECT_EQ(sharded.names().size(), names.size());
@@ -131,10 +130,10 @@ TEST(TensorSource, BinDirectoriesSingleAndSharded) {
 
 TEST(TensorSource, MissingOrEmptyPaths) {
   TempDir dir;
-  expect_error(dir.path(), "no model.safetensors");
-  expect_error(dir.file("nothing"), "no such file");
-  write_text(dir.file("model.safetensors"), "garbage");
-  expect_error(dir.path(), "model.safetensors");
+  expect_open_error(dir.path(), "no model.safetensors");
+  expect_open_error(dir.file("nothing"), "no such file");
+  write_file(dir.file("model.safetensors"), "garbage");
+  expect_open_error(dir.path(), "model.safetensors");
 }
 
 }  // namespace

@@ -28,7 +28,7 @@ Bytes safetensors_file(const std::string& header, const Bytes& data) {
   return b;
 }
 
-void expect_error(const Bytes& b, const std::string& needle) {
+void expect_safetensors_error(const Bytes& b, const std::string& needle) {
   try {
     SafeTensors::from_bytes(b, "bad.safetensors");
     FAIL() << "expected Error containing '" << needle << "'";
@@ -38,8 +38,8 @@ void expect_error(const Bytes& b, const std::string& needle) {
   }
 }
 
-void expect_error(const std::string& header, const Bytes& data, const std::string& needle) {
-  expect_error(safetensors_file(header, data), needle);
+void expect_safetensors_error(const std::string& header, const Bytes& data, const std::string& needle) {
+  expect_safetensors_error(safetensors_file(header, data), needle);
 }
 
 TEST(SafeTensors, RoundTripKeepsBitsShapesAndMetadata) {
@@ -140,29 +140,29 @@ TEST(SafeTensors, HeaderValidation) {
   {
     Bytes b = safetensors_file(ok, eight);
     b[0] = 0xff;  // header length past the end of the file
-    expect_error(b, "runs past the end");
+    expect_safetensors_error(b, "runs past the end");
     b[7] = 0x7f;  // and absurdly large
-    expect_error(b, "limit");
+    expect_safetensors_error(b, "limit");
   }
-  expect_error(Bytes{1, 2, 3}, "shorter than");
-  expect_error("[1, 2]", {}, "not a JSON object");
-  expect_error("\"text\"", {}, "not a JSON object");
-  expect_error("{not json", {}, "not a JSON object");
-  expect_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", eight, "outside the data section");
-  expect_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", eight, "outside the data section");
-  expect_error(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight, "needs 12");
-  expect_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", eight, "needs 4");
-  expect_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
+  expect_safetensors_error(Bytes{1, 2, 3}, "shorter than");
+  expect_safetensors_error("[1, 2]", {}, "not a JSON object");
+  expect_safetensors_error("\"text\"", {}, "not a JSON object");
+  expect_safetensors_error("{not json", {}, "not a JSON object");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,16]}})", eight, "outside the data section");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[8,0]}})", eight, "outside the data section");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", eight, "needs 12");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,8]}})", eight, "needs 4");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"b":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})",
                eight, "overlap");
-  expect_error(R"({"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", eight, "unknown dtype 'Q7'");
-  expect_error(R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", eight, "missing dtype");
-  expect_error(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight, "non-negative");
-  expect_error(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight,
+  expect_safetensors_error(R"({"a":{"dtype":"Q7","shape":[2],"data_offsets":[0,8]}})", eight, "unknown dtype 'Q7'");
+  expect_safetensors_error(R"({"a":{"dtype":7,"shape":[2],"data_offsets":[0,8]}})", eight, "missing dtype");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", eight, "non-negative");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[4294967296,4294967296],"data_offsets":[0,8]}})", eight,
                "larger than the file");
-  expect_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", eight, "data_offsets");
-  expect_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,-8]}})", eight, "data_offsets");
-  expect_error(R"({"a":[1,2]})", eight, "not an object");
-  expect_error(R"({"__metadata__":{"k":1}})", {}, "__metadata__");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", eight, "data_offsets");
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,-8]}})", eight, "data_offsets");
+  expect_safetensors_error(R"({"a":[1,2]})", eight, "not an object");
+  expect_safetensors_error(R"({"__metadata__":{"k":1}})", {}, "__metadata__");
   // U8 is a valid file dtype that roformer.cpp does not load: reading it (not opening) fails.
   const SafeTensors u8 = SafeTensors::from_bytes(
       safetensors_file(R"({"a":{"dtype":"U8","shape":[8],"data_offsets":[0,8]}})", eight));
@@ -171,7 +171,7 @@ TEST(SafeTensors, HeaderValidation) {
 
 TEST(SafeTensors, DuplicateTensorNamesAreRejected) {
   const Bytes data(12, 0);
-  expect_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
+  expect_safetensors_error(R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"a":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})",
                data, "duplicate");
 }
 

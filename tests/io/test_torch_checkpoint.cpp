@@ -23,18 +23,12 @@ using testing::FakeTensor;
 using testing::StateDictStyle;
 using testing::as_bytes;
 using testing::data_path;
+using testing::same_bits;
 using testing::state_dict_pickle;
 using testing::torch_archive;
 
 const char* kFixtures[] = {"roformer-tiny-mlm", "roformer-tiny-cls", "roformer-tiny-tok",
                            "roformer-tiny-causal", "roformer-tiny-qa", "roformer-tiny-mc"};
-
-bool same_bits(const Tensor& a, const Tensor& b) {
-  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
-  const Tensor ca = a.is_contiguous() ? a : a.clone();
-  const Tensor cb = b.is_contiguous() ? b : b.clone();
-  return ca.nbytes() == 0 || std::memcmp(ca.raw(), cb.raw(), ca.nbytes()) == 0;
-}
 
 TEST(TorchCheckpoint, FixturesMatchSafetensorsBitForBit) {
   // HF drops the tied aliases from safetensors; the .bin keeps them.

@@ -19,7 +19,7 @@ using testing::state_dict_pickle;
 
 io::TorchStateDict parse(const Bytes& b) { return io::parse_torch_pickle(b, "test.pkl"); }
 
-void expect_error(const Bytes& b, const std::string& needle) {
+void expect_pickle_error(const Bytes& b, const std::string& needle) {
   try {
     parse(b);
     FAIL() << "expected Error containing '" << needle << "'";
@@ -69,7 +69,7 @@ TEST(TorchPickle, ProtocolFourOpcodes) {
   const std::size_t at = p.size() + 1;
   p.op('J').le(0xffffffffu, 4);  // storage offset -1: must be rejected
   p.int_tuple({6}).int_tuple({1}).op(0x88).op('}').op('t').op('R').op('u').op('.');
-  expect_error(p.bytes(), "negative storage offset");
+  expect_pickle_error(p.bytes(), "negative storage offset");
   Bytes fixed = p.bytes();
   fixed[at] = fixed[at + 1] = fixed[at + 2] = fixed[at + 3] = 0;
   const io::TorchStateDict d = parse(fixed);
@@ -80,17 +80,17 @@ TEST(TorchPickle, ProtocolFourOpcodes) {
 }
 
 TEST(TorchPickle, ForbiddenGlobalsAreNamed) {
-  expect_error(PickleWriter().proto().global("os", "system").str("ls").op(0x85).op('R').op('.').bytes(),
+  expect_pickle_error(PickleWriter().proto().global("os", "system").str("ls").op(0x85).op('R').op('.').bytes(),
                "forbidden global 'os.system'");
-  expect_error(PickleWriter().proto().global("builtins", "eval").op('.').bytes(), "'builtins.eval'");
-  expect_error(PickleWriter().proto().global("torch._utils", "_rebuild_qtensor").op('.').bytes(),
+  expect_pickle_error(PickleWriter().proto().global("builtins", "eval").op('.').bytes(), "'builtins.eval'");
+  expect_pickle_error(PickleWriter().proto().global("torch._utils", "_rebuild_qtensor").op('.').bytes(),
                "'torch._utils._rebuild_qtensor'");
-  expect_error(PickleWriter().proto().global("torch", "load").op('.').bytes(), "'torch.load'");
+  expect_pickle_error(PickleWriter().proto().global("torch", "load").op('.').bytes(), "'torch.load'");
   // STACK_GLOBAL takes its names from the stack.
-  expect_error(PickleWriter().proto(4).str("subprocess").str("Popen").op(0x93).op('.').bytes(),
+  expect_pickle_error(PickleWriter().proto(4).str("subprocess").str("Popen").op(0x93).op('.').bytes(),
                "'subprocess.Popen'");
   // Whitelisted names that are not callable stay uncallable.
-  expect_error(PickleWriter().proto().global("torch", "FloatStorage").op(')').op('R').op('.').bytes(),
+  expect_pickle_error(PickleWriter().proto().global("torch", "FloatStorage").op(')').op('R').op('.').bytes(),
                "cannot call torch.FloatStorage");
 }
 
@@ -107,47 +107,47 @@ TEST(TorchPickle, ForbiddenGlobalInsideAnArchiveIsNamed) {
 }
 
 TEST(TorchPickle, MalformedStreams) {
-  expect_error({}, "truncated");
-  expect_error(PickleWriter().proto().op('}').bytes(), "truncated");  // no STOP
-  expect_error(PickleWriter().proto().op('.').bytes(), "stack underflow");
-  expect_error(PickleWriter().proto(6).op('.').bytes(), "protocol");
-  expect_error(PickleWriter().proto().op(']').op('.').bytes(), "does not hold a dict");
-  expect_error(PickleWriter().proto().op('}').str("x").integer(3).op('s').op('.').bytes(),
+  expect_pickle_error({}, "truncated");
+  expect_pickle_error(PickleWriter().proto().op('}').bytes(), "truncated");  // no STOP
+  expect_pickle_error(PickleWriter().proto().op('.').bytes(), "stack underflow");
+  expect_pickle_error(PickleWriter().proto(6).op('.').bytes(), "protocol");
+  expect_pickle_error(PickleWriter().proto().op(']').op('.').bytes(), "does not hold a dict");
+  expect_pickle_error(PickleWriter().proto().op('}').str("x").integer(3).op('s').op('.').bytes(),
                "entry 'x' is not a tensor");
-  expect_error(PickleWriter().proto().op('}').integer(1).op('}').op('s').op('.').bytes(), "key is not a string");
-  expect_error(PickleWriter().proto().get(7).op('.').bytes(), "memo entry 7");
-  expect_error(PickleWriter().proto().op(']').str("k").integer(1).op('s').op('.').bytes(), "not a dict");
-  expect_error(PickleWriter().proto().op('}').integer(1).op('a').op('.').bytes(), "not a list");
-  expect_error(PickleWriter().proto().op('}').op('(').integer(1).op('u').op('.').bytes(), "odd number");
-  expect_error(PickleWriter().proto().op('}').op('t').op('.').bytes(), "no MARK");
+  expect_pickle_error(PickleWriter().proto().op('}').integer(1).op('}').op('s').op('.').bytes(), "key is not a string");
+  expect_pickle_error(PickleWriter().proto().get(7).op('.').bytes(), "memo entry 7");
+  expect_pickle_error(PickleWriter().proto().op(']').str("k").integer(1).op('s').op('.').bytes(), "not a dict");
+  expect_pickle_error(PickleWriter().proto().op('}').integer(1).op('a').op('.').bytes(), "not a list");
+  expect_pickle_error(PickleWriter().proto().op('}').op('(').integer(1).op('u').op('.').bytes(), "odd number");
+  expect_pickle_error(PickleWriter().proto().op('}').op('t').op('.').bytes(), "no MARK");
   // Values below a MARK are out of reach until the MARK is closed.
-  expect_error(PickleWriter().proto().integer(1).op('(').op(0x85).op('.').bytes(), "stack underflow");
-  expect_error(PickleWriter().proto().op(0x8a).byte(9).bytes(), "wider than 64 bits");
-  expect_error(PickleWriter().proto().op('X').byte(0xff).byte(0xff).byte(0xff).byte(0xff).bytes(), "exceeds the limit");
-  expect_error(PickleWriter().proto().op('X').byte(0x10).byte(0).byte(0).byte(0).byte('a').bytes(), "truncated");
-  expect_error(PickleWriter().proto().op('c').byte('o').byte('s').bytes(), "truncated");
-  expect_error(PickleWriter().proto().op('I').op('.').bytes(), "unsupported pickle opcode 0x49");
-  expect_error(PickleWriter().proto().integer(1).op(')').op('R').op('.').bytes(), "not a whitelisted global");
-  expect_error(PickleWriter().proto().op(']').integer(1).op('b').op('.').bytes(), "BUILD");
-  expect_error(PickleWriter().proto().op(0x95).byte(0xff).byte(0xff).byte(0).byte(0).byte(0).byte(0).byte(0).byte(0).bytes(),
+  expect_pickle_error(PickleWriter().proto().integer(1).op('(').op(0x85).op('.').bytes(), "stack underflow");
+  expect_pickle_error(PickleWriter().proto().op(0x8a).byte(9).bytes(), "wider than 64 bits");
+  expect_pickle_error(PickleWriter().proto().op('X').byte(0xff).byte(0xff).byte(0xff).byte(0xff).bytes(), "exceeds the limit");
+  expect_pickle_error(PickleWriter().proto().op('X').byte(0x10).byte(0).byte(0).byte(0).byte('a').bytes(), "truncated");
+  expect_pickle_error(PickleWriter().proto().op('c').byte('o').byte('s').bytes(), "truncated");
+  expect_pickle_error(PickleWriter().proto().op('I').op('.').bytes(), "unsupported pickle opcode 0x49");
+  expect_pickle_error(PickleWriter().proto().integer(1).op(')').op('R').op('.').bytes(), "not a whitelisted global");
+  expect_pickle_error(PickleWriter().proto().op(']').integer(1).op('b').op('.').bytes(), "BUILD");
+  expect_pickle_error(PickleWriter().proto().op(0x95).byte(0xff).byte(0xff).byte(0).byte(0).byte(0).byte(0).byte(0).byte(0).bytes(),
                "FRAME");
 }
 
 TEST(TorchPickle, BadTensorsAndStorages) {
-  expect_error(state_dict_pickle({tensor("t", {4, 4}, {4, 1})}), "reaches element 16 of storage '0' which holds 12");
-  expect_error(state_dict_pickle({tensor("t", {3}, {1}, 12, 10)}), "reaches element 13");
-  expect_error(state_dict_pickle({tensor("t", {0}, {1}, 12, 13)}), "reaches element 13");
-  expect_error(state_dict_pickle({tensor("t", {3, 4}, {4})}), "differ in rank");
-  expect_error(state_dict_pickle({tensor("t", {int64_t{1} << 62, 4}, {1, int64_t{1} << 62})}), "overflows");
-  expect_error(state_dict_pickle({tensor("t", {2}, {1}, -1)}), "negative storage size");
-  expect_error(state_dict_pickle({tensor("t", {2}, {1}, 12, 0, "../x")}), "bad storage key");
-  expect_error(state_dict_pickle({tensor("a", {2}, {1}, 12), tensor("b", {2}, {1}, 13)}), "different types or sizes");
+  expect_pickle_error(state_dict_pickle({tensor("t", {4, 4}, {4, 1})}), "reaches element 16 of storage '0' which holds 12");
+  expect_pickle_error(state_dict_pickle({tensor("t", {3}, {1}, 12, 10)}), "reaches element 13");
+  expect_pickle_error(state_dict_pickle({tensor("t", {0}, {1}, 12, 13)}), "reaches element 13");
+  expect_pickle_error(state_dict_pickle({tensor("t", {3, 4}, {4})}), "differ in rank");
+  expect_pickle_error(state_dict_pickle({tensor("t", {int64_t{1} << 62, 4}, {1, int64_t{1} << 62})}), "overflows");
+  expect_pickle_error(state_dict_pickle({tensor("t", {2}, {1}, -1)}), "negative storage size");
+  expect_pickle_error(state_dict_pickle({tensor("t", {2}, {1}, 12, 0, "../x")}), "bad storage key");
+  expect_pickle_error(state_dict_pickle({tensor("a", {2}, {1}, 12), tensor("b", {2}, {1}, 13)}), "different types or sizes");
   FakeTensor t = tensor("t", {2}, {1});
   t.storage_type = "QInt8Storage";
-  expect_error(state_dict_pickle({t}), "'torch.QInt8Storage'");
+  expect_pickle_error(state_dict_pickle({t}), "'torch.QInt8Storage'");
   // A persistent id that is not ('storage', type, key, location, numel).
-  expect_error(PickleWriter().proto().str("x").op('Q').op('.').bytes(), "persistent id");
-  expect_error(PickleWriter().proto().op('(').str("storage").op('t').op('Q').op('.').bytes(), "persistent id");
+  expect_pickle_error(PickleWriter().proto().str("x").op('Q').op('.').bytes(), "persistent id");
+  expect_pickle_error(PickleWriter().proto().op('(').str("storage").op('t').op('Q').op('.').bytes(), "persistent id");
 }
 
 void expect_limit(const Bytes& b, const io::PickleLimits& limits, const std::string& needle) {
@@ -184,12 +184,12 @@ TEST(TorchPickle, ResourceBombsAreBounded) {
   expect_limit(PickleWriter().proto().str(std::string(101, 'x')).op('.').bytes(), small, "exceeds the limit");
   // A list that contains itself is harmless: objects are indices, not owners (no leak, no recursion).
   self.proto().op(']').put(0).get(0).op('a').get(0).op('a').op('.');
-  expect_error(self.bytes(), "does not hold a dict");
+  expect_pickle_error(self.bytes(), "does not hold a dict");
   // The default limits hold too.
   PickleWriter big;
   big.proto();
   for (int i = 0; i < (1 << 20) + 1; ++i) big.op('N');
-  expect_error(big.bytes(), "stack deeper");
+  expect_pickle_error(big.bytes(), "stack deeper");
 }
 
 }  // namespace

@@ -38,7 +38,7 @@ uint64_t peek(const Bytes& b, uint64_t at, int n) {
 // Offset of the first central directory record of a non-ZIP64 archive.
 uint64_t central(const Bytes& b) { return peek(b, b.size() - 6, 4); }
 
-void expect_error(const Bytes& b, const std::string& needle) {
+void expect_zip_error(const Bytes& b, const std::string& needle) {
   try {
     ZipReader z = reader(b);
     for (const io::ZipEntry& e : z.entries()) z.read(e, 1u << 20);
@@ -78,8 +78,8 @@ TEST(ZipReader, ReadsStoredDeflatedAndZip64Archives) {
 }
 
 TEST(ZipReader, RejectsNonZipAndTruncatedInput) {
-  expect_error(text(""), "too short");
-  expect_error(text("this is not a zip file at all, just text"), "no end of central directory");
+  expect_zip_error(text(""), "too short");
+  expect_zip_error(text("this is not a zip file at all, just text"), "no end of central directory");
   const Bytes good = build_zip(sample_entries());
   for (std::size_t n = 0; n < good.size(); ++n) {
     Bytes cut(good.begin(), good.begin() + static_cast<std::ptrdiff_t>(n));
@@ -94,78 +94,78 @@ TEST(ZipReader, RejectsBadDirectoryRecords) {
     Bytes b = good;
     poke(b, eocd + 8, 0xfffe, 2);
     poke(b, eocd + 10, 0xfffe, 2);
-    expect_error(b, "absurd entry count");
+    expect_zip_error(b, "absurd entry count");
   }
   {
     Bytes b = good;
     poke(b, eocd + 16, good.size() * 3, 4);
-    expect_error(b, "central directory");
+    expect_zip_error(b, "central directory");
   }
   {
     Bytes b = good;
     poke(b, eocd + 4, 1, 2);
-    expect_error(b, "multi-disk");
+    expect_zip_error(b, "multi-disk");
   }
   {
     Bytes b = good;
     poke(b, cd, 0x12345678, 4);
-    expect_error(b, "bad signature");
+    expect_zip_error(b, "bad signature");
   }
   {
     Bytes b = good;
     poke(b, cd + 42, cd - 10, 4);  // local header inside the directory
-    expect_error(b, "local header");
+    expect_zip_error(b, "local header");
   }
   {
     Bytes b = good;
     poke(b, cd + 42, 1, 4);  // no local header there
-    expect_error(b, "bad local header signature");
+    expect_zip_error(b, "bad local header signature");
   }
   {
     Bytes b = good;
     poke(b, cd + 8, 1, 2);
-    expect_error(b, "encrypted");
+    expect_zip_error(b, "encrypted");
   }
   {
     Bytes b = good;
     poke(b, cd + 10, 12, 2);
-    expect_error(b, "compression method 12");
+    expect_zip_error(b, "compression method 12");
   }
   {
     Bytes b = good;
     poke(b, cd + 20, 6, 4);  // stored with different sizes
-    expect_error(b, "different compressed");
+    expect_zip_error(b, "different compressed");
   }
   {
     Bytes b = good;  // first entry's data grown into the next entry's header
     poke(b, cd + 20, 200, 4);
     poke(b, cd + 24, 200, 4);
-    expect_error(b, "overlap");
+    expect_zip_error(b, "overlap");
   }
   {
     Bytes b = good;  // first entry's data runs into the central directory
     poke(b, cd + 20, cd, 4);
     poke(b, cd + 24, cd, 4);
-    expect_error(b, "runs past");
+    expect_zip_error(b, "runs past");
   }
   {
     Bytes b = good;
     b[cd + 46] = 'b';  // central name "b/first" no longer matches the local header
-    expect_error(b, "local header name");
+    expect_zip_error(b, "local header name");
   }
   {
     Bytes b = build_zip({{"same", text("1")}, {"same", text("2")}});
-    expect_error(b, "duplicate name");
+    expect_zip_error(b, "duplicate name");
   }
   {
     Bytes b = good;
     poke(b, cd + 24, 0xffffffffu, 4);  // saturated without a ZIP64 extra field
-    expect_error(b, "ZIP64 extra field");
+    expect_zip_error(b, "ZIP64 extra field");
   }
   {
     Bytes b = good;
     poke(b, eocd + 16, 0xffffffffu, 4);
-    expect_error(b, "ZIP64 locator is missing");
+    expect_zip_error(b, "ZIP64 locator is missing");
   }
 }
 
@@ -175,26 +175,26 @@ TEST(ZipReader, RejectsBadZip64Records) {
   {
     Bytes b = good;
     poke(b, locator + 8, good.size() + 100, 8);
-    expect_error(b, "ZIP64 end record lies outside");
+    expect_zip_error(b, "ZIP64 end record lies outside");
   }
   {
     Bytes b = good;
     const uint64_t end64 = peek(b, locator + 8, 8);
     poke(b, end64, 0, 4);
-    expect_error(b, "bad ZIP64 end record signature");
+    expect_zip_error(b, "bad ZIP64 end record signature");
   }
   {
     Bytes b = good;
     const uint64_t end64 = peek(b, locator + 8, 8);
     poke(b, end64 + 24, 1ull << 40, 8);
     poke(b, end64 + 32, 1ull << 40, 8);
-    expect_error(b, "absurd entry count");
+    expect_zip_error(b, "absurd entry count");
   }
   {
     Bytes b = good;
     const uint64_t end64 = peek(b, locator + 8, 8);
     poke(b, end64 + 48, 1ull << 62, 8);
-    expect_error(b, "central directory");
+    expect_zip_error(b, "central directory");
   }
 }
 
@@ -205,7 +205,7 @@ TEST(ZipReader, RejectsCorruptDeflateAndZipBombs) {
   {
     Bytes b = good;
     for (uint64_t k = 0; k < big.compressed_size; k += 3) b[big.data_offset + k] ^= 0x5a;
-    expect_error(b, "a/big");
+    expect_zip_error(b, "a/big");
   }
   {
     Bytes b = good;  // claims a larger uncompressed size than the stream gives
@@ -213,15 +213,15 @@ TEST(ZipReader, RejectsCorruptDeflateAndZipBombs) {
     uint64_t pos = cd;
     for (int i = 0; i < 2; ++i) pos += 46 + peek(b, pos + 28, 2) + peek(b, pos + 30, 2) + peek(b, pos + 32, 2);
     poke(b, pos + 24, big.size + 1, 4);
-    expect_error(b, "wrong uncompressed size");
+    expect_zip_error(b, "wrong uncompressed size");
     poke(b, pos + 24, 0xfffffff0u, 4);  // a 4 GiB claim from 100-odd bytes
-    expect_error(b, "impossible compression ratio");
+    expect_zip_error(b, "impossible compression ratio");
   }
   {
     Bytes b = good;  // CRC mismatch on otherwise valid data
     const uint64_t cd = central(b);
     poke(b, cd + 16, peek(b, cd + 16, 4) ^ 1, 4);
-    expect_error(b, "CRC-32 mismatch");
+    expect_zip_error(b, "CRC-32 mismatch");
   }
 }
 

@@ -63,7 +63,7 @@ class GeluIsa : public ::testing::TestWithParam<Isa> {
   GeluKernels kernels() const { return gelu_kernels(GetParam()); }
 };
 
-std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
+using testing::isa_param_name;
 
 INSTANTIATE_TEST_SUITE_P(Isas, GeluIsa, ::testing::Values(Isa::Scalar, Isa::Avx2, Isa::Avx512), isa_param_name);
 

@@ -34,13 +34,13 @@ constexpr double kTol = 2e-5;
 
 enum class Mask { None, Padded, NoKeyRow };
 
-struct Case {
+struct AttentionCase {
   int64_t batch = 2, heads = 2, T = 7, past = 0, D = 8;
   bool causal = false;
   Mask mask = Mask::None;
 };
 
-std::string describe(const Case& c) {
+std::string describe(const AttentionCase& c) {
   return "B=" + std::to_string(c.batch) + " heads=" + std::to_string(c.heads) + " T=" + std::to_string(c.T) +
          " past=" + std::to_string(c.past) + " D=" + std::to_string(c.D) + (c.causal ? " causal" : "") +
          (c.mask == Mask::Padded ? " padded" : c.mask == Mask::NoKeyRow ? " padded+no-key rows" : "");
@@ -49,12 +49,12 @@ std::string describe(const Case& c) {
 // Buffers laid out as SelfAttention's: q, out, dout as (B, T, hidden); k, v
 // as a KV cache (B, capacity, hidden) with spare capacity, so the strides differ.
 struct Problem {
-  Case c;
+  AttentionCase c;
   FusedAttention a;
   std::vector<float> q, k, v, dout;
   std::vector<uint8_t> valid;
 
-  explicit Problem(const Case& cs, uint32_t seed = 1) : c(cs) {
+  explicit Problem(const AttentionCase& cs, uint32_t seed = 1) : c(cs) {
     const int64_t H = c.heads * c.D, Tk = c.past + c.T, cap = Tk + 3;
     a.batch = c.batch;
     a.heads = c.heads;
@@ -99,7 +99,7 @@ struct Result {
 // against the double triple loop elsewhere): scores, + float lowest where
 // hidden, softmax, P V; backward through the saved P.
 Result reference(const Problem& p) {
-  const Case& c = p.c;
+  const AttentionCase& c = p.c;
   const FusedAttention& a = p.a;
   const int64_t T = c.T, Tk = a.kv_len, D = c.D;
   Result r;
@@ -182,8 +182,8 @@ struct Mode {
   Mask mask;
 };
 
-Case sweep_case(int64_t D, int64_t T, const Mode& m) {
-  Case c;
+AttentionCase sweep_case(int64_t D, int64_t T, const Mode& m) {
+  AttentionCase c;
   c.batch = 4;
   c.D = D;
   c.T = T;
@@ -201,7 +201,7 @@ TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
   for (int64_t D : {8, 32, 64, 80})
     for (int64_t T : {1, 7, 64, 65, 200})
       for (const Mode& m : modes) {
-        const Case c = sweep_case(D, T, m);
+        const AttentionCase c = sweep_case(D, T, m);
         const Problem p(c, ++seed);
         const Result want = reference(p);
         for (Isa isa : supported_isas()) {
@@ -216,7 +216,7 @@ TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
 // A query with no visible key averages every key uniformly (HF: all its
 // scores are float lowest), whatever the causal limit says.
 TEST(AttentionFused, QueryWithoutVisibleKeyAveragesAllKeys) {
-  Case c;
+  AttentionCase c;
   c.batch = 3;
   c.T = 9;
   c.past = 4;
@@ -250,7 +250,7 @@ TEST(AttentionFused, QueryWithoutVisibleKeyAveragesAllKeys) {
 
 TEST(AttentionFused, ResultsDoNotDependOnThreadCount) {
   for (const bool causal : {false, true}) {
-    Case c;
+    AttentionCase c;
     c.batch = 3;
     c.heads = 3;
     c.T = 130;
@@ -279,7 +279,7 @@ TEST(AttentionFused, ResultsDoNotDependOnThreadCount) {
 // for those the reference gradient is HF's formal one through the uniform
 // probabilities, which the forward's value does not follow.
 TEST(AttentionFused, BackwardMatchesFiniteDifferences) {
-  Case c;
+  AttentionCase c;
   c.batch = 2;
   c.heads = 2;
   c.T = 5;
@@ -333,7 +333,7 @@ TEST(AttentionFused, BackwardMatchesFiniteDifferences) {
 float bf16_round(float x) { return bf16_to_f32(f32_to_bf16(x)); }
 
 Result rounded_reference(const Problem& p) {
-  const Case& c = p.c;
+  const AttentionCase& c = p.c;
   const FusedAttention& a = p.a;
   const int64_t T = c.T, Tk = a.kv_len, D = c.D;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -387,7 +387,7 @@ TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
   for (int64_t D : {32, 64})
     for (int64_t T : {16, 65, 200})  // 65 and 37 + 200 keys: an odd last key
       for (const Mode& m : modes) {
-        const Case c = sweep_case(D, T, m);
+        const AttentionCase c = sweep_case(D, T, m);
         Problem p(c, ++seed);
         const Result want = rounded_reference(p);
         const Result fp32 = fused(p, ExecContext{1, Isa::Scalar}, false);
@@ -424,7 +424,7 @@ TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
 }
 
 TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
-  Case c;
+  AttentionCase c;
   c.D = 64;
   c.T = 16;
   Problem p(c);
@@ -438,7 +438,7 @@ TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
   EXPECT_FALSE(uses_bf16_products(p.a, scalar)) << "too few queries";
   // head_dim 48 or 80: the fp32 products, bit for bit.
   for (int64_t D : {48, 80}) {
-    Case odd = c;
+    AttentionCase odd = c;
     odd.D = D;
     Problem q(odd, 3);
     const Result fp32 = fused(q, scalar, false);
@@ -456,7 +456,7 @@ TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
 }
 
 TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
-  Case c;
+  AttentionCase c;
   c.batch = 3;
   c.heads = 3;
   c.T = 130;
@@ -477,7 +477,7 @@ TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
 }
 
 TEST(AttentionFused, RejectsInconsistentShapes) {
-  Case c;
+  AttentionCase c;
   Problem p(c);
   std::vector<float> out(p.q.size()), scratch(1 << 16);
   p.a.kv_len = p.a.past + p.a.q_len - 1;  // fewer keys than positions

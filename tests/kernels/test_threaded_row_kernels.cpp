@@ -24,7 +24,7 @@ struct Shape2 {
 // Rows and columns that are not multiples of the vector width, the row chunk
 // (32) or the column block (64); the first two are below the threading
 // threshold, the others above it.
-const Shape2 kShapes[] = {{1, 5}, {3, 24}, {203, 300}, {97, 1030}, {517, 77}, {64, 256}};
+const Shape2 kRowShapes[] = {{1, 5}, {3, 24}, {203, 300}, {97, 1030}, {517, 77}, {64, 256}};
 
 struct LnCase {
   std::vector<float> x, dy, gamma, beta;
@@ -48,12 +48,12 @@ class LayerNormIsa : public ::testing::TestWithParam<Isa> {
   }
 };
 
-std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
+using testing::isa_param_name;
 
 INSTANTIATE_TEST_SUITE_P(Isas, LayerNormIsa, ::testing::Values(Isa::Scalar, Isa::Avx2, Isa::Avx512), isa_param_name);
 
 TEST_P(LayerNormIsa, ForwardSameBitsForAnyThreadCountAndMatchesDefinition) {
-  for (const Shape2 s : kShapes) {
+  for (const Shape2 s : kRowShapes) {
     const LnCase c = ln_case(s, 1);
     const std::size_t n = c.x.size(), r = static_cast<std::size_t>(s.rows);
     std::vector<float> y1(n), m1(r), s1(r);
@@ -92,7 +92,7 @@ TEST_P(LayerNormIsa, ForwardSameBitsForAnyThreadCountAndMatchesDefinition) {
 // The bf16 copy a LayerNorm writes for the next products holds the bits the
 // separate conversion of its fp32 output gives, and the fp32 output is unchanged.
 TEST_P(LayerNormIsa, Bf16CopyEqualsConvertingTheOutput) {
-  for (const Shape2 s : kShapes) {
+  for (const Shape2 s : kRowShapes) {
     const LnCase c = ln_case(s, 9);
     const std::size_t n = c.x.size();
     std::vector<float> y(n);
@@ -114,7 +114,7 @@ TEST_P(LayerNormIsa, Bf16CopyEqualsConvertingTheOutput) {
 // Rows' statistics are computed four at a time; each row must still get the
 // numbers it gets alone, and those of the plain loops (same sums, same order).
 TEST_P(LayerNormIsa, RowStatisticsDoNotDependOnNeighbouringRows) {
-  for (const Shape2 s : kShapes) {
+  for (const Shape2 s : kRowShapes) {
     const LnCase c = ln_case(s, 5);
     const auto n = static_cast<std::size_t>(s.rows * s.cols), r = static_cast<std::size_t>(s.rows);
     std::vector<float> y(n), m(r), sd(r), y_ref(n), m_ref(r), sd_ref(r);
@@ -137,7 +137,7 @@ TEST_P(LayerNormIsa, RowStatisticsDoNotDependOnNeighbouringRows) {
 }
 
 TEST_P(LayerNormIsa, BackwardSameBitsForAnyThreadCountAndMatchesFormulas) {
-  for (const Shape2 s : kShapes) {
+  for (const Shape2 s : kRowShapes) {
     const LnCase c = ln_case(s, 5);
     const std::size_t n = c.x.size(), r = static_cast<std::size_t>(s.rows), cols = static_cast<std::size_t>(s.cols);
     std::vector<float> y(n), mean(r), rstd(r);
@@ -215,7 +215,7 @@ TEST(ThreadedRowKernels, LayerNormOverloadsWithoutContextAreTheReference) {
 }
 
 TEST(ThreadedRowKernels, BiasKernelsEqualSerialLoopsExactly) {
-  for (const Shape2 s : kShapes) {
+  for (const Shape2 s : kRowShapes) {
     const std::size_t n = static_cast<std::size_t>(s.rows * s.cols), cols = static_cast<std::size_t>(s.cols);
     const auto dy = random_floats(n, 13), bias = random_floats(cols, 14), db0 = random_floats(cols, 15);
     // The serial loops: rows added in order, one at a time.

@@ -8,19 +8,17 @@
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
+using testing::fixture_batch;
 using testing::data_path;
 using testing::max_abs;
 using testing::max_abs_diff;
 using testing::TempDir;
-
-Batch fixture_batch(const SafeTensors& expected) {
-  return Batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
-}
 
 TEST(CheckpointFormats, ShardedSafetensorsGiveTheSameLogits) {
   const std::string dir = data_path("fixtures/roformer-tiny-mlm");

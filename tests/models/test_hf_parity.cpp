@@ -11,11 +11,13 @@
 
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
+using testing::fixture_batch;
 using testing::data_path;
 using testing::max_abs;
 using testing::max_abs_diff;
@@ -28,10 +30,7 @@ void expect_close(const Tensor& ours, const Tensor& ref, const std::string& what
   EXPECT_LE(diff, tol) << what << ": max|diff| " << diff << " over tolerance " << tol;
 }
 
-struct Case {
-  std::string dir;
-  Task task;
-};
+using Case = testing::TaskFixture;
 
 class HfParity : public ::testing::TestWithParam<Case> {};
 
@@ -39,7 +38,7 @@ TEST_P(HfParity, EveryOutputMatches) {
   const Case& c = GetParam();
   const std::string dir = data_path("fixtures/" + c.dir);
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
-  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  Batch batch = fixture_batch(expected);
   // Both checkpoint formats, and 1 and 2 threads.
   for (const char* file : {"model.safetensors", "pytorch_model.bin"})
   for (int threads : {1, 2}) {

@@ -15,11 +15,13 @@
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
 #include "roformer/training.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
+using testing::fixture_batch;
 using testing::data_path;
 using testing::max_abs_diff;
 
@@ -30,10 +32,7 @@ using testing::max_abs_diff;
 // if a product were computed wrongly (errors of order 1).
 constexpr double kBf16Tolerance = 3e-2;
 
-struct Case {
-  std::string dir;
-  Task task;
-};
+using Case = testing::TaskFixture;
 
 // The HF fixtures both suites run on, named by their head.
 const Case kFixtures[] = {{"roformer-tiny-mlm", Task::MaskedLM},
@@ -66,7 +65,7 @@ struct Reduced {
 void check_close_to_hf_and_switchable(const Case& c, const Reduced& r) {
   const std::string dir = data_path("fixtures/" + c.dir);
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
-  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  Batch batch = fixture_batch(expected);
   LoadOptions load;
   load.bf16_matmuls = !r.int8;
   load.int8_matmuls = r.int8;
@@ -169,7 +168,7 @@ TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
   const Case& c = GetParam();
   const std::string dir = data_path("fixtures/" + c.dir);
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
-  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  Batch batch = fixture_batch(expected);
   RoFormerModel packed = RoFormerModel::from_pretrained(dir);
   EXPECT_EQ(packed.packed_matmuls(), default_gemm_backend() == GemmBackend::OneDnn);
   packed.set_packed_matmuls(true);  // also where oneDNN is not the default
@@ -205,7 +204,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, PackedInference,
 TEST(ReducedPrecision, TrainingAndSavingUseTheFp32Weights) {
   const std::string dir = data_path("fixtures/roformer-tiny-cls");
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
-  Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  Batch batch = fixture_batch(expected);
   const RoFormerModel fp32 = RoFormerModel::from_pretrained(dir);
   TrainLabels labels;
   labels.labels = Tensor::zeros({batch.input_ids.size(0)}, DType::I64);

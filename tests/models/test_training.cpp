@@ -12,18 +12,16 @@
 #include "roformer/error.h"
 #include "roformer/safetensors.h"
 #include "roformer/training.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
+using testing::fixture_batch;
 using testing::data_path;
 using testing::max_abs;
 using testing::max_abs_diff;
-
-Batch fixture_batch(const SafeTensors& expected) {
-  return Batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
-}
 
 class TrainingGoldens : public ::testing::TestWithParam<std::string> {};
 

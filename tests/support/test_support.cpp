@@ -5,14 +5,31 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <stdexcept>
 
 namespace roformer::testing {
 
 std::string data_path(const std::string& relative) { return std::string(ROFORMER_TEST_DATA_DIR) + "/" + relative; }
 
+std::string fixture_dir(const std::string& name) { return data_path("fixtures/" + name); }
+
 std::string cli_path() { return ROFORMER_CLI_PATH; }
+
+void write_file(const std::string& path, const std::string& bytes) {
+  std::ofstream out(path, std::ios::binary);
+  out << bytes;
+  if (!out.flush()) throw std::runtime_error("write_file: cannot write " + path);
+}
+
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (a.shape() != b.shape() || a.dtype() != b.dtype()) return false;
+  const Tensor ca = a.is_contiguous() ? a : a.clone();
+  const Tensor cb = b.is_contiguous() ? b : b.clone();
+  return ca.nbytes() == 0 || std::memcmp(ca.raw(), cb.raw(), ca.nbytes()) == 0;
+}
 
 std::vector<float> random_floats(std::size_t n, uint32_t seed, float lo, float hi) {
   std::mt19937 rng(seed);

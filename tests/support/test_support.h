@@ -1,18 +1,44 @@
 #pragma once
 // Shared helpers for the test programs: fixture paths, random data, comparisons.
+#include <gtest/gtest.h>
+
 #include <cstdint>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "roformer/cpu.h"
+#include "roformer/error.h"
 #include "roformer/tensor.h"
 
 namespace roformer::testing {
 
 // Path of a file under tests/data (fixtures are copied there from the HF harness).
 std::string data_path(const std::string& relative);
+// Path of a fixture checkpoint directory, tests/data/fixtures/<name>.
+std::string fixture_dir(const std::string& name);
 // Path of the built `roformer` command-line program.
 std::string cli_path();
+
+// Writes `bytes` to `path` as they are (binary), replacing the file.
+void write_file(const std::string& path, const std::string& bytes);
+
+// Same shape, dtype and bytes.
+bool same_bits(const Tensor& a, const Tensor& b);
+
+// Runs `fn`, expecting a roformer::Error whose message contains `needle`.
+template <typename Fn>
+void expect_error(Fn fn, const std::string& needle) {
+  try {
+    fn();
+    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
+  }
+}
+
+// Test names for suites run once per instruction set.
+inline std::string isa_param_name(const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); }
 
 std::vector<float> random_floats(std::size_t n, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
 

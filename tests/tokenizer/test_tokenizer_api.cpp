@@ -17,15 +17,8 @@ namespace {
 using V = std::vector<std::string>;
 using Ids = std::vector<int64_t>;
 
-template <typename Fn>
-void expect_error(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
+using testing::expect_error;
+using testing::write_file;
 
 Vocab fixture_vocab() { return Vocab::from_file(testing::data_path("fixtures/vocab.txt")); }
 
@@ -37,12 +30,11 @@ Tokenizer bert(bool lower = true) {
 
 bool have_jieba() { return std::filesystem::exists(default_jieba_dict_path()); }
 
-void write(const std::string& path, const std::string& bytes) { std::ofstream(path, std::ios::binary) << bytes; }
 
 // A checkpoint-like directory with the fixture vocab and the given config.
 std::string make_dir(const testing::TempDir& dir, const std::string& config) {
   std::filesystem::copy_file(testing::data_path("fixtures/vocab.txt"), dir.file("vocab.txt"));
-  if (!config.empty()) write(dir.file("tokenizer_config.json"), config);
+  if (!config.empty()) write_file(dir.file("tokenizer_config.json"), config);
   return dir.path();
 }
 
@@ -233,7 +225,7 @@ TEST(Tokenizer, FromPretrainedBertAndModelType) {
   // No tokenizer_class: config.json's model_type decides.
   testing::TempDir typed;
   make_dir(typed, R"({"do_lower_case": true})");
-  write(typed.file("config.json"), R"({"model_type": "bert"})");
+  write_file(typed.file("config.json"), R"({"model_type": "bert"})");
   EXPECT_FALSE(Tokenizer::from_pretrained(typed.path()).options().use_jieba);
   // Only vocab.txt: HF defaults need a model type to pick the class.
   testing::TempDir bare;
@@ -242,14 +234,14 @@ TEST(Tokenizer, FromPretrainedBertAndModelType) {
   // special_tokens_map.json wins over tokenizer_config.json.
   testing::TempDir mapped;
   make_dir(mapped, R"({"tokenizer_class": "BertTokenizer", "mask_token": "<nope>"})");
-  write(mapped.file("special_tokens_map.json"), R"({"mask_token": {"content": "[MASK]", "lstrip": false}})");
+  write_file(mapped.file("special_tokens_map.json"), R"({"mask_token": {"content": "[MASK]", "lstrip": false}})");
   EXPECT_EQ(Tokenizer::from_pretrained(mapped.path()).mask_id(), 4);
 }
 
 TEST(Tokenizer, HostileDirectoriesAndConfigs) {
   expect_error([] { Tokenizer::from_pretrained("/nonexistent/model"); }, "does not exist");
   testing::TempDir empty;
-  write(empty.file("tokenizer_config.json"), R"({"tokenizer_class": "BertTokenizer"})");
+  write_file(empty.file("tokenizer_config.json"), R"({"tokenizer_class": "BertTokenizer"})");
   expect_error([&] { Tokenizer::from_pretrained(empty.path()); }, "vocab file");
 
   const auto config_error = [](const std::string& config, const std::string& needle) {
@@ -259,7 +251,7 @@ TEST(Tokenizer, HostileDirectoriesAndConfigs) {
   config_error("{not json", "tokenizer_config.json: invalid JSON");
   testing::TempDir blank;
   make_dir(blank, "");
-  write(blank.file("tokenizer_config.json"), "");
+  write_file(blank.file("tokenizer_config.json"), "");
   expect_error([&] { Tokenizer::from_pretrained(blank.path()); }, "invalid JSON");
   config_error("[1, 2]", "expected a JSON object");
   config_error(R"({"tokenizer_class": "GPT2Tokenizer"})", "unsupported tokenizer 'GPT2Tokenizer'");
@@ -294,7 +286,7 @@ TEST(Tokenizer, HostileJiebaDictionaryPath) {
   testing::TempDir dir;
   o.jieba_dict_path = dir.file("nothing.txt");
   expect_error([&] { Tokenizer(fixture_vocab(), o); }, "jieba dictionary");
-  write(dir.file("bad.txt"), "word 1\nbroken\n");
+  write_file(dir.file("bad.txt"), "word 1\nbroken\n");
   o.jieba_dict_path = dir.file("bad.txt");
   expect_error([&] { Tokenizer(fixture_vocab(), o); }, "line 2");
 }

@@ -13,20 +13,9 @@
 namespace roformer {
 namespace {
 
-void write(const std::string& path, const std::string& bytes) {
-  std::ofstream(path, std::ios::binary) << bytes;
-}
-
-// Runs `fn`, expecting an Error whose message contains `needle`.
-template <typename Fn>
-void expect_error(Fn fn, const std::string& needle) {
-  try {
-    fn();
-    ADD_FAILURE() << "no error; expected one mentioning '" << needle << "'";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << "message: " << e.what();
-  }
-}
+using testing::expect_error;
+using testing::write_file;
+using V = std::vector<std::string>;
 
 // ---------------------------------------------------------------- vocab
 
@@ -109,12 +98,12 @@ TEST(JiebaDictionary, HostileLinesNameTheLine) {
 TEST(JiebaDictionary, LoadIsCachedPerFile) {
   testing::TempDir dir;
   const std::string path = dir.file("dict.txt");
-  write(path, "x 1\n");
+  write_file(path, "x 1\n");
   const auto a = JiebaDictionary::load(path);
   const auto b = JiebaDictionary::load(path);
   EXPECT_EQ(a.get(), b.get());
   std::filesystem::remove(path);
-  write(path, "x 1\ny 22\n");  // a changed file is read again
+  write_file(path, "x 1\ny 22\n");  // a changed file is read again
   const auto c = JiebaDictionary::load(path);
   EXPECT_NE(a.get(), c.get());
   EXPECT_EQ(c->frequency("y"), 22);
@@ -124,7 +113,7 @@ TEST(JiebaDictionary, LoadIsCachedPerFile) {
 TEST(JiebaDictionary, ConcurrentLoadsShareOneCopy) {
   testing::TempDir dir;
   const std::string path = dir.file("dict.txt");
-  write(path, "x 1\n");
+  write_file(path, "x 1\n");
   std::vector<std::shared_ptr<const JiebaDictionary>> got(4);
   std::vector<std::thread> threads;
   for (std::size_t i = 0; i < got.size(); ++i) threads.emplace_back([&, i] { got[i] = JiebaDictionary::load(path); });
@@ -145,7 +134,6 @@ TEST(JiebaDictionary, DebianDictionary) {
 
 TEST(JiebaSegmenter, BlocksWhitespaceAndAsciiRuns) {
   const JiebaSegmenter seg(dict("北京 100\n大学 50\n北京大学 200\n"));
-  using V = std::vector<std::string>;
   EXPECT_EQ(seg.cut("北京大学"), V({"北京大学"}));
   // Non-han text: one character at a time, except \r\n; ASCII letters/digits are glued.
   EXPECT_EQ(seg.cut("ab12 北京!\r\n\t大学x"), V({"ab12", " ", "北京", "!", "\r\n", "\t", "大学", "x"}));

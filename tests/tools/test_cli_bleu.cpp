@@ -10,13 +10,13 @@
 namespace roformer::testing {
 namespace {
 
-void write(const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; }
+using testing::write_file;
 
 TEST(CliBleu, ReadmeExampleAsJson) {
   TempDir dir;
-  write(dir.file("hyp.txt"), "The dog bit the man.\nIt wasn't surprising.\nThe man had just bitten him.\n");
-  write(dir.file("ref1.txt"), "The dog bit the man.\nIt was not unexpected.\nThe man bit him first.\n");
-  write(dir.file("ref2.txt"), "The dog had bit the man.\r\nNo one was surprised.\r\nThe man had bitten the dog.\r\n");
+  write_file(dir.file("hyp.txt"), "The dog bit the man.\nIt wasn't surprising.\nThe man had just bitten him.\n");
+  write_file(dir.file("ref1.txt"), "The dog bit the man.\nIt was not unexpected.\nThe man bit him first.\n");
+  write_file(dir.file("ref2.txt"), "The dog had bit the man.\r\nNo one was surprised.\r\nThe man had bitten the dog.\r\n");
   const auto r = run_command(cli_path() + " bleu " + dir.file("hyp.txt") + " " + dir.file("ref1.txt") + " " +
                              dir.file("ref2.txt") + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -39,7 +39,7 @@ TEST(CliBleu, ReadmeExampleAsJson) {
 
 TEST(CliBleu, StdinOptionsAndWidth) {
   TempDir dir;
-  write(dir.file("ref.txt"), "the cat sat on the mat\n");
+  write_file(dir.file("ref.txt"), "the cat sat on the mat\n");
   const auto r = run_command("printf 'the cat sat on\\n' | " + cli_path() + " bleu - " + dir.file("ref.txt") +
                              " -w 3 --smooth-method none 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -47,8 +47,8 @@ TEST(CliBleu, StdinOptionsAndWidth) {
   EXPECT_DOUBLE_EQ(j["score"].get<double>(), 60.653);  // 100 * exp(1 - 6/4)
   EXPECT_EQ(j["smooth"], "none");
 
-  write(dir.file("lc_hyp.txt"), "The Cat\n");
-  write(dir.file("lc_ref.txt"), "the cat\n");
+  write_file(dir.file("lc_hyp.txt"), "The Cat\n");
+  write_file(dir.file("lc_ref.txt"), "the cat\n");
   const auto lc = run_command(cli_path() + " bleu " + dir.file("lc_hyp.txt") + " " + dir.file("lc_ref.txt") +
                               " --lowercase --smooth-method floor 2>&1");
   ASSERT_EQ(lc.status, 0) << lc.output;
@@ -60,9 +60,9 @@ TEST(CliBleu, StdinOptionsAndWidth) {
 
 TEST(CliBleu, ErrorsAreOneLineWithNonZeroExit) {
   TempDir dir;
-  write(dir.file("two.txt"), "a\nb\n");
-  write(dir.file("one.txt"), "a\n");
-  write(dir.file("bad.txt"), "a\n\xff\n");
+  write_file(dir.file("two.txt"), "a\nb\n");
+  write_file(dir.file("one.txt"), "a\n");
+  write_file(dir.file("bad.txt"), "a\n\xff\n");
   const auto count = run_command(cli_path() + " bleu " + dir.file("two.txt") + " " + dir.file("one.txt") + " 2>&1");
   EXPECT_NE(count.status, 0);
   EXPECT_NE(count.output.find("error"), std::string::npos) << count.output;

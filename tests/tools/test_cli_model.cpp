@@ -11,10 +11,9 @@
 namespace roformer::testing {
 namespace {
 
-std::string fixture(const std::string& dir) { return data_path("fixtures/" + dir); }
 
 TEST(CliModel, InfoDescribesTheCheckpoint) {
-  const auto r = run_command(cli_path() + " info -m " + fixture("roformer-tiny-cls"));
+  const auto r = run_command(cli_path() + " info -m " + fixture_dir("roformer-tiny-cls"));
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = nlohmann::json::parse(r.output);
   EXPECT_EQ(j["class"], "RoFormerForSequenceClassification");
@@ -25,7 +24,7 @@ TEST(CliModel, InfoDescribesTheCheckpoint) {
 
 TEST(CliModel, ForwardWritesHfEqualOutputs) {
   TempDir tmp;
-  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string dir = fixture_dir("roformer-tiny-qa");
   const auto r = run_command(cli_path() + " forward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
                              tmp.file("out.safetensors") + " --hidden-states --threads 2 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -43,7 +42,7 @@ TEST(CliModel, ForwardWritesHfEqualOutputs) {
 // reduced precision, is a one-line error.
 TEST(CliModel, ForwardDtypes) {
   TempDir tmp;
-  const std::string dir = fixture("roformer-tiny-cls");
+  const std::string dir = fixture_dir("roformer-tiny-cls");
   SafeTensors ref = SafeTensors::open(dir + "/expected.safetensors");
   const auto want = ref.get("logits").to_vector();
   // bf16 through each kernel by name; panels only where the CPU has AVX512-BF16.
@@ -79,7 +78,7 @@ TEST(CliModel, ForwardDtypes) {
 TEST(CliModel, ForwardBackwardWritesTorchEqualGradients) {
   for (const std::string kind : {"roformer-tiny-mlm", "roformer-tiny-cls"}) {
     TempDir tmp;
-    const std::string dir = fixture(kind);
+    const std::string dir = fixture_dir(kind);
     SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
     SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
     std::vector<std::pair<std::string, Tensor>> inputs;
@@ -110,7 +109,7 @@ TEST(CliModel, ForwardBackwardWritesTorchEqualGradients) {
 
 TEST(CliModel, ForwardBackwardWithoutLabelsIsAClearError) {
   TempDir tmp;
-  const std::string dir = fixture("roformer-tiny-cls");
+  const std::string dir = fixture_dir("roformer-tiny-cls");
   const auto r = run_command(cli_path() + " forward --backward -m " + dir + " -i " + dir + "/expected.safetensors -o " +
                              tmp.file("o.safetensors") + " 2>&1");
   EXPECT_NE(r.status, 0);
@@ -120,11 +119,11 @@ TEST(CliModel, ForwardBackwardWithoutLabelsIsAClearError) {
 TEST(CliModel, ExportLoadsBackBitIdenticalWithTokenizerFiles) {
   TempDir tmp;
   const std::string out = tmp.file("exported");
-  const auto r = run_command(cli_path() + " export -m " + fixture("roformer-tiny-tok") + " -o " + out + " 2>&1");
+  const auto r = run_command(cli_path() + " export -m " + fixture_dir("roformer-tiny-tok") + " -o " + out + " 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
   for (const char* f : {"config.json", "model.safetensors", "vocab.txt", "tokenizer_config.json"})
     EXPECT_TRUE(std::filesystem::exists(out + "/" + f)) << f;
-  RoFormerModel a = RoFormerModel::from_pretrained(fixture("roformer-tiny-tok"));
+  RoFormerModel a = RoFormerModel::from_pretrained(fixture_dir("roformer-tiny-tok"));
   RoFormerModel b = RoFormerModel::from_pretrained(out);
   const auto ta = a.named_tensors(), tb = b.named_tensors();
   ASSERT_EQ(ta.size(), tb.size());
@@ -136,7 +135,7 @@ TEST(CliModel, ErrorsAreOneLineAndNonZero) {
   EXPECT_NE(missing.status, 0);
   EXPECT_NE(missing.output.find("roformer: error:"), std::string::npos) << missing.output;
   TempDir tmp;
-  const auto no_input = run_command(cli_path() + " forward -m " + fixture("roformer-tiny-qa") + " -i " +
+  const auto no_input = run_command(cli_path() + " forward -m " + fixture_dir("roformer-tiny-qa") + " -i " +
                                     tmp.file("none.safetensors") + " -o " + tmp.file("o.safetensors") + " 2>&1");
   EXPECT_NE(no_input.status, 0);
   EXPECT_NE(no_input.output.find("roformer: error:"), std::string::npos) << no_input.output;

@@ -17,7 +17,6 @@
 namespace roformer::testing {
 namespace {
 
-std::string fixture(const std::string& dir) { return data_path("fixtures/" + dir); }
 
 std::vector<nlohmann::json> json_lines(const std::string& text) {
   std::vector<nlohmann::json> out;
@@ -38,7 +37,7 @@ ModelOutput run_one(const RoFormerModel& model, const Encoding& e) {
 }
 
 TEST(CliText, FillMaskTopPredictionIsTheArgmax) {
-  const std::string dir = fixture("roformer-tiny-mlm");
+  const std::string dir = fixture_dir("roformer-tiny-mlm");
   const std::string text = "the cat [MASK] on the mat";
   const auto r = run_command(cli_path() + " fill-mask -m " + dir + " -k 4 '" + text + "' 'a [MASK] dog [MASK]'");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -62,7 +61,7 @@ TEST(CliText, FillMaskTopPredictionIsTheArgmax) {
 }
 
 TEST(CliText, ClassifyReadsStdinAndAgreesWithTheLibrary) {
-  const std::string dir = fixture("roformer-tiny-cls");
+  const std::string dir = fixture_dir("roformer-tiny-cls");
   const auto r = run_command("printf 'a good day\\nterrible service\\nfine\\tthanks\\n' | " + cli_path() +
                              " classify -m " + dir + " --batch-size 2");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -83,18 +82,18 @@ TEST(CliText, ClassifyReadsStdinAndAgreesWithTheLibrary) {
 }
 
 TEST(CliText, TokenClassificationLabelsEveryToken) {
-  const auto r = run_command(cli_path() + " classify -m " + fixture("roformer-tiny-tok") + " 'john lives in paris'");
+  const auto r = run_command(cli_path() + " classify -m " + fixture_dir("roformer-tiny-tok") + " 'john lives in paris'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto lines = json_lines(r.output);
   ASSERT_EQ(lines.size(), 1u);
-  Tokenizer tok = Tokenizer::from_pretrained(fixture("roformer-tiny-tok"));
+  Tokenizer tok = Tokenizer::from_pretrained(fixture_dir("roformer-tiny-tok"));
   EXPECT_EQ(lines[0]["tokens"].size(), tok.encode("john lives in paris").input_ids.size());
 }
 
 // Each token's characters, and with --aggregate its B-/I- groups as entities
 // carrying the text they cover (the grouping itself: Entities.* in test_models).
 TEST(CliText, TokenClassificationGivesSpansAndEntities) {
-  const std::string dir = fixture("roformer-tiny-tok");
+  const std::string dir = fixture_dir("roformer-tiny-tok");
   const std::string text = "John Smith lives in New York, Zoë in Paris";
   const auto r = run_command(cli_path() + " classify --aggregate simple -m " + dir + " '" + text + "'");
   ASSERT_EQ(r.status, 0) << r.output;
@@ -144,7 +143,7 @@ TEST(CliText, TokenClassificationGivesSpansAndEntities) {
 }
 
 TEST(CliText, EmbedPoolsAndNormalises) {
-  const std::string dir = fixture("roformer-tiny-mlm");
+  const std::string dir = fixture_dir("roformer-tiny-mlm");
   const auto cls = run_command(cli_path() + " embed -m " + dir + " 'hello world'");
   const auto mean = run_command(cli_path() + " embed -m " + dir + " --pooling mean --normalize 'hello world'");
   ASSERT_EQ(cls.status, 0) << cls.output;
@@ -165,12 +164,12 @@ TEST(CliText, EmbedPoolsAndNormalises) {
 TEST(CliText, QaAnswersWithASpanOfTheContext) {
   const std::string context = "Zoë lives in Paris with Mary";
   const auto r = run_command("printf 'who lives there\\t" + context + "\\n' | " + cli_path() + " qa -m " +
-                             fixture("roformer-tiny-qa"));
+                             fixture_dir("roformer-tiny-qa"));
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
   const int64_t first = j["start_token"].get<int64_t>(), last = j["end_token"].get<int64_t>();
   ASSERT_LE(first, last);
-  const TokenizedText t = Tokenizer::from_pretrained(fixture("roformer-tiny-qa")).tokenize_with_offsets(context);
+  const TokenizedText t = Tokenizer::from_pretrained(fixture_dir("roformer-tiny-qa")).tokenize_with_offsets(context);
   ASSERT_LT(last, static_cast<int64_t>(t.offsets.size()));
   EXPECT_EQ(j["start"].get<int64_t>(), t.offsets[static_cast<std::size_t>(first)].start);
   EXPECT_EQ(j["end"].get<int64_t>(), t.offsets[static_cast<std::size_t>(last)].end);
@@ -183,7 +182,7 @@ TEST(CliText, QaAnswersWithASpanOfTheContext) {
 // A context longer than --max-length is read in windows: the reported span
 // is the best of every window's best, each window run alone through the library.
 TEST(CliText, QaReadsALongContextInWindows) {
-  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string dir = fixture_dir("roformer-tiny-qa");
   const RoFormerModel model = RoFormerModel::from_pretrained(dir);
   const Tokenizer tok = Tokenizer::from_pretrained(dir);
   const std::string question = "who lives there";
@@ -234,7 +233,7 @@ TEST(CliText, QaReadsALongContextInWindows) {
 // --top-k lists the best distinct spans over every window, best first; the
 // first is the answer the line gives anyway.
 TEST(CliText, QaListsTheTopAnswers) {
-  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string dir = fixture_dir("roformer-tiny-qa");
   const std::string input = "printf 'who lives there\\tjohn lives in paris with mary and the cat sat on the mat\\n' | " +
                             cli_path() + " qa -m " + dir + " --max-length 16 --doc-stride 4 --max-answer-length 3 --no-align-to-words";
   const auto one = run_command(input);
@@ -263,7 +262,7 @@ TEST(CliText, QaListsTheTopAnswers) {
 // --allow-impossible ranks "no answer" ([CLS] as start and end, softmax over
 // [CLS] and the context) among the spans, worked out from the library's logits.
 TEST(CliText, QaMayAnswerNothing) {
-  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string dir = fixture_dir("roformer-tiny-qa");
   const std::string question = "who lives there", context = "john lives in paris with mary";
   const auto r = run_command("printf '" + question + "\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir +
                              " --allow-impossible --top-k 1000 --max-answer-length 3 --no-align-to-words");
@@ -310,7 +309,7 @@ TEST(CliText, QaMayAnswerNothing) {
 // By default an answer is widened to whole words: it never starts or ends
 // inside a word cut into "##" pieces; the scores stay the model's.
 TEST(CliText, QaAlignsAnswersToWords) {
-  const std::string dir = fixture("roformer-tiny-qa");
+  const std::string dir = fixture_dir("roformer-tiny-qa");
   const std::string context = "Zoë Smith was playing with Johnny in Paris";
   const std::string base = "printf 'who plays\\t" + context + "\\n' | " + cli_path() + " qa -m " + dir + " --top-k 1000";
   const auto aligned = run_command(base);
@@ -342,7 +341,7 @@ TEST(CliText, QaAlignsAnswersToWords) {
 }
 
 TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
-  const std::string dir = fixture("roformer-tiny-causal");
+  const std::string dir = fixture_dir("roformer-tiny-causal");
   const auto greedy = run_command(cli_path() + " generate -m " + dir + " -n 6 --no-stop 'the cat'");
   ASSERT_EQ(greedy.status, 0) << greedy.output;
   Tokenizer tok = Tokenizer::from_pretrained(dir);
@@ -362,7 +361,7 @@ TEST(CliText, GenerateMatchesTheLibraryAndIsSeeded) {
 // Each choice scored on its own (a (1, 1, T) batch) gives the logits whose
 // softmax `choose` prints; the choices have one length, so no padding differs.
 TEST(CliText, ChooseScoresEveryChoiceAsTheLibraryDoes) {
-  const std::string dir = fixture("roformer-tiny-mc");
+  const std::string dir = fixture_dir("roformer-tiny-mc");
   const RoFormerModel model = RoFormerModel::from_pretrained(dir);
   const Tokenizer tok = Tokenizer::from_pretrained(dir);
   const std::string context = "the cat sat";
@@ -396,10 +395,10 @@ TEST(CliText, ChooseScoresEveryChoiceAsTheLibraryDoes) {
 }
 
 TEST(CliText, TokenizePrintsHfFields) {
-  const auto r = run_command(cli_path() + " tokenize -m " + fixture("roformer-tiny-mlm") + " 'hello world'");
+  const auto r = run_command(cli_path() + " tokenize -m " + fixture_dir("roformer-tiny-mlm") + " 'hello world'");
   ASSERT_EQ(r.status, 0) << r.output;
   const auto j = json_lines(r.output).at(0);
-  Tokenizer tok = Tokenizer::from_pretrained(fixture("roformer-tiny-mlm"));
+  Tokenizer tok = Tokenizer::from_pretrained(fixture_dir("roformer-tiny-mlm"));
   const Encoding e = tok.encode("hello world");
   EXPECT_EQ(j["input_ids"].get<std::vector<int64_t>>(), e.input_ids);
   EXPECT_EQ(j["tokens"].get<std::vector<std::string>>(), e.tokens);
@@ -407,18 +406,18 @@ TEST(CliText, TokenizePrintsHfFields) {
 }
 
 TEST(CliText, BadInputsAreOneLineErrors) {
-  const auto wrong_head = run_command(cli_path() + " classify -m " + fixture("roformer-tiny-mlm") + " 'hi' 2>&1");
+  const auto wrong_head = run_command(cli_path() + " classify -m " + fixture_dir("roformer-tiny-mlm") + " 'hi' 2>&1");
   EXPECT_NE(wrong_head.status, 0);
   EXPECT_NE(wrong_head.output.find("roformer: error:"), std::string::npos) << wrong_head.output;
   EXPECT_NE(wrong_head.output.find("fill-mask"), std::string::npos) << "names the command for this head: " << wrong_head.output;
   const auto bad_utf8 = run_command("printf 'ok\\n\\377\\376bad\\n' | " + cli_path() + " embed -m " +
-                                    fixture("roformer-tiny-mlm") + " 2>&1");
+                                    fixture_dir("roformer-tiny-mlm") + " 2>&1");
   EXPECT_NE(bad_utf8.status, 0);
   EXPECT_NE(bad_utf8.output.find("UTF-8"), std::string::npos) << bad_utf8.output;
-  const auto empty = run_command("printf '' | " + cli_path() + " embed -m " + fixture("roformer-tiny-mlm") + " 2>&1");
+  const auto empty = run_command("printf '' | " + cli_path() + " embed -m " + fixture_dir("roformer-tiny-mlm") + " 2>&1");
   EXPECT_NE(empty.status, 0);
   EXPECT_NE(empty.output.find("no input"), std::string::npos) << empty.output;
-  const auto qa_no_tab = run_command(cli_path() + " qa -m " + fixture("roformer-tiny-qa") + " 'no tab here' 2>&1");
+  const auto qa_no_tab = run_command(cli_path() + " qa -m " + fixture_dir("roformer-tiny-qa") + " 'no tab here' 2>&1");
   EXPECT_NE(qa_no_tab.status, 0);
 }
 

@@ -11,11 +11,13 @@
 #include "roformer/optim.h"
 #include "roformer/safetensors.h"
 #include "roformer/training.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
+using testing::fixture_batch;
 std::vector<Parameter> as_parameters(const std::vector<TrainableParameter>& params) {
   std::vector<Parameter> out;
   for (const auto& p : params) out.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
@@ -34,7 +36,7 @@ void run_trajectory(const std::string& fixture, bool grouped) {
   opt.lr = 1e-3;
   opt.weight_decay = 0.01;
   AdamW adamw = grouped ? AdamW(params, bert_style_groups(params, 0.01), opt) : AdamW(params, opt);
-  const Batch batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
+  const Batch batch = fixture_batch(expected);
   const TrainLabels labels{golden.get("train.labels"), {}, {}};
   const ExecContext ctx{1, best_isa()};
   const auto ref_loss = golden.get(key + ".loss").to_vector();

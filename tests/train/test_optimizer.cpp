@@ -150,7 +150,7 @@ TEST(AdamW, BitIdenticalToTorchOpSequence) {
       SCOPED_TRACE(std::string(isa_name(isa)) + ", threads " + std::to_string(threads));
       ParamStore store;
       for (std::size_t k = 0; k < sizes.size(); ++k)
-        store.add("p" + std::to_string(k), random_floats(sizes[k], 11 + static_cast<uint32_t>(k), -3.0f, 3.0f));
+        store.add(std::string("p") + std::to_string(k), random_floats(sizes[k], 11 + static_cast<uint32_t>(k), -3.0f, 3.0f));
       std::vector<TorchLikeAdamW> ref;
       for (std::size_t k = 0; k < sizes.size(); ++k) ref.emplace_back(store.value(k));
       AdamWOptions opt;
