@@ -102,9 +102,10 @@ void register_classify(CLI::App& app) {
             const double score = probs[static_cast<std::size_t>(best)];
             const bool special = p.tokenizer.is_special_id(e.input_ids[t]);
             tokens.push_back({{"token", e.tokens[t]}, {"label", labels.at(best)}, {"score", score}});
-            if (!special) {  // characters in its own text (the pair's, after the first [SEP])
+            if (!special) {  // characters in its own text: the pair's, after the first [SEP]
               tokens.back()["start"] = e.offsets[t].start;
               tokens.back()["end"] = e.offsets[t].end;
+              if (e.token_type_ids[t] == 1) tokens.back()["pair"] = true;
             }
             const bool subword = e.tokens[t].size() > 2 && e.tokens[t].compare(0, 2, "##") == 0;
             token_labels.push_back(

@@ -5,6 +5,8 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -395,14 +397,22 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
       const HeldOut held = data.evaluate(model.snapshot(), o.eval_batch_size, ctx);
       const ClassifierMetrics& m = held.classifier;
       const int64_t epoch = step / steps_per_epoch;
-      char line[200];
+      char line[320];
       if (held.qa) {
         const QaMetrics& q = *held.qa;
-        train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", q.loss},
-                                                   {"valid_exact_match", q.exact_match}, {"valid_f1", q.f1}});
+        json record{{"step", step}, {"epoch", epoch}, {"valid_loss", q.loss}, {"valid_exact_match", q.exact_match},
+                    {"valid_f1", q.f1}};
         std::snprintf(line, sizeof line, "epoch %lld: held-out loss %.4f, exact match %.2f%%, F1 %.2f%% (%lld questions)",
                       static_cast<long long>(epoch), q.loss, 100 * q.exact_match, 100 * q.f1,
                       static_cast<long long>(q.items));
+        if (q.unanswerable > 0) {  // SQuAD 2.0: how each kind of question fares
+          record["valid_exact_has_answer"] = q.exact_has_answer;
+          record["valid_exact_no_answer"] = q.exact_no_answer;
+          const std::size_t used = std::strlen(line);
+          std::snprintf(line + used, sizeof line - used, "; exact %.2f%% with an answer, %.2f%% of %lld without",
+                        100 * q.exact_has_answer, 100 * q.exact_no_answer, static_cast<long long>(q.unanswerable));
+        }
+        train::append_json_line(metrics_path, record);
         result.valid_qa = q;
       } else {
         train::append_json_line(metrics_path, json{{"step", step}, {"epoch", epoch}, {"valid_loss", m.loss},

@@ -142,6 +142,32 @@ TEST(CliText, TokenClassificationGivesSpansAndEntities) {
   EXPECT_NE(run_command(cli_path() + " classify --aggregate mean -m " + dir + " 'x' 2>&1").status, 0);
 }
 
+// A text pair: the second text's tokens say so, and count characters in it.
+TEST(CliText, TokenClassificationOfPairsMarksTheSecondText) {
+  const std::string dir = fixture_dir("roformer-tiny-tok");
+  const std::string first = "John lives", second = "in New York";
+  const auto r = run_command("printf '%s\\t%s\\n' '" + first + "' '" + second + "' | " + cli_path() + " classify -m " + dir);
+  ASSERT_EQ(r.status, 0) << r.output;
+  const auto line = json_lines(r.output).at(0);
+  const auto& tokens = line["tokens"];
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const Encoding e = tok.encode(first, second, Truncation::None, std::nullopt, true);
+  ASSERT_EQ(tokens.size(), e.input_ids.size());
+  int in_second = 0;
+  for (std::size_t t = 0; t < tokens.size(); ++t) {
+    const bool special = !tokens[t].contains("start");
+    const bool pair = tokens[t].value("pair", false);
+    EXPECT_EQ(pair, !special && e.token_type_ids[t] == 1) << t << " " << tokens[t].dump();
+    if (special) continue;
+    const std::string& own = pair ? second : first;
+    const auto start = tokens[t]["start"].get<int64_t>(), end = tokens[t]["end"].get<int64_t>();
+    EXPECT_LE(end, count_code_points(own)) << t;
+    EXPECT_EQ(start, e.offsets[t].start);
+    in_second += pair;
+  }
+  EXPECT_EQ(in_second, static_cast<int>(tok.tokenize(second).size())) << "every token of the second text";
+}
+
 TEST(CliText, EmbedPoolsAndNormalises) {
   const std::string dir = fixture_dir("roformer-tiny-mlm");
   const auto cls = run_command(cli_path() + " embed -m " + dir + " 'hello world'");

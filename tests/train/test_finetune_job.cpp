@@ -396,6 +396,17 @@ TEST(Finetune, QuestionAnsweringLearnsToAbstain) {
   EXPECT_DOUBLE_EQ(all.exact_has_answer, answer.exact_match);
   EXPECT_GT(abstain.exact_match, 0.5) << "abstains on most questions the sentence cannot answer";
   EXPECT_GT(answer.exact_match, 0.3) << "and still answers the others";
+  // The per-epoch log carries the same split; its last evaluation is the result's.
+  EXPECT_NEAR(r.valid_qa.exact_no_answer, all.exact_no_answer, 1.0 / static_cast<double>(abstain.items));
+  std::ifstream log(tmp.file("ft/metrics.jsonl"));
+  nlohmann::json last;
+  for (std::string line; std::getline(log, line);) {
+    const auto record = nlohmann::json::parse(line);
+    if (record.contains("valid_exact_match")) last = record;
+  }
+  ASSERT_TRUE(last.contains("valid_exact_no_answer")) << last.dump();
+  EXPECT_DOUBLE_EQ(last["valid_exact_no_answer"].get<double>(), r.valid_qa.exact_no_answer);
+  EXPECT_DOUBLE_EQ(last["valid_exact_has_answer"].get<double>(), r.valid_qa.exact_has_answer);
 }
 
 // Question answering: the new head learns to point at the asked-for word;
@@ -413,9 +424,13 @@ TEST(Finetune, QuestionAnsweringPointsAtTheAskedWord) {
   EXPECT_GT(r.valid_qa.exact_match, 0.5);
   EXPECT_GE(r.valid_qa.f1, r.valid_qa.exact_match);
   EXPECT_DOUBLE_EQ(r.valid.loss, r.valid_qa.loss);
-  bool named = false;
-  for (const auto& l : logged) named = named || l.find("exact match") != std::string::npos;
+  bool named = false, split = false;
+  for (const auto& l : logged) {
+    named = named || l.find("exact match") != std::string::npos;
+    split = split || l.find("without") != std::string::npos;
+  }
   EXPECT_TRUE(named);
+  EXPECT_FALSE(split) << "no unanswerable questions, so no SQuAD 2.0 split";
   const RoFormerModel saved = RoFormerModel::from_pretrained(r.model_dir);
   EXPECT_EQ(saved.task(), Task::QuestionAnswering);
   const Tokenizer tok = Tokenizer::from_pretrained(r.model_dir);
