@@ -7,7 +7,8 @@
 // invalid UTF-8; token offsets are ordered spans inside the text; encode
 // succeeds on valid text unless truncation cannot reach max_length (then
 // Error), and its result is consistent and within max_length; decode of the
-// ids succeeds; out-of-range ids are an Error.
+// ids succeeds; out-of-range ids are an Error; NLTK-style word splitting of
+// valid text gives non-empty words without whitespace.
 #include <algorithm>
 #include <cstddef>
 #include <cstdint>
@@ -19,6 +20,8 @@
 #include "fuzz_support.h"
 #include "roformer/error.h"
 #include "roformer/tokenizer.h"
+#include "tokenizer/treebank_words.h"
+#include "tokenizer/unicode_text.h"
 
 using roformer::fuzz::require;
 using roformer::fuzz::valid_utf8;
@@ -101,6 +104,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
     for (const roformer::CharSpan& s : t.offsets) {
       require(end <= s.start && s.start <= s.end && s.end <= chars, "offsets: ordered spans inside the text");
       end = s.end;
+    }
+  }
+
+  // NLTK-style English words (CMRC scoring): non-empty, whitespace-free.
+  if (!threw) {
+    for (const std::u32string& w : roformer::tok::treebank_words(roformer::tok::decode_utf8(text, "text"))) {
+      require(!w.empty() && std::none_of(w.begin(), w.end(), roformer::tok::is_py_space), "treebank words");
     }
   }
 

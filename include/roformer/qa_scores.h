@@ -25,11 +25,11 @@ double squad_f1(std::string_view prediction, std::string_view answer);
 // cased and stripped, the script's list of punctuation marks (ASCII - : _ *
 // ^ / \ ~ ` + = and the fullwidth ones) removed; every character in
 // U+4E00..U+9FA5 is a segment of its own, and the runs between them are split
-// into words. The script splits those runs with NLTK's word_tokenize; here
-// they split at whitespace, and the remaining ASCII punctuation becomes a
-// word of its own (except a point or comma inside a number), which agrees
-// with NLTK on words, numbers and sentence marks but not on contractions
-// ("'s" stays one word there).
+// into words with NLTK's word_tokenize as the script does (its Penn Treebank
+// rules: "don't" -> "do" "n't", "3.5" and "u.s." whole, quotes as `` and '').
+// One difference: NLTK first cuts a run into sentences with its Punkt model,
+// which is not reproduced, so a period ending a sentence inside a run stays
+// on its word ("home." in "went home. then"); the run's last period is split.
 std::vector<std::string> cmrc_segments(std::string_view text);
 // F1 of the longest common run of segments (precision over the prediction's
 // segments, recall over the answer's).

@@ -5,6 +5,7 @@
 #include <map>
 
 #include "roformer/error.h"
+#include "tokenizer/treebank_words.h"
 #include "tokenizer/unicode_text.h"
 
 namespace roformer {
@@ -99,28 +100,10 @@ std::u32string lowered_and_stripped(std::string_view text) {
   return tok::py_lower(std::u32string_view(chars).substr(begin, end - begin));
 }
 
-// The words of a run without hanzi: whitespace separates, ASCII punctuation stands alone.
+// The words of a run without hanzi, as the script's nltk.word_tokenize splits
+// them (one sentence: Punkt's sentence model is not reproduced).
 void append_words(std::u32string_view run, std::vector<std::string>& out) {
-  std::string word;
-  const auto flush = [&] {
-    if (!word.empty()) out.push_back(word);
-    word.clear();
-  };
-  const auto digit_at = [&](std::size_t i) { return i < run.size() && run[i] >= U'0' && run[i] <= U'9'; };
-  for (std::size_t i = 0; i < run.size(); ++i) {
-    const char32_t c = run[i];
-    const bool inside_number = (c == U'.' || c == U',') && i > 0 && digit_at(i - 1) && digit_at(i + 1);
-    if (tok::is_py_space(c)) {
-      flush();
-    } else if (c < 128 && std::ispunct(static_cast<int>(c)) && !inside_number) {
-      flush();
-      tok::append_utf8(word, c);
-      flush();
-    } else {
-      tok::append_utf8(word, c);
-    }
-  }
-  flush();
+  for (const std::u32string& word : tok::treebank_words(run)) out.push_back(tok::to_utf8(word));
 }
 
 }  // namespace
