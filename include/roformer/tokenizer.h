@@ -209,8 +209,9 @@ class Tokenizer {
   // tokenize(text), and each token's span in `text` (HF's fast tokenizers'
   // offset_mapping): a "##" piece covers its own characters, an unknown token
   // the whole word it stands for, a character the tokenizer drops (control
-  // characters, and accents when it strips them) no token. A combining mark
-  // belongs to the token of the character before it.
+  // characters, and accents when it strips them) no token, also at the end of
+  // an unknown word. A combining mark the tokenizer keeps belongs to the token
+  // of the character before it.
   TokenizedText tokenize_with_offsets(std::string_view text) const;
   // tokenizer(text, pair, truncation=..., max_length=..., return_offsets_mapping=with_offsets):
   // [CLS] a [SEP] (b [SEP]).

@@ -33,7 +33,7 @@ void append_folded(std::u32string& out, std::u32string_view piece, bool strip_ac
 // The text's folded form, with the character each folded code point came from.
 class FoldedText {
  public:
-  FoldedText(std::u32string_view text, const AlignmentRules& rules) : text_(text) {
+  FoldedText(std::u32string_view text, const AlignmentRules& rules) : text_(text), strip_accents_(rules.strip_accents) {
     const std::size_t n = text.size();
     std::size_t i = 0;
     while (i < n) {
@@ -70,18 +70,22 @@ class FoldedText {
   // The first folded position at or after character c.
   std::size_t folded_at(int64_t c) const { return first_at_[static_cast<std::size_t>(c)]; }
   // Characters [char_at(f), ...) covering folded [f, g), with the marks that
-  // follow unless what comes next (from g on) is made of them.
+  // follow unless what comes next (from g on) is made of them. A mark the
+  // tokenizer strips is no part of any token, as in HF's fast tokenizers.
   CharSpan span(std::size_t f, std::size_t g) const {
     auto end = origin_[g - 1] + 1;
-    while (static_cast<std::size_t>(end) < text_.size() && is_mark(text_[static_cast<std::size_t>(end)]) &&
+    while (static_cast<std::size_t>(end) < text_.size() && kept_mark(text_[static_cast<std::size_t>(end)]) &&
            char_at(g) > end) {
       ++end;
     }
     return {origin_[f], end};
   }
+  // A mark that stays in the tokens (not one accent stripping removes).
+  bool kept_mark(char32_t c) const { return is_mark(c) && !(strip_accents_ && is_mark_nonspacing(c)); }
 
  private:
   std::u32string_view text_;
+  bool strip_accents_;
   std::u32string folded_;
   std::vector<int64_t> origin_;
   std::vector<std::size_t> first_at_;  // per character, plus one for the end
@@ -156,10 +160,13 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
         }
       }
       // Marks after it belong to it unless the next token is made of them.
-      while (end < n && is_mark(text[static_cast<std::size_t>(end)]) &&
+      while (end < n && folded.kept_mark(text[static_cast<std::size_t>(end)]) &&
              folded.folded_at(end) == folded.folded_at(end + 1)) {
         ++end;
       }
+      // What the tokenizer removed at its end (stripped accents, control and
+      // zero-width characters) belongs to no token, as in HF's fast tokenizers.
+      while (end > start + 1 && folded.folded_at(end - 1) == folded.folded_at(end)) --end;
       spans.push_back({start, end});
       f = folded.folded_at(end);
     } else {
