@@ -1,6 +1,7 @@
 // Writes offsets.jsonl: the offset_mapping of HF's fast BERT tokenizer (the
 // `tokenizers` library, npm package of the same name) for the tokenizer cases
-// of tests/data/fixtures/tokenizer_cases.json (BERT uncased and cased) and
+// of tests/data/fixtures/tokenizer_cases.json (BERT uncased and cased, and
+// uncased keeping accents) and
 // seeded random texts. The pipeline is the one transformers builds for
 // BertTokenizerFast from a vocab.txt: BertNormalizer (clean text, CJK
 // characters split, lower case, accents stripped with lower case unless set),
@@ -29,9 +30,11 @@ function vocabMap(file) {
   return map;
 }
 
-function fastBert(vocab, lowercase) {
+function fastBert(vocab, lowercase, stripAccents) {
   const t = new Tokenizer(WordPiece.init(vocab, { unkToken: "[UNK]", continuingSubwordPrefix: "##", maxInputCharsPerWord: 100 }));
-  t.setNormalizer(bertNormalizer({ cleanText: true, handleChineseChars: true, lowercase }));
+  const options = { cleanText: true, handleChineseChars: true, lowercase };
+  if (stripAccents !== undefined) options.stripAccents = stripAccents;
+  t.setNormalizer(bertNormalizer(options));
   t.setPreTokenizer(bertPreTokenizer());
   // BertTokenizerFast's special tokens, matched in the raw text before normalization.
   t.addSpecialTokens(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]);
@@ -60,11 +63,13 @@ function randomTexts(n, seed) {
 
 async function main() {
   const vocab = vocabMap(path.join(fixtures, "vocab.txt"));
-  const sets = [["bert_uncased", true], ["bert_cased", false]];
+  // [set name, lowercase, strip_accents (undefined: as lowercase), the goldens' cases to reuse]
+  const sets = [["bert_uncased", true, undefined, "bert_uncased"], ["bert_cased", false, undefined, "bert_cased"],
+                ["bert_uncased_accents", true, false, "bert_uncased"]];
   const lines = [];
-  for (const [name, lowercase] of sets) {
-    const tok = fastBert(vocab, lowercase);
-    const texts = cases.sets[name].cases.map((c) => c.text).concat(randomTexts(400, name.length * 7919));
+  for (const [name, lowercase, stripAccents, caseSet] of sets) {
+    const tok = fastBert(vocab, lowercase, stripAccents);
+    const texts = cases.sets[caseSet].cases.map((c) => c.text).concat(randomTexts(400, name.length * 7919));
     for (const text of texts) {
       const enc = await tok.encode(text, null, { addSpecialTokens: false });
       lines.push(JSON.stringify({ set: name, text, tokens: enc.getTokens(), offsets: enc.getOffsets() }));
