@@ -2,8 +2,9 @@
 
 #include <array>
 #include <cstring>
-#include <optional>
 
+#include "tokenizer/basic_tokenizer.h"
+#include "tokenizer/regex_rewrite.h"
 #include "tokenizer/unicode_text.h"
 
 namespace roformer::tok {
@@ -27,26 +28,6 @@ bool starts_with_folded(const Text& s, std::size_t i, std::u32string_view word) 
   for (std::size_t k = 0; k < word.size(); ++k)
     if (ascii_lower(s[i + k]) != word[k]) return false;
   return true;
-}
-
-// re.sub with a pattern that never matches empty: matches are found left to
-// right, each search starting where the last match ended. `match(s, i, out)`
-// returns the length of the match at i, having appended its replacement, or
-// 0 (appending nothing).
-template <class Match>
-Text substitute(const Text& s, Match match) {
-  Text out;
-  out.reserve(s.size() + 16);
-  std::size_t i = 0;
-  while (i < s.size()) {
-    const std::size_t n = match(s, i, out);
-    if (n > 0) {
-      i += n;
-    } else {
-      out.push_back(s[i++]);
-    }
-  }
-  return out;
 }
 
 // Every character of `set` as " c ".
@@ -268,15 +249,8 @@ std::vector<std::u32string> treebank_words(std::u32string_view text) {
   s = split_t_is(s, U"is");
   s = split_t_is(s, U"was");
 
-  std::vector<std::u32string> words;  // str.split(): runs of non-whitespace
-  std::size_t i = 0;
-  while (i < s.size()) {
-    while (i < s.size() && is_py_space(s[i])) ++i;
-    std::size_t j = i;
-    while (j < s.size() && !is_py_space(s[j])) ++j;
-    if (j > i) words.emplace_back(s, i, j - i);
-    i = j;
-  }
+  std::vector<std::u32string> words;
+  for (const std::u32string_view word : split_py_whitespace(s)) words.emplace_back(word);
   return words;
 }
 

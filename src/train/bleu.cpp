@@ -10,6 +10,7 @@
 #include <unordered_map>
 
 #include "roformer/error.h"
+#include "tokenizer/regex_rewrite.h"
 #include "tokenizer/unicode_text.h"
 
 namespace roformer {
@@ -81,35 +82,24 @@ std::string tokenize_13a_chars(std::u32string line) {
       t += c;
     }
   }
-  // A two-character rule: `match(a, b)` decides, `emit` writes the replacement;
-  // after a match scanning resumes behind both characters.
-  auto apply = [](const std::u32string& in, auto match, auto emit) {
-    std::u32string out;
-    out.reserve(in.size() + in.size() / 2);
-    std::size_t i = 0;
-    while (i < in.size()) {
-      if (i + 1 < in.size() && match(in[i], in[i + 1])) {
-        emit(out, in[i], in[i + 1]);
-        i += 2;
-      } else {
-        out += in[i++];
-      }
-    }
-    return out;
+  // Two-character rules; after a match scanning resumes behind both characters.
+  const auto pair_rule = [](auto match, auto emit) {
+    return [=](const std::u32string& in, std::size_t i, std::u32string& out) -> std::size_t {
+      if (i + 1 >= in.size() || !match(in[i], in[i + 1])) return 0;
+      emit(out, in[i], in[i + 1]);
+      return 2;
+    };
   };
   auto is_period_comma = [](char32_t c) { return c == U'.' || c == U','; };
   // period and comma unless preceded by a digit: "x." -> "x . "
-  t = apply(
-      t, [&](char32_t a, char32_t b) { return !is_digit(a) && is_period_comma(b); },
-      [](std::u32string& o, char32_t a, char32_t b) { o.append({a, U' ', b, U' '}); });
+  t = tok::substitute(t, pair_rule([&](char32_t a, char32_t b) { return !is_digit(a) && is_period_comma(b); },
+                                   [](std::u32string& o, char32_t a, char32_t b) { o.append({a, U' ', b, U' '}); }));
   // period and comma unless followed by a digit: ".x" -> " . x"
-  t = apply(
-      t, [&](char32_t a, char32_t b) { return is_period_comma(a) && !is_digit(b); },
-      [](std::u32string& o, char32_t a, char32_t b) { o.append({U' ', a, U' ', b}); });
+  t = tok::substitute(t, pair_rule([&](char32_t a, char32_t b) { return is_period_comma(a) && !is_digit(b); },
+                                   [](std::u32string& o, char32_t a, char32_t b) { o.append({U' ', a, U' ', b}); }));
   // dash preceded by a digit: "9-" -> "9 - "
-  t = apply(
-      t, [](char32_t a, char32_t b) { return is_digit(a) && b == U'-'; },
-      [](std::u32string& o, char32_t a, char32_t b) { o.append({a, U' ', b, U' '}); });
+  t = tok::substitute(t, pair_rule([](char32_t a, char32_t b) { return is_digit(a) && b == U'-'; },
+                                   [](std::u32string& o, char32_t a, char32_t b) { o.append({a, U' ', b, U' '}); }));
   return join_words(t);
 }
 

@@ -18,6 +18,15 @@ std::string fixture_dir(const std::string& name) { return data_path("fixtures/" 
 
 std::string cli_path() { return ROFORMER_CLI_PATH; }
 
+std::vector<nlohmann::json> read_jsonl(const std::string& relative) {
+  std::ifstream in(data_path(relative));
+  if (!in) throw std::runtime_error("read_jsonl: cannot open " + data_path(relative));
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  if (lines.empty()) throw std::runtime_error("read_jsonl: no lines in " + data_path(relative));
+  return lines;
+}
+
 void write_file(const std::string& path, const std::string& bytes) {
   std::ofstream out(path, std::ios::binary);
   out << bytes;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <string>
 #include <vector>
@@ -19,6 +20,10 @@ std::string data_path(const std::string& relative);
 std::string fixture_dir(const std::string& name);
 // Path of the built `roformer` command-line program.
 std::string cli_path();
+
+// The lines of a JSON-lines file under tests/data, parsed (goldens written by
+// the generators next to them); throws when the file is missing or empty.
+std::vector<nlohmann::json> read_jsonl(const std::string& relative);
 
 // Writes `bytes` to `path` as they are (binary), replacing the file.
 void write_file(const std::string& path, const std::string& bytes);

@@ -4,7 +4,6 @@
 // (tests/data/nltk/make_goldens.py).
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -23,21 +22,18 @@ std::vector<std::string> words_of(const std::string& text) {
 }
 
 TEST(TreebankWords, MatchNltkOnEveryGolden) {
-  std::ifstream in(testing::data_path("nltk/treebank_words.jsonl"));
-  ASSERT_TRUE(in) << "missing goldens";
-  int cases = 0, failures = 0;
-  for (std::string line; std::getline(in, line);) {
-    const auto golden = nlohmann::json::parse(line);
+  const auto goldens = testing::read_jsonl("nltk/treebank_words.jsonl");
+  int failures = 0;
+  for (const auto& golden : goldens) {
     const std::string text = golden["text"];
     const auto want = golden["words"].get<std::vector<std::string>>();
     const auto got = words_of(text);
-    ++cases;
     if (got != want && ++failures <= 10) {
       ADD_FAILURE() << "text: " << nlohmann::json(text).dump() << "\n  want " << nlohmann::json(want).dump()
                     << "\n  got  " << nlohmann::json(got).dump();
     }
   }
-  EXPECT_GT(cases, 3000);
+  EXPECT_GT(goldens.size(), 3000u);
   EXPECT_EQ(failures, 0);
 }
 

@@ -4,7 +4,6 @@
 // SQuAD's answer normalisation and F1.
 #include <gtest/gtest.h>
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -244,21 +243,18 @@ TEST(DataQa, Cmrc2018ScoringSegmentsAndLongestCommonRun) {
 // about 1,500 mixtures of hanzi, the script's punctuation and English
 // (tests/data/nltk/make_goldens.py).
 TEST(DataQa, Cmrc2018SegmentsMatchTheScriptWithNltk) {
-  std::ifstream in(testing::data_path("nltk/cmrc_segments.jsonl"));
-  ASSERT_TRUE(in) << "missing goldens";
-  int cases = 0, failures = 0;
-  for (std::string line; std::getline(in, line);) {
-    const auto golden = nlohmann::json::parse(line);
+  const auto goldens = testing::read_jsonl("nltk/cmrc_segments.jsonl");
+  int failures = 0;
+  for (const auto& golden : goldens) {
     const std::string text = golden["text"];
     const auto want = golden["segments"].get<std::vector<std::string>>();
     const auto got = cmrc_segments(text);
-    ++cases;
     if (got != want && ++failures <= 10) {
       ADD_FAILURE() << "text: " << nlohmann::json(text).dump() << "\n  want " << nlohmann::json(want).dump()
                     << "\n  got  " << nlohmann::json(got).dump();
     }
   }
-  EXPECT_GT(cases, 1500);
+  EXPECT_GT(goldens.size(), 1500u);
   EXPECT_EQ(failures, 0);
 }
 
