@@ -66,6 +66,7 @@ struct Options {
   bool json = false;
   bool sgemm = false;
   std::string dump;
+  std::string precision = "fp32";
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -83,6 +84,9 @@ Options parse(int argc, char** argv) {
   app.add_option("--warmup", o.warmup, "untimed steps first")->check(CLI::Range(0, 1 << 30))->capture_default_str();
   app.add_option("--seed", o.seed, "initialisation and batch seed")->capture_default_str();
   app.add_flag("--json", o.json, "print one JSON object instead of text");
+  app.add_option("--precision", o.precision, "products in fp32, or bf16 (rounded operands, fp32 sums)")
+      ->check(CLI::IsMember({"fp32", "bf16"}))
+      ->capture_default_str();
   app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");
   app.add_option("--dump", o.dump, "also write the model and its batch to DIR (for the PyTorch side)");
   try {
@@ -195,7 +199,7 @@ int run(const Options& o) {
   model.set_dropout(false, 0);
 
   // The optimizer exactly as `roformer pretrain` builds it.
-  const ExecContext ctx{o.threads, best_isa()};
+  const ExecContext ctx{o.threads, best_isa(), default_gemm_backend(), parse_product_precision(o.precision)};
   const auto tparams = model.parameters();
   std::vector<Parameter> params;
   for (const auto& p : tparams) {
@@ -247,22 +251,23 @@ int run(const Options& o) {
   const std::string core = bench::openblas_core();
   if (o.json) {
     std::printf(
-        "{\"impl\": \"roformer.cpp\", \"shape\": \"%s\", \"threads\": %d, \"batch\": %lld, \"seq\": %lld, "
+        "{\"impl\": \"roformer.cpp\", \"precision\": \"%s\", \"shape\": \"%s\", \"threads\": %d, \"batch\": %lld, \"seq\": %lld, "
         "\"warmup\": %d, \"steps\": %d, \"step_seconds_median\": %.6f, \"step_seconds_min\": %.6f, "
         "\"step_seconds_max\": %.6f, \"tokens_per_second\": %.3f, \"first_loss\": %.9g, \"last_loss\": %.9g, "
         "\"params\": %lld, \"params_embedding\": %lld, \"flops_per_step\": %.6g, \"gflops_per_second\": %.3f, "
         "\"allocs_per_step\": %.1f, \"aligned_allocs_per_step\": %.1f, \"alloc_bytes_per_step\": %.0f, "
         "\"counts_c_aligned_alloc\": %s, \"setup_aligned_allocs\": %llu, \"blas\": \"%s\", \"openblas_core\": \"%s\"}\n",
-        shape->name, o.threads, static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.warmup,
-        o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
+        o.precision.c_str(), shape->name, o.threads, static_cast<long long>(shape->batch),
+        static_cast<long long>(shape->seq), o.warmup, o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
         *std::max_element(seconds.begin(), seconds.end()), tps, first_loss, last_loss,
         static_cast<long long>(params_total), static_cast<long long>(params_embedding), flops, flops / med / 1e9,
         bench::median(allocs), bench::median(aligned_allocs), bench::median(alloc_bytes),
         alloc_counter::counts_c_aligned_alloc() ? "true" : "false",
         static_cast<unsigned long long>(setup_aligned_allocs), bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
   } else {
-    std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), %d timed steps after %d warm-up\n", shape->name,
-                static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads, o.steps, o.warmup);
+    std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), products in %s, %d timed steps after %d warm-up\n",
+                shape->name, static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads,
+                product_precision_label(ctx.bf16_products, ctx.isa).c_str(), o.steps, o.warmup);
     std::printf("  parameters        %lld (%lld in embeddings)\n", static_cast<long long>(params_total),
                 static_cast<long long>(params_embedding));
     std::printf("  step (median)     %.4f s  (min %.4f, max %.4f)\n", med,

@@ -2,6 +2,7 @@
 // Instruction sets the kernels are compiled for, run-time detection, and the
 // execution context (threads + instruction set) every compute call receives
 // explicitly: nothing global changes a kernel's behaviour behind the caller.
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -30,10 +31,21 @@ std::string_view gemm_backend_name(GemmBackend backend);
 GemmBackend parse_gemm_backend(std::string_view name);
 GemmBackend default_gemm_backend();
 
+// A training run's product precision: "fp32", or "bf16" (both operands of
+// every matrix product rounded to bf16, sums in fp32). Returns whether bf16
+// was chosen, for ExecContext::bf16_products. Throws Error otherwise.
+bool parse_product_precision(std::string_view name);
+// "bf16 (native)", "bf16 (emulated: no AVX512-BF16)" or "fp32", for logs.
+std::string product_precision_label(bool bf16_products, Isa isa);
+
 struct ExecContext {
   int threads = 1;
   Isa isa = best_isa();
   GemmBackend gemm = default_gemm_backend();
+  // kernels::gemm rounds both operands to bf16 and sums in fp32 (mixed-
+  // precision training, kernels/gemm_bf16.h) wherever the rounding pays for
+  // itself; everything else stays fp32.
+  bool bf16_products = false;
 };
 
 }  // namespace roformer

@@ -47,6 +47,7 @@ struct PretrainOptions {
   uint64_t seed = 0;
   int threads = 1;
   std::string gemm = "auto";     // matrix-product library: auto, openblas (allocation-free steps), onednn
+  std::string precision = "fp32";  // products: fp32, or bf16 (rounded operands, fp32 sums; kernels/gemm_bf16.h)
   // Bookkeeping.
   int64_t log_every = 10;
   int64_t eval_every = 200;      // 0: only at the end

@@ -80,4 +80,15 @@ GemmBackend parse_gemm_backend(std::string_view name) {
   throw Error("unknown GEMM library '" + std::string(name) + "' (expected auto, openblas or onednn)");
 }
 
+bool parse_product_precision(std::string_view name) {
+  if (name == "fp32") return false;
+  if (name == "bf16") return true;
+  throw Error("unknown product precision '" + std::string(name) + "' (expected fp32 or bf16)");
+}
+
+std::string product_precision_label(bool bf16_products, Isa isa) {
+  if (!bf16_products) return "fp32";
+  return isa == Isa::Avx512 && cpu_has_avx512_bf16() ? "bf16 (native)" : "bf16 (emulated: rounded operands, fp32 products)";
+}
+
 }  // namespace roformer

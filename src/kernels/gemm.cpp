@@ -7,6 +7,7 @@
 #include <cstring>
 #include <string>
 
+#include "kernels/gemm_bf16.h"
 #include "roformer/error.h"
 
 namespace roformer::kernels {
@@ -24,6 +25,10 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx) {
   ROFORMER_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
   if (M == 0 || N == 0) return;
+  if (ctx.bf16_products && K > 0 && gemm_bf16_pays_off(M, N, K)) {
+    gemm_bf16(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc, ctx);
+    return;
+  }
   if (K == 0) {  // C = beta * C; not every library scales C when there is nothing to add
     for (int64_t i = 0; i < M; ++i)
       for (int64_t j = 0; j < N; ++j) C[i * ldc + j] = beta == 0.0f ? 0.0f : beta * C[i * ldc + j];

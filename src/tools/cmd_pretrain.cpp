@@ -141,6 +141,7 @@ void register_pretrain(CLI::App& app) {
   f.add("--seed", "seed", "seed of initialisation, data order, masking and dropout");
   f.add("--threads,-t", "threads", "worker threads");
   f.add("--gemm", "gemm", "matrix-product library: auto, openblas, onednn");
+  f.add("--precision", "precision", "products in fp32, or bf16 (rounded operands, fp32 sums and weights)");
   f.add("--log-every", "log_every", "log every N steps");
   f.add("--eval-every", "eval_every", "evaluate every N steps (0: at the end)");
   f.add("--eval-batches", "eval_batches", "validation batches per evaluation (0: all)");

@@ -40,7 +40,7 @@ using nlohmann::json;
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field) \
   X(tokens_field) X(tags_field) X(entities_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
   X(doc_stride) X(qa_scoring) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
-  X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(log_every) X(eval_batch_size)         \
+  X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(precision) X(log_every) X(eval_batch_size)         \
   X(out_dir)
 
 namespace {
@@ -74,6 +74,7 @@ void validate(const FinetuneOptions& o) {
   ROFORMER_CHECK(o.dropout < 1, "finetune: dropout must be below 1");
   ROFORMER_CHECK(o.threads >= 1, "finetune: threads must be at least 1");
   parse_gemm_backend(o.gemm);  // throws on an unknown name
+  parse_product_precision(o.precision);
   ROFORMER_CHECK(!o.out_dir.empty(), "finetune: out_dir is empty");
 }
 
@@ -318,7 +319,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   };
   const auto start = std::chrono::steady_clock::now();
   const Task task = parse_task(o.task);
-  const ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm)};
+  const ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm), parse_product_precision(o.precision)};
   const fs::path out(o.out_dir);
   fs::create_directories(out);
   const std::string metrics_path = (out / "metrics.jsonl").string();
@@ -350,7 +351,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   log("fine-tuning " + std::string(task_name(task)) + " for " + std::to_string(o.epochs) + " epochs (" +
       std::to_string(total) + " steps of " + std::to_string(per_step) + " examples); " + std::to_string(ctx.threads) +
       " thread(s), " + std::string(isa_name(ctx.isa)) + " kernels, " + std::string(gemm_backend_name(ctx.gemm)) +
-      " products");
+      " products in " + product_precision_label(ctx.bf16_products, ctx.isa));
 
   EpochIterator order(static_cast<int64_t>(data.train().size()), o.seed);
   std::vector<int64_t> picks(static_cast<std::size_t>(o.batch_size)), indices(picks.size());

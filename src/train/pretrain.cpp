@@ -46,6 +46,7 @@ json options_to_json(const PretrainOptions& o) {
               {"lr", o.lr},                   {"weight_decay", o.weight_decay},
               {"clip_norm", o.clip_norm},     {"seed", o.seed},
               {"threads", o.threads},         {"gemm", o.gemm},
+              {"precision", o.precision},
               {"log_every", o.log_every},
               {"eval_every", o.eval_every},   {"eval_batches", o.eval_batches},
               {"save_every", o.save_every},   {"out_dir", o.out_dir},
@@ -63,6 +64,7 @@ void validate(const PretrainOptions& o) {
   ROFORMER_CHECK(o.dropout >= 0 && o.dropout < 1, "pretrain: dropout must be in [0, 1)");
   ROFORMER_CHECK(o.threads >= 1, "pretrain: threads must be at least 1");
   parse_gemm_backend(o.gemm);  // throws on an unknown name
+  parse_product_precision(o.precision);
   ROFORMER_CHECK(o.vocab_size >= 100 || !o.vocab_file.empty(), "pretrain: vocab_size must be at least 100");
   ROFORMER_CHECK(!o.out_dir.empty(), "pretrain: out_dir is empty");
 }
@@ -132,7 +134,7 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
     ROFORMER_READ(rotary_value); ROFORMER_READ(position_embedding_type); ROFORMER_READ(rope_theta);
     ROFORMER_READ(max_position_embeddings); ROFORMER_READ(attention_type); ROFORMER_READ(linear_feature_map); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
     ROFORMER_READ(steps); ROFORMER_READ(warmup_steps); ROFORMER_READ(schedule); ROFORMER_READ(lr);
-    ROFORMER_READ(weight_decay); ROFORMER_READ(clip_norm); ROFORMER_READ(seed); ROFORMER_READ(threads); ROFORMER_READ(gemm);
+    ROFORMER_READ(weight_decay); ROFORMER_READ(clip_norm); ROFORMER_READ(seed); ROFORMER_READ(threads); ROFORMER_READ(gemm); ROFORMER_READ(precision);
     ROFORMER_READ(log_every); ROFORMER_READ(eval_every); ROFORMER_READ(eval_batches); ROFORMER_READ(save_every);
     ROFORMER_READ(out_dir); ROFORMER_READ(resume); ROFORMER_READ(max_minutes);
     ROFORMER_READ(stop_at_step);
@@ -149,7 +151,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     if (cb.on_log) cb.on_log(line);
   };
   const auto start = std::chrono::steady_clock::now();
-  const ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm)};
+  const ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm), parse_product_precision(o.precision)};
   const fs::path out(o.out_dir), work = out / "work";
   fs::create_directories(work);
   const std::string metrics_path = (out / "metrics.jsonl").string();
@@ -257,7 +259,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       std::to_string(parameter_count) + " parameters; " + std::to_string(o.steps) + " steps of " +
       std::to_string(o.batch_size * o.accumulation) + " x " + std::to_string(o.seq_len) + " tokens; " +
       std::to_string(ctx.threads) + " thread(s), " + std::string(isa_name(ctx.isa)) + " kernels, " +
-      std::string(gemm_backend_name(ctx.gemm)) + " products");
+      std::string(gemm_backend_name(ctx.gemm)) + " products in " + product_precision_label(ctx.bf16_products, ctx.isa));
 
   auto save = [&](const std::string& name) {
     const fs::path dir = out / name, tmp = out / (name + ".tmp");

@@ -79,6 +79,47 @@ TEST(Training, ForwardEqualsInferenceAndGradientsAccumulate) {
   EXPECT_LE(max_abs_diff(logits, expected.get("logits").to_vector()), 2e-4);
 }
 
+// Mixed precision (ExecContext::bf16_products): every product on bf16-rounded
+// operands, everything else fp32. Against PyTorch's fp32 goldens the loss and
+// gradients move by bf16's rounding (2^-9 relative per operand): far beyond
+// fp32's own 3e-5, which shows the rounding is in effect, and within bounds
+// twice what native and fallback products (same rounded values) measure.
+TEST_P(TrainingGoldens, Bf16ProductsStayCloseToFp32) {
+  const std::string dir = data_path("fixtures/" + GetParam());
+  SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
+  SafeTensors golden = SafeTensors::open(dir + "/train_expected.safetensors");
+  const RoFormerModel model = RoFormerModel::from_pretrained(dir);
+  std::vector<ExecContext> contexts{ExecContext{1, Isa::Scalar, GemmBackend::OpenBlas, true}};
+  if (best_isa() != Isa::Scalar) contexts.push_back(ExecContext{2, best_isa(), default_gemm_backend(), true});
+  for (const ExecContext& ctx : contexts) {
+    SCOPED_TRACE(std::string(isa_name(ctx.isa)) + " " + product_precision_label(true, ctx.isa));
+    TrainableRoFormer trainer(model);
+    const TrainStep step =
+        trainer.forward_backward(fixture_batch(expected), TrainLabels{golden.get("train.labels"), {}, {}}, ctx);
+    const double ref_loss = golden.get("train.loss").to_vector()[0];
+    EXPECT_LE(std::fabs(step.loss - ref_loss), 2e-3 * std::fabs(ref_loss)) << step.loss << " vs " << ref_loss;
+    double worst = 0;  // the largest relative difference of a gradient tensor
+    for (const auto& p : trainer.parameters()) {
+      const auto ref = golden.get("grad." + p.name).to_vector();
+      if (max_abs(ref) == 0) continue;
+      // Relative to the tensor's norm: single entries near zero may move by
+      // several percent of max|ref| (bf16 spacing of a cancelling sum).
+      const auto got = p.grad.to_vector();
+      double diff2 = 0, ref2 = 0;
+      for (std::size_t i = 0; i < ref.size(); ++i) {
+        diff2 += (static_cast<double>(got[i]) - ref[i]) * (static_cast<double>(got[i]) - ref[i]);
+        ref2 += static_cast<double>(ref[i]) * ref[i];
+      }
+      const double rel = std::sqrt(diff2 / ref2);
+      EXPECT_LE(rel, 8e-2) << p.name;  // measured: up to 4.0e-2 (query and key weights)
+      worst = std::max(worst, rel);
+    }
+    EXPECT_GT(worst, 3e-4) << "no gradient moved beyond fp32's tolerance: are the products in bf16?";
+    std::printf("[ bf16 ] %s %s: loss %.7f vs %.7f, worst gradient tensor %.2e off (relative L2)\n", GetParam().c_str(),
+                isa_name(ctx.isa).data(), step.loss, ref_loss, worst);
+  }
+}
+
 // Gradient accumulation: the 3-row cls batch as micro-batches {row 0} and
 // {rows 1, 2}, each cut to its own length and scaled by its share of the
 // rows, sums to the full batch's gradient (the mean over rows), i.e. to

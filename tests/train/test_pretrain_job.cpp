@@ -122,6 +122,10 @@ TEST(PretrainJob, BadOptionsAreClearErrors) {
   o.gemm = "mkl";
   EXPECT_THROW(pretrain(o), Error);
   EXPECT_EQ(pretrain_options_from_json(R"({"gemm": "openblas"})").gemm, "openblas");
+  o = toy(tmp.file("x"));
+  o.precision = "fp16";
+  EXPECT_THROW(pretrain(o), Error);
+  EXPECT_EQ(pretrain_options_from_json(R"({"precision": "bf16"})").precision, "bf16");
 }
 
 // The matrix-product library is the job's choice: both train the toy model
@@ -143,6 +147,32 @@ TEST(PretrainJob, EitherProductLibraryTrains) {
   }
   EXPECT_NEAR(last[0], last[2], 1e-3 * std::abs(last[0]));
   EXPECT_NEAR(last[1], last[3], 1e-3 * std::abs(last[1]));
+}
+
+// bf16 products (mixed precision) train the toy model as fp32 does: same
+// data and initialisation, losses within a few percent, and the log says so.
+TEST(PretrainJob, Bf16ProductsTrainLikeFp32) {
+  TempDir tmp;
+  std::vector<PretrainResult> results;
+  double bf16_first_loss = 0;
+  for (const char* precision : {"fp32", "bf16"}) {
+    PretrainOptions o = toy(tmp.file(precision));
+    o.precision = precision;
+    o.steps = 30;
+    std::string logged;
+    PretrainCallbacks cb;
+    cb.on_log = [&](const std::string& line) { logged += line + "\n"; };
+    cb.on_progress = [&](const PretrainProgress& p) {
+      if (p.step == 1) bf16_first_loss = p.loss;
+    };
+    results.push_back(pretrain(o, cb));
+    EXPECT_NE(logged.find(std::string("products in ") + precision), std::string::npos) << logged;
+  }
+  const PretrainResult &fp32 = results[0], &bf16 = results[1];
+  EXPECT_LT(bf16.train_loss, bf16_first_loss - 0.5) << "the MLM loss should fall";
+  EXPECT_NEAR(bf16.train_loss, fp32.train_loss, 0.03 * fp32.train_loss);
+  EXPECT_NEAR(bf16.valid_loss, fp32.valid_loss, 0.03 * fp32.valid_loss);
+  EXPECT_NE(bf16.train_loss, fp32.train_loss);  // the products really changed
 }
 
 }  // namespace
