@@ -42,6 +42,8 @@ record() {  # shape threads round load json: one line of results.jsonl
   $PY -c 'import json, sys
 r = json.loads(sys.argv[5])
 r.update(shape=sys.argv[1], threads=int(sys.argv[2]), round=int(sys.argv[3]), load=float(sys.argv[4]))
+if r.get("precision") == "bf16":
+    r["impl"] = "roformer.cpp bf16"
 print(json.dumps(r))' "$1" "$2" "$3" "$4" "$5" >>"$results"
 }
 load1() { cut -d' ' -f1 /proc/loadavg; }
@@ -52,6 +54,9 @@ sgemm() {  # the yardstick, once per thread count; run at the start and at the e
     record sgemm "$t" "$1" "$l" "$(OMP_NUM_THREADS=$t "$BENCH" --sgemm --threads "$t" --json)"
   done
 }
+# Mixed precision is timed where the CPU has native bf16 dot products.
+has_bf16=no
+if grep -qw avx512_bf16 /proc/cpuinfo; then has_bf16=yes; fi
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 sgemm 1
 for shape in $SHAPES; do
@@ -67,6 +72,14 @@ for shape in $SHAPES; do
       cpp="$(OMP_NUM_THREADS=$t "$BENCH" --shape "$shape" --threads "$t" --steps "$steps" --warmup "$WARMUP" --json)"
       echo "$cpp"
       record "$shape" "$t" "$round" "$l" "$cpp"
+      if [ "$has_bf16" = yes ]; then
+        echo "== $shape, $t thread(s), round $round: roformer.cpp, bf16 products"
+        l="$(load1)"
+        cpp="$(OMP_NUM_THREADS=$t "$BENCH" --shape "$shape" --threads "$t" --steps "$steps" --warmup "$WARMUP" \
+          --precision bf16 --json)"
+        echo "$cpp"
+        record "$shape" "$t" "$round" "$l" "$cpp"
+      fi
       echo "== $shape, $t thread(s), round $round: PyTorch"
       l="$(load1)"
       py="$(OMP_NUM_THREADS=$t LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
@@ -140,6 +153,26 @@ L.append(f"Allocations are roformer.cpp's heap allocations inside one timed step
 L.append(f"aligned_alloc count is the part that went to Tensor-style aligned storage (the same hook counted")
 L.append(f"{setup} such calls while the model was set up, so it is live).")
 L.append("")
+bf16_keys = [k for k in keys if any((r["shape"], r["threads"], r["impl"]) == (*k, "roformer.cpp bf16") for r in runs)]
+if bf16_keys:
+    L.append("### Mixed precision: bf16 products")
+    L.append("")
+    L.append("The same steps with `--precision bf16`: both operands of every matrix product rounded to bf16 and")
+    L.append("summed in fp32 (oneDNN's bf16 matmul on AVX512-BF16), weights, gradients, AdamW and every other")
+    L.append("step in fp32 (`kernels/gemm_bf16.h`). A product whose large operand few rows reuse stays fp32 (the")
+    L.append("MLM decoder's tied embedding against a batch's masked tokens), and the attention kernels stay fp32.")
+    L.append("")
+    L.append("| shape | threads | fp32 tok/s | bf16 tok/s | bf16 ÷ fp32 | bf16 ÷ PyTorch | last-step loss fp32 | last-step loss bf16 | rel. diff |")
+    L.append("|---|---|---|---|---|---|---|---|---|")
+    for shape, threads in bf16_keys:
+        c, _ = best(shape, threads, "roformer.cpp")
+        b, _ = best(shape, threads, "roformer.cpp bf16")
+        p, _ = best(shape, threads, "pytorch")
+        rel = abs(b["last_loss"] - c["last_loss"]) / abs(c["last_loss"])
+        L.append(f"| {shape} | {threads} | {c['tokens_per_second']:.0f} | {b['tokens_per_second']:.0f} | "
+                 f"{b['tokens_per_second'] / c['tokens_per_second']:.2f}x | {b['tokens_per_second'] / p['tokens_per_second']:.2f}x | "
+                 f"{c['last_loss']:.7f} | {b['last_loss']:.7f} | {rel:.1e} |")
+    L.append("")
 L.append("### Against the machine's limits")
 L.append("")
 L.append("| shape | threads | GFLOP per step | roformer.cpp GFLOP/s | PyTorch GFLOP/s | sgemm 768³ in this run | roformer.cpp / sgemm | PyTorch / sgemm |")

@@ -83,7 +83,8 @@ TEST(Training, ForwardEqualsInferenceAndGradientsAccumulate) {
 // operands, everything else fp32. Against PyTorch's fp32 goldens the loss and
 // gradients move by bf16's rounding (2^-9 relative per operand): far beyond
 // fp32's own 3e-5, which shows the rounding is in effect, and within bounds
-// twice what native and fallback products (same rounded values) measure.
+// with a margin over what native and fallback products (same rounded values)
+// measure: loss 1.3e-3 relative, gradient tensors 4.0e-2 (relative L2).
 TEST_P(TrainingGoldens, Bf16ProductsStayCloseToFp32) {
   const std::string dir = data_path("fixtures/" + GetParam());
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
@@ -97,7 +98,7 @@ TEST_P(TrainingGoldens, Bf16ProductsStayCloseToFp32) {
     const TrainStep step =
         trainer.forward_backward(fixture_batch(expected), TrainLabels{golden.get("train.labels"), {}, {}}, ctx);
     const double ref_loss = golden.get("train.loss").to_vector()[0];
-    EXPECT_LE(std::fabs(step.loss - ref_loss), 2e-3 * std::fabs(ref_loss)) << step.loss << " vs " << ref_loss;
+    EXPECT_LE(std::fabs(step.loss - ref_loss), 5e-3 * std::fabs(ref_loss)) << step.loss << " vs " << ref_loss;
     double worst = 0;  // the largest relative difference of a gradient tensor
     for (const auto& p : trainer.parameters()) {
       const auto ref = golden.get("grad." + p.name).to_vector();

@@ -490,6 +490,32 @@ TEST(Finetune, BadOptionsAreClearErrors) {
   o.valid_split = "valid";
   o.gemm = "mkl";
   EXPECT_THROW(finetune(o), Error);
+  o.gemm = "auto";
+  o.precision = "int4";
+  EXPECT_THROW(finetune(o), Error);
+  EXPECT_EQ(finetune_options_from_json(R"({"precision": "bf16"})").precision, "bf16");
+}
+
+// bf16 products fine-tune the spam classifier as fp32 does: same data, same
+// new head, held-out loss and accuracy close; the log says which products ran.
+TEST(Finetune, Bf16ProductsFineTuneLikeFp32) {
+  TempDir tmp;
+  std::vector<FinetuneResult> results;
+  for (const char* precision : {"fp32", "bf16"}) {
+    FinetuneOptions o = spam_options(tmp.file(precision), 32, 4);
+    o.lr = 2e-3;
+    o.precision = precision;
+    std::string logged;
+    PretrainCallbacks cb;
+    cb.on_log = [&](const std::string& line) { logged += line + "\n"; };
+    results.push_back(finetune(o, cb));
+    EXPECT_NE(logged.find(std::string("products in ") + precision), std::string::npos) << logged;
+  }
+  const FinetuneResult &fp32 = results[0], &bf16 = results[1];
+  EXPECT_NE(bf16.valid.loss, fp32.valid.loss);  // the products really changed
+  EXPECT_NEAR(bf16.valid.loss, fp32.valid.loss, 0.05 * fp32.valid.loss);
+  EXPECT_NEAR(bf16.valid.accuracy, fp32.valid.accuracy, 0.1);
+  EXPECT_EQ(bf16.valid.items, fp32.valid.items);
 }
 
 // The pre-training job's held-out numbers equal evaluate_language_model on
