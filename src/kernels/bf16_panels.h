@@ -11,8 +11,8 @@
 // columns is summed over the whole depth in registers, then the bias,
 // activation and residual run on it while it is in cache.
 //
-// On a Zen 5 core at the base model's shapes it runs at 84-100 % of the
-// dot-product peak, as oneDNN 2.6's bf16 matmul does (bench/bench_matmul.cpp);
+// On a Zen 5 core at the base model's shapes it runs at 77-92 % of the
+// dot-product rate, as oneDNN 2.6's bf16 matmul does (bench/bench_matmul.cpp);
 // whole forwards ran at 0.94-1.01x oneDNN's speed (docs/bench_infer.md).
 // PackedMatmul takes it when asked (Bf16Kernel::Panels).
 #include <cstdint>
