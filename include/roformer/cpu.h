@@ -8,6 +8,10 @@
 
 namespace roformer {
 
+namespace kernels {
+class RoundedOperands;
+}
+
 enum class Isa { Scalar, Avx2, Avx512 };
 
 std::string_view isa_name(Isa isa);
@@ -46,6 +50,10 @@ struct ExecContext {
   // precision training, kernels/gemm_bf16.h) wherever the rounding pays for
   // itself; everything else stays fp32.
   bool bf16_products = false;
+  // bf16 copies of operands that stay fixed while this context is in use (a
+  // training step's weights), which those products read instead of rounding
+  // the operand again; null: round every operand on every product.
+  const kernels::RoundedOperands* rounded = nullptr;
 };
 
 }  // namespace roformer

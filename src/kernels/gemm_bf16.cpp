@@ -103,6 +103,26 @@ bool gemm_bf16_pays_off(int64_t M, int64_t N, int64_t K) {
 
 bool gemm_bf16_native(const ExecContext& ctx) { return ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16(); }
 
+void RoundedOperands::clear() {
+  for (auto& [address, copy] : copies_) copy.live = false;
+}
+
+void RoundedOperands::round(const float* x, int64_t rows, int64_t cols, const ExecContext& ctx) {
+  ROFORMER_CHECK(x != nullptr && rows > 0 && cols > 0, "rounded operands: empty matrix");
+  Copy& c = copies_[x];
+  c.rows = rows;
+  c.cols = cols;
+  c.live = true;
+  round_rows(x, rows, cols, cols, c.bits, ctx);
+}
+
+const uint16_t* RoundedOperands::find(const float* x, int64_t rows, int64_t cols, int64_t ld) const {
+  const auto it = copies_.find(x);
+  if (it == copies_.end() || !it->second.live || it->second.rows != rows || it->second.cols != cols || ld != cols)
+    return nullptr;
+  return it->second.bits.data();
+}
+
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc, const ExecContext& ctx) {
   ROFORMER_CHECK(M >= 0 && N >= 0 && K >= 0, "gemm: negative size");
@@ -123,15 +143,26 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
     gemm(trans_a, trans_b, M, N, K, alpha, a32.data(), a_cols, b32.data(), b_cols, beta, C, ldc, fp32);
     return;
   }
+  // Registered copies first (a step's weights, rounded once); the rest now.
   thread_local std::vector<uint16_t> a16, b16;
-  round_rows(A, a_rows, a_cols, lda, a16, ctx);
-  round_rows(B, b_rows, b_cols, ldb, b16, ctx);
+  const uint16_t* a_bits = ctx.rounded != nullptr ? ctx.rounded->find(A, a_rows, a_cols, lda) : nullptr;
+  const uint16_t* b_bits = ctx.rounded != nullptr ? ctx.rounded->find(B, b_rows, b_cols, ldb) : nullptr;
+  if (a_bits == nullptr) {
+    round_rows(A, a_rows, a_cols, lda, a16, ctx);
+    a_bits = a16.data();
+  }
+  if (b_bits == nullptr) {
+    round_rows(B, b_rows, b_cols, ldb, b16, ctx);
+    b_bits = b16.data();
+  }
   try {
     ProductCache& cache = product_cache();
     const auto p = cache.get(trans_a, trans_b, M, N, K, alpha, beta, ldc);
     use_library_threads(ctx.threads);
     dnnl::stream stream(cache.engine());
-    memory a(p->a, cache.engine(), a16.data()), b(p->b, cache.engine(), b16.data()), c(p->c, cache.engine(), C);
+    // oneDNN's memory objects take mutable pointers; a matmul only reads its sources.
+    memory a(p->a, cache.engine(), const_cast<uint16_t*>(a_bits)), b(p->b, cache.engine(), const_cast<uint16_t*>(b_bits));
+    memory c(p->c, cache.engine(), C);
     p->matmul.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
     stream.wait();
   } catch (const dnnl::error& e) {

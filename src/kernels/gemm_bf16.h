@@ -4,6 +4,8 @@
 // Weights, gradients, the optimizer and every step between products stay in
 // fp32; only what enters a product is rounded, as PyTorch's bf16 autocast does.
 #include <cstdint>
+#include <unordered_map>
+#include <vector>
 
 #include "roformer/cpu.h"
 
@@ -28,5 +30,31 @@ bool gemm_bf16_pays_off(int64_t M, int64_t N, int64_t K);
 
 // Whether gemm_bf16 runs native bf16 products for ctx on this CPU.
 bool gemm_bf16_native(const ExecContext& ctx);
+
+// Rounded copies of dense fp32 matrices, made once and found by address:
+// a training step reads each weight in two products (the forward one and the
+// input gradient), and rounding it is a pass over it from memory. gemm_bf16
+// reads a copy (ExecContext::rounded) when the operand's address, shape and
+// row stride are the ones registered; the caller keeps the source unchanged
+// while the context is in use and rounds again after changing it.
+class RoundedOperands {
+ public:
+  // Retires every copy, so that no address registered before can match a
+  // matrix allocated there since; an address rounded again reuses its buffer.
+  void clear();
+  // Rounds x (rows x cols, dense) now, into a buffer kept for x's address.
+  void round(const float* x, int64_t rows, int64_t cols, const ExecContext& ctx);
+  // The copy of x when rounded since the last clear() with this shape, and
+  // ld == cols; else null.
+  const uint16_t* find(const float* x, int64_t rows, int64_t cols, int64_t ld) const;
+
+ private:
+  struct Copy {
+    int64_t rows = 0, cols = 0;
+    bool live = false;
+    std::vector<uint16_t> bits;
+  };
+  std::unordered_map<const float*, Copy> copies_;
+};
 
 }  // namespace roformer::kernels

@@ -12,6 +12,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "models/losses.h"
 #include "models/model_impl.h"
 #include "roformer/data_rng.h"
@@ -92,6 +93,10 @@ struct TrainableRoFormer::Impl {
   std::vector<int64_t> lm_rows, lm_labels;
   std::vector<float> lm_h, lm_dh;
   void select_lm_rows(const TrainLabels& labels);
+  // bf16 products read each encoder weight in two products a step (the
+  // forward one and the input gradient): rounded once per step here instead.
+  kernels::RoundedOperands rounded_weights;
+  ExecContext step_context(const ExecContext& ctx);
   std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)
 
   void prepare(const Batch& batch);
@@ -531,8 +536,23 @@ void TrainableRoFormer::Impl::select_lm_rows(const TrainLabels& labels) {
   lm_subset = true;
 }
 
-TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx,
+ExecContext TrainableRoFormer::Impl::step_context(const ExecContext& ctx) {
+  if (!ctx.bf16_products || !kernels::gemm_bf16_native(ctx)) return ctx;
+  // Every call, from the current tensors: the optimizer has moved the weights
+  // since the last step, and nothing registered then may linger.
+  rounded_weights.clear();
+  models::visit_tensors(config, task, w, [&](const std::string& name, Tensor& t) {
+    if (t.dim() == 2 && name.find("encoder.layer.") != std::string::npos && name.ends_with(".weight"))
+      rounded_weights.round(t.data<float>(), t.size(0), t.size(1), ctx);
+  });
+  ExecContext run = ctx;
+  run.rounded = &rounded_weights;
+  return run;
+}
+
+TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLabels& labels, const ExecContext& exec,
                                               float grad_scale) {
+  const ExecContext ctx = impl_->step_context(exec);
   impl_->prepare(batch);
   impl_->select_lm_rows(labels);
   impl_->forward(ctx);

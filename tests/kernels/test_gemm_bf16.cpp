@@ -123,6 +123,50 @@ TEST(GemmBf16, LargeOperandWithFewRowsStaysFp32) {
   }
 }
 
+// Registered copies (a training step's weights, rounded once) are found by
+// address, shape and stride, and read instead of the operand: changing the
+// operand afterwards does not change the product until it is rounded again.
+TEST(GemmBf16, RegisteredCopiesStandInForTheirOperands) {
+  const int64_t M = 40, N = 48, K = 64;
+  const auto A = random_floats(static_cast<std::size_t>(M * K), 41);
+  auto W = random_floats(static_cast<std::size_t>(N * K), 42);  // (N, K): the Linear layout
+  const auto W0 = W;
+  const ExecContext plain{1, best_isa(), default_gemm_backend(), true};
+  RoundedOperands rounded;
+  rounded.round(W.data(), N, K, plain);
+  const uint16_t* copy = rounded.find(W.data(), N, K, K);
+  ASSERT_NE(copy, nullptr);
+  for (std::size_t i = 0; i < W.size(); ++i) ASSERT_EQ(copy[i], f32_to_bf16(W[i]).bits);
+  EXPECT_EQ(rounded.find(W.data(), K, N, N), nullptr);      // another shape
+  EXPECT_EQ(rounded.find(W.data(), N - 1, K, K), nullptr);  // another row count
+  EXPECT_EQ(rounded.find(W.data(), N, K, K + 1), nullptr);  // not dense
+  EXPECT_EQ(rounded.find(A.data(), M, K, K), nullptr);      // never registered
+
+  for (float& w : W) w = -w;  // the operand changes, the copy does not
+  for (ExecContext ctx : contexts()) {
+    ctx.rounded = &rounded;
+    std::vector<float> forward(static_cast<std::size_t>(M * N)), before(forward.size()), after(forward.size());
+    std::vector<float> back(static_cast<std::size_t>(M * K)), back_before(back.size());
+    const ExecContext fresh{ctx.threads, ctx.isa, ctx.gemm, true};  // no registered copies
+    gemm_bf16(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, forward.data(), N, ctx);
+    gemm(false, true, M, N, K, 1.0f, A.data(), K, W0.data(), K, 0.0f, before.data(), N, fresh);
+    gemm(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, after.data(), N, fresh);
+    // The input gradient's product reads the same copy the other way round: (M, N) x (N, K).
+    gemm_bf16(false, false, M, K, N, 1.0f, before.data(), N, W.data(), K, 0.0f, back.data(), K, ctx);
+    gemm(false, false, M, K, N, 1.0f, before.data(), N, W0.data(), K, 0.0f, back_before.data(), K, fresh);
+    if (gemm_bf16_native(ctx)) {
+      EXPECT_EQ(forward, before) << describe(ctx);
+      EXPECT_EQ(back, back_before) << describe(ctx);
+    } else {  // the fallback rounds every operand afresh
+      EXPECT_EQ(forward, after) << describe(ctx);
+    }
+  }
+  rounded.clear();
+  EXPECT_EQ(rounded.find(W.data(), N, K, K), nullptr);
+  rounded.round(W.data(), N, K, plain);
+  EXPECT_EQ(rounded.find(W.data(), N, K, K)[0], f32_to_bf16(W[0]).bits);
+}
+
 TEST(GemmBf16, EmptyProductsAndBadArguments) {
   for (const ExecContext& ctx : contexts()) {
     std::vector<float> C{1.0f, 2.0f, 3.0f, 4.0f};
