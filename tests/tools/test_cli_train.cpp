@@ -237,8 +237,9 @@ TEST(CliTrain, CausalPretrainShowsContinuations) {
                              " --train " + repo_file("data/sample/en_train.txt") + " --valid " +
                              repo_file("data/sample/en_valid.txt") + " --out " + tmp.file("run") +
                              " --hidden 32 --layers 1 --heads 2 --intermediate 64 --seq-len 32 --batch-size 4 --warmup 1"
-                             " --eval-batches 1 --no-progress 2>&1");
+                             " --eval-batches 1 --no-progress --precision bf16 2>&1");
   ASSERT_EQ(r.status, 0) << r.output;
+  EXPECT_NE(r.output.find("products in bf16"), std::string::npos) << r.output;  // mixed precision, said in the log
   EXPECT_NE(r.output.find("next-token loss"), std::string::npos) << r.output;
   EXPECT_NE(r.output.find("greedy continuations"), std::string::npos) << r.output;
 }
@@ -250,6 +251,7 @@ TEST(CliTrain, BadOptionsAreOneLineErrors) {
   for (const std::string& args : std::vector<std::string>{" finetune -m " + model + " -c " + tmp.file("bad.json"), " finetune -m " + model + " --lr fast",
         " finetune -m " + model + " --task translation --out " + tmp.file("o"),
         " finetune -m " + model + " --epochs 1.5", std::string(" pretrain --steps -x"), " pretrain --objective denoise --out " + tmp.file("p"),
+        " pretrain --precision fp16 --out " + tmp.file("p"), " finetune -m " + model + " --precision half --out " + tmp.file("o"),
         " eval -m " + data_path("fixtures/roformer-tiny-qa") + " -d " + repo_file("data/sample/en_valid.txt"),
         " eval -m " + model + " -d " + tmp.file("missing.txt"),
         " eval -m " + model + " -d " + repo_file("data/sample/en_valid.txt") + " --rope-scaling yarn:2",
