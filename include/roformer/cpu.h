@@ -39,7 +39,8 @@ GemmBackend default_gemm_backend();
 // every matrix product rounded to bf16, sums in fp32). Returns whether bf16
 // was chosen, for ExecContext::bf16_products. Throws Error otherwise.
 bool parse_product_precision(std::string_view name);
-// "bf16 (native)", "bf16 (emulated: no AVX512-BF16)" or "fp32", for logs.
+// "fp32", "bf16 (native)", or "bf16 (emulated: ...)" where the CPU or isa
+// has no native bf16 products, for logs.
 std::string product_precision_label(bool bf16_products, Isa isa);
 
 struct ExecContext {

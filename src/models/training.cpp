@@ -93,8 +93,8 @@ struct TrainableRoFormer::Impl {
   std::vector<int64_t> lm_rows, lm_labels;
   std::vector<float> lm_h, lm_dh;
   void select_lm_rows(const TrainLabels& labels);
-  // bf16 products read each encoder weight in two products a step (the
-  // forward one and the input gradient): rounded once per step here instead.
+  // bf16 products read each encoder weight in two products of a pass (the
+  // forward one and the input gradient): rounded once per pass here instead.
   kernels::RoundedOperands rounded_weights;
   ExecContext step_context(const ExecContext& ctx);
   std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)

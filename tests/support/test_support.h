@@ -25,6 +25,26 @@ std::string cli_path();
 // the generators next to them); throws when the file is missing or empty.
 std::vector<nlohmann::json> read_jsonl(const std::string& relative);
 
+// Compares `compute(text)` with the string list under `key` of every
+// {"text", key} line of a JSON-lines golden file, reporting the first ten
+// differences as test failures; returns the number of lines compared.
+template <class Compute>
+std::size_t expect_word_goldens(const std::string& relative, const std::string& key, Compute compute) {
+  const auto goldens = read_jsonl(relative);
+  int failures = 0;
+  for (const auto& golden : goldens) {
+    const std::string text = golden["text"];
+    const auto want = golden[key].template get<std::vector<std::string>>();
+    const std::vector<std::string> got = compute(text);
+    if (got != want && ++failures <= 10) {
+      ADD_FAILURE() << relative << ": " << nlohmann::json(text).dump() << "\n  want " << nlohmann::json(want).dump()
+                    << "\n  got  " << nlohmann::json(got).dump();
+    }
+  }
+  EXPECT_EQ(failures, 0) << relative;
+  return goldens.size();
+}
+
 // Writes `bytes` to `path` as they are (binary), replacing the file.
 void write_file(const std::string& path, const std::string& bytes);
 

@@ -4,7 +4,6 @@
 // (tests/data/nltk/make_goldens.py).
 #include <gtest/gtest.h>
 
-#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
@@ -22,19 +21,7 @@ std::vector<std::string> words_of(const std::string& text) {
 }
 
 TEST(TreebankWords, MatchNltkOnEveryGolden) {
-  const auto goldens = testing::read_jsonl("nltk/treebank_words.jsonl");
-  int failures = 0;
-  for (const auto& golden : goldens) {
-    const std::string text = golden["text"];
-    const auto want = golden["words"].get<std::vector<std::string>>();
-    const auto got = words_of(text);
-    if (got != want && ++failures <= 10) {
-      ADD_FAILURE() << "text: " << nlohmann::json(text).dump() << "\n  want " << nlohmann::json(want).dump()
-                    << "\n  got  " << nlohmann::json(got).dump();
-    }
-  }
-  EXPECT_GT(goldens.size(), 3000u);
-  EXPECT_EQ(failures, 0);
+  EXPECT_GT(testing::expect_word_goldens("nltk/treebank_words.jsonl", "words", words_of), 3000u);
 }
 
 // A few rules spelled out, so a failure names what broke.
