@@ -118,9 +118,21 @@ void RoundedOperands::round(const float* x, int64_t rows, int64_t cols, const Ex
 
 const uint16_t* RoundedOperands::find(const float* x, int64_t rows, int64_t cols, int64_t ld) const {
   const auto it = copies_.find(x);
-  if (it == copies_.end() || !it->second.live || it->second.rows != rows || it->second.cols != cols || ld != cols)
-    return nullptr;
-  return it->second.bits.data();
+  if (it != copies_.end() && it->second.live && it->second.rows == rows && it->second.cols == cols && ld == cols)
+    return it->second.bits.data();
+  return outer_ != nullptr ? outer_->find(x, rows, cols, ld) : nullptr;
+}
+
+ExecContext rounding_once(const float* x, int64_t rows, int64_t cols, RoundedOperands& scratch,
+                          const ExecContext& ctx) {
+  if (!ctx.bf16_products || !gemm_bf16_native(ctx) || rows == 0 || cols == 0) return ctx;
+  ROFORMER_CHECK(&scratch != ctx.rounded, "rounded operands: a set cannot search itself");
+  scratch.clear();
+  scratch.set_outer(ctx.rounded);
+  scratch.round(x, rows, cols, ctx);
+  ExecContext run = ctx;
+  run.rounded = &scratch;
+  return run;
 }
 
 void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,

@@ -33,19 +33,25 @@ bool gemm_bf16_native(const ExecContext& ctx);
 
 // Rounded copies of dense fp32 matrices, made once and found by address:
 // a training step reads each weight in two products (the forward one and the
-// input gradient), and rounding it is a pass over it from memory. gemm_bf16
+// input gradient), an activation in two or more (its forward products and
+// the weight gradient), and rounding is a pass over the matrix. gemm_bf16
 // reads a copy (ExecContext::rounded) when the operand's address, shape and
 // row stride are the ones registered; the caller keeps the source unchanged
 // while the context is in use and rounds again after changing it.
 class RoundedOperands {
  public:
-  // Retires every copy, so that no address registered before can match a
-  // matrix allocated there since; an address rounded again reuses its buffer.
+  // `outer`: a set searched after this one (a step's weights behind one
+  // call's temporary operands); it must outlive every find().
+  explicit RoundedOperands(const RoundedOperands* outer = nullptr) : outer_(outer) {}
+  void set_outer(const RoundedOperands* outer) { outer_ = outer; }
+  // Retires every copy of this set (not of the outer one), so that no address
+  // registered before can match a matrix allocated there since; an address
+  // rounded again reuses its buffer.
   void clear();
   // Rounds x (rows x cols, dense) now, into a buffer kept for x's address.
   void round(const float* x, int64_t rows, int64_t cols, const ExecContext& ctx);
   // The copy of x when rounded since the last clear() with this shape, and
-  // ld == cols; else null.
+  // ld == cols, here or in the outer set; else null.
   const uint16_t* find(const float* x, int64_t rows, int64_t cols, int64_t ld) const;
 
  private:
@@ -54,7 +60,16 @@ class RoundedOperands {
     bool live = false;
     std::vector<uint16_t> bits;
   };
+  const RoundedOperands* outer_ = nullptr;
   std::unordered_map<const float*, Copy> copies_;
 };
+
+// For one call whose products read x (rows x cols, dense) more than once:
+// where ctx runs native bf16 products, x is rounded now into `scratch`
+// (cleared first, its outer set ctx.rounded) and the returned context finds
+// it there; elsewhere ctx as it is. x must not change while the returned
+// context is in use, and the context must not outlive the call.
+ExecContext rounding_once(const float* x, int64_t rows, int64_t cols, RoundedOperands& scratch,
+                          const ExecContext& ctx);
 
 }  // namespace roformer::kernels

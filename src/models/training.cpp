@@ -94,9 +94,16 @@ struct TrainableRoFormer::Impl {
   std::vector<float> lm_h, lm_dh;
   void select_lm_rows(const TrainLabels& labels);
   // bf16 products read each encoder weight in two products of a pass (the
-  // forward one and the input gradient): rounded once per pass here instead.
-  kernels::RoundedOperands rounded_weights;
+  // forward one and the input gradient) and each saved activation in two or
+  // more (its forward products and a weight gradient): both are rounded once
+  // per pass here instead, the activations as the forward completes them.
+  kernels::RoundedOperands rounded_operands;
   ExecContext step_context(const ExecContext& ctx);
+  // x (rows x cols) is final until the next pass: round it now for every
+  // product that reads it, when ctx keeps copies.
+  void keep_rounded(const std::vector<float>& x, int64_t rows, int64_t cols, const ExecContext& ctx) {
+    if (ctx.rounded == &rounded_operands) rounded_operands.round(x.data(), rows, cols, ctx);
+  }
   std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)
 
   void prepare(const Batch& batch);
@@ -184,9 +191,11 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     const auto& L = w.layers[l];
     LayerActs& A = layers[l];
     const float* x = hs[l].data();
+    keep_rounded(hs[l], rows, H, ctx);  // Q, K and V, forward and weight gradients
     resize(A.context, rows * H);
     const nn::AttentionDropout attn_drop{dropout_on ? attention_p : 0.0f, site_seed(kAttention, l)};
     L.attention.forward_train(x, B, T, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
+    keep_rounded(A.context, rows, H, ctx);
     resize(A.a_pre, rows * H);
     resize(A.a, rows * H);
     resize(A.a_mean, rows);
@@ -195,11 +204,13 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     drop(A.a_pre.data(), A.a_keep, rows * H, site_seed(kAttnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
     L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data(), ctx);
+    keep_rounded(A.a, rows, H, ctx);
     resize(A.f_pre, rows * I);
     resize(A.f_act, rows * I);
     L.intermediate.forward(A.a.data(), rows, A.f_pre.data(), ctx);
     std::memcpy(A.f_act.data(), A.f_pre.data(), static_cast<std::size_t>(rows * I) * sizeof(float));
     kernels::activation_forward(act, A.f_act.data(), rows * I, ctx);
+    keep_rounded(A.f_act, rows, I, ctx);
     resize(A.y_pre, rows * H);
     resize(A.y_mean, rows);
     resize(A.y_rstd, rows);
@@ -540,13 +551,13 @@ ExecContext TrainableRoFormer::Impl::step_context(const ExecContext& ctx) {
   if (!ctx.bf16_products || !kernels::gemm_bf16_native(ctx)) return ctx;
   // Every call, from the current tensors: the optimizer has moved the weights
   // since the last step, and nothing registered then may linger.
-  rounded_weights.clear();
+  rounded_operands.clear();
   models::visit_tensors(config, task, w, [&](const std::string& name, Tensor& t) {
     if (t.dim() == 2 && name.find("encoder.layer.") != std::string::npos && name.ends_with(".weight"))
-      rounded_weights.round(t.data<float>(), t.size(0), t.size(1), ctx);
+      rounded_operands.round(t.data<float>(), t.size(0), t.size(1), ctx);
   });
   ExecContext run = ctx;
-  run.rounded = &rounded_weights;
+  run.rounded = &rounded_operands;
   return run;
 }
 
@@ -562,7 +573,8 @@ TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLab
   return result;
 }
 
-TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& ctx) {
+TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& labels, const ExecContext& exec) {
+  const ExecContext ctx = impl_->step_context(exec);
   // Evaluation never drops.
   const bool was_on = impl_->dropout_on;
   impl_->dropout_on = false;

@@ -3,6 +3,7 @@
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "roformer/error.h"
 
 namespace roformer::nn {
@@ -78,11 +79,16 @@ void LayerNorm::forward(const float* x, float* y, int64_t rows, const ExecContex
 void Linear::backward(const float* x, const float* dy, int64_t rows, float* dx, bool accumulate_dx, const Linear& grad,
                       const ExecContext& ctx) const {
   const int64_t in = in_features(), out = out_features();
+  // With bf16 products, dy enters both products: rounded once for the two.
+  thread_local kernels::RoundedOperands dy_rounded;
+  const bool shared = dx != nullptr && kernels::gemm_bf16_pays_off(rows, in, out) &&
+                      kernels::gemm_bf16_pays_off(out, in, rows);
+  const ExecContext run = shared ? kernels::rounding_once(dy, rows, out, dy_rounded, ctx) : ctx;
   if (dx != nullptr) {
     kernels::gemm(false, false, rows, in, out, 1.0f, dy, out, weight.data<float>(), in, accumulate_dx ? 1.0f : 0.0f, dx,
-                  in, ctx);
+                  in, run);
   }
-  kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.data<float>(), in, ctx);
+  kernels::gemm(true, false, out, in, rows, 1.0f, dy, out, x, in, 1.0f, grad.weight.data<float>(), in, run);
   if (bias.defined() && bias.numel() > 0) kernels::bias_backward(dy, rows, out, grad.bias.data<float>(), ctx);
 }
 

@@ -167,6 +167,44 @@ TEST(GemmBf16, RegisteredCopiesStandInForTheirOperands) {
   EXPECT_EQ(rounded.find(W.data(), N, K, K)[0], f32_to_bf16(W[0]).bits);
 }
 
+// rounding_once: one call's operand rounded into a scratch set that searches
+// the step's set behind it; a context without native products is unchanged.
+TEST(GemmBf16, RoundingOnceAddsACopyInFrontOfTheOuterSet) {
+  const int64_t M = 40, N = 48, K = 64;
+  auto A = random_floats(static_cast<std::size_t>(M * K), 51);
+  const auto A0 = A;
+  const auto W = random_floats(static_cast<std::size_t>(N * K), 52);
+  for (ExecContext ctx : contexts()) {
+    RoundedOperands outer, scratch;
+    outer.round(W.data(), N, K, ctx);
+    ctx.rounded = &outer;
+    A = A0;
+    const ExecContext run = rounding_once(A.data(), M, K, scratch, ctx);
+    if (!gemm_bf16_native(ctx)) {
+      EXPECT_EQ(run.rounded, &outer) << describe(ctx);
+      EXPECT_EQ(scratch.find(A.data(), M, K, K), nullptr) << describe(ctx);
+      continue;
+    }
+    ASSERT_EQ(run.rounded, &scratch) << describe(ctx);
+    const uint16_t* a_copy = run.rounded->find(A.data(), M, K, K);
+    ASSERT_NE(a_copy, nullptr);
+    EXPECT_EQ(a_copy[7], f32_to_bf16(A0[7]).bits);
+    EXPECT_EQ(run.rounded->find(W.data(), N, K, K), outer.find(W.data(), N, K, K));  // through the outer set
+    EXPECT_EQ(outer.find(A.data(), M, K, K), nullptr);  // the outer set is not touched
+    // The product reads the copy made before A changed.
+    for (float& a : A) a *= 3.0f;
+    std::vector<float> got(static_cast<std::size_t>(M * N)), want(got.size());
+    gemm(false, true, M, N, K, 1.0f, A.data(), K, W.data(), K, 0.0f, got.data(), N, run);
+    gemm(false, true, M, N, K, 1.0f, A0.data(), K, W.data(), K, 0.0f, want.data(), N, ctx);
+    EXPECT_EQ(got, want) << describe(ctx);
+    // A second call starts afresh: the old copy is retired.
+    std::vector<float> other(A.size(), 1.0f);
+    const ExecContext next = rounding_once(other.data(), M, K, scratch, ctx);
+    EXPECT_EQ(next.rounded->find(A.data(), M, K, K), nullptr);
+    EXPECT_THROW(rounding_once(A.data(), M, K, outer, ctx), Error);  // a set cannot search itself
+  }
+}
+
 TEST(GemmBf16, EmptyProductsAndBadArguments) {
   for (const ExecContext& ctx : contexts()) {
     std::vector<float> C{1.0f, 2.0f, 3.0f, 4.0f};

@@ -1,13 +1,17 @@
 // The multi-product helpers of nn/linear.h against the layers run one by
 // one: forward_same_input (Q, K and V from one prepared input) gives the
 // same bits; feed_forward (bf16 hidden activations handed from product to
-// product) gives what the fp32 hand-over gives, for every kind of product.
+// product) gives what the fp32 hand-over gives, for every kind of product;
+// Linear::backward with bf16 products, which rounds dy once for its two
+// products, gives the bits of the two products each rounding on its own.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <vector>
 
+#include "kernels/gemm.h"
+#include "kernels/gemm_bf16.h"
 #include "kernels/packed_matmul.h"
 #include "nn/linear.h"
 #include "roformer/error.h"
@@ -140,6 +144,36 @@ TEST(LinearBlocks, LayerNormWritingTheBf16InputGivesTheSameBits) {
                                       &input),
                    Error);
     }
+  }
+}
+
+TEST(LinearBlocks, Bf16BackwardRoundsDyOnceWithTheSameBits) {
+  const int64_t rows = 160, in = 96, out = 144;  // every product large enough to take bf16
+  const Linear layer = random_linear(out, in, 60);
+  const auto x = random_floats(static_cast<std::size_t>(rows * in), 61);
+  const auto dy = random_floats(static_cast<std::size_t>(rows * out), 62);
+  const auto dx0 = random_floats(static_cast<std::size_t>(rows * in), 63);
+  for (int threads : {1, 2}) {
+    const ExecContext ctx{threads, best_isa(), GemmBackend::OneDnn, true};
+    Linear grad = random_linear(out, in, 64);  // gradients accumulate onto what is there
+    const std::vector<float> gw0(grad.weight.data<float>(), grad.weight.data<float>() + out * in);
+    std::vector<float> dx = dx0;
+    layer.backward(x.data(), dy.data(), rows, dx.data(), true, grad, ctx);
+    // The same two products, each rounding its own operands.
+    std::vector<float> want_dx = dx0, want_gw = gw0;
+    kernels::gemm(false, false, rows, in, out, 1.0f, dy.data(), out, layer.weight.data<float>(), in, 1.0f,
+                  want_dx.data(), in, ctx);
+    kernels::gemm(true, false, out, in, rows, 1.0f, dy.data(), out, x.data(), in, 1.0f, want_gw.data(), in, ctx);
+    EXPECT_EQ(dx, want_dx) << threads << " thread(s)";
+    EXPECT_EQ(std::vector<float>(grad.weight.data<float>(), grad.weight.data<float>() + out * in), want_gw)
+        << threads << " thread(s)";
+    // And they are bf16 products: fp32 ones differ.
+    ExecContext fp32 = ctx;
+    fp32.bf16_products = false;
+    std::vector<float> fp32_dx = dx0;
+    kernels::gemm(false, false, rows, in, out, 1.0f, dy.data(), out, layer.weight.data<float>(), in, 1.0f,
+                  fp32_dx.data(), in, fp32);
+    EXPECT_GT(max_scaled_diff(dx, fp32_dx), 1e-4);
   }
 }
 
