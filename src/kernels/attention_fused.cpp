@@ -124,8 +124,9 @@ int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& c
 }
 
 void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
-                             float* lse, float* scratch, const ExecContext& ctx) {
+                             float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16) {
   check(a);
+  ROFORMER_CHECK(out != nullptr || out_bf16 != nullptr || a.batch * a.q_len == 0, "fused attention: no output buffer");
   const Kernels kern = pick(ctx.isa);
   const AttentionScratch s = layout(a);
   AttentionIo io;
@@ -133,6 +134,7 @@ void attention_forward_fused(const FusedAttention& a, const float* q, const floa
   io.k = k;
   io.v = v;
   io.out = out;
+  io.out16 = out_bf16;
   io.lse_out = lse;
   const int threads = threads_of(ctx);
   const bool bf16 = uses_bf16_products(a, ctx);

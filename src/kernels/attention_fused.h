@@ -55,9 +55,12 @@ int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ct
 int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx);
 
 // out: like q. lse (optional): (B, NH, T) log-sum-exp of each query's scaled,
-// masked scores (log(Tk) for a query that sees no key).
+// masked scores (log(Tk) for a query that sees no key). out_bf16 (optional):
+// the output stored there instead, like q but bf16 bits, each value rounded
+// (nearest even) from the fp32 value out would hold; out is then not written
+// and may be null.
 void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
-                             float* lse, float* scratch, const ExecContext& ctx);
+                             float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16 = nullptr);
 
 // From the forward's inputs, its out and lse, and dout: dq (like q), dk and
 // dv (like k), all overwritten.

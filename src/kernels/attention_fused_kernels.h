@@ -16,6 +16,7 @@ inline constexpr int64_t kAttnTileK = 64;  // keys per tile
 struct AttentionIo {
   const float *q = nullptr, *k = nullptr, *v = nullptr;
   float* out = nullptr;        // forward output
+  uint16_t* out16 = nullptr;   // or the forward output rounded to bf16 (then out is unused)
   float* lse_out = nullptr;    // forward lse (optional)
   const float* o = nullptr;    // backward: the forward's out
   const float* dout = nullptr;

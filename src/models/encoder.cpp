@@ -72,6 +72,9 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     const kernels::PackedMatmul* p = next.packed_for(ctx);
     return p != nullptr ? p->bf16_destination(y, rows, normed) : nullptr;
   };
+  // The attention's output feeds the output projection alone: where that
+  // product reads native bf16 values the fused kernel stores them directly.
+  thread_local kernels::PackedInput context16;
   const kernels::PackedInput* x_prepared = nullptr;  // the hidden stream, prepared for this layer's Q/K/V
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const EncoderLayerWeights& L = w.layers[l];
@@ -79,13 +82,17 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     float* x = hidden.data<float>();
     Tensor probs;
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
-    L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr, context,
-                        options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space, x_prepared);
+    const kernels::PackedMatmul* dense = L.attention_output.packed_for(ctx);
+    uint16_t* c16 = dense != nullptr ? dense->bf16_destination(context, rows, context16) : nullptr;
+    const bool in_bf16 = L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr,
+                                             context, options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space,
+                                             x_prepared, c16);
     if (options.attentions) out.attentions.push_back(probs);
 
     // a = LN(dense(ctx) + x); the activation and the residual add run in the
     // products' epilogues (fused on the packed path).
-    L.attention_output.forward(context, rows, a, ctx, {std::nullopt, x});
+    if (in_bf16) dense->forward(context16, L.attention_output.bias_or_null(), a, ctx, {std::nullopt, x});
+    else L.attention_output.forward(context, rows, a, ctx, {std::nullopt, x});
     uint16_t* a16 = bf16_target(L.intermediate, a);
     L.attention_norm.forward(a, a, rows, ctx, a16);
     // y = LN(out(act(inter(a))) + a), written back into the hidden stream.

@@ -82,9 +82,10 @@ void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t
   capacity = new_cap;
 }
 
-void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
+bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                             const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
-                            const ExecContext& ctx, float* workspace, const kernels::PackedInput* x_prepared) const {
+                            const ExecContext& ctx, float* workspace, const kernels::PackedInput* x_prepared,
+                            uint16_t* out_bf16) const {
   const int64_t H = hidden(), NH = heads, D = head_dim();
   const int64_t rows = B * T;
   std::vector<float> owned;
@@ -105,7 +106,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     ROFORMER_CHECK(mask.causal == linear->config().causal, "linear attention: built for a different causal setting");
     ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
     linear->forward(q.data(), k.data(), v.data(), B, T, positions.data<int64_t>(), mask.key_valid, out, nullptr, ctx);
-    return;
+    return false;
   }
 
   // Rotate per head by each token's absolute position (HF: after bias, before scores).
@@ -155,8 +156,8 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     thread_local std::vector<float> scratch;
     const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
     if (scratch.size() < need) scratch.resize(need);
-    kernels::attention_forward_fused(fa, q.data(), keys, vals, out, nullptr, scratch.data(), ctx);
-    return;
+    kernels::attention_forward_fused(fa, q.data(), keys, vals, out, nullptr, scratch.data(), ctx, out_bf16);
+    return out_bf16 != nullptr;
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -190,6 +191,7 @@ void SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
       kernels::gemm(false, false, T, D, Tk, 1.0f, scores.data(), Tk, vb, H, 0.0f, out + b * T * H + h * D, H, ctx);
     }
   }
+  return false;
 }
 
 void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,

@@ -83,10 +83,14 @@ struct SelfAttention {
   // allocation; without it they are allocated here.
   // x_prepared (optional): x already prepared for the query pack (see
   // nn::forward_same_input).
-  void forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
+  // out_bf16 (optional): where the fused kernel runs, it stores the output
+  // here rounded to bf16 (the bits convert_to_bf16 gives for out's values)
+  // instead of into out, and forward returns true (for a caller feeding a
+  // native bf16 product); otherwise out holds it and forward returns false.
+  bool forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                const AttentionMask& mask, LayerKvCache* cache, float* out, float* probs,
                const ExecContext& ctx, float* workspace = nullptr,
-               const kernels::PackedInput* x_prepared = nullptr) const;
+               const kernels::PackedInput* x_prepared = nullptr, uint16_t* out_bf16 = nullptr) const;
 
   // Training forward (no cache): like forward, keeping q, k, v and the
   // probabilities - or, without attention dropout and unless ctx.isa is

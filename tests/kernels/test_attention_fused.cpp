@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "kernels/attention_fused.h"
+#include "kernels/bf16_convert.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
@@ -474,6 +475,41 @@ TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
       EXPECT_EQ(one.lse, many.lse) << isa_name(isa) << " threads " << threads;
     }
   }
+}
+
+// The output stored as bf16 (for a bf16 product that reads it) is the fp32
+// output rounded, bit for bit, with fp32 and bf16 products alike; out itself
+// is left alone.
+TEST(AttentionFused, Bf16OutputIsTheRoundedFp32Output) {
+  AttentionCase c;
+  c.batch = 2;
+  c.heads = 2;
+  c.T = 70;
+  c.D = 64;
+  c.causal = true;
+  c.mask = Mask::Padded;
+  for (bool bf16_products : {false, true}) {
+    Problem p(c, 21);
+    p.a.bf16_products = bf16_products;
+    for (Isa isa : supported_isas())
+      for (int threads : {1, 2}) {
+        const ExecContext ctx{threads, isa};
+        const Result want = fused(p, ctx, false);
+        std::vector<uint16_t> got(p.q.size(), 0xffffu);
+        std::vector<float> untouched(p.q.size(), 7.0f);
+        std::vector<float> scratch(static_cast<std::size_t>(attention_forward_scratch(p.a, ctx)));
+        attention_forward_fused(p.a, p.q.data(), p.k.data(), p.v.data(), untouched.data(), nullptr, scratch.data(), ctx,
+                                got.data());
+        std::vector<uint16_t> rounded(want.out.size());
+        convert_to_bf16_ref(want.out.data(), static_cast<int64_t>(want.out.size()), rounded.data());
+        EXPECT_EQ(got, rounded) << isa_name(isa) << " threads " << threads << " bf16 products " << bf16_products;
+        EXPECT_TRUE(std::all_of(untouched.begin(), untouched.end(), [](float x) { return x == 7.0f; }));
+      }
+  }
+  std::vector<float> scratch(1 << 16);
+  Problem p(c, 22);
+  EXPECT_ANY_THROW(attention_forward_fused(p.a, p.q.data(), p.k.data(), p.v.data(), nullptr, nullptr, scratch.data(),
+                                           ExecContext{1, Isa::Scalar}));  // no output at all
 }
 
 TEST(AttentionFused, RejectsInconsistentShapes) {

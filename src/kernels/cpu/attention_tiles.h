@@ -19,6 +19,7 @@
 
 #include "kernels/attention_fused_kernels.h"
 #include "kernels/cpu/gelu_simd.h"
+#include "roformer/dtype.h"
 
 namespace roformer::kernels::attn {
 
@@ -385,11 +386,20 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
     products.add_values(j0, kt, qt, qtp, st, o);
   }
 
-  float* ob = io.out + b * a.q_batch + h * D;
-  for (int64_t i = 0; i < qt; ++i) {
-    const float inv = 1.0f / l[i];
-    float* orow = ob + (q0 + i) * a.q_row;
-    for (int64_t d = 0; d < D; ++d) orow[d] = o[i * dp + d] * inv;
+  if (io.out16 != nullptr) {  // rounded as convert_to_bf16 would round the fp32 output
+    uint16_t* ob = io.out16 + b * a.q_batch + h * D;
+    for (int64_t i = 0; i < qt; ++i) {
+      const float inv = 1.0f / l[i];
+      uint16_t* orow = ob + (q0 + i) * a.q_row;
+      for (int64_t d = 0; d < D; ++d) orow[d] = f32_to_bf16(o[i * dp + d] * inv).bits;
+    }
+  } else {
+    float* ob = io.out + b * a.q_batch + h * D;
+    for (int64_t i = 0; i < qt; ++i) {
+      const float inv = 1.0f / l[i];
+      float* orow = ob + (q0 + i) * a.q_row;
+      for (int64_t d = 0; d < D; ++d) orow[d] = o[i * dp + d] * inv;
+    }
   }
   if (io.lse_out != nullptr) {
     float* lse = io.lse_out + (b * a.heads + h) * T + q0;
