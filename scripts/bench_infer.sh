@@ -156,6 +156,10 @@ $PY - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$open
   "$default_gemm" "$other_gemm" "$has_bf16" "$has_int8" <<'PYEOF'
 import json, os, sys
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, "scripts")
+from bench_notes import kept_notes, notes_lines
+
 (results, out, cpu_model, nproc, load_start, load_end, openblas_dir, torch_default_blas, torch_blas, commit,
  rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16, has_int8) = sys.argv[1:]
 rows = [json.loads(l) for l in open(results)]
@@ -209,6 +213,9 @@ L.append("HF's RoFormer written in plain PyTorch, run under `torch.inference_mod
 L.append("(`bench/ort_infer.js`: onnxruntime-node's CPU provider on PyTorch's ONNX export of that module, all graph")
 L.append(f"optimisations on), with the same weights and token ids, alternating in one run. Shape **{shape}**.")
 L.append("")
+notes = kept_notes(out)
+L += notes_lines(notes, "run")
+L.append("")
 L.append("## Throughput")
 L.append("")
 L.append("| batch | seq | threads | roformer.cpp fp32 tok/s | bf16 tok/s | PyTorch tok/s | ONNX Runtime tok/s | "
@@ -258,6 +265,8 @@ if bf16peak:
     L.append("\"2× ONNX Runtime takes\" is the share of that ceiling a bf16 forward needs to be twice as fast as ONNX")
     L.append("Runtime's fp32 one, every non-product step included.")
     L.append("")
+    L += notes_lines(notes, "ceiling")
+    L.append("")
     L.append("The last columns run the same bf16 forward with each code behind its weight products: oneDNN's")
     L.append("bf16 matmul and roformer.cpp's own AVX512-BF16 panels (`kernels/bf16_panels.h`; `bench_infer")
     L.append("--bf16-kernel onednn|panels`). The bf16 column is the engine's default choice.")
@@ -277,6 +286,8 @@ if bf16peak:
                    f"{bp['tokens_per_second'] / bo['tokens_per_second']:.2f}x") if bo and bp else "– | – | –"
         L.append(f"| {key[0]} | {key[1]} | {key[2]} | {hg:.1f} | {hg / top:.0%} | {2 * og / top:.0%} | {kernels} |")
     L.append("")
+L += notes_lines(notes, "analysis")
+L.append("")
 if any(best(key, INT8) for key in cases):
     L.append("## int8 products")
     L.append("")
