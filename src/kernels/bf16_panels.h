@@ -13,7 +13,7 @@
 //
 // On a Zen 5 core at the base model's shapes it runs at 77-92 % of the
 // dot-product rate, as oneDNN 2.6's bf16 matmul does (bench/bench_matmul.cpp);
-// whole forwards ran at 0.94-1.01x oneDNN's speed (docs/bench_infer.md).
+// whole forwards ran at 0.93-1.05x oneDNN's speed (docs/bench_infer.md).
 // PackedMatmul takes it when asked (Bf16Kernel::Panels).
 #include <cstdint>
 #include <vector>

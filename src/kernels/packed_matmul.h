@@ -28,7 +28,7 @@ enum class MatmulPrecision { F32, Bf16, Int8 };
 // The code behind a native bf16 product: oneDNN's matmul (Library), or our
 // AVX512-BF16 panels (kernels/bf16_panels.h; even input widths on CPUs with
 // the dot product). Auto is oneDNN: on a Zen 5 core the panels ran whole
-// forwards of the base model at 0.94-1.01x oneDNN's speed
+// forwards of the base model at 0.93-1.05x oneDNN's speed
 // (docs/bench_infer.md), and oneDNN also has AMX tiles where the CPU does.
 enum class Bf16Kernel { Auto, Library, Panels };
 // "auto", "onednn" (Library) or "panels"; throws Error otherwise.
