@@ -46,10 +46,10 @@ Data make_data(int64_t B, int64_t T) {
 }
 
 void expect_no_allocations_in_steps(const RoFormerConfig& config, Task task, int threads, bool dropout,
-                                    GemmBackend gemm = GemmBackend::OpenBlas) {
+                                    GemmBackend gemm = GemmBackend::OpenBlas, bool bf16_products = false) {
   TrainableRoFormer model(RoFormerModel::random_init(config, task, 3));
   model.set_dropout(dropout, 9);
-  const ExecContext ctx{threads, best_isa(), gemm};
+  const ExecContext ctx{threads, best_isa(), gemm, bf16_products};
   std::vector<Parameter> params;
   for (const auto& p : model.parameters())
     params.push_back({p.name, p.value.data<float>(), p.grad.data<float>(), p.value.numel(), true, p.value.shape()});
@@ -73,11 +73,11 @@ void expect_no_allocations_in_steps(const RoFormerConfig& config, Task task, int
     alloc_counter::Counts used;
     used.calls = after.calls - before.calls;
     used.bytes = after.bytes - before.bytes;
-    if (step >= 2 && gemm == GemmBackend::OpenBlas) {  // the first steps size the buffers
+    if (step >= 2 && gemm == GemmBackend::OpenBlas && !bf16_products) {  // the first steps size the buffers
       EXPECT_EQ(used.calls, 0u) << "step " << step << ": " << used.calls << " allocations (" << used.bytes
                                 << " bytes); " << (alloc_counter::counts_c_aligned_alloc() ? "" : "operator new only");
     }
-    if (step >= 3 && gemm == GemmBackend::OneDnn) {
+    if (step >= 3 && (gemm == GemmBackend::OneDnn || bf16_products)) {
       EXPECT_EQ(used.calls, previous.calls) << "step " << step;
       EXPECT_EQ(used.bytes, previous.bytes) << "step " << step;
     }
@@ -104,10 +104,18 @@ TEST(StepAllocations, WithOneDnnTheCountPerStepIsConstant) {
   expect_no_allocations_in_steps(small_config(), Task::MaskedLM, 2, true, GemmBackend::OneDnn);
 }
 
+// bf16 products: the rounded copies of a step's weights and activations are
+// kept between steps, so the count per step stays constant too (oneDNN's
+// per-call objects where the CPU runs them natively; none of ours grows).
+TEST(StepAllocations, WithBf16ProductsTheCountPerStepIsConstant) {
+  expect_no_allocations_in_steps(small_config(), Task::MaskedLM, 2, true, GemmBackend::OneDnn, true);
+}
+
 // Inference: once warm, a forward allocates its outputs (and the head's
 // transform) but none of its per-layer activations, which stay in reused
 // per-thread buffers; with oneDNN add its small per-call objects. Plain
-// weights through OpenBLAS and packed weights through oneDNN.
+// weights through OpenBLAS, packed fp32 weights through oneDNN, and packed
+// bf16 weights (native products where the CPU has them).
 TEST(ForwardAllocations, AWarmForwardAllocatesAboutItsOutputs) {
   RoFormerConfig c = small_config();
   c.hidden_size = 64;
@@ -115,9 +123,12 @@ TEST(ForwardAllocations, AWarmForwardAllocatesAboutItsOutputs) {
   const int64_t B = 4, T = 64;
   const Data d = make_data(B, T);
   const Batch batch{d.ids, d.mask, d.types};
-  for (bool packed : {false, true}) {
+  enum class Weights { Plain, Packed, Bf16 };
+  for (Weights kind : {Weights::Plain, Weights::Packed, Weights::Bf16}) {
+    const bool packed = kind != Weights::Plain;
     RoFormerModel model = RoFormerModel::random_init(c, Task::MaskedLM, 3);
-    model.set_packed_matmuls(packed);
+    if (kind == Weights::Bf16) model.set_bf16_matmuls(true);
+    else model.set_packed_matmuls(packed);
     const ExecContext ctx{2, best_isa(), packed ? GemmBackend::OneDnn : GemmBackend::OpenBlas};
     uint64_t previous = 0;
     for (int i = 0; i < 4; ++i) {
@@ -132,12 +143,12 @@ TEST(ForwardAllocations, AWarmForwardAllocatesAboutItsOutputs) {
       // One layer's activations alone (attention output, LN input, FFN) would be this much.
       const uint64_t layer_activations = static_cast<uint64_t>(B * T * (2 * c.hidden_size + c.intermediate_size)) * 4;
       if (i == 3)
-        std::printf("packed=%d: %llu bytes allocated per warm forward, outputs %llu bytes\n", packed ? 1 : 0,
+        std::printf("weights %d: %llu bytes allocated per warm forward, outputs %llu bytes\n", static_cast<int>(kind),
                     static_cast<unsigned long long>(used), static_cast<unsigned long long>(output_bytes));
       if (i >= 2) {
-        EXPECT_EQ(used, previous) << "forward " << i << " packed=" << packed;
+        EXPECT_EQ(used, previous) << "forward " << i << " weights " << static_cast<int>(kind);
         EXPECT_LE(used, 2 * output_bytes + (uint64_t{32} << 10))
-            << "packed=" << packed << ": " << used << " bytes for " << output_bytes << " bytes of outputs";
+            << "weights " << static_cast<int>(kind) << ": " << used << " bytes for " << output_bytes << " bytes of outputs";
         EXPECT_LT(used, output_bytes + layer_activations);
       }
       previous = used;
