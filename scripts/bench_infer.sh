@@ -13,8 +13,8 @@
 #   scripts/bench_infer.sh
 #
 # Environment knobs (defaults in brackets): SHAPE [base]; CASES ["1x128 8x128
-# 1x512 4x512 8x512"] (BATCHxSEQ); THREADS ["1 2"]; ROUNDS [1] alternating C++/PyTorch runs
-# per case, the best median is reported; MIN_REPS [3] and MIN_SECONDS [3]
+# 1x512 4x512 8x512"] (BATCHxSEQ); THREADS ["1 2"]; ROUNDS [1] rounds of every
+# implementation per case (every second one in reverse order), the best median is reported; MIN_REPS [3] and MIN_SECONDS [3]
 # timed forwards per run (at least that many, and at least that long, after
 # one warm-up forward); OUT [docs/bench_infer.md].
 set -euo pipefail
@@ -108,10 +108,6 @@ for case in $CASES; do
       out="$work/out_${b}_${s}.safetensors"
       echo "== B=$b T=$s, $t thread(s), round $round"
       common=(--model "$model" --batch "$b" --seq "$s" --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --json)
-      l="$(load1)"
-      cpp="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" --save-output "$out")"
-      echo "$cpp"
-      record run "$round" "$l" "$cpp"
       variants=("--dtype bf16" "--gemm $other_gemm")
       if [ "$has_int8" != no ]; then variants+=("--dtype int8"); fi
       # Both codes behind the bf16 products, where our AVX512-BF16 panels can run.
@@ -120,23 +116,34 @@ for case in $CASES; do
       fi
       # Packing only applies where oneDNN runs the fp32 products.
       if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
-      for variant in "${variants[@]}"; do
+      # Every second round runs the list backwards, so that no implementation
+      # always follows the same one (a heavy run can leave the core slower for
+      # the next). The fp32 run writes the output the others are compared
+      # with; backwards it runs last, against the first round's file.
+      items=(fp32 "${variants[@]}" pytorch onnxruntime)
+      if ((round % 2 == 0)); then
+        for ((i = 0, j = ${#items[@]} - 1; i < j; i++, j--)); do
+          tmp="${items[i]}"
+          items[i]="${items[j]}"
+          items[j]="$tmp"
+        done
+      fi
+      for item in "${items[@]}"; do
         l="$(load1)"
-        # shellcheck disable=SC2086 # the variant is two words on purpose
-        v="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" $variant --compare "$out")"
-        echo "$v"
-        record run "$round" "$l" "$v"
+        case "$item" in
+          fp32) r="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" --save-output "$out")" ;;
+          pytorch)
+            r="$(OMP_NUM_THREADS=$t "${torch_env[@]}" $PY bench/torch_infer.py --model "$model" --batch "$b" --seq "$s" \
+              --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --compare "$out" --json)" ;;
+          onnxruntime)
+            r="$(OMP_NUM_THREADS=$t node bench/ort_infer.js --onnx "$work/model.onnx" --inputs "$model/inputs.safetensors" \
+              --batch "$b" --seq "$s" --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --compare "$out")" ;;
+          # shellcheck disable=SC2086 # a variant is several words on purpose
+          *) r="$(OMP_NUM_THREADS=$t "$BENCH" "${common[@]}" $item --compare "$out")" ;;
+        esac
+        echo "$r"
+        record run "$round" "$l" "$r"
       done
-      l="$(load1)"
-      py="$(OMP_NUM_THREADS=$t "${torch_env[@]}" $PY bench/torch_infer.py --model "$model" --batch "$b" --seq "$s" \
-        --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --compare "$out" --json)"
-      echo "$py"
-      record run "$round" "$l" "$py"
-      l="$(load1)"
-      ortr="$(OMP_NUM_THREADS=$t node bench/ort_infer.js --onnx "$work/model.onnx" --inputs "$model/inputs.safetensors" \
-        --batch "$b" --seq "$s" --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --compare "$out")"
-      echo "$ortr"
-      record run "$round" "$l" "$ortr"
     done
   done
 done
@@ -403,9 +410,10 @@ L.append("  type 0); a case (B, T) uses the first B rows and T columns. All thre
 L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} timed forwards and at least {min_seconds} s")
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
-L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, fp32 unpacked (where oneDNN is the default), int8")
-L.append("  (where the CPU has int8 dot products), then")
-L.append("  PyTorch, then ONNX Runtime.")
+L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, int8 (where the CPU has int8 dot products), bf16")
+L.append("  through each named product code (where the CPU has AVX512-BF16), fp32 unpacked (where oneDNN is the")
+L.append("  default), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
+L.append("  implementation always runs after the same one.")
 L.append("- Yardstick: the best of 30 `sgemm` 768×768×768 products per library at the start and the end of the run.")
 text = "\n".join(L) + "\n"
 open(out, "w").write(text)
