@@ -481,13 +481,7 @@ TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
 // output rounded, bit for bit, with fp32 and bf16 products alike; out itself
 // is left alone.
 TEST(AttentionFused, Bf16OutputIsTheRoundedFp32Output) {
-  AttentionCase c;
-  c.batch = 2;
-  c.heads = 2;
-  c.T = 70;
-  c.D = 64;
-  c.causal = true;
-  c.mask = Mask::Padded;
+  const AttentionCase c{.batch = 2, .heads = 2, .T = 70, .D = 64, .causal = true, .mask = Mask::Padded};
   for (bool bf16_products : {false, true}) {
     Problem p(c, 21);
     p.a.bf16_products = bf16_products;
