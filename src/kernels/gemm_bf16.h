@@ -40,9 +40,8 @@ bool gemm_bf16_native(const ExecContext& ctx);
 // while the context is in use and rounds again after changing it.
 class RoundedOperands {
  public:
-  // `outer`: a set searched after this one (a step's weights behind one
-  // call's temporary operands); it must outlive every find().
-  explicit RoundedOperands(const RoundedOperands* outer = nullptr) : outer_(outer) {}
+  // A set searched after this one (a step's weights behind one call's
+  // temporary operands, see rounding_once); it must outlive every find().
   void set_outer(const RoundedOperands* outer) { outer_ = outer; }
   // Retires every copy of this set (not of the outer one), so that no address
   // registered before can match a matrix allocated there since; an address
