@@ -67,6 +67,7 @@ struct Options {
   bool sgemm = false;
   std::string dump;
   std::string precision = "fp32";
+  int64_t seq = 0;  // 0: the shape's own
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -87,6 +88,8 @@ Options parse(int argc, char** argv) {
   app.add_option("--precision", o.precision, "products in fp32, or bf16 (rounded operands, fp32 sums)")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
+  app.add_option("--seq", o.seq, "tokens per sequence instead of the shape's 128, with as many tokens per step")
+      ->check(CLI::Range(int64_t{2}, int64_t{8192}));
   app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");
   app.add_option("--dump", o.dump, "also write the model and its batch to DIR (for the PyTorch side)");
   try {
@@ -166,10 +169,17 @@ int run_sgemm(const Options& o) {
 
 int run(const Options& o) {
   if (o.sgemm) return run_sgemm(o);
-  const ShapeSpec* shape = nullptr;
+  const ShapeSpec* named = nullptr;
   for (const ShapeSpec& s : kShapes)
-    if (o.shape == s.name) shape = &s;
-  if (!shape) usage("unknown shape " + o.shape + " (small or base)");
+    if (o.shape == s.name) named = &s;
+  if (!named) usage("unknown shape " + o.shape + " (small or base)");
+  // Longer sequences in fewer rows: the step's token count stays the shape's.
+  ShapeSpec resized = *named;
+  if (o.seq > 0) {
+    resized.seq = o.seq;
+    resized.batch = std::max<int64_t>(1, named->batch * named->seq / o.seq);
+  }
+  const ShapeSpec* shape = &resized;
 
   RoFormerConfig config;
   config.vocab_size = shape->vocab;
@@ -177,6 +187,7 @@ int run(const Options& o) {
   config.num_hidden_layers = shape->layers;
   config.num_attention_heads = shape->heads;
   config.intermediate_size = shape->ffn;
+  config.max_position_embeddings = std::max<int64_t>(config.max_position_embeddings, shape->seq);
   config.hidden_dropout_prob = 0.0;  // eval-mode equivalent: no dropout anywhere
   config.attention_probs_dropout_prob = 0.0;
   config.architectures = {"RoFormerForMaskedLM"};

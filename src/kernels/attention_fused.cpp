@@ -66,6 +66,20 @@ AttentionScratch layout(const FusedAttention& a) {
   s.b_dpt = take(Bk * Bq);
   s.b_dk = take(Bk * s.dp);
   s.b_dv = take(Bk * s.dp);
+  if (a.bf16_products) {  // words in float-sized slots
+    const int64_t half = D / 2, key_pairs = (a.kv_len + 1) / 2, query_pairs = (a.q_len + 1) / 2;
+    s.h_kd = take(a.kv_len * half);
+    s.h_vd = take(a.kv_len * half);
+    s.h_kk = take(key_pairs * D);
+    s.h_qd = take(half * s.tp);
+    s.h_gd = take(half * s.tp);
+    s.h_qq = take(query_pairs * D);
+    s.h_gq = take(query_pairs * D);
+    s.h_sp = take(Bk * Bq / 2);
+    s.h_dsq = take(Bk * Bq / 2);
+    s.h_dsk = take(Bk / 2 * Bq);
+    s.h_zero = take(s.dp > Bq ? s.dp : Bq);
+  }
   s.b_total = at;
   return s;
 }
@@ -183,6 +197,9 @@ void attention_backward_fused(const FusedAttention& a, const float* q, const flo
   io.dq = dq;
   io.dk = dk;
   io.dv = dv;
+  BackwardHead backward = kern.backward;
+  if (uses_bf16_products(a, ctx))
+    backward = ctx.isa == Isa::Avx512 ? attention_backward_head_bf16_avx512bf16 : attention_backward_head_bf16_ref;
   const int64_t tasks = a.batch * a.heads;
   const int threads = threads_of(ctx);
   // One (batch row, head) per piece: dk / dv of a key tile sum over every
@@ -191,7 +208,7 @@ void attention_backward_fused(const FusedAttention& a, const float* q, const flo
   {
     float* mine = thread_scratch(scratch, s.b_total, omp_get_thread_num());
 #pragma omp for schedule(dynamic, 1)
-    for (int64_t t = 0; t < tasks; ++t) kern.backward(a, io, s, t / a.heads, t % a.heads, mine);
+    for (int64_t t = 0; t < tasks; ++t) backward(a, io, s, t / a.heads, t % a.heads, mine);
   }
 }
 

@@ -34,9 +34,11 @@ struct FusedAttention {
   int64_t kv_row = 0, kv_batch = 0;  // the same for k, v, dk, dv
   const uint8_t* key_valid = nullptr;  // (B, Tk): 0 = padding key; null = every key real
   bool causal = false;                 // query i sees keys j <= past + i
-  // Inference: QK^T and PV with Q, K, V and the probabilities rounded to
-  // bf16 and summed in fp32 (softmax still fp32). Taken when it pays and is
-  // there (uses_bf16_products); otherwise the products stay fp32.
+  // QK^T and PV with Q, K, V and the probabilities rounded to bf16 and
+  // summed in fp32 (softmax still fp32); the backward then rounds the
+  // operands of its products too (dO and dS as well). Taken when it pays and
+  // is there (uses_bf16_products); otherwise the products stay fp32. The
+  // backward must see the flag the forward saw.
   bool bf16_products = false;
 };
 

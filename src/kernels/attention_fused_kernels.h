@@ -39,6 +39,13 @@ struct AttentionScratch {
   // dk, dv (Bk, Dp).
   int64_t b_qt = 0, b_dot = 0, b_qr = 0, b_dor = 0, b_kr = 0, b_dq = 0, b_dr = 0, b_lse = 0, b_st = 0, b_dpt = 0,
           b_dk = 0, b_dv = 0, b_total = 0;
+  // backward with bf16 products (FusedAttention::bf16_products), words of
+  // bf16 pairs: kd, vd (Tk, D/2) along d; kk ((Tk+1)/2, D) of consecutive
+  // keys; qd, gd (D/2, Tp) scaled queries / dout along d, transposed; qq, gq
+  // ((T+1)/2, D) of consecutive queries; sp, dsq (Bk, Bq/2) a tile's P / dS
+  // over query pairs; dsk (Bk/2, Bq) dS over key pairs; and a zero row.
+  int64_t h_kd = 0, h_vd = 0, h_kk = 0, h_qd = 0, h_gd = 0, h_qq = 0, h_gq = 0, h_sp = 0, h_dsq = 0, h_dsk = 0,
+          h_zero = 0;
 };
 
 // Words of K and V as bf16 pairs per (batch row, head) (attention_tiles.h).
@@ -66,5 +73,12 @@ ROFORMER_ATTENTION_KERNELS(avx512)
 ROFORMER_ATTENTION_BF16_KERNELS(ref)
 ROFORMER_ATTENTION_BF16_KERNELS(avx512bf16)
 #undef ROFORMER_ATTENTION_BF16_KERNELS
+
+// The backward of a forward that ran bf16 products (backward_head_bf16 in
+// attention_tiles.h); ref emulates avx512bf16 as above.
+void attention_backward_head_bf16_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s,
+                                      int64_t b, int64_t h, float* scratch);
+void attention_backward_head_bf16_avx512bf16(const FusedAttention& a, const AttentionIo& io,
+                                             const AttentionScratch& s, int64_t b, int64_t h, float* scratch);
 
 }  // namespace roformer::kernels

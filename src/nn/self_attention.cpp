@@ -224,7 +224,11 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     // Every buffer keeps its size from step to step, so a repeated step allocates nothing.
     saved.key_valid.assign(mask.key_valid, mask.key_valid ? mask.key_valid + B * T : mask.key_valid);
     saved.causal = mask.causal;
-    const kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H, mask.key_valid, mask.causal);
+    kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H, mask.key_valid, mask.causal);
+    // Mixed precision: the attention's products in bf16 like every other
+    // product of the step (the backward follows the flag saved here).
+    fa.bf16_products = ctx.bf16_products;
+    saved.bf16_products = fa.bf16_products;
     saved.lse.resize(static_cast<std::size_t>(B * NH * T));
     saved.scratch.resize(static_cast<std::size_t>(
         std::max(kernels::attention_forward_scratch(fa, ctx), kernels::attention_backward_scratch(fa, ctx))));
@@ -286,9 +290,9 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     return;
   }
   if (saved.fused) {
-    const kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H,
-                                                   saved.key_valid.empty() ? nullptr : saved.key_valid.data(),
-                                                   saved.causal);
+    kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H,
+                                             saved.key_valid.empty() ? nullptr : saved.key_valid.data(), saved.causal);
+    fa.bf16_products = saved.bf16_products;
     const auto need = static_cast<std::size_t>(kernels::attention_backward_scratch(fa, ctx));
     if (saved.scratch.size() < need) saved.scratch.resize(need);
     kernels::attention_backward_fused(fa, saved.q.data(), saved.k.data(), saved.v.data(), saved.context.data(), dout,

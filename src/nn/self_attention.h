@@ -42,6 +42,7 @@ struct AttentionSaved {
   std::vector<float> lse;      // (B, heads, T)
   std::vector<float> context;  // (B, T, hidden), the forward's out
   bool causal = false;         // the forward's mask (key_valid below holds the padding)
+  bool bf16_products = false;  // the forward's FusedAttention::bf16_products
   // Attention dropout (training): the kept-mask and the dropped
   // probabilities that multiplied V; empty when dropout is off.
   std::vector<uint8_t> keep;

@@ -15,6 +15,7 @@
 #include <limits>
 #include <cstdio>
 #include <string>
+#include <tuple>
 #include <utility>
 #include <vector>
 
@@ -424,6 +425,118 @@ TEST(AttentionFusedBf16, MatchesExactAttentionOnRoundedInputs) {
               worst_out, worst_lse, worst_fast, least_vs_fp32);
 }
 
+// The backward with bf16 products against the gradients computed exactly
+// (double) on what its products round to bf16 - the scaled queries and keys
+// of the scores, dO and V of dP, dO of dV, K of dQ and Q of dK - with the
+// probabilities and dS unrounded: the kernel rounds those two before their
+// products, each by at most 2^-9 relative, and sums in fp32.
+Result rounded_backward_reference(const Problem& p, const Result& forward) {
+  const AttentionCase& c = p.c;
+  const FusedAttention& a = p.a;
+  const int64_t T = c.T, Tk = a.kv_len, D = c.D;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(D));
+  const float fscale = 1.0f / std::sqrt(static_cast<float>(D));
+  Result r;
+  r.dq.assign(p.q.size(), 0.0f);
+  r.dk.assign(p.k.size(), 0.0f);
+  r.dv.assign(p.k.size(), 0.0f);
+  auto rq = [&](int64_t b, int64_t i, int64_t h, int64_t d) { return p.q[b * a.q_batch + i * a.q_row + h * D + d]; };
+  auto rg = [&](int64_t b, int64_t i, int64_t h, int64_t d) { return p.dout[b * a.q_batch + i * a.q_row + h * D + d]; };
+  auto rk = [&](int64_t b, int64_t j, int64_t h, int64_t d) { return p.k[b * a.kv_batch + j * a.kv_row + h * D + d]; };
+  auto rv = [&](int64_t b, int64_t j, int64_t h, int64_t d) { return p.v[b * a.kv_batch + j * a.kv_row + h * D + d]; };
+  std::vector<double> prob(static_cast<std::size_t>(Tk)), dk(static_cast<std::size_t>(Tk * D)),
+      dv(static_cast<std::size_t>(Tk * D));
+  for (int64_t b = 0; b < c.batch; ++b)
+    for (int64_t h = 0; h < c.heads; ++h) {
+      std::fill(dk.begin(), dk.end(), 0.0);
+      std::fill(dv.begin(), dv.end(), 0.0);
+      for (int64_t i = 0; i < T; ++i) {
+        bool any = false;
+        for (int64_t j = 0; j < Tk; ++j) {
+          const bool seen = (p.valid.empty() || p.valid[b * Tk + j] != 0) && (!c.causal || j <= c.past + i);
+          double dot = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dot += static_cast<double>(bf16_round(rq(b, i, h, d) * fscale)) * bf16_round(rk(b, j, h, d));
+          prob[j] = seen ? dot : -INFINITY;
+          any = any || seen;
+        }
+        if (!any) std::fill(prob.begin(), prob.end(), 0.0);  // no visible key: the uniform average
+        double mx = -INFINITY, sum = 0;
+        for (double x : prob) mx = std::max(mx, x);
+        for (double& x : prob) sum += (x = std::exp(x - mx));
+        for (double& x : prob) x /= sum;
+        // D_i from the fp32 dout and the forward's output, as the kernel forms it.
+        double di = 0;
+        for (int64_t d = 0; d < D; ++d)
+          di += static_cast<double>(rg(b, i, h, d)) * forward.out[b * a.q_batch + i * a.q_row + h * D + d];
+        for (int64_t j = 0; j < Tk; ++j) {
+          double dp = 0;
+          for (int64_t d = 0; d < D; ++d)
+            dp += static_cast<double>(bf16_round(rg(b, i, h, d))) * bf16_round(rv(b, j, h, d));
+          const double ds = prob[j] * (dp - di);
+          for (int64_t d = 0; d < D; ++d) {
+            dv[j * D + d] += prob[j] * bf16_round(rg(b, i, h, d));
+            dk[j * D + d] += ds * bf16_round(rq(b, i, h, d));
+            float& g = r.dq[b * a.q_batch + i * a.q_row + h * D + d];
+            g += static_cast<float>(scale * ds * bf16_round(rk(b, j, h, d)));
+          }
+        }
+      }
+      for (int64_t j = 0; j < Tk; ++j)
+        for (int64_t d = 0; d < D; ++d) {
+          r.dk[b * a.kv_batch + j * a.kv_row + h * D + d] = static_cast<float>(scale * dk[j * D + d]);
+          r.dv[b * a.kv_batch + j * a.kv_row + h * D + d] = static_cast<float>(dv[j * D + d]);
+        }
+    }
+  return r;
+}
+
+TEST(AttentionFusedBf16, BackwardMatchesExactGradientsOnRoundedOperands) {
+  const Mode modes[] = {{false, 0, Mask::None}, {false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded},
+                        {true, 37, Mask::NoKeyRow}};
+  const std::vector<Isa> isas = bf16_isas();
+  double worst = 0, worst_fast = 0, least_vs_fp32 = INFINITY;
+  uint32_t seed = 900;
+  for (int64_t D : {32, 64})
+    for (int64_t T : {16, 65, 200})
+      for (const Mode& m : modes) {
+        const AttentionCase c = sweep_case(D, T, m);
+        Problem p(c, ++seed);
+        const Result fp32 = fused(p, ExecContext{1, Isa::Scalar});
+        p.a.bf16_products = true;
+        Result emulated;
+        for (Isa isa : isas) {
+          const Result got = fused(p, ExecContext{1, isa});
+          const Result want = rounded_backward_reference(p, got);
+          const std::string what = describe(c) + " isa=" + std::string(isa_name(isa));
+          for (auto [name, g, w, f] : {std::tuple{"dq", &got.dq, &want.dq, &fp32.dq},
+                                       std::tuple{"dk", &got.dk, &want.dk, &fp32.dk},
+                                       std::tuple{"dv", &got.dv, &want.dv, &fp32.dv}}) {
+            const double e = testing::max_scaled_diff(*g, *w);
+            EXPECT_LE(e, kBf16Tol) << what << ": " << name;
+            worst = std::max(worst, e);
+            least_vs_fp32 = std::min(least_vs_fp32, testing::max_scaled_diff(*g, *f));
+          }
+          if (isa == Isa::Scalar) {
+            emulated = got;
+          } else {
+            // vdpbf16ps against its plain emulation: the same operands and
+            // order; only a rounded P or dS that lands one fp32 ulp apart
+            // (the exponential's vector and plain forms) may flip a bf16 bit.
+            for (auto [g, e] : {std::pair{&got.dq, &emulated.dq}, std::pair{&got.dk, &emulated.dk},
+                                std::pair{&got.dv, &emulated.dv}}) {
+              const double d = testing::max_scaled_diff(*g, *e);
+              EXPECT_LE(d, 2e-4) << what << " against the plain emulation";
+              worst_fast = std::max(worst_fast, d);
+            }
+          }
+        }
+      }
+  EXPECT_GT(least_vs_fp32, 1e-5) << "bf16 products should differ from fp32 ones";
+  std::printf("bf16 backward: worst %.3g, fast vs emulation %.3g; least difference from fp32 %.3g\n", worst,
+              worst_fast, least_vs_fp32);
+}
+
 TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
   AttentionCase c;
   c.D = 64;
@@ -468,11 +581,14 @@ TEST(AttentionFusedBf16, ResultsDoNotDependOnThreadCount) {
   p.a.bf16_products = true;
   const std::vector<Isa> isas = bf16_isas();
   for (Isa isa : isas) {
-    const Result one = fused(p, ExecContext{1, isa}, false);
+    const Result one = fused(p, ExecContext{1, isa});
     for (int threads : {2, 3}) {
-      const Result many = fused(p, ExecContext{threads, isa}, false);
+      const Result many = fused(p, ExecContext{threads, isa});
       EXPECT_EQ(one.out, many.out) << isa_name(isa) << " threads " << threads;
       EXPECT_EQ(one.lse, many.lse) << isa_name(isa) << " threads " << threads;
+      EXPECT_EQ(one.dq, many.dq) << isa_name(isa) << " threads " << threads;
+      EXPECT_EQ(one.dk, many.dk) << isa_name(isa) << " threads " << threads;
+      EXPECT_EQ(one.dv, many.dv) << isa_name(isa) << " threads " << threads;
     }
   }
 }

@@ -14,7 +14,9 @@
 #include <string>
 #include <vector>
 
+#include "kernels/attention_fused.h"
 #include "nn/self_attention.h"
+#include "roformer/rope.h"
 #include "support/test_support.h"
 
 namespace roformer::nn {
@@ -216,6 +218,65 @@ TEST(SelfAttentionFused, TrainingGradientsMatchMaterialisedPath) {
         EXPECT_LE(rel_err(g->bias, w->bias), kTol) << what << ": bias gradient";
       }
     }
+}
+
+// Mixed-precision training (ExecContext::bf16_products) runs the attention's
+// own products in bf16 too, forward and backward: the saved context and the
+// gradients reaching Q, K and V are, bit for bit, what the bf16 kernels give
+// on the saved (projected, rotated) operands (dq and dk rotated back), and not
+// what the fp32 ones give.
+TEST(SelfAttentionFused, MixedPrecisionTrainingRunsBf16AttentionProducts) {
+  if (!cpu_has_avx512_bf16() || best_isa() != Isa::Avx512) GTEST_SKIP() << "no AVX512-BF16 on this CPU";
+  const int64_t B = 2, T = 70, heads = 2, D = 64, H = heads * D;
+  const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), 51);
+  const std::vector<float> dout = random_floats(x.size(), 52);
+  const std::vector<uint8_t> valid = padding(B, T);
+  const SelfAttention att = make_attention(H, heads, false, 60);
+  const AttentionMask mask{valid.data(), T, true};
+  const ExecContext ctx{2, Isa::Avx512, default_gemm_backend(), true};
+  RopeTable rope(RopeSpec{D});
+  AttentionSaved saved;
+  std::vector<float> out(x.size()), dx(x.size(), 0.0f);
+  SelfAttention grad = zero_grads(att);
+  att.forward_train(x.data(), B, T, positions(T), rope, mask, saved, out.data(), ctx);
+  att.backward(x.data(), saved, dout.data(), B, T, positions(T), rope, dx.data(), grad, ctx);
+  ASSERT_TRUE(saved.fused);
+  EXPECT_TRUE(saved.bf16_products);
+
+  kernels::FusedAttention fa;
+  fa.batch = B;
+  fa.heads = heads;
+  fa.q_len = fa.kv_len = T;
+  fa.head_dim = D;
+  fa.q_row = fa.kv_row = H;
+  fa.q_batch = fa.kv_batch = T * H;
+  fa.key_valid = valid.data();
+  fa.causal = true;
+  for (bool bf16 : {true, false}) {
+    fa.bf16_products = bf16;
+    std::vector<float> o(x.size()), lse(static_cast<std::size_t>(B * heads * T)), dq(x.size()), dk(x.size()),
+        dv(x.size());
+    std::vector<float> scratch(static_cast<std::size_t>(
+        std::max(kernels::attention_forward_scratch(fa, ctx), kernels::attention_backward_scratch(fa, ctx))));
+    kernels::attention_forward_fused(fa, saved.q.data(), saved.k.data(), saved.v.data(), o.data(), lse.data(),
+                                     scratch.data(), ctx);
+    kernels::attention_backward_fused(fa, saved.q.data(), saved.k.data(), saved.v.data(), o.data(), dout.data(),
+                                      lse.data(), dq.data(), dk.data(), dv.data(), scratch.data(), ctx);
+    // The layer hands dq and dk back through RoPE before the projections.
+    const Tensor pos = positions(T);
+    rope_apply_inplace(rope, dq.data(), B, T, heads, pos.data<int64_t>(), false, RopeDirection::Backward, ctx);
+    rope_apply_inplace(rope, dk.data(), B, T, heads, pos.data<int64_t>(), false, RopeDirection::Backward, ctx);
+    if (bf16) {
+      EXPECT_EQ(out, o);
+      EXPECT_EQ(saved.lse, lse);
+      EXPECT_EQ(saved.dq, dq);
+      EXPECT_EQ(saved.dk, dk);
+      EXPECT_EQ(saved.dv, dv);
+    } else {
+      EXPECT_NE(out, o) << "the fp32 attention products give other values";
+      EXPECT_NE(saved.dk, dk);
+    }
+  }
 }
 
 TEST(SelfAttentionFused, AttentionDropoutKeepsTheMaterialisedPath) {

@@ -1,4 +1,4 @@
-// AVX512-BF16 products of the fused attention forward (attention_tiles.h):
+// AVX512-BF16 products of the fused attention, forward and backward (attention_tiles.h):
 // vdpbf16ps multiplies two bf16 pairs per fp32 lane, twice the terms of an
 // fp32 FMA per instruction; the masking and online softmax stay fp32 on the
 // AVX-512 traits. Compiled with the AVX-512 flags plus -mavx512bf16; called
@@ -61,6 +61,11 @@ void attention_forward_tile_bf16_avx512bf16(const FusedAttention& a, const Atten
                                             const AttentionScratch& s, int64_t b, int64_t h, int64_t q0,
                                             float* scratch) {
   attn::forward_tile<Avx512, attn::Bf16Products<Avx512, Bf16Pairs>>(a, io, s, b, h, q0, scratch);
+}
+
+void attention_backward_head_bf16_avx512bf16(const FusedAttention& a, const AttentionIo& io,
+                                             const AttentionScratch& s, int64_t b, int64_t h, float* scratch) {
+  attn::backward_head_bf16<Avx512, Bf16Pairs>(a, io, s, b, h, scratch);
 }
 
 }  // namespace roformer::kernels

@@ -488,4 +488,135 @@ void backward_head(const FusedAttention& a, const AttentionIo& io, const Attenti
     for (int64_t d = 0; d < D; ++d) dqb[i * a.q_row + d] = dq[i * dp + d] * scale;
 }
 
+
+// out (D/2, ldo) words: pairs along d of x's n rows (stride ld) times scale,
+// transposed (word p of row i at out[p * ldo + i]); columns [n, np) zero.
+template <class G>
+void transposed_row_pairs(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float scale, uint32_t* out,
+                          int64_t ldo) {
+  const int64_t half = D / 2;
+  if constexpr (requires { &G::transposed_pairs; }) {
+    for (int64_t i = 0; i < np; i += G::kWidth)
+      for (int64_t p = 0; p < half; p += G::kWidth)
+        G::transposed_pairs(x + i * ld + 2 * p, ld, n - i, scale, out + p * ldo + i, ldo);
+    return;
+  }
+  uint32_t row[G::kWidth];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < half; p += G::kWidth) {
+      G::row_pairs(x + i * ld + 2 * p, scale, row);
+      for (int64_t w = 0; w < G::kWidth; ++w) out[(p + w) * ldo + i] = row[w];
+    }
+  for (int64_t p = 0; p < half; ++p)
+    for (int64_t i = n; i < np; ++i) out[p * ldo + i] = 0;
+}
+
+// Rows [0, kt) of a (keys down, queries across) tile with Bq floats per row,
+// columns [0, width) (a multiple of 2 kWidth; columns past the tile's queries
+// already zero) -> pairs of consecutive queries, Bq / 2 words per row.
+template <class G>
+void query_pairs(const float* tile, int64_t kt, int64_t width, uint32_t* out) {
+  constexpr int64_t Bq = kAttnTileQ;
+  for (int64_t c = 0; c < kt; ++c)
+    for (int64_t i = 0; i < width; i += 2 * G::kWidth)
+      G::row_pairs(tile + c * Bq + i, 1.0f, out + c * (Bq / 2) + i / 2);
+}
+
+// The backward with bf16 products, for a forward that ran them: the scores
+// are recomputed from the same rounded operands in the same order, so they
+// are the forward's to the bit, and every product of the backward rounds its
+// operands to bf16 (Q, K, V, dO, P and dS) and sums in fp32; the softmax
+// gradient itself stays fp32. Same tiles and order as backward_head; D is a
+// multiple of 32 (uses_bf16_products), so rows need no padding.
+template <class S, class G>
+void backward_head_bf16(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b,
+                        int64_t h, float* scratch) {
+  constexpr int64_t W = S::kWidth, Bq = kAttnTileQ, Bk = kAttnTileK, W2 = 2 * G::kWidth;
+  const int64_t D = a.head_dim, half = D / 2, T = a.q_len, Tk = a.kv_len, dp = L.dp, tp = L.tp;
+  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
+  const int64_t qoff = b * a.q_batch + h * D, kvoff = b * a.kv_batch + h * D;
+  const float *qb = io.q + qoff, *ob = io.o + qoff, *gb = io.dout + qoff;
+  const float *kb = io.k + kvoff, *vb = io.v + kvoff;
+  const uint8_t* valid = a.key_valid ? a.key_valid + b * Tk : nullptr;
+  const int64_t nfm = fully_masked_prefix<S>(a, valid);
+  auto words = [scratch](int64_t at) { return reinterpret_cast<uint32_t*>(scratch + at); };
+  uint32_t *kd = words(L.h_kd), *vd = words(L.h_vd), *kk = words(L.h_kk), *qd = words(L.h_qd), *gd = words(L.h_gd);
+  uint32_t *qq = words(L.h_qq), *gq = words(L.h_gq), *sp = words(L.h_sp), *dsq = words(L.h_dsq), *dsk = words(L.h_dsk);
+  float *zero = scratch + L.h_zero, *dq = scratch + L.b_dq, *dr = scratch + L.b_dr, *lse = scratch + L.b_lse;
+  float *st = scratch + L.b_st, *dpt = scratch + L.b_dpt, *dk = scratch + L.b_dk, *dv = scratch + L.b_dv;
+
+  // Every operand once per head: along d for the products that sum over d
+  // (scores, dP), along keys or queries for those that sum over them.
+  for (int64_t i = 0; i < (Bq > dp ? Bq : dp); ++i) zero[i] = 0.0f;
+  for (int64_t c = 0; c < Tk; ++c)
+    for (int64_t p = 0; p < half; p += G::kWidth) {
+      G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kd + c * half + p);
+      G::row_pairs(vb + c * a.kv_row + 2 * p, 1.0f, vd + c * half + p);
+    }
+  pair_rows<G>(kb, a.kv_row, Tk, D, zero, kk, D);
+  transposed_row_pairs<G>(qb, a.q_row, T, tp, D, scale, qd, tp);  // as the forward's queries
+  transposed_row_pairs<G>(gb, a.q_row, T, tp, D, 1.0f, gd, tp);
+  pair_rows<G>(qb, a.q_row, T, D, zero, qq, D);
+  pair_rows<G>(gb, a.q_row, T, D, zero, gq, D);
+
+  // D_i = dO_i . O_i (fp32 operands); padding queries get lse = +inf, so their probabilities are 0.
+  const float* lse_in = io.lse + (b * a.heads + h) * T;
+  for (int64_t i = 0; i < tp; ++i) {
+    double s = 0;
+    if (i < T)
+      for (int64_t d = 0; d < D; ++d) s += static_cast<double>(gb[i * a.q_row + d]) * ob[i * a.q_row + d];
+    dr[i] = static_cast<float>(s);
+    lse[i] = i < T ? lse_in[i] : std::numeric_limits<float>::infinity();
+  }
+  for (int64_t i = 0; i < T * dp; ++i) dq[i] = 0.0f;
+
+  for (int64_t j0 = 0; j0 < Tk; j0 += Bk) {
+    const int64_t kt = Tk - j0 < Bk ? Tk - j0 : Bk;
+    for (int64_t i = 0; i < kt * dp; ++i) dk[i] = dv[i] = 0.0f;
+    int64_t i_first = 0;
+    if (a.causal && nfm == 0 && j0 > a.past) i_first = (j0 - a.past) / Bq * Bq;
+    for (int64_t i0 = i_first; i0 < T; i0 += Bq) {
+      const int64_t qt = T - i0 < Bq ? T - i0 : Bq, qtp = round_up<S>(qt);
+      const int64_t qpairs = (qt + 1) / 2, width = (qtp + W2 - 1) / W2 * W2;
+      const int64_t nfm_tile = nfm - i0 < 0 ? 0 : (nfm - i0 > qt ? qt : nfm - i0);
+      gemm_tile<G, false>(kt, qtp, half, kd + j0 * half, half, 1, qd + i0, tp, st, Bq);
+      mask_scores<S>(a, valid, j0, kt, i0, nfm_tile, qtp, st, Bq);
+      for (int64_t c = 0; c < kt; ++c) {
+        for (int64_t i = 0; i < qtp; i += W) {
+          float* sc = st + c * Bq + i;
+          S::store(sc, exp_nonpositive<S>(S::sub(S::load(sc), S::load(lse + i0 + i))));
+        }
+        for (int64_t i = qtp; i < width; ++i) st[c * Bq + i] = 0.0f;  // a last, narrower tile's stale columns
+      }
+      // dV += P^T dO over query pairs
+      query_pairs<G>(st, kt, width, sp);
+      gemm_tile<G, true>(kt, D, qpairs, sp, Bq / 2, 1, gq + (i0 / 2) * D, D, dv, dp);
+      // dP^T = V dO^T;  dS = P (dP - D_i)
+      gemm_tile<G, false>(kt, qtp, half, vd + j0 * half, half, 1, gd + i0, tp, dpt, Bq);
+      for (int64_t c = 0; c < kt; ++c) {
+        for (int64_t i = 0; i < qtp; i += W) {
+          float* g = dpt + c * Bq + i;
+          S::store(g, S::mul(S::load(st + c * Bq + i), S::sub(S::load(g), S::load(dr + i0 + i))));
+        }
+        for (int64_t i = qtp; i < width; ++i) dpt[c * Bq + i] = 0.0f;
+      }
+      // dK += dS^T Q over query pairs;  dQ += dS K over key pairs
+      query_pairs<G>(dpt, kt, width, dsq);
+      gemm_tile<G, true>(kt, D, qpairs, dsq, Bq / 2, 1, qq + (i0 / 2) * D, D, dk, dp);
+      pair_rows<G>(dpt, Bq, kt, qtp, zero, dsk, Bq);
+      gemm_tile<G, true>(qt, D, (kt + 1) / 2, dsk, 1, Bq, kk + (j0 / 2) * D, D, dq + i0 * dp, dp);
+    }
+    float* dkb = io.dk + kvoff + j0 * a.kv_row;
+    float* dvb = io.dv + kvoff + j0 * a.kv_row;
+    for (int64_t c = 0; c < kt; ++c)
+      for (int64_t d = 0; d < D; ++d) {
+        dkb[c * a.kv_row + d] = dk[c * dp + d] * scale;
+        dvb[c * a.kv_row + d] = dv[c * dp + d];
+      }
+  }
+  float* dqb = io.dq + qoff;
+  for (int64_t i = 0; i < T; ++i)
+    for (int64_t d = 0; d < D; ++d) dqb[i * a.q_row + d] = dq[i * dp + d] * scale;
+}
+
 }  // namespace roformer::kernels::attn

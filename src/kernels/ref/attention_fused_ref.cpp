@@ -64,6 +64,11 @@ void attention_forward_tile_bf16_ref(const FusedAttention& a, const AttentionIo&
   attn::forward_tile<Plain, attn::Bf16Products<Plain, PlainPairs>>(a, io, s, b, h, q0, scratch);
 }
 
+void attention_backward_head_bf16_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s,
+                                      int64_t b, int64_t h, float* scratch) {
+  attn::backward_head_bf16<Plain, PlainPairs>(a, io, s, b, h, scratch);
+}
+
 void attention_forward_tile_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s, int64_t b,
                                 int64_t h, int64_t q0, float* scratch) {
   attn::forward_tile<Plain>(a, io, s, b, h, q0, scratch);
