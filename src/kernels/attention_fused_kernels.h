@@ -74,7 +74,7 @@ ROFORMER_ATTENTION_BF16_KERNELS(ref)
 ROFORMER_ATTENTION_BF16_KERNELS(avx512bf16)
 #undef ROFORMER_ATTENTION_BF16_KERNELS
 
-// The backward of a forward that ran bf16 products (backward_head_bf16 in
+// The backward of a forward that ran bf16 products (backward_head over Bf16Grads in
 // attention_tiles.h); ref emulates avx512bf16 as above.
 void attention_backward_head_bf16_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s,
                                       int64_t b, int64_t h, float* scratch);

@@ -65,7 +65,7 @@ void attention_forward_tile_bf16_avx512bf16(const FusedAttention& a, const Atten
 
 void attention_backward_head_bf16_avx512bf16(const FusedAttention& a, const AttentionIo& io,
                                              const AttentionScratch& s, int64_t b, int64_t h, float* scratch) {
-  attn::backward_head_bf16<Avx512, Bf16Pairs>(a, io, s, b, h, scratch);
+  attn::backward_head<Avx512, attn::Bf16Grads<Avx512, Bf16Pairs>>(a, io, s, b, h, scratch);
 }
 
 }  // namespace roformer::kernels

@@ -407,87 +407,65 @@ void forward_tile(const FusedAttention& a, const AttentionIo& io, const Attentio
   }
 }
 
+// The backward's five products in fp32: the scaled queries and dout
+// transposed once per head (the same scaled, transposed queries as the
+// forward, so the scores come out bit-identical), Q, dout and K read in
+// place, or as padded copies when D is not a multiple of the width.
 template <class S>
-void backward_head(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
-                   float* scratch) {
-  constexpr int64_t W = S::kWidth, Bq = kAttnTileQ, Bk = kAttnTileK;
-  const int64_t D = a.head_dim, T = a.q_len, Tk = a.kv_len, dp = L.dp, tp = L.tp, dn = round_up<S>(D);
-  const bool direct = D % W == 0;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-  const int64_t qoff = b * a.q_batch + h * D, kvoff = b * a.kv_batch + h * D;
-  const float *qb = io.q + qoff, *ob = io.o + qoff, *gb = io.dout + qoff;
-  const float *kb = io.k + kvoff, *vb = io.v + kvoff;
-  const uint8_t* valid = a.key_valid ? a.key_valid + b * Tk : nullptr;
-  const int64_t nfm = fully_masked_prefix<S>(a, valid);
-
-  float *qt_buf = scratch + L.b_qt, *dot = scratch + L.b_dot, *dq = scratch + L.b_dq, *dr = scratch + L.b_dr;
-  float *lse = scratch + L.b_lse, *st = scratch + L.b_st, *dpt = scratch + L.b_dpt;
-  float *dk = scratch + L.b_dk, *dv = scratch + L.b_dv;
-  // The same scaled, transposed queries as the forward, so the scores come out bit-identical.
-  pack_transposed<S>(qb, a.q_row, T, tp, D, scale, qt_buf, tp);
-  pack_transposed<S>(gb, a.q_row, T, tp, D, 1.0f, dot, tp);
-  const float *qr = qb, *dor = gb, *kr = kb;
-  int64_t ldq = a.q_row, ldk = a.kv_row;
-  if (!direct) {
-    pack_rows<S>(qb, a.q_row, T, D, dp, scratch + L.b_qr);
-    pack_rows<S>(gb, a.q_row, T, D, dp, scratch + L.b_dor);
-    pack_rows<S>(kb, a.kv_row, Tk, D, dp, scratch + L.b_kr);
-    qr = scratch + L.b_qr;
-    dor = scratch + L.b_dor;
-    kr = scratch + L.b_kr;
-    ldq = ldk = dp;
-  }
-  // D_i = dO_i . O_i; padding queries get lse = +inf, so their probabilities are 0.
-  const float* lse_in = io.lse + (b * a.heads + h) * T;
-  for (int64_t i = 0; i < tp; ++i) {
-    double s = 0;
-    if (i < T)
-      for (int64_t d = 0; d < D; ++d) s += static_cast<double>(gb[i * a.q_row + d]) * ob[i * a.q_row + d];
-    dr[i] = static_cast<float>(s);
-    lse[i] = i < T ? lse_in[i] : std::numeric_limits<float>::infinity();
-  }
-  for (int64_t i = 0; i < T * dp; ++i) dq[i] = 0.0f;
-
-  for (int64_t j0 = 0; j0 < Tk; j0 += Bk) {
-    const int64_t kt = Tk - j0 < Bk ? Tk - j0 : Bk;
-    for (int64_t i = 0; i < kt * dp; ++i) dk[i] = dv[i] = 0.0f;
-    // Causal: queries before the tile's first key see none of it (unless they see no key at all).
-    int64_t i_first = 0;
-    if (a.causal && nfm == 0 && j0 > a.past) i_first = (j0 - a.past) / Bq * Bq;
-    for (int64_t i0 = i_first; i0 < T; i0 += Bq) {
-      const int64_t qt = T - i0 < Bq ? T - i0 : Bq, qtp = round_up<S>(qt);
-      const int64_t nfm_tile = nfm - i0 < 0 ? 0 : (nfm - i0 > qt ? qt : nfm - i0);
-      gemm_tile<Fma<S>, false>(kt, qtp, D, kb + j0 * a.kv_row, a.kv_row, 1, qt_buf + i0, tp, st, Bq);
-      mask_scores<S>(a, valid, j0, kt, i0, nfm_tile, qtp, st, Bq);
-      for (int64_t c = 0; c < kt; ++c)
-        for (int64_t i = 0; i < qtp; i += W) {
-          float* sc = st + c * Bq + i;
-          S::store(sc, exp_nonpositive<S>(S::sub(S::load(sc), S::load(lse + i0 + i))));
-        }
-      // dV += P^T dO;  dP^T = V dO^T;  dS = P (dP - D_i);  dK += dS^T Q;  dQ += dS K
-      gemm_tile<Fma<S>, true>(kt, dn, qt, st, Bq, 1, dor + i0 * ldq, ldq, dv, dp);
-      gemm_tile<Fma<S>, false>(kt, qtp, D, vb + j0 * a.kv_row, a.kv_row, 1, dot + i0, tp, dpt, Bq);
-      for (int64_t c = 0; c < kt; ++c)
-        for (int64_t i = 0; i < qtp; i += W) {
-          float* g = dpt + c * Bq + i;
-          S::store(g, S::mul(S::load(st + c * Bq + i), S::sub(S::load(g), S::load(dr + i0 + i))));
-        }
-      gemm_tile<Fma<S>, true>(kt, dn, qt, dpt, Bq, 1, qr + i0 * ldq, ldq, dk, dp);
-      gemm_tile<Fma<S>, true>(qt, dn, kt, dpt, 1, Bq, kr + j0 * ldk, ldk, dq + i0 * dp, dp);
+class F32Grads {
+ public:
+  F32Grads(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+           float* scratch)
+      : a_(a), dp_(L.dp), tp_(L.tp), dn_(round_up<S>(a.head_dim)) {
+    const int64_t D = a.head_dim, T = a.q_len, qoff = b * a.q_batch + h * D, kvoff = b * a.kv_batch + h * D;
+    const float *qb = io.q + qoff, *gb = io.dout + qoff;
+    kb_ = io.k + kvoff;
+    vb_ = io.v + kvoff;
+    qt_ = scratch + L.b_qt;
+    dot_ = scratch + L.b_dot;
+    pack_transposed<S>(qb, a.q_row, T, tp_, D, 1.0f / std::sqrt(static_cast<float>(D)), qt_, tp_);
+    pack_transposed<S>(gb, a.q_row, T, tp_, D, 1.0f, dot_, tp_);
+    qr_ = qb;
+    dor_ = gb;
+    kr_ = kb_;
+    ldq_ = a.q_row;
+    ldk_ = a.kv_row;
+    if (D % S::kWidth != 0) {
+      pack_rows<S>(qb, a.q_row, T, D, dp_, scratch + L.b_qr);
+      pack_rows<S>(gb, a.q_row, T, D, dp_, scratch + L.b_dor);
+      pack_rows<S>(kb_, a.kv_row, a.kv_len, D, dp_, scratch + L.b_kr);
+      qr_ = scratch + L.b_qr;
+      dor_ = scratch + L.b_dor;
+      kr_ = scratch + L.b_kr;
+      ldq_ = ldk_ = dp_;
     }
-    float* dkb = io.dk + kvoff + j0 * a.kv_row;
-    float* dvb = io.dv + kvoff + j0 * a.kv_row;
-    for (int64_t c = 0; c < kt; ++c)
-      for (int64_t d = 0; d < D; ++d) {
-        dkb[c * a.kv_row + d] = dk[c * dp + d] * scale;
-        dvb[c * a.kv_row + d] = dv[c * dp + d];
-      }
   }
-  float* dqb = io.dq + qoff;
-  for (int64_t i = 0; i < T; ++i)
-    for (int64_t d = 0; d < D; ++d) dqb[i * a.q_row + d] = dq[i * dp + d] * scale;
-}
+  // st (kt, Bq) = K[j0, j0 + kt) Q[i0, i0 + qtp)^T, scaled.
+  void scores(int64_t j0, int64_t kt, int64_t i0, int64_t qtp, float* st) {
+    gemm_tile<Fma<S>, false>(kt, qtp, a_.head_dim, kb_ + j0 * a_.kv_row, a_.kv_row, 1, qt_ + i0, tp_, st,
+                             kAttnTileQ);
+  }
+  // dv (kt, Dp) += P^T dO over the tile's qt queries.
+  void add_dv(int64_t kt, int64_t i0, int64_t qt, int64_t /*qtp*/, float* p, float* dv) {
+    gemm_tile<Fma<S>, true>(kt, dn_, qt, p, kAttnTileQ, 1, dor_ + i0 * ldq_, ldq_, dv, dp_);
+  }
+  // dpt (kt, Bq) = V[j0, j0 + kt) dO^T.
+  void dp(int64_t j0, int64_t kt, int64_t i0, int64_t qtp, float* dpt) {
+    gemm_tile<Fma<S>, false>(kt, qtp, a_.head_dim, vb_ + j0 * a_.kv_row, a_.kv_row, 1, dot_ + i0, tp_, dpt,
+                             kAttnTileQ);
+  }
+  // dk (kt, Dp) += dS^T Q;  dq (qt, Dp) += dS K.
+  void add_dk_dq(int64_t j0, int64_t kt, int64_t i0, int64_t qt, int64_t /*qtp*/, float* ds, float* dk, float* dq) {
+    gemm_tile<Fma<S>, true>(kt, dn_, qt, ds, kAttnTileQ, 1, qr_ + i0 * ldq_, ldq_, dk, dp_);
+    gemm_tile<Fma<S>, true>(qt, dn_, kt, ds, 1, kAttnTileQ, kr_ + j0 * ldk_, ldk_, dq, dp_);
+  }
 
+ private:
+  const FusedAttention& a_;
+  int64_t dp_, tp_, dn_, ldq_ = 0, ldk_ = 0;
+  const float *kb_ = nullptr, *vb_ = nullptr, *qr_ = nullptr, *dor_ = nullptr, *kr_ = nullptr;
+  float *qt_ = nullptr, *dot_ = nullptr;
+};
 
 // out (D/2, ldo) words: pairs along d of x's n rows (stride ld) times scale,
 // transposed (word p of row i at out[p * ldo + i]); columns [n, np) zero.
@@ -511,55 +489,105 @@ void transposed_row_pairs(const float* x, int64_t ld, int64_t n, int64_t np, int
     for (int64_t i = n; i < np; ++i) out[p * ldo + i] = 0;
 }
 
-// Rows [0, kt) of a (keys down, queries across) tile with Bq floats per row,
-// columns [0, width) (a multiple of 2 kWidth; columns past the tile's queries
-// already zero) -> pairs of consecutive queries, Bq / 2 words per row.
-template <class G>
-void query_pairs(const float* tile, int64_t kt, int64_t width, uint32_t* out) {
-  constexpr int64_t Bq = kAttnTileQ;
-  for (int64_t c = 0; c < kt; ++c)
-    for (int64_t i = 0; i < width; i += 2 * G::kWidth)
-      G::row_pairs(tile + c * Bq + i, 1.0f, out + c * (Bq / 2) + i / 2);
-}
-
-// The backward with bf16 products, for a forward that ran them: the scores
-// are recomputed from the same rounded operands in the same order, so they
-// are the forward's to the bit, and every product of the backward rounds its
-// operands to bf16 (Q, K, V, dO, P and dS) and sums in fp32; the softmax
-// gradient itself stays fp32. Same tiles and order as backward_head; D is a
-// multiple of 32 (uses_bf16_products), so rows need no padding.
+// The backward's products with bf16 operands (mixed-precision training, after
+// a forward with Bf16Products): every operand rounded and paired for G, along
+// d for the products that sum over d (the scores, dP), along keys or queries
+// for those that sum over them; Q, K, V and dO once per head, P and dS once
+// per tile. The scores use the forward's rounded operands in its order, so
+// they are the forward's to the bit. D is a multiple of 32
+// (uses_bf16_products): rows need no padding and Dp = D.
 template <class S, class G>
-void backward_head_bf16(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b,
-                        int64_t h, float* scratch) {
-  constexpr int64_t W = S::kWidth, Bq = kAttnTileQ, Bk = kAttnTileK, W2 = 2 * G::kWidth;
-  const int64_t D = a.head_dim, half = D / 2, T = a.q_len, Tk = a.kv_len, dp = L.dp, tp = L.tp;
+class Bf16Grads {
+ public:
+  Bf16Grads(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+            float* scratch)
+      : a_(a), half_(a.head_dim / 2), tp_(L.tp) {
+    const int64_t D = a.head_dim, T = a.q_len, Tk = a.kv_len;
+    const int64_t qoff = b * a.q_batch + h * D, kvoff = b * a.kv_batch + h * D;
+    const float *qb = io.q + qoff, *gb = io.dout + qoff, *kb = io.k + kvoff, *vb = io.v + kvoff;
+    auto words = [scratch](int64_t at) { return reinterpret_cast<uint32_t*>(scratch + at); };
+    kd_ = words(L.h_kd);
+    vd_ = words(L.h_vd);
+    kk_ = words(L.h_kk);
+    qd_ = words(L.h_qd);
+    gd_ = words(L.h_gd);
+    qq_ = words(L.h_qq);
+    gq_ = words(L.h_gq);
+    sp_ = words(L.h_sp);
+    dsq_ = words(L.h_dsq);
+    dsk_ = words(L.h_dsk);
+    zero_ = scratch + L.h_zero;
+    for (int64_t i = 0; i < (kAttnTileQ > L.dp ? kAttnTileQ : L.dp); ++i) zero_[i] = 0.0f;
+    for (int64_t c = 0; c < Tk; ++c)
+      for (int64_t p = 0; p < half_; p += G::kWidth) {
+        G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kd_ + c * half_ + p);
+        G::row_pairs(vb + c * a.kv_row + 2 * p, 1.0f, vd_ + c * half_ + p);
+      }
+    pair_rows<G>(kb, a.kv_row, Tk, D, zero_, kk_, D);
+    transposed_row_pairs<G>(qb, a.q_row, T, tp_, D, 1.0f / std::sqrt(static_cast<float>(D)), qd_, tp_);
+    transposed_row_pairs<G>(gb, a.q_row, T, tp_, D, 1.0f, gd_, tp_);
+    pair_rows<G>(qb, a.q_row, T, D, zero_, qq_, D);
+    pair_rows<G>(gb, a.q_row, T, D, zero_, gq_, D);
+  }
+  void scores(int64_t j0, int64_t kt, int64_t i0, int64_t qtp, float* st) {
+    gemm_tile<G, false>(kt, qtp, half_, kd_ + j0 * half_, half_, 1, qd_ + i0, tp_, st, kAttnTileQ);
+  }
+  // P's rows as pairs of consecutive queries (after zeroing a last, narrower
+  // tile's stale columns), then dV += P^T dO over query pairs.
+  void add_dv(int64_t kt, int64_t i0, int64_t qt, int64_t qtp, float* p, float* dv) {
+    query_pairs(p, kt, qtp, sp_);
+    gemm_tile<G, true>(kt, a_.head_dim, (qt + 1) / 2, sp_, kAttnTileQ / 2, 1, gq_ + (i0 / 2) * a_.head_dim,
+                       a_.head_dim, dv, a_.head_dim);
+  }
+  void dp(int64_t j0, int64_t kt, int64_t i0, int64_t qtp, float* dpt) {
+    gemm_tile<G, false>(kt, qtp, half_, vd_ + j0 * half_, half_, 1, gd_ + i0, tp_, dpt, kAttnTileQ);
+  }
+  // dK += dS^T Q over query pairs;  dQ += dS K over key pairs (j0 is even).
+  void add_dk_dq(int64_t j0, int64_t kt, int64_t i0, int64_t qt, int64_t qtp, float* ds, float* dk, float* dq) {
+    const int64_t D = a_.head_dim;
+    query_pairs(ds, kt, qtp, dsq_);
+    gemm_tile<G, true>(kt, D, (qt + 1) / 2, dsq_, kAttnTileQ / 2, 1, qq_ + (i0 / 2) * D, D, dk, D);
+    pair_rows<G>(ds, kAttnTileQ, kt, qtp, zero_, dsk_, kAttnTileQ);
+    gemm_tile<G, true>(qt, D, (kt + 1) / 2, dsk_, 1, kAttnTileQ, kk_ + (j0 / 2) * D, D, dq, D);
+  }
+
+ private:
+  // Rows [0, kt) of a (keys down, queries across) tile -> pairs of
+  // consecutive queries, Bq / 2 words a row; columns [qtp, the next multiple
+  // of 2 kWidth) are zeroed first (queries past the tile).
+  static void query_pairs(float* tile, int64_t kt, int64_t qtp, uint32_t* out) {
+    constexpr int64_t Bq = kAttnTileQ, W2 = 2 * G::kWidth;
+    const int64_t width = (qtp + W2 - 1) / W2 * W2;
+    for (int64_t c = 0; c < kt; ++c) {
+      for (int64_t i = qtp; i < width; ++i) tile[c * Bq + i] = 0.0f;
+      for (int64_t i = 0; i < width; i += W2) G::row_pairs(tile + c * Bq + i, 1.0f, out + c * (Bq / 2) + i / 2);
+    }
+  }
+
+  const FusedAttention& a_;
+  int64_t half_, tp_;
+  uint32_t *kd_, *vd_, *kk_, *qd_, *gd_, *qq_, *gq_, *sp_, *dsq_, *dsk_;
+  float* zero_;
+};
+
+// One (batch row, head) backward: per key tile, per query tile, the scores
+// recomputed by the products P, masked and turned into probabilities with
+// the saved lse, then dV, dP, dS = P (dP - D_i) (fp32) and dK, dQ.
+template <class S, class P = F32Grads<S>>
+void backward_head(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
+                   float* scratch) {
+  constexpr int64_t W = S::kWidth, Bq = kAttnTileQ, Bk = kAttnTileK;
+  const int64_t D = a.head_dim, T = a.q_len, Tk = a.kv_len, dp = L.dp, tp = L.tp;
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const int64_t qoff = b * a.q_batch + h * D, kvoff = b * a.kv_batch + h * D;
-  const float *qb = io.q + qoff, *ob = io.o + qoff, *gb = io.dout + qoff;
-  const float *kb = io.k + kvoff, *vb = io.v + kvoff;
+  const float *ob = io.o + qoff, *gb = io.dout + qoff;
   const uint8_t* valid = a.key_valid ? a.key_valid + b * Tk : nullptr;
   const int64_t nfm = fully_masked_prefix<S>(a, valid);
-  auto words = [scratch](int64_t at) { return reinterpret_cast<uint32_t*>(scratch + at); };
-  uint32_t *kd = words(L.h_kd), *vd = words(L.h_vd), *kk = words(L.h_kk), *qd = words(L.h_qd), *gd = words(L.h_gd);
-  uint32_t *qq = words(L.h_qq), *gq = words(L.h_gq), *sp = words(L.h_sp), *dsq = words(L.h_dsq), *dsk = words(L.h_dsk);
-  float *zero = scratch + L.h_zero, *dq = scratch + L.b_dq, *dr = scratch + L.b_dr, *lse = scratch + L.b_lse;
+
+  float *dq = scratch + L.b_dq, *dr = scratch + L.b_dr, *lse = scratch + L.b_lse;
   float *st = scratch + L.b_st, *dpt = scratch + L.b_dpt, *dk = scratch + L.b_dk, *dv = scratch + L.b_dv;
-
-  // Every operand once per head: along d for the products that sum over d
-  // (scores, dP), along keys or queries for those that sum over them.
-  for (int64_t i = 0; i < (Bq > dp ? Bq : dp); ++i) zero[i] = 0.0f;
-  for (int64_t c = 0; c < Tk; ++c)
-    for (int64_t p = 0; p < half; p += G::kWidth) {
-      G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kd + c * half + p);
-      G::row_pairs(vb + c * a.kv_row + 2 * p, 1.0f, vd + c * half + p);
-    }
-  pair_rows<G>(kb, a.kv_row, Tk, D, zero, kk, D);
-  transposed_row_pairs<G>(qb, a.q_row, T, tp, D, scale, qd, tp);  // as the forward's queries
-  transposed_row_pairs<G>(gb, a.q_row, T, tp, D, 1.0f, gd, tp);
-  pair_rows<G>(qb, a.q_row, T, D, zero, qq, D);
-  pair_rows<G>(gb, a.q_row, T, D, zero, gq, D);
-
-  // D_i = dO_i . O_i (fp32 operands); padding queries get lse = +inf, so their probabilities are 0.
+  P products(a, io, L, b, h, scratch);
+  // D_i = dO_i . O_i (fp32); padding queries get lse = +inf, so their probabilities are 0.
   const float* lse_in = io.lse + (b * a.heads + h) * T;
   for (int64_t i = 0; i < tp; ++i) {
     double s = 0;
@@ -573,38 +601,28 @@ void backward_head_bf16(const FusedAttention& a, const AttentionIo& io, const At
   for (int64_t j0 = 0; j0 < Tk; j0 += Bk) {
     const int64_t kt = Tk - j0 < Bk ? Tk - j0 : Bk;
     for (int64_t i = 0; i < kt * dp; ++i) dk[i] = dv[i] = 0.0f;
+    // Causal: queries before the tile's first key see none of it (unless they see no key at all).
     int64_t i_first = 0;
     if (a.causal && nfm == 0 && j0 > a.past) i_first = (j0 - a.past) / Bq * Bq;
     for (int64_t i0 = i_first; i0 < T; i0 += Bq) {
       const int64_t qt = T - i0 < Bq ? T - i0 : Bq, qtp = round_up<S>(qt);
-      const int64_t qpairs = (qt + 1) / 2, width = (qtp + W2 - 1) / W2 * W2;
       const int64_t nfm_tile = nfm - i0 < 0 ? 0 : (nfm - i0 > qt ? qt : nfm - i0);
-      gemm_tile<G, false>(kt, qtp, half, kd + j0 * half, half, 1, qd + i0, tp, st, Bq);
+      products.scores(j0, kt, i0, qtp, st);
       mask_scores<S>(a, valid, j0, kt, i0, nfm_tile, qtp, st, Bq);
-      for (int64_t c = 0; c < kt; ++c) {
+      for (int64_t c = 0; c < kt; ++c)
         for (int64_t i = 0; i < qtp; i += W) {
           float* sc = st + c * Bq + i;
           S::store(sc, exp_nonpositive<S>(S::sub(S::load(sc), S::load(lse + i0 + i))));
         }
-        for (int64_t i = qtp; i < width; ++i) st[c * Bq + i] = 0.0f;  // a last, narrower tile's stale columns
-      }
-      // dV += P^T dO over query pairs
-      query_pairs<G>(st, kt, width, sp);
-      gemm_tile<G, true>(kt, D, qpairs, sp, Bq / 2, 1, gq + (i0 / 2) * D, D, dv, dp);
-      // dP^T = V dO^T;  dS = P (dP - D_i)
-      gemm_tile<G, false>(kt, qtp, half, vd + j0 * half, half, 1, gd + i0, tp, dpt, Bq);
-      for (int64_t c = 0; c < kt; ++c) {
+      // dV += P^T dO;  dP^T = V dO^T;  dS = P (dP - D_i);  dK += dS^T Q;  dQ += dS K
+      products.add_dv(kt, i0, qt, qtp, st, dv);
+      products.dp(j0, kt, i0, qtp, dpt);
+      for (int64_t c = 0; c < kt; ++c)
         for (int64_t i = 0; i < qtp; i += W) {
           float* g = dpt + c * Bq + i;
           S::store(g, S::mul(S::load(st + c * Bq + i), S::sub(S::load(g), S::load(dr + i0 + i))));
         }
-        for (int64_t i = qtp; i < width; ++i) dpt[c * Bq + i] = 0.0f;
-      }
-      // dK += dS^T Q over query pairs;  dQ += dS K over key pairs
-      query_pairs<G>(dpt, kt, width, dsq);
-      gemm_tile<G, true>(kt, D, qpairs, dsq, Bq / 2, 1, qq + (i0 / 2) * D, D, dk, dp);
-      pair_rows<G>(dpt, Bq, kt, qtp, zero, dsk, Bq);
-      gemm_tile<G, true>(qt, D, (kt + 1) / 2, dsk, 1, Bq, kk + (j0 / 2) * D, D, dq + i0 * dp, dp);
+      products.add_dk_dq(j0, kt, i0, qt, qtp, dpt, dk, dq + i0 * dp);
     }
     float* dkb = io.dk + kvoff + j0 * a.kv_row;
     float* dvb = io.dv + kvoff + j0 * a.kv_row;

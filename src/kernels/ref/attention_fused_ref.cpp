@@ -66,7 +66,7 @@ void attention_forward_tile_bf16_ref(const FusedAttention& a, const AttentionIo&
 
 void attention_backward_head_bf16_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s,
                                       int64_t b, int64_t h, float* scratch) {
-  attn::backward_head_bf16<Plain, PlainPairs>(a, io, s, b, h, scratch);
+  attn::backward_head<Plain, attn::Bf16Grads<Plain, PlainPairs>>(a, io, s, b, h, scratch);
 }
 
 void attention_forward_tile_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s, int64_t b,
