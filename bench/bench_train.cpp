@@ -68,6 +68,7 @@ struct Options {
   std::string dump;
   std::string precision = "fp32";
   int64_t seq = 0;  // 0: the shape's own
+  bool fp32_attention = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -90,6 +91,7 @@ Options parse(int argc, char** argv) {
       ->capture_default_str();
   app.add_option("--seq", o.seq, "tokens per sequence instead of the shape's 128, with as many tokens per step")
       ->check(CLI::Range(int64_t{2}, int64_t{8192}));
+  app.add_flag("--fp32-attention", o.fp32_attention, "with --precision bf16: keep the attention's own products fp32");
   app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");
   app.add_option("--dump", o.dump, "also write the model and its batch to DIR (for the PyTorch side)");
   try {
@@ -210,7 +212,8 @@ int run(const Options& o) {
   model.set_dropout(false, 0);
 
   // The optimizer exactly as `roformer pretrain` builds it.
-  const ExecContext ctx{o.threads, best_isa(), default_gemm_backend(), parse_product_precision(o.precision)};
+  ExecContext ctx{o.threads, best_isa(), default_gemm_backend(), parse_product_precision(o.precision)};
+  ctx.bf16_attention = !o.fp32_attention;
   const auto tparams = model.parameters();
   std::vector<Parameter> params;
   for (const auto& p : tparams) {
@@ -278,7 +281,10 @@ int run(const Options& o) {
   } else {
     std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), products in %s, %d timed steps after %d warm-up\n",
                 shape->name, static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads,
-                product_precision_label(ctx.bf16_products, ctx.isa).c_str(), o.steps, o.warmup);
+                (product_precision_label(ctx.bf16_products, ctx.isa) +
+                 (ctx.bf16_products && !ctx.bf16_attention ? ", the attention's own in fp32" : ""))
+                    .c_str(),
+                o.steps, o.warmup);
     std::printf("  parameters        %lld (%lld in embeddings)\n", static_cast<long long>(params_total),
                 static_cast<long long>(params_embedding));
     std::printf("  step (median)     %.4f s  (min %.4f, max %.4f)\n", med,

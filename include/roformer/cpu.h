@@ -55,6 +55,10 @@ struct ExecContext {
   // training step's weights), which those products read instead of rounding
   // the operand again; null: round every operand on every product.
   const kernels::RoundedOperands* rounded = nullptr;
+  // With bf16_products: the fused attention's own products (QK^T, PV and
+  // their gradients) in bf16 too, as autocast runs the attention's matmuls;
+  // false keeps them fp32 (more exact softmax inputs, slower at long lengths).
+  bool bf16_attention = true;
 };
 
 }  // namespace roformer

@@ -227,7 +227,7 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H, mask.key_valid, mask.causal);
     // Mixed precision: the attention's products in bf16 like every other
     // product of the step (the backward follows the flag saved here).
-    fa.bf16_products = ctx.bf16_products;
+    fa.bf16_products = ctx.bf16_products && ctx.bf16_attention;
     saved.bf16_products = fa.bf16_products;
     saved.lse.resize(static_cast<std::size_t>(B * NH * T));
     saved.scratch.resize(static_cast<std::size_t>(

@@ -275,6 +275,17 @@ TEST(SelfAttentionFused, MixedPrecisionTrainingRunsBf16AttentionProducts) {
     } else {
       EXPECT_NE(out, o) << "the fp32 attention products give other values";
       EXPECT_NE(saved.dk, dk);
+      // ExecContext::bf16_attention = false keeps them fp32 in a bf16 step.
+      ExecContext fp32_attention = ctx;
+      fp32_attention.bf16_attention = false;
+      AttentionSaved kept;
+      std::vector<float> out32(x.size());
+      att.forward_train(x.data(), B, T, positions(T), rope, mask, kept, out32.data(), fp32_attention);
+      EXPECT_FALSE(kept.bf16_products);
+      std::vector<float> o32(x.size());
+      kernels::attention_forward_fused(fa, kept.q.data(), kept.k.data(), kept.v.data(), o32.data(), lse.data(),
+                                       scratch.data(), fp32_attention);
+      EXPECT_EQ(out32, o32);
     }
   }
 }
