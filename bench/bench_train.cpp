@@ -89,7 +89,7 @@ Options parse(int argc, char** argv) {
   app.add_option("--precision", o.precision, "products in fp32, or bf16 (rounded operands, fp32 sums)")
       ->check(CLI::IsMember({"fp32", "bf16"}))
       ->capture_default_str();
-  app.add_option("--seq", o.seq, "tokens per sequence instead of the shape's 128, with as many tokens per step")
+  app.add_option("--seq", o.seq, "tokens per sequence instead of the shape's 128, in as many fewer rows (at least one)")
       ->check(CLI::Range(int64_t{2}, int64_t{8192}));
   app.add_flag("--fp32-attention", o.fp32_attention, "with --precision bf16: keep the attention's own products fp32");
   app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");

@@ -32,7 +32,7 @@ struct AttentionScratch {
   // forward: qt (D, Bq) scaled queries transposed; st (Bk, Bq) scores;
   // o (Bq, Dp) accumulator; vp (Bk, Dp) padded values; m, l, alpha (Bq);
   // with bf16 products also pp (Bk/2, Bq) probability pairs and a zero row
-  // (max(Bq, Dp)), qt and vp then holding query pairs.
+  // (max(Bq, Dp)), qt then holding query pairs.
   int64_t f_qt = 0, f_st = 0, f_o = 0, f_vp = 0, f_m = 0, f_l = 0, f_alpha = 0, f_pp = 0, f_zero = 0, f_total = 0;
   // backward: qt, dot (D, Tp) scaled queries / dout transposed; qr, dor (T, Dp)
   // and kr (Tk, Dp) padded rows; dq (T, Dp); dr, lse (Tp); st, dpt (Bk, Bq);

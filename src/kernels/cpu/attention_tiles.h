@@ -225,8 +225,9 @@ class F32Products {
   int64_t dp_;
 };
 
-// bf16 products (inference): Q, K, V and the probabilities rounded to
-// bf16, every product summed in fp32. Operands are pairs: two bf16 in one
+// bf16 products (inference, and the forward of mixed-precision training):
+// Q, K, V and the probabilities rounded to bf16, every product summed in
+// fp32. Operands are pairs: two bf16 in one
 // 32-bit word, the even index in the lower half (vdpbf16ps's layout), so the
 // product traits G (In = uint32_t) multiply-add two terms per lane. K and V
 // of each (batch row, head) are converted once by convert_kv before the
@@ -259,15 +260,44 @@ void pair_rows(const float* x, int64_t ld, int64_t rows, int64_t width, const fl
   }
 }
 
+// out (D/2, ldo) words: pairs along d of x's n rows (stride ld) times scale,
+// transposed (word p of row i at out[p * ldo + i]); columns [n, np) zero.
+template <class G>
+void transposed_row_pairs(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float scale, uint32_t* out,
+                          int64_t ldo) {
+  const int64_t half = D / 2;
+  if constexpr (requires { &G::transposed_pairs; }) {
+    for (int64_t i = 0; i < np; i += G::kWidth)
+      for (int64_t p = 0; p < half; p += G::kWidth)
+        G::transposed_pairs(x + i * ld + 2 * p, ld, n - i, scale, out + p * ldo + i, ldo);
+    return;
+  }
+  uint32_t row[G::kWidth];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t p = 0; p < half; p += G::kWidth) {
+      G::row_pairs(x + i * ld + 2 * p, scale, row);
+      for (int64_t w = 0; w < G::kWidth; ++w) out[(p + w) * ldo + i] = row[w];
+    }
+  for (int64_t p = 0; p < half; ++p)
+    for (int64_t i = n; i < np; ++i) out[p * ldo + i] = 0;
+}
+
+// x's n rows (stride ld) of D floats -> pairs along d, D/2 words a row.
+template <class G>
+void row_pairs_along_d(const float* x, int64_t ld, int64_t n, int64_t D, uint32_t* out) {
+  const int64_t half = D / 2;
+  for (int64_t c = 0; c < n; ++c)
+    for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(x + c * ld + 2 * p, 1.0f, out + c * half + p);
+}
+
 template <class G>
 void convert_kv(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& L, int64_t b, int64_t h,
                 float* scratch) {
-  const int64_t D = a.head_dim, half = D / 2;
+  const int64_t D = a.head_dim;
   const KvPairs kv = kv_pairs(a, io, b, h);
   const float* kb = io.k + b * a.kv_batch + h * D;
   const float* vb = io.v + b * a.kv_batch + h * D;
-  for (int64_t c = 0; c < a.kv_len; ++c)
-    for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kv.k + c * half + p);
+  row_pairs_along_d<G>(kb, a.kv_row, a.kv_len, D, kv.k);
   float* zero = scratch + L.f_zero;
   for (int64_t d = 0; d < D; ++d) zero[d] = 0.0f;
   pair_rows<G>(vb, a.kv_row, a.kv_len, D, zero, kv.v, D);
@@ -281,27 +311,13 @@ class Bf16Products {
       : a_(a),
         kv_(kv_pairs(a, io, b, h)),
         qp_(reinterpret_cast<uint32_t*>(scratch + L.f_qt)),
-        qrow_(reinterpret_cast<uint32_t*>(scratch + L.f_vp)),
         pp_(reinterpret_cast<uint32_t*>(scratch + L.f_pp)),
         zero_(scratch + L.f_zero),
         dp_(L.dp) {}
 
   // qp (D/2, Bq) = pairs of the scaled queries along d, transposed.
   void queries(const float* q, int64_t qt, int64_t qtp, float scale) {
-    const int64_t half = a_.head_dim / 2;
-    if constexpr (requires { &G::transposed_pairs; }) {
-      // Blocks of kWidth queries and kWidth pairs (half is a multiple of kWidth).
-      for (int64_t i = 0; i < qtp; i += G::kWidth)
-        for (int64_t p = 0; p < half; p += G::kWidth)
-          G::transposed_pairs(q + i * a_.q_row + 2 * p, a_.q_row, qt - i, scale, qp_ + p * kAttnTileQ + i, kAttnTileQ);
-      return;
-    }
-    for (int64_t i = 0; i < qt; ++i) {
-      for (int64_t p = 0; p < half; p += G::kWidth) G::row_pairs(q + i * a_.q_row + 2 * p, scale, qrow_ + p);
-      for (int64_t p = 0; p < half; ++p) qp_[p * kAttnTileQ + i] = qrow_[p];
-    }
-    for (int64_t p = 0; p < half; ++p)
-      for (int64_t i = qt; i < qtp; ++i) qp_[p * kAttnTileQ + i] = 0;
+    transposed_row_pairs<G>(q, a_.q_row, qt, qtp, a_.head_dim, scale, qp_, kAttnTileQ);
   }
   void scores(int64_t j0, int64_t kt, int64_t qtp, float* st) {
     const int64_t half = a_.head_dim / 2;
@@ -319,7 +335,7 @@ class Bf16Products {
  private:
   const FusedAttention& a_;
   const KvPairs kv_;
-  uint32_t *qp_, *qrow_, *pp_;
+  uint32_t *qp_, *pp_;
   float* zero_;
   int64_t dp_;
 };
@@ -467,28 +483,6 @@ class F32Grads {
   float *qt_ = nullptr, *dot_ = nullptr;
 };
 
-// out (D/2, ldo) words: pairs along d of x's n rows (stride ld) times scale,
-// transposed (word p of row i at out[p * ldo + i]); columns [n, np) zero.
-template <class G>
-void transposed_row_pairs(const float* x, int64_t ld, int64_t n, int64_t np, int64_t D, float scale, uint32_t* out,
-                          int64_t ldo) {
-  const int64_t half = D / 2;
-  if constexpr (requires { &G::transposed_pairs; }) {
-    for (int64_t i = 0; i < np; i += G::kWidth)
-      for (int64_t p = 0; p < half; p += G::kWidth)
-        G::transposed_pairs(x + i * ld + 2 * p, ld, n - i, scale, out + p * ldo + i, ldo);
-    return;
-  }
-  uint32_t row[G::kWidth];
-  for (int64_t i = 0; i < n; ++i)
-    for (int64_t p = 0; p < half; p += G::kWidth) {
-      G::row_pairs(x + i * ld + 2 * p, scale, row);
-      for (int64_t w = 0; w < G::kWidth; ++w) out[(p + w) * ldo + i] = row[w];
-    }
-  for (int64_t p = 0; p < half; ++p)
-    for (int64_t i = n; i < np; ++i) out[p * ldo + i] = 0;
-}
-
 // The backward's products with bf16 operands (mixed-precision training, after
 // a forward with Bf16Products): every operand rounded and paired for G, along
 // d for the products that sum over d (the scores, dP), along keys or queries
@@ -518,11 +512,8 @@ class Bf16Grads {
     dsk_ = words(L.h_dsk);
     zero_ = scratch + L.h_zero;
     for (int64_t i = 0; i < (kAttnTileQ > L.dp ? kAttnTileQ : L.dp); ++i) zero_[i] = 0.0f;
-    for (int64_t c = 0; c < Tk; ++c)
-      for (int64_t p = 0; p < half_; p += G::kWidth) {
-        G::row_pairs(kb + c * a.kv_row + 2 * p, 1.0f, kd_ + c * half_ + p);
-        G::row_pairs(vb + c * a.kv_row + 2 * p, 1.0f, vd_ + c * half_ + p);
-      }
+    row_pairs_along_d<G>(kb, a.kv_row, Tk, D, kd_);  // as convert_kv's K
+    row_pairs_along_d<G>(vb, a.kv_row, Tk, D, vd_);
     pair_rows<G>(kb, a.kv_row, Tk, D, zero_, kk_, D);
     transposed_row_pairs<G>(qb, a.q_row, T, tp_, D, 1.0f / std::sqrt(static_cast<float>(D)), qd_, tp_);
     transposed_row_pairs<G>(gb, a.q_row, T, tp_, D, 1.0f, gd_, tp_);
