@@ -9,6 +9,7 @@
 #include <cstring>
 #include <fstream>
 #include <sstream>
+#include <stdexcept>
 
 #include "kernels/gemm.h"
 
@@ -133,6 +134,52 @@ double fma_peak_gflops(int threads) {
   const int64_t iters = 20'000'000;
   return best_rate_gflops(threads, static_cast<double>(iters) * kChains * lanes * 2.0,
                           [&] { return wide ? chains_512(iters) : chains_256(iters); });
+}
+
+double read_bandwidth_gbs(int64_t bytes, int threads) {
+  const int64_t n = std::max<int64_t>(bytes / static_cast<int64_t>(sizeof(float)), 1);
+  std::vector<float> buffer(static_cast<std::size_t>(n));
+  for (int64_t i = 0; i < n; ++i) buffer[static_cast<std::size_t>(i)] = static_cast<float>(i % 7);
+  volatile float sink = 0;
+  double best = 1e30;
+  for (int rep = 0; rep < 6; ++rep) {
+    const auto t0 = std::chrono::steady_clock::now();
+    float total = 0;
+    // Eight partial sums: one chain of adds would be latency-bound, not memory-bound.
+#pragma omp parallel for num_threads(threads) reduction(+ : total) schedule(static)
+    for (int64_t block = 0; block < (n + 4095) / 4096; ++block) {
+      float part[8] = {};
+      const int64_t end = std::min(n, (block + 1) * 4096);
+      int64_t i = block * 4096;
+      for (; i + 8 <= end; i += 8)
+#pragma omp simd
+        for (int j = 0; j < 8; ++j) part[j] += buffer[static_cast<std::size_t>(i + j)];
+      for (; i < end; ++i) part[0] += buffer[static_cast<std::size_t>(i)];
+      for (float p : part) total += p;
+    }
+    sink = sink + total;
+    if (rep > 0) best = std::min(best, std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  return static_cast<double>(n) * sizeof(float) / best / 1e9;
+}
+
+RoFormerConfig shape_config(const std::string& name) {
+  struct Spec {
+    const char* name;
+    int64_t vocab, hidden, layers, heads, ffn;
+  };
+  static constexpr Spec kSpecs[] = {{"small", 8000, 256, 4, 4, 1024}, {"base", 50000, 768, 12, 12, 3072}};
+  for (const Spec& s : kSpecs) {
+    if (name != s.name) continue;
+    RoFormerConfig c;
+    c.vocab_size = s.vocab;
+    c.hidden_size = s.hidden;
+    c.num_hidden_layers = s.layers;
+    c.num_attention_heads = s.heads;
+    c.intermediate_size = s.ffn;
+    return c;
+  }
+  throw std::invalid_argument("unknown shape " + name + " (small or base)");
 }
 
 std::string json_escape(const std::string& s) {

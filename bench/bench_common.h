@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "roformer/config.h"
 #include "roformer/cpu.h"
 
 namespace roformer::bench {
@@ -30,6 +31,17 @@ double fma_peak_gflops(int threads);
 // products into fp32, counted as 4 flops): the ceiling of the bf16 products.
 // 0 on CPUs without AVX512-BF16.
 double bf16_dot_peak_gflops(int threads);
+
+// The best read rate (GB/s) of a pass summing every float of a buffer of
+// `bytes` (split over `threads` threads), after one pass that brings it in:
+// what streaming a model's weights once costs when they stay in the same
+// level of the memory hierarchy between passes, as they do between tokens.
+double read_bandwidth_gbs(int64_t bytes, int threads);
+
+// The model sizes the benchmarks share: "small" (vocab 8k, 4 x 256, 4 heads,
+// FFN 1024) and "base" (vocab 50k, 12 x 768, 12 heads, FFN 3072). Throws on
+// other names.
+RoFormerConfig shape_config(const std::string& name);
 
 std::string json_escape(const std::string& s);
 double median(std::vector<double> v);

@@ -48,15 +48,6 @@ namespace {
 using namespace roformer;
 namespace fs = std::filesystem;
 
-struct ShapeSpec {
-  const char* name;
-  int64_t vocab, hidden, layers, heads, ffn;
-};
-
-constexpr ShapeSpec kShapes[] = {
-    {"small", 8000, 256, 4, 4, 1024},
-    {"base", 50000, 768, 12, 12, 3072},
-};
 constexpr int64_t kMaxBatch = 8, kMaxSeq = 512;
 
 struct Options {
@@ -111,16 +102,8 @@ Options parse(int argc, char** argv) {
 }
 
 int dump(const Options& o) {
-  const ShapeSpec* shape = nullptr;
-  for (const ShapeSpec& s : kShapes)
-    if (o.shape == s.name) shape = &s;
-  if (!shape) usage("unknown shape " + o.shape + " (small or base)");
-  RoFormerConfig config;
-  config.vocab_size = shape->vocab;
-  config.hidden_size = shape->hidden;
-  config.num_hidden_layers = shape->layers;
-  config.num_attention_heads = shape->heads;
-  config.intermediate_size = shape->ffn;
+  if (o.shape != "small" && o.shape != "base") usage("unknown shape " + o.shape + " (small or base)");
+  RoFormerConfig config = bench::shape_config(o.shape);
   config.architectures = {"RoFormerModel"};
   const RoFormerModel model = RoFormerModel::random_init(config, Task::Base, o.seed);
   fs::create_directories(o.dump);
@@ -131,12 +114,12 @@ int dump(const Options& o) {
   Tensor mask = Tensor::zeros({kMaxBatch, kMaxSeq}, DType::I64);
   Tensor types = Tensor::zeros({kMaxBatch, kMaxSeq}, DType::I64);
   for (int64_t i = 0; i < kMaxBatch * kMaxSeq; ++i) {
-    ids.data<int64_t>()[i] = 5 + static_cast<int64_t>(rng() % static_cast<uint64_t>(shape->vocab - 5));
+    ids.data<int64_t>()[i] = 5 + static_cast<int64_t>(rng() % static_cast<uint64_t>(config.vocab_size - 5));
     mask.data<int64_t>()[i] = 1;
   }
   save_safetensors((fs::path(o.dump) / "inputs.safetensors").string(),
                    {{"input_ids", ids}, {"attention_mask", mask}, {"token_type_ids", types}});
-  std::printf("bench_infer: wrote %s (%s shape)\n", o.dump.c_str(), shape->name);
+  std::printf("bench_infer: wrote %s (%s shape)\n", o.dump.c_str(), o.shape.c_str());
   return 0;
 }
 

@@ -29,14 +29,8 @@ MIN_SECONDS="${MIN_SECONDS:-3}"
 OUT="${OUT:-docs/bench_infer.md}"
 ORT_VERSION="${ORT_VERSION:-1.20.1}"
 
-scripts/setup.sh
-cmake --preset release >/dev/null
-cmake --build --preset release --target bench_infer -j "$(nproc)"
-BENCH=build/release/bench/bench_infer
-
 BENCH_NAME=bench_infer
-. scripts/bench_torch_env.sh
-torch_env=(env LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}")
+. scripts/bench_prelude.sh
 
 # ONNX Runtime: Node.js from Debian, onnxruntime-node from npm (its package
 # carries the CPU libraries; the CUDA download of its install script is skipped).
@@ -56,17 +50,6 @@ if [ ! -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] ||
 fi
 export ORT_NODE_PATH="$ORT_DIR"
 
-work="$(mktemp -d "${TMPDIR:-/tmp}/bench_infer.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-results="$work/results.jsonl"
-: >"$results"
-record() {  # kind round load json: one line of results.jsonl
-  $PY -c 'import json, sys
-r = json.loads(sys.argv[4])
-r.update(kind=sys.argv[1], round=int(sys.argv[2]), load=float(sys.argv[3]))
-print(json.dumps(r))' "$1" "$2" "$3" "$4" >>"$results"
-}
-load1() { cut -d' ' -f1 /proc/loadavg; }
 sgemm() {
   for t in $THREADS; do
     for g in openblas onednn; do
@@ -116,18 +99,10 @@ for case in $CASES; do
       fi
       # Packing only applies where oneDNN runs the fp32 products.
       if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
-      # Every second round runs the list backwards, so that no implementation
-      # always follows the same one (a heavy run can leave the core slower for
-      # the next). The fp32 run writes the output the others are compared
-      # with; backwards it runs last, against the first round's file.
+      # The fp32 run writes the output the others are compared with; in a
+      # reversed round it runs last, against the first round's file.
       items=(fp32 "${variants[@]}" pytorch onnxruntime)
-      if ((round % 2 == 0)); then
-        for ((i = 0, j = ${#items[@]} - 1; i < j; i++, j--)); do
-          tmp="${items[i]}"
-          items[i]="${items[j]}"
-          items[j]="$tmp"
-        done
-      fi
+      alternate_order "$round" items
       for item in "${items[@]}"; do
         l="$(load1)"
         case "$item" in

@@ -21,24 +21,12 @@ THREADS="${THREADS:-1 2}"
 SHAPES="${SHAPES:-small base}"
 OUT="${OUT:-docs/bench_train.md}"
 
-# --- dependencies of the build ---
-scripts/setup.sh
-
-# --- build ---
-cmake --preset release >/dev/null
-cmake --build --preset release --target bench_train -j "$(nproc)"
-BENCH=build/release/bench/bench_train
-
-# --- PyTorch on OpenBLAS ---
+# --- dependencies, build, PyTorch on OpenBLAS, scratch folder ---
 BENCH_NAME=bench_train
-. scripts/bench_torch_env.sh
+. scripts/bench_prelude.sh
 
 # --- runs ---
-work="$(mktemp -d "${TMPDIR:-/tmp}/bench_train.XXXXXX")"
-trap 'rm -rf "$work"' EXIT
-results="$work/results.jsonl"
-: >"$results"
-record() {  # shape threads round load json: one line of results.jsonl
+record() {  # shape threads round load json: one line of results.jsonl (in place of the prelude's)
   $PY -c 'import json, sys
 r = json.loads(sys.argv[5])
 r.update(shape=sys.argv[1], threads=int(sys.argv[2]), round=int(sys.argv[3]), load=float(sys.argv[4]))
@@ -46,7 +34,6 @@ if r.get("precision") == "bf16":
     r["impl"] = "roformer.cpp bf16"
 print(json.dumps(r))' "$1" "$2" "$3" "$4" "$5" >>"$results"
 }
-load1() { cut -d' ' -f1 /proc/loadavg; }
 sgemm() {  # the yardstick, once per thread count; run at the start and at the end
   for t in $THREADS; do
     local l
@@ -82,7 +69,7 @@ for shape in $SHAPES; do
       fi
       echo "== $shape, $t thread(s), round $round: PyTorch"
       l="$(load1)"
-      py="$(OMP_NUM_THREADS=$t LD_LIBRARY_PATH="$openblas_dir${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" \
+      py="$(OMP_NUM_THREADS=$t "${torch_env[@]}" \
         $PY bench/torch_train.py --model "$dir" --threads "$t" --steps "$steps" --warmup "$WARMUP" --json)"
       echo "$py"
       record "$shape" "$t" "$round" "$l" "$py"

@@ -37,6 +37,10 @@ struct Batch {
 struct ForwardOptions {
   bool hidden_states = false;  // keep the input of every layer and the last output
   bool attentions = false;     // keep every layer's softmax probabilities (B, heads, T, Tk)
+  // Language-model heads only: logits for the last k positions of each row,
+  // (B, k, V), as HF's `logits_to_keep`; 0 keeps all. Generation needs only
+  // the last one, and the vocabulary product is the largest of a prompt's.
+  int64_t logits_to_keep = 0;
 };
 
 struct ModelOutput {

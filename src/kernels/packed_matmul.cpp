@@ -13,6 +13,7 @@
 
 #include "kernels/bf16_convert.h"
 #include "kernels/bf16_panels.h"
+#include "kernels/blocked_gemv.h"
 #include "kernels/gemm.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
@@ -53,6 +54,37 @@ int64_t int8_block_rows(int64_t out) {
   return std::max<int64_t>(kInt8RowChunk, rows / kInt8RowChunk * kInt8RowChunk);
 }
 
+// The weights' layout when it is one blocked_gemv reads (kernels/blocked_gemv.h),
+// told from the descriptor oneDNN chose, never assumed: oneDNN 2.x's
+// descriptor is a plain struct; with another version the products keep to
+// oneDNN's matmul at every row count.
+std::optional<BlockedWeights> blocked_view(const memory& packed, const memory::desc& d, int64_t in, int64_t out,
+                                           MatmulPrecision precision) {
+#if DNNL_VERSION_MAJOR == 2
+  const dnnl_memory_desc_t& md = d.data;
+  const bool f32 = precision == MatmulPrecision::F32;
+  if (precision == MatmulPrecision::Int8 || md.ndims != 2 || md.format_kind != dnnl_blocked || md.offset0 != 0 ||
+      md.extra.flags != 0 || md.data_type != (f32 ? dnnl_f32 : dnnl_bf16) || md.dims[0] != in || md.dims[1] != out)
+    return std::nullopt;
+  const dnnl_blocking_desc_t& b = md.format_desc.blocking;
+  const int64_t k_block = blocked_k_block(f32 ? BlockedLayout::F32x16x64 : BlockedLayout::Bf16x32x64);
+  const bool blocks = f32 ? b.inner_nblks == 2 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
+                                b.inner_blks[1] == kGemvPanel && b.inner_idxs[1] == 1
+                          : b.inner_nblks == 3 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
+                                b.inner_blks[1] == kGemvPanel && b.inner_idxs[1] == 1 && b.inner_blks[2] == 2 &&
+                                b.inner_idxs[2] == 0;
+  const int64_t padded_in = md.padded_dims[0];
+  if (!blocks || padded_in % k_block != 0 || md.padded_dims[1] % kGemvPanel != 0 ||
+      b.strides[0] != k_block * kGemvPanel || b.strides[1] != padded_in * kGemvPanel)
+    return std::nullopt;
+  return BlockedWeights{f32 ? BlockedLayout::F32x16x64 : BlockedLayout::Bf16x32x64, packed.get_data_handle(), in, out,
+                        padded_in};
+#else
+  (void)packed, (void)d, (void)in, (void)out, (void)precision;
+  return std::nullopt;
+#endif
+}
+
 dnnl::algorithm eltwise_of(Activation act) {
   switch (act) {
     case Activation::Gelu: return dnnl::algorithm::eltwise_gelu_erf;
@@ -84,6 +116,9 @@ struct PackedMatmul::Impl {
   std::vector<float> plain;  // (out, in)
   // Native bf16 on our dot-product kernel instead of oneDNN.
   std::unique_ptr<Bf16Panels> panels;
+  // The packed weights as blocked_gemv reads them, where it can: products of
+  // up to kGemvMaxRows rows (a decoding step's) then stream them itself.
+  std::optional<BlockedWeights> gemv;
   // Int8: each weight row's scale and the sum of its quantized values (which
   // takes the activations' zero points out of the int32 sums), and for the
   // fallback the quantized weights kept plain, (out, in).
@@ -285,6 +320,7 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
     dnnl::stream stream(m.engine);
     dnnl::reorder(source, m.packed).execute(stream, source, m.packed);
     stream.wait();
+    m.gemv = blocked_view(m.packed, m.packed_desc, in, out, precision);
   } catch (const dnnl::error&) {
     m.emulated = true;
     m.packed = memory();
@@ -303,6 +339,7 @@ MatmulPrecision PackedMatmul::precision() const { return impl_->precision; }
 std::string PackedMatmul::kernel_name() const { return impl_->kernel; }
 bool PackedMatmul::emulated() const { return impl_->emulated; }
 bool PackedMatmul::bf16_panels() const { return impl_->panels != nullptr; }
+bool PackedMatmul::streams_few_rows() const { return impl_->gemv.has_value(); }
 
 bool PackedMatmul::native_bf16() {
   const auto isa = dnnl::get_effective_cpu_isa();
@@ -436,6 +473,18 @@ void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, vo
   if (panels) {
     panels->forward(x.bf16_.data(), x.rows_, bias, epilogue, bf16_out ? nullptr : static_cast<float*>(dst_data),
                     bf16_out ? static_cast<uint16_t*>(dst_data) : nullptr, ctx);
+    return;
+  }
+  if (gemv && x.rows_ <= kGemvMaxRows) {
+    thread_local std::vector<float> wide;  // the fp32 output on its way to bf16
+    const std::size_t n = static_cast<std::size_t>(x.rows_ * out);
+    if (bf16_out && wide.size() < n) wide.resize(n);
+    float* y = bf16_out ? wide.data() : static_cast<float*>(dst_data);
+    const void* src = precision == MatmulPrecision::Bf16 ? static_cast<const void*>(x.bf16_.data())
+                                                         : static_cast<const void*>(x.f32_);
+    blocked_gemv(*gemv, src, x.rows_, bias, y, ctx);
+    apply_epilogue(y, x.rows_, out, epilogue, ctx);
+    if (bf16_out) convert_to_bf16(y, x.rows_ * out, static_cast<uint16_t*>(dst_data), ctx);
     return;
   }
   try {

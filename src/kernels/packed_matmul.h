@@ -114,6 +114,10 @@ class PackedMatmul {
   bool emulated() const;
   // Whether a native bf16 product runs on our AVX512-BF16 panels.
   bool bf16_panels() const;
+  // Whether products of up to kGemvMaxRows rows (kernels/blocked_gemv.h)
+  // stream the packed weights through our own loop instead of oneDNN's: where
+  // oneDNN packed them in a layout that loop reads.
+  bool streams_few_rows() const;
   // The kernel's name: oneDNN's choice (e.g. "brg:avx512_core_bf16"), or ours.
   std::string kernel_name() const;
 

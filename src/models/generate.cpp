@@ -80,11 +80,13 @@ std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int6
   const int64_t V = model.config().vocab_size;
   std::vector<int64_t> next_ids = prompt;
   std::vector<int64_t> out;
+  ForwardOptions last_only;
+  last_only.logits_to_keep = 1;  // a prompt's other positions need no logits
   for (int64_t step = 0; step < options.max_new_tokens; ++step) {
     Tensor ids = Tensor::zeros({1, static_cast<int64_t>(next_ids.size())}, DType::I64);
     std::copy(next_ids.begin(), next_ids.end(), ids.data<int64_t>());
-    ModelOutput o = model.forward(Batch{ids, {}, {}}, {}, ctx, &cache);
-    const float* last = o.heads.at("logits").data<float>() + (ids.size(1) - 1) * V;
+    ModelOutput o = model.forward(Batch{ids, {}, {}}, last_only, ctx, &cache);
+    const float* last = o.heads.at("logits").data<float>();
     const int64_t token = sampler.pick(last, V);
     out.push_back(token);
     if (options.eos_token_id && token == *options.eos_token_id) break;

@@ -15,6 +15,17 @@ kernels::Activation act_of(const std::string& name) {
                               : kernels::Activation::Relu;
 }
 
+// The last `keep` positions of each row of (B, T, H), contiguous.
+Tensor last_positions(const Tensor& hidden, int64_t keep) {
+  const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
+  if (keep >= T) return hidden;
+  Tensor out = Tensor::zeros({B, keep, H});
+  for (int64_t b = 0; b < B; ++b)
+    std::memcpy(out.data<float>() + b * keep * H, hidden.data<float>() + (b * T + T - keep) * H,
+                static_cast<std::size_t>(keep * H) * sizeof(float));
+  return out;
+}
+
 // MLM / causal: transform (H -> E), act, LN, then x . decoder^T + bias.
 Tensor lm_head(const RoFormerConfig& c, const RoFormerWeights& w, const Tensor& hidden, const ExecContext& ctx) {
   const int64_t B = hidden.size(0), T = hidden.size(1), rows = B * T;
@@ -35,13 +46,15 @@ Tensor lm_head(const RoFormerConfig& c, const RoFormerWeights& w, const Tensor& 
 }  // namespace
 
 void heads_forward(const RoFormerConfig& c, Task task, const RoFormerWeights& w, const Tensor& hidden,
-                   int64_t choices, ModelOutput& out, const ExecContext& ctx) {
+                   int64_t choices, int64_t logits_to_keep, ModelOutput& out, const ExecContext& ctx) {
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
   const float* h = hidden.data<float>();
   switch (task) {
     case Task::Base: return;
     case Task::MaskedLM:
-    case Task::CausalLM: out.heads["logits"] = lm_head(c, w, hidden, ctx); return;
+    case Task::CausalLM:
+      out.heads["logits"] = lm_head(c, w, logits_to_keep > 0 ? last_positions(hidden, logits_to_keep) : hidden, ctx);
+      return;
     case Task::SequenceClassification: {
       // The first token ([CLS]) -> dense -> config.hidden_act -> out_proj.
       Tensor first = Tensor::zeros({B, H});

@@ -6,8 +6,9 @@
 namespace roformer::models {
 
 // hidden: (B, T, H). For multiple choice B = batch * choices and the logits
-// come back as (batch, choices). Results go to out.heads.
+// come back as (batch, choices). logits_to_keep > 0: the language-model heads
+// score only the last that many positions of each row. Results go to out.heads.
 void heads_forward(const RoFormerConfig& config, Task task, const RoFormerWeights& w, const Tensor& hidden,
-                   int64_t choices, ModelOutput& out, const ExecContext& ctx);
+                   int64_t choices, int64_t logits_to_keep, ModelOutput& out, const ExecContext& ctx);
 
 }  // namespace roformer::models

@@ -206,6 +206,10 @@ CheckedBatch check_batch(const RoFormerConfig& c, Task task, const Batch& batch)
 ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& options, const ExecContext& ctx,
                                    KvCache* cache) const {
   const RoFormerConfig& c = impl_->config;
+  ROFORMER_CHECK(options.logits_to_keep >= 0, "forward: logits_to_keep must be >= 0");
+  ROFORMER_CHECK(options.logits_to_keep == 0 || impl_->task == Task::MaskedLM || impl_->task == Task::CausalLM,
+                 "forward: logits_to_keep applies to the language-model heads, not to " +
+                     std::string(task_name(impl_->task)));
   CheckedBatch cb = check_batch(c, impl_->task, batch);
   const int64_t B = cb.rows, T = cb.length;
   ROFORMER_CHECK(cache == nullptr || c.is_decoder, "forward: a KV cache needs a decoder model (is_decoder: true)");
@@ -265,7 +269,8 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
     state->key_valid = valid;
     state->length = Tk;
   }
-  models::heads_forward(c, impl_->task, impl_->weights, out.last_hidden_state, cb.choices, out, ctx);
+  models::heads_forward(c, impl_->task, impl_->weights, out.last_hidden_state, cb.choices, options.logits_to_keep,
+                        out, ctx);
   return out;
 }
 

@@ -57,7 +57,8 @@ TEST(PackedMatmulBf16, EqualsReferenceOnRoundedInputs) {
     for (Bf16Kernel kernel : bf16_kernels(c.in)) {
     const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::Bf16, emulate, kernel);
     EXPECT_EQ(m.bf16_panels(), !emulate && kernel == Bf16Kernel::Panels) << m.kernel_name();
-    for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}, int64_t{400}}) {
+    // 1 to 4 rows: a decoding step's, through the streaming loop where it applies.
+    for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{4}, int64_t{7}, int64_t{130}, int64_t{400}}) {
       auto x = random_floats(static_cast<std::size_t>(rows * c.in), 23);
       for (bool with_bias : {false, true}) {
         std::vector<float> want(static_cast<std::size_t>(rows * c.out));
@@ -125,7 +126,7 @@ TEST(PackedMatmulF32, EqualsReference) {
       std::vector<float> back(w.size());
       m.unpack(back.data());
       EXPECT_EQ(back, w);
-      for (int64_t rows : {int64_t{1}, int64_t{7}, int64_t{130}}) {
+      for (int64_t rows : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{7}, int64_t{130}}) {
         auto x = random_floats(static_cast<std::size_t>(rows * c.in), 43);
         for (bool with_bias : {false, true}) {
           std::vector<float> want(static_cast<std::size_t>(rows * c.out));
@@ -157,7 +158,7 @@ TEST(PackedMatmul, FusedEpilogueEqualsSeparatePasses) {
     for (bool emulate : {false, true})
       for (Bf16Kernel kernel : bf16_kernels(in)) {
       const PackedMatmul m(w.data(), out, in, precision, emulate, kernel);
-      for (int64_t rows : {int64_t{1}, int64_t{33}}) {
+      for (int64_t rows : {int64_t{1}, int64_t{4}, int64_t{33}}) {
         auto x = random_floats(static_cast<std::size_t>(rows * in), 53);
         auto residual = random_floats(static_cast<std::size_t>(rows * out), 54);
         std::vector<float> plain(static_cast<std::size_t>(rows * out));
@@ -209,6 +210,7 @@ TEST(PackedInput, PreparedActivationsGiveTheSameBitsAsThePlainForward) {
 // hand-over (want) and with up storing its output prepared for down (got).
 struct FeedForwardRun {
   static constexpr int64_t kHidden = 64, kInner = 160, kRows = 41;
+  int64_t rows = kRows;  // kRows at most
   std::vector<float> w_up = random_floats(static_cast<std::size_t>(kInner * kHidden), 71);
   std::vector<float> w_down = random_floats(static_cast<std::size_t>(kHidden * kInner), 72);
   std::vector<float> b_up = random_floats(static_cast<std::size_t>(kInner), 73);
@@ -219,15 +221,15 @@ struct FeedForwardRun {
 
   void run(const PackedMatmul& up, const PackedMatmul& down, const ExecContext& ctx) {
     const Epilogue gelu{Activation::Gelu, nullptr}, add{std::nullopt, residual.data()};
-    std::vector<float> h(static_cast<std::size_t>(kRows * kInner));
-    want.assign(static_cast<std::size_t>(kRows * kHidden), 0.0f);
+    std::vector<float> h(static_cast<std::size_t>(rows * kInner));
+    want.assign(static_cast<std::size_t>(rows * kHidden), 0.0f);
     got.assign(want.size(), -7.0f);
-    up.forward(x.data(), kRows, b_up.data(), h.data(), ctx, gelu);
-    down.forward(h.data(), kRows, b_down.data(), want.data(), ctx, add);
+    up.forward(x.data(), rows, b_up.data(), h.data(), ctx, gelu);
+    down.forward(h.data(), rows, b_down.data(), want.data(), ctx, add);
     PackedInput input, between;
-    up.prepare(x.data(), kRows, input, ctx);
+    up.prepare(x.data(), rows, input, ctx);
     up.forward(input, b_up.data(), between, ctx, gelu);
-    EXPECT_EQ(between.rows(), kRows);
+    EXPECT_EQ(between.rows(), rows);
     EXPECT_EQ(between.features(), kInner);
     down.forward(between, b_down.data(), got.data(), ctx, add);
   }
@@ -243,12 +245,16 @@ TEST(PackedInput, Bf16OutputFeedsTheNextProduct) {
     const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Bf16, false, kernel);
     ASSERT_TRUE(up.feeds(down));
     EXPECT_FALSE(down.feeds(down));  // input width 160, output 64
-    for (int threads : {1, 2}) {
-      f.run(up, down, ExecContext{threads});
-      // Both round the same fp32 GELU outputs to bf16 once; the second product
-      // then multiplies the same bf16 values.
-      EXPECT_LE(max_scaled_diff(f.got, f.want), 1e-6) << threads << " thread(s), " << up.kernel_name();
-    }
+    // 2 rows: a decoding step's, through the streaming loop where it applies.
+    for (int64_t rows : {int64_t{2}, f.kRows})
+      for (int threads : {1, 2}) {
+        f.rows = rows;
+        f.run(up, down, ExecContext{threads});
+        // Both round the same fp32 GELU outputs to bf16 once; the second product
+        // then multiplies the same bf16 values.
+        EXPECT_LE(max_scaled_diff(f.got, f.want), 1e-6) << rows << " rows, " << threads << " thread(s), "
+                                                        << up.kernel_name();
+      }
   }
 }
 

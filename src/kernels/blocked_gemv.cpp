@@ -1,0 +1,92 @@
+// The plain blocked-layout loops (the reference), the packers the tests use,
+// and the threaded product.
+#include "kernels/blocked_gemv.h"
+
+#include <cmath>
+#include <cstring>
+#include <string>
+
+#include "kernels/parallel_chunks.h"
+#include "roformer/dtype.h"
+#include "roformer/error.h"
+
+namespace roformer::kernels {
+
+namespace {
+
+// Panels per task: a few hundred KB of weights, enough to outweigh a task's
+// dispatch, while the smallest product (768 columns, 12 panels) still splits.
+constexpr int64_t kPanelsPerTask = 2;
+
+int64_t padded(int64_t in, BlockedLayout layout) {
+  const int64_t block = blocked_k_block(layout);
+  return (in + block - 1) / block * block;
+}
+
+int64_t panels_of(int64_t out) { return (out + kGemvPanel - 1) / kGemvPanel; }
+
+}  // namespace
+
+int64_t blocked_k_block(BlockedLayout layout) { return layout == BlockedLayout::F32x16x64 ? 16 : 32; }
+
+int64_t blocked_offset(const BlockedWeights& w, int64_t k, int64_t n) {
+  const int64_t panel = (n / kGemvPanel) * w.padded_in * kGemvPanel, col = n % kGemvPanel;
+  if (w.layout == BlockedLayout::F32x16x64) return panel + k * kGemvPanel + col;
+  return panel + (k / 2) * 2 * kGemvPanel + col * 2 + k % 2;
+}
+
+std::vector<float> pack_blocked_f32(const float* weight, int64_t out, int64_t in) {
+  const BlockedWeights w{BlockedLayout::F32x16x64, nullptr, in, out, padded(in, BlockedLayout::F32x16x64)};
+  std::vector<float> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0.0f);
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k) packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = weight[n * in + k];
+  return packed;
+}
+
+std::vector<uint16_t> pack_blocked_bf16(const float* weight, int64_t out, int64_t in) {
+  const BlockedWeights w{BlockedLayout::Bf16x32x64, nullptr, in, out, padded(in, BlockedLayout::Bf16x32x64)};
+  std::vector<uint16_t> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0);
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k)
+      packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = f32_to_bf16(weight[n * in + k]).bits;
+  return packed;
+}
+
+void blocked_gemv_ref(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y, int64_t p0,
+                      int64_t p1) {
+  const bool f32 = w.layout == BlockedLayout::F32x16x64;
+  auto weight = [&](int64_t k, int64_t n) {
+    const int64_t at = blocked_offset(w, k, n);
+    return f32 ? static_cast<const float*>(w.data)[at] : bf16_to_f32(bf16{static_cast<const uint16_t*>(w.data)[at]});
+  };
+  auto input = [&](int64_t r, int64_t k) {
+    return f32 ? static_cast<const float*>(x)[r * w.in + k]
+               : bf16_to_f32(bf16{static_cast<const uint16_t*>(x)[r * w.in + k]});
+  };
+  for (int64_t n = p0 * kGemvPanel; n < std::min(w.out, p1 * kGemvPanel); ++n)
+    for (int64_t r = 0; r < rows; ++r) {
+      // bf16 products are exact in fp32, so each step is one rounding, as in a fused multiply-add.
+      float acc = 0.0f;
+      for (int64_t k = 0; k < w.in; ++k) acc = std::fma(input(r, k), weight(k, n), acc);
+      y[r * w.out + n] = bias != nullptr ? acc + bias[n] : acc;
+    }
+}
+
+BlockedGemvKernel blocked_gemv_kernel(BlockedLayout layout, Isa isa) {
+  ROFORMER_CHECK(isa_supported(isa),
+                 "blocked product: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  if (isa != Isa::Avx512) return blocked_gemv_ref;
+  if (layout == BlockedLayout::F32x16x64) return blocked_gemv_f32_avx512;
+  return cpu_has_avx512_bf16() ? blocked_gemv_bf16_avx512bf16 : blocked_gemv_ref;
+}
+
+void blocked_gemv(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
+                  const ExecContext& ctx) {
+  ROFORMER_CHECK(rows >= 1 && rows <= kGemvMaxRows, "blocked product: takes 1 to " + std::to_string(kGemvMaxRows) +
+                                                        " rows, not " + std::to_string(rows));
+  const BlockedGemvKernel kernel = blocked_gemv_kernel(w.layout, ctx.isa);
+  for_each_chunk(panels_of(w.out), kPanelsPerTask, ctx,
+                 [&](int64_t p0, int64_t p1) { kernel(w, x, rows, bias, y, p0, p1); });
+}
+
+}  // namespace roformer::kernels

@@ -1,0 +1,76 @@
+#pragma once
+// Products of a few rows (one token while decoding) with weights already in
+// the blocked layouts oneDNN packs them into. With one row a product reads
+// every weight once and does two flops per value, so memory bounds it; these
+// loops stream each 64-column panel from start to end with nothing else in
+// the way (oneDNN's matmul at one row read the base model's weights at about
+// three quarters of the machine's read rate). PackedMatmul takes them for up
+// to kGemvMaxRows rows when it recognises its weights' layout.
+//
+// K = input features, N = output features; a panel holds 64 output columns
+// over the whole padded K, one panel after another. oneDNN names the layouts
+// by blocks of K (16 rows of 64 columns for fp32; 16 row pairs of 64 columns
+// x 2 for bf16, the pairs vdpbf16ps multiplies), and block after block that
+// makes each panel a plain row-major matrix of rows or row pairs:
+//   F32x16x64:   (k, n) at panel(n) + k * 64 + n % 64
+//   Bf16x32x64:  (k, n) at panel(n) + (k / 2) * 128 + (n % 64) * 2 + k % 2
+// with panel(n) = (n / 64) * padded_in * 64, padded_in = K rounded up to 16
+// (fp32) or 32 (bf16); padding rows and columns hold zeros.
+#include <cstdint>
+#include <vector>
+
+#include "roformer/cpu.h"
+
+namespace roformer::kernels {
+
+enum class BlockedLayout { F32x16x64, Bf16x32x64 };
+
+inline constexpr int64_t kGemvPanel = 64;  // output columns per panel
+// Up to this many rows go through these loops; beyond, the FMAs per weight
+// value make oneDNN's blocked product the faster one (measured at 1-8 rows).
+inline constexpr int64_t kGemvMaxRows = 4;
+
+struct BlockedWeights {
+  BlockedLayout layout = BlockedLayout::F32x16x64;
+  const void* data = nullptr;  // float (F32x16x64) or bf16 bits (Bf16x32x64)
+  int64_t in = 0, out = 0;     // K and N
+  int64_t padded_in = 0;       // K rounded up to the layout's block (16 or 32)
+};
+
+// Where element (k, n) sits in the layout, in elements from the start.
+int64_t blocked_offset(const BlockedWeights& w, int64_t k, int64_t n);
+
+// The K block of a layout: 16 rows for F32x16x64, 32 for Bf16x32x64.
+int64_t blocked_k_block(BlockedLayout layout);
+
+// weight (out, in) row-major (nn.Linear's layout) into the blocked layout:
+// fp32 values, or bf16 bits of the values rounded to nearest even. For tests
+// and for checking a layout's reading; the engine's weights come from oneDNN.
+std::vector<float> pack_blocked_f32(const float* weight, int64_t out, int64_t in);
+std::vector<uint16_t> pack_blocked_bf16(const float* weight, int64_t out, int64_t in);
+
+// y (rows, out) = x (rows, in) . W + bias for the output panels [p0, p1);
+// bias may be null. x: fp32 rows for F32x16x64, bf16 bits for Bf16x32x64.
+// Every output column is one chain of multiply-adds in k order: fused
+// multiply-adds for fp32 (so the vector loop and the plain one agree to the
+// bit), one bf16 pair per step for Bf16x32x64.
+using BlockedGemvKernel = void (*)(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
+                                   int64_t p0, int64_t p1);
+void blocked_gemv_ref(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y, int64_t p0,
+                      int64_t p1);
+void blocked_gemv_f32_avx512(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
+                             int64_t p0, int64_t p1);
+void blocked_gemv_bf16_avx512bf16(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
+                                  int64_t p0, int64_t p1);
+
+// The loop for this layout and isa: the vector one where isa is Avx512 (and,
+// for bf16, the CPU has AVX512-BF16), the plain one otherwise. Throws Error
+// when this CPU lacks isa.
+BlockedGemvKernel blocked_gemv_kernel(BlockedLayout layout, Isa isa);
+
+// The whole product on ctx.threads, panels in fixed chunks: the same bits for
+// any thread count. Throws Error unless rows is in [1, kGemvMaxRows].
+void blocked_gemv(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
+                  const ExecContext& ctx);
+
+}  // namespace roformer::kernels

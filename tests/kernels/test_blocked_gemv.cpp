@@ -1,0 +1,179 @@
+// Few-row products on blocked weights (the decoding step's): the layouts'
+// packers against the offsets they document, the plain loop against a
+// double-accumulated product on nn.Linear weights, the vector loops against
+// the plain one, and the threaded product's independence of the thread count.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "kernels/blocked_gemv.h"
+#include "kernels/packed_matmul.h"
+#include "roformer/dtype.h"
+#include "roformer/error.h"
+#include "support/test_support.h"
+
+namespace roformer::kernels {
+namespace {
+
+using roformer::testing::max_scaled_diff;
+using roformer::testing::random_floats;
+
+struct GemvShape {
+  int64_t out, in;
+};
+// Widths with tails everywhere: K not a multiple of 16 or 32 (odd too), N
+// not a multiple of 16 or 64, and a real layer's.
+const GemvShape kGemvShapes[] = {{1, 1}, {5, 3}, {64, 16}, {100, 33}, {200, 77}, {768, 768}};
+
+float round_bf16(float v) { return bf16_to_f32(f32_to_bf16(v)); }
+
+struct Packed {
+  std::vector<float> f32;
+  std::vector<uint16_t> bf16;
+  BlockedWeights view(BlockedLayout layout, const GemvShape& s) const {
+    const int64_t block = blocked_k_block(layout);
+    const void* data = layout == BlockedLayout::F32x16x64 ? static_cast<const void*>(f32.data())
+                                                           : static_cast<const void*>(bf16.data());
+    return BlockedWeights{layout, data, s.in, s.out, (s.in + block - 1) / block * block};
+  }
+};
+
+TEST(BlockedGemv, PackersPutEachValueWhereTheLayoutSays) {
+  const GemvShape s{130, 37};
+  const auto w = random_floats(static_cast<std::size_t>(s.out * s.in), 1);
+  const Packed p{pack_blocked_f32(w.data(), s.out, s.in), pack_blocked_bf16(w.data(), s.out, s.in)};
+  // Three panels over K padded to 48 (fp32) or 64 (bf16).
+  EXPECT_EQ(p.f32.size(), 3u * 64 * 48);
+  EXPECT_EQ(p.bf16.size(), 3u * 64 * 64);
+  const BlockedWeights f = p.view(BlockedLayout::F32x16x64, s), b = p.view(BlockedLayout::Bf16x32x64, s);
+  for (int64_t n = 0; n < s.out; ++n)
+    for (int64_t k = 0; k < s.in; ++k) {
+      const float v = w[static_cast<std::size_t>(n * s.in + k)];
+      ASSERT_EQ(p.f32[static_cast<std::size_t>((n / 64) * 48 * 64 + k * 64 + n % 64)], v) << n << " " << k;
+      ASSERT_EQ(p.bf16[static_cast<std::size_t>((n / 64) * 64 * 64 + (k / 2) * 128 + (n % 64) * 2 + k % 2)],
+                f32_to_bf16(v).bits);
+      ASSERT_EQ(blocked_offset(f, k, n), (n / 64) * 48 * 64 + k * 64 + n % 64);
+      ASSERT_EQ(blocked_offset(b, k, n), (n / 64) * 64 * 64 + (k / 2) * 128 + (n % 64) * 2 + k % 2);
+    }
+  // Padding stays zero: the last panel's columns past N, the rows past K.
+  double padding = 0;
+  for (int64_t k = 0; k < 48; ++k)
+    for (int64_t n = 130; n < 192; ++n) padding += std::fabs(p.f32[static_cast<std::size_t>(2 * 48 * 64 + k * 64 + n % 64)]);
+  for (int64_t k = 37; k < 48; ++k)
+    for (int64_t n = 0; n < 64; ++n) padding += std::fabs(p.f32[static_cast<std::size_t>(k * 64 + n)]);
+  EXPECT_EQ(padding, 0.0);
+}
+
+// The plain loop on both layouts against products accumulated in double on
+// the weights as given (fp32), or on the bf16-rounded inputs (bf16).
+TEST(BlockedGemv, PlainLoopEqualsDoubleAccumulatedProducts) {
+  for (const GemvShape& s : kGemvShapes) {
+    const auto w = random_floats(static_cast<std::size_t>(s.out * s.in), 2);
+    const auto bias = random_floats(static_cast<std::size_t>(s.out), 3);
+    const Packed p{pack_blocked_f32(w.data(), s.out, s.in), pack_blocked_bf16(w.data(), s.out, s.in)};
+    for (int64_t rows = 1; rows <= kGemvMaxRows; ++rows) {
+      const auto x = random_floats(static_cast<std::size_t>(rows * s.in), 4);
+      std::vector<uint16_t> xb(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) xb[i] = f32_to_bf16(x[i]).bits;
+      for (bool with_bias : {false, true}) {
+        const float* b = with_bias ? bias.data() : nullptr;
+        std::vector<float> want32(static_cast<std::size_t>(rows * s.out)), want16(want32.size());
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t n = 0; n < s.out; ++n) {
+            double a32 = with_bias ? bias[n] : 0.0, a16 = a32;
+            for (int64_t k = 0; k < s.in; ++k) {
+              const float xv = x[static_cast<std::size_t>(r * s.in + k)], wv = w[static_cast<std::size_t>(n * s.in + k)];
+              a32 += static_cast<double>(xv) * wv;
+              a16 += static_cast<double>(round_bf16(xv)) * round_bf16(wv);
+            }
+            want32[static_cast<std::size_t>(r * s.out + n)] = static_cast<float>(a32);
+            want16[static_cast<std::size_t>(r * s.out + n)] = static_cast<float>(a16);
+          }
+        std::vector<float> got32(want32.size(), -7.0f), got16(want32.size(), -7.0f);
+        const int64_t panels = (s.out + 63) / 64;
+        blocked_gemv_ref(p.view(BlockedLayout::F32x16x64, s), x.data(), rows, b, got32.data(), 0, panels);
+        blocked_gemv_ref(p.view(BlockedLayout::Bf16x32x64, s), xb.data(), rows, b, got16.data(), 0, panels);
+        // fp32 sums of up to 768 terms of magnitude <= 1.
+        EXPECT_LE(max_scaled_diff(got32, want32), 2e-6) << s.out << "x" << s.in << " rows " << rows;
+        EXPECT_LE(max_scaled_diff(got16, want16), 2e-6) << s.out << "x" << s.in << " rows " << rows;
+      }
+    }
+  }
+}
+
+TEST(BlockedGemv, VectorLoopsMatchThePlainOne) {
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "this CPU has no AVX-512; the plain loop runs everywhere";
+  for (const GemvShape& s : kGemvShapes) {
+    const auto w = random_floats(static_cast<std::size_t>(s.out * s.in), 5);
+    const auto bias = random_floats(static_cast<std::size_t>(s.out), 6);
+    const Packed p{pack_blocked_f32(w.data(), s.out, s.in), pack_blocked_bf16(w.data(), s.out, s.in)};
+    const int64_t panels = (s.out + 63) / 64;
+    for (int64_t rows = 1; rows <= kGemvMaxRows; ++rows) {
+      const auto x = random_floats(static_cast<std::size_t>(rows * s.in), 7);
+      std::vector<uint16_t> xb(x.size());
+      for (std::size_t i = 0; i < x.size(); ++i) xb[i] = f32_to_bf16(x[i]).bits;
+      std::vector<float> want(static_cast<std::size_t>(rows * s.out)), got(want.size(), -7.0f);
+      // fp32: one fused multiply-add chain per column in k order, as the plain loop: the same bits.
+      const BlockedWeights f = p.view(BlockedLayout::F32x16x64, s);
+      blocked_gemv_ref(f, x.data(), rows, bias.data(), want.data(), 0, panels);
+      blocked_gemv_f32_avx512(f, x.data(), rows, bias.data(), got.data(), 0, panels);
+      EXPECT_EQ(got, want) << s.out << "x" << s.in << " rows " << rows;
+      if (!cpu_has_avx512_bf16()) continue;
+      // bf16: vdpbf16ps adds a pair's two exact products in its own order (and
+      // flushes denormals); the plain loop adds them one at a time.
+      const BlockedWeights b = p.view(BlockedLayout::Bf16x32x64, s);
+      std::fill(got.begin(), got.end(), -7.0f);
+      blocked_gemv_ref(b, xb.data(), rows, bias.data(), want.data(), 0, panels);
+      blocked_gemv_bf16_avx512bf16(b, xb.data(), rows, bias.data(), got.data(), 0, panels);
+      EXPECT_LE(max_scaled_diff(got, want), 2e-6) << s.out << "x" << s.in << " rows " << rows;
+      EXPECT_NE(got[0], -7.0f);
+    }
+  }
+}
+
+// Panels in fixed chunks, one thread each: the same bits for any count; and
+// the kernel a context picks.
+TEST(BlockedGemv, ThreadedProductIsIndependentOfTheThreadCount) {
+  const GemvShape s{1000, 96};
+  const auto w = random_floats(static_cast<std::size_t>(s.out * s.in), 8);
+  const auto bias = random_floats(static_cast<std::size_t>(s.out), 9);
+  const Packed p{pack_blocked_f32(w.data(), s.out, s.in), pack_blocked_bf16(w.data(), s.out, s.in)};
+  for (BlockedLayout layout : {BlockedLayout::F32x16x64, BlockedLayout::Bf16x32x64}) {
+    const BlockedWeights v = p.view(layout, s);
+    const auto x = random_floats(static_cast<std::size_t>(3 * s.in), 10);
+    std::vector<uint16_t> xb(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) xb[i] = f32_to_bf16(x[i]).bits;
+    const void* xin = layout == BlockedLayout::F32x16x64 ? static_cast<const void*>(x.data())
+                                                          : static_cast<const void*>(xb.data());
+    std::vector<float> one(static_cast<std::size_t>(3 * s.out), -7.0f), three(one.size(), -8.0f);
+    blocked_gemv(v, xin, 3, bias.data(), one.data(), ExecContext{1});
+    blocked_gemv(v, xin, 3, bias.data(), three.data(), ExecContext{3});
+    EXPECT_EQ(one, three) << static_cast<int>(layout);
+    std::vector<float> plain(one.size());
+    blocked_gemv(v, xin, 3, bias.data(), plain.data(), ExecContext{2, Isa::Scalar});
+    EXPECT_LE(max_scaled_diff(one, plain), 2e-6);
+    EXPECT_EQ(blocked_gemv_kernel(layout, Isa::Scalar), &blocked_gemv_ref);
+  }
+  std::vector<float> y(static_cast<std::size_t>(s.out) * 8);
+  const std::vector<float> x(static_cast<std::size_t>(s.in) * 8, 1.0f);
+  EXPECT_THROW(blocked_gemv(p.view(BlockedLayout::F32x16x64, s), x.data(), kGemvMaxRows + 1, nullptr, y.data(),
+                            ExecContext{1}),
+               Error);
+  EXPECT_THROW(blocked_gemv(p.view(BlockedLayout::F32x16x64, s), x.data(), 0, nullptr, y.data(), ExecContext{1}),
+               Error);
+}
+
+// oneDNN packs fp32 weights for AVX-512 in the layout these loops read, and
+// PackedMatmul recognises it from the descriptor: decoding takes this path.
+TEST(BlockedGemv, PackedFp32WeightsOnAvx512StreamThroughIt) {
+  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "oneDNN packs other layouts without AVX-512";
+  const auto w = random_floats(768 * 200, 11);
+  const PackedMatmul m(w.data(), 200, 768, MatmulPrecision::F32);
+  EXPECT_TRUE(m.streams_few_rows()) << m.kernel_name();
+  const PackedMatmul emulated(w.data(), 200, 768, MatmulPrecision::F32, true);
+  EXPECT_FALSE(emulated.streams_few_rows());
+}
+
+}  // namespace
+}  // namespace roformer::kernels
