@@ -141,6 +141,7 @@ Timings time_generation(const RoFormerModel& model, const Options& o) {
   for (int rep = 0; rep < o.warmup + o.reps; ++rep) {
     const bool timed = rep >= o.warmup;
     KvCache cache;
+    cache.reserve(o.prompt + o.new_tokens);  // as generate() does: no regrowth while decoding
     auto t0 = Clock::now();
     ModelOutput out = model.forward(Batch{prompt, {}, {}}, last, ctx, &cache);
     int64_t token = argmax(out.heads.at("logits"));

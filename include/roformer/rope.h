@@ -32,6 +32,7 @@ struct RopeSpec {
   int64_t pairs() const { return rotary() / 2; }
   // Throws Error for odd sizes, rotary_dim > head_dim, or a non-positive base.
   void validate() const;
+  bool operator==(const RopeSpec&) const = default;
 };
 
 // cos/sin of m*theta_i for one position. The angle is formed in double

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "kernels/elementwise.h"
@@ -17,6 +18,16 @@ kernels::Activation activation_of(const std::string& name) {
   if (name == "gelu_new") return kernels::Activation::GeluNew;
   if (name == "relu") return kernels::Activation::Relu;
   throw Error("unsupported activation " + name);
+}
+
+// RoPE's cos/sin rows, kept per thread from one forward to the next while the
+// spec stays the same: built anew in every forward, a decoding step computed
+// the angles of every earlier position again (0.5 to 1 ms per token at 512
+// positions, against 7 to 22 ms for a base model's whole step).
+RopeTable& rope_table(const RopeSpec& spec) {
+  thread_local std::optional<RopeTable> table;
+  if (!table || !(table->spec() == spec)) table.emplace(spec);
+  return *table;
 }
 
 }  // namespace
@@ -48,7 +59,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     w.embeddings_project->forward(e, rows, hidden.data<float>(), ctx);
   }
 
-  RopeTable rope(c.rope_spec());
+  RopeTable& rope = rope_table(c.rope_spec());
   const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
   ROFORMER_CHECK(!options.attentions || c.attention_type == "softmax", "attentions: linear attention has no attention probabilities");
   // The activations that do not outlive the forward live in a per-thread

@@ -77,6 +77,7 @@ std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int6
   ROFORMER_CHECK(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
   TokenSampler sampler(options);
   KvCache cache;
+  cache.reserve(static_cast<int64_t>(prompt.size()) + options.max_new_tokens);
   const int64_t V = model.config().vocab_size;
   std::vector<int64_t> next_ids = prompt;
   std::vector<int64_t> out;

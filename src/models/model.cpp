@@ -18,6 +18,7 @@ struct KvCache::State {
   std::vector<uint8_t> key_valid;  // (B, length): padding flags of cached tokens
   int64_t batch = 0;
   int64_t length = 0;
+  int64_t reserved = 0;  // tokens to make room for (KvCache::reserve)
 };
 
 KvCache::KvCache() : state_(std::make_unique<State>()) {}
@@ -26,6 +27,10 @@ KvCache::KvCache(KvCache&&) noexcept = default;
 KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 int64_t KvCache::length() const { return state_->length; }
 void KvCache::clear() { *state_ = State{}; }
+void KvCache::reserve(int64_t tokens) {
+  ROFORMER_CHECK(tokens >= 0, "kv cache: cannot reserve a negative number of tokens");
+  state_->reserved = tokens;
+}
 
 namespace {
 
@@ -263,6 +268,8 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
     state->layers.resize(static_cast<std::size_t>(c.num_hidden_layers));
     state->batch = B;
   }
+  if (state)
+    for (nn::LayerKvCache& layer : state->layers) layer.min_capacity = state->reserved;
   out.last_hidden_state =
       models::encoder_forward(c, impl_->weights, in, state ? &state->layers : nullptr, options, out, ctx);
   if (state) {

@@ -67,8 +67,9 @@ void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t
     hidden = hidden_size;
   }
   ROFORMER_CHECK(batch == batch_size && hidden == hidden_size, "kv cache: batch size or hidden size changed between steps");
-  if (length + extra <= capacity) return;
-  const int64_t new_cap = std::max(length + extra, 2 * capacity);
+  if (length + extra <= capacity && min_capacity <= capacity) return;
+  const int64_t new_cap = min_capacity > capacity ? std::max(length + extra, min_capacity)
+                                                  : std::max(length + extra, 2 * capacity);
   std::vector<float> k(static_cast<std::size_t>(batch * new_cap * hidden));
   std::vector<float> v(k.size());
   for (int64_t b = 0; b < batch; ++b) {

@@ -19,8 +19,10 @@ namespace roformer::nn {
 struct LayerKvCache {
   std::vector<float> keys, values;
   int64_t batch = 0, capacity = 0, length = 0, hidden = 0;
+  int64_t min_capacity = 0;  // positions to make room for at once when growing (KvCache::reserve)
 
-  // Makes room for `extra` more positions (doubling), keeping what is stored.
+  // Makes room for `extra` more positions (at least min_capacity in all, else
+  // doubling), keeping what is stored.
   void reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra);
 };
 

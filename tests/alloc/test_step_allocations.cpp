@@ -6,6 +6,7 @@
 // the counting allocator (tests/support/alloc_counter.cpp).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <vector>
@@ -153,6 +154,46 @@ TEST(ForwardAllocations, AWarmForwardAllocatesAboutItsOutputs) {
       }
       previous = used;
     }
+  }
+}
+
+// Decoding with a cache reserved for the whole generation: every step
+// allocates about the same (its small outputs), none regrows the cache; without the
+// reservation the step that crosses the capacity allocates every layer's
+// doubled keys and values on top.
+TEST(DecodeAllocations, AReservedCacheIsNeverRegrown) {
+  RoFormerConfig c = small_config();
+  c.is_decoder = true;
+  c.architectures = {"RoFormerForCausalLM"};
+  const RoFormerModel model = RoFormerModel::random_init(c, Task::CausalLM, 5);
+  const ExecContext ctx{1, best_isa()};
+  const int64_t prompt = 6, steps = 12;
+  // One layer's keys and values at the first regrowth (capacity 12), in bytes.
+  const uint64_t regrowth = 2ull * 2 * prompt * static_cast<uint64_t>(c.hidden_size) * sizeof(float);
+  for (bool reserve : {true, false}) {
+    KvCache cache;
+    if (reserve) cache.reserve(prompt + steps);
+    Tensor ids = Tensor::zeros({1, prompt}, DType::I64);
+    for (int64_t i = 0; i < prompt; ++i) ids.data<int64_t>()[i] = 3 + i;
+    ForwardOptions last;
+    last.logits_to_keep = 1;
+    (void)model.forward(Batch{ids, {}, {}}, last, ctx, &cache);
+    Tensor one = Tensor::zeros({1, 1}, DType::I64);
+    uint64_t least = ~uint64_t{0}, most = 0;
+    for (int64_t s = 0; s < steps; ++s) {
+      one.data<int64_t>()[0] = 10 + s;
+      const alloc_counter::Counts before = alloc_counter::now();
+      (void)model.forward(Batch{one, {}, {}}, last, ctx, &cache);
+      const uint64_t used = alloc_counter::now().bytes - before.bytes;
+      least = std::min(least, used);
+      most = std::max(most, used);
+    }
+    EXPECT_EQ(cache.length(), prompt + steps);
+    // The step's key-padding flags grow by a byte per cached token.
+    if (reserve)
+      EXPECT_LT(most - least, regrowth) << "a step allocated as much as a regrown cache layer";
+    else
+      EXPECT_GE(most - least, static_cast<uint64_t>(c.num_hidden_layers) * regrowth) << "the cache never grew";
   }
 }
 

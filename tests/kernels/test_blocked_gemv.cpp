@@ -164,13 +164,19 @@ TEST(BlockedGemv, ThreadedProductIsIndependentOfTheThreadCount) {
                Error);
 }
 
-// oneDNN packs fp32 weights for AVX-512 in the layout these loops read, and
-// PackedMatmul recognises it from the descriptor: decoding takes this path.
-TEST(BlockedGemv, PackedFp32WeightsOnAvx512StreamThroughIt) {
+// oneDNN packs weights for its AVX-512 kernels (fp32; bf16 on AVX512-BF16)
+// in the layouts these loops read, and PackedMatmul recognises them from the
+// descriptor: decoding takes this path. (On AMX, oneDNN may pick another bf16
+// layout; the products then stay oneDNN's.)
+TEST(BlockedGemv, PackedWeightsOnAvx512StreamThroughIt) {
   if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "oneDNN packs other layouts without AVX-512";
   const auto w = random_floats(768 * 200, 11);
-  const PackedMatmul m(w.data(), 200, 768, MatmulPrecision::F32);
-  EXPECT_TRUE(m.streams_few_rows()) << m.kernel_name();
+  const PackedMatmul f32(w.data(), 200, 768, MatmulPrecision::F32);
+  EXPECT_TRUE(f32.streams_few_rows()) << f32.kernel_name();
+  const PackedMatmul bf16(w.data(), 200, 768, MatmulPrecision::Bf16);
+  if (bf16.kernel_name() == "brg:avx512_core_bf16") {
+    EXPECT_TRUE(bf16.streams_few_rows());
+  }
   const PackedMatmul emulated(w.data(), 200, 768, MatmulPrecision::F32, true);
   EXPECT_FALSE(emulated.streams_few_rows());
 }

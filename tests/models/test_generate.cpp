@@ -34,6 +34,29 @@ TEST(Generate, GreedyWithCacheEqualsFullRecompute) {
   }
 }
 
+// A reserved cache holds the same keys and values as one that grows by
+// doubling: every step's logits are the same bits.
+TEST(Generate, ReservingTheCacheChangesNoOutput) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  const ExecContext ctx{1, best_isa()};
+  KvCache grown, reserved;
+  reserved.reserve(40);
+  EXPECT_THROW(reserved.reserve(-1), Error);
+  Tensor ids = Tensor::zeros({1, 3}, DType::I64);
+  for (int64_t i = 0; i < 3; ++i) ids.data<int64_t>()[i] = 2 + 50 * i;
+  for (int step = 0; step < 9; ++step) {
+    const Tensor a = model.forward(Batch{ids, {}, {}}, {}, ctx, &grown).heads.at("logits");
+    const Tensor b = model.forward(Batch{ids, {}, {}}, {}, ctx, &reserved).heads.at("logits");
+    ASSERT_EQ(a.numel(), b.numel());
+    for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a.data<float>()[i], b.data<float>()[i]) << "step " << step;
+    ids = Tensor::zeros({1, 1}, DType::I64);
+    ids.data<int64_t>()[0] = 7 + 11 * step;
+  }
+  EXPECT_EQ(reserved.length(), 3 + 8);
+  EXPECT_EQ(reserved.keys(0, model.config().num_attention_heads).shape(),
+            grown.keys(0, model.config().num_attention_heads).shape());
+}
+
 TEST(Generate, SamplingIsSeededAndVaries) {
   RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
   const ExecContext ctx{1, best_isa()};
