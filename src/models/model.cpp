@@ -26,7 +26,11 @@ KvCache::~KvCache() = default;
 KvCache::KvCache(KvCache&&) noexcept = default;
 KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 int64_t KvCache::length() const { return state_->length; }
-void KvCache::clear() { *state_ = State{}; }
+void KvCache::clear() {
+  for (nn::LayerKvCache& layer : state_->layers) layer.length = 0;
+  state_->key_valid.clear();
+  state_->length = 0;
+}
 void KvCache::reserve(int64_t tokens) {
   ROFORMER_CHECK(tokens >= 0, "kv cache: cannot reserve a negative number of tokens");
   state_->reserved = tokens;
@@ -264,7 +268,7 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   in.mask.key_len = Tk;
   in.mask.causal = c.is_decoder;
 
-  if (state && state->layers.empty()) {
+  if (state && past == 0) {  // a new sequence, in a fresh or cleared cache
     state->layers.resize(static_cast<std::size_t>(c.num_hidden_layers));
     state->batch = B;
   }

@@ -62,7 +62,10 @@ bool use_fused(const ExecContext& ctx) { return ctx.isa != Isa::Scalar; }
 }  // namespace
 
 void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra) {
-  if (length == 0 && capacity == 0) {
+  if (length == 0 && (batch != batch_size || hidden != hidden_size)) {  // fresh, or cleared for other shapes
+    keys.clear();
+    values.clear();
+    capacity = 0;
     batch = batch_size;
     hidden = hidden_size;
   }

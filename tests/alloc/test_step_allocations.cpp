@@ -170,13 +170,13 @@ TEST(DecodeAllocations, AReservedCacheIsNeverRegrown) {
   const int64_t prompt = 6, steps = 12;
   // One layer's keys and values at the first regrowth (capacity 12), in bytes.
   const uint64_t regrowth = 2ull * 2 * prompt * static_cast<uint64_t>(c.hidden_size) * sizeof(float);
+  Tensor ids = Tensor::zeros({1, prompt}, DType::I64);
+  for (int64_t i = 0; i < prompt; ++i) ids.data<int64_t>()[i] = 3 + i;
+  ForwardOptions last;
+  last.logits_to_keep = 1;
   for (bool reserve : {true, false}) {
     KvCache cache;
     if (reserve) cache.reserve(prompt + steps);
-    Tensor ids = Tensor::zeros({1, prompt}, DType::I64);
-    for (int64_t i = 0; i < prompt; ++i) ids.data<int64_t>()[i] = 3 + i;
-    ForwardOptions last;
-    last.logits_to_keep = 1;
     (void)model.forward(Batch{ids, {}, {}}, last, ctx, &cache);
     Tensor one = Tensor::zeros({1, 1}, DType::I64);
     uint64_t least = ~uint64_t{0}, most = 0;
@@ -195,6 +195,18 @@ TEST(DecodeAllocations, AReservedCacheIsNeverRegrown) {
     else
       EXPECT_GE(most - least, static_cast<uint64_t>(c.num_hidden_layers) * regrowth) << "the cache never grew";
   }
+  // A cleared cache keeps its buffers: the next prompt allocates none of them.
+  KvCache cache;
+  cache.reserve(prompt + steps);
+  const uint64_t buffers = 2ull * static_cast<uint64_t>(c.num_hidden_layers * (prompt + steps) * c.hidden_size) * sizeof(float);
+  uint64_t fresh = 0, reused = 0;
+  for (uint64_t* used : {&fresh, &reused}) {
+    cache.clear();
+    const alloc_counter::Counts before = alloc_counter::now();
+    (void)model.forward(Batch{ids, {}, {}}, last, ctx, &cache);
+    *used = alloc_counter::now().bytes - before.bytes;
+  }
+  EXPECT_GE(fresh, reused + buffers) << "fresh " << fresh << " bytes, reused " << reused;
 }
 
 TEST(StepAllocations, TheCounterSeesAllocations) {

@@ -57,6 +57,37 @@ TEST(Generate, ReservingTheCacheChangesNoOutput) {
             grown.keys(0, model.config().num_attention_heads).shape());
 }
 
+// A cleared cache starts a new sequence as a fresh one does, for the same or
+// another batch size, while keeping its buffers.
+TEST(Generate, AClearedCacheServesTheNextSequence) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  const ExecContext ctx{1, best_isa()};
+  auto run = [&](KvCache& cache, int64_t batch) {
+    Tensor ids = Tensor::zeros({batch, 4}, DType::I64);
+    for (int64_t i = 0; i < ids.numel(); ++i) ids.data<int64_t>()[i] = 2 + 13 * i;
+    std::vector<float> all;
+    for (int step = 0; step < 3; ++step) {
+      const Tensor l = model.forward(Batch{ids, {}, {}}, {}, ctx, &cache).heads.at("logits");
+      all.insert(all.end(), l.data<float>(), l.data<float>() + l.numel());
+      ids = Tensor::zeros({batch, 1}, DType::I64);
+      for (int64_t b = 0; b < batch; ++b) ids.data<int64_t>()[b] = 30 + step + b;
+    }
+    return all;
+  };
+  KvCache used;
+  const std::vector<float> first = run(used, 1);
+  EXPECT_EQ(used.length(), 6);
+  used.clear();
+  EXPECT_EQ(used.length(), 0);
+  EXPECT_EQ(run(used, 1), first);
+  used.clear();
+  KvCache fresh;
+  EXPECT_EQ(run(used, 2), run(fresh, 2));
+  // Without clear(), another batch size is still an error.
+  Tensor two = Tensor::zeros({3, 1}, DType::I64);
+  EXPECT_THROW(model.forward(Batch{two, {}, {}}, {}, ctx, &used), Error);
+}
+
 TEST(Generate, SamplingIsSeededAndVaries) {
   RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
   const ExecContext ctx{1, best_isa()};
