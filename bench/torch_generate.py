@@ -86,6 +86,9 @@ def main():
 
     torch.set_num_threads(a.threads)
     model = load_model(a.model).eval()
+    positions = model.roformer.encoder.sinusoidal.shape[0]
+    if a.prompt + a.new > positions:
+        sys.exit(f"torch_generate: {a.prompt} + {a.new} tokens exceed the model's {positions} positions")
     prompt = read_safetensors(os.path.join(a.model, "prompt.safetensors"))["input_ids"][:, : a.prompt].contiguous()
     if prompt.shape[1] != a.prompt:
         sys.exit(f"torch_generate: prompt.safetensors holds {prompt.shape[1]} tokens, fewer than --prompt")

@@ -2,8 +2,8 @@
 // and the threaded product.
 #include "kernels/blocked_gemv.h"
 
+#include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <string>
 
 #include "kernels/parallel_chunks.h"

@@ -26,8 +26,10 @@ namespace roformer::kernels {
 enum class BlockedLayout { F32x16x64, Bf16x32x64 };
 
 inline constexpr int64_t kGemvPanel = 64;  // output columns per panel
-// Up to this many rows go through these loops; beyond, the FMAs per weight
-// value make oneDNN's blocked product the faster one (measured at 1-8 rows).
+// Up to this many rows go through these loops: a decoding step of up to
+// four sequences (or beams). Alone, on the base model's weights, they matched
+// or beat oneDNN's product up to 8 rows (not measured further); larger
+// products are compute-bound, which oneDNN's blocked kernels are built for.
 inline constexpr int64_t kGemvMaxRows = 4;
 
 struct BlockedWeights {

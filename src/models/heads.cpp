@@ -15,15 +15,11 @@ kernels::Activation act_of(const std::string& name) {
                               : kernels::Activation::Relu;
 }
 
-// The last `keep` positions of each row of (B, T, H), contiguous.
+// The last `keep` positions of each row of (B, T, H), as a contiguous copy.
 Tensor last_positions(const Tensor& hidden, int64_t keep) {
   const int64_t B = hidden.size(0), T = hidden.size(1), H = hidden.size(2);
   if (keep >= T) return hidden;
-  Tensor out = Tensor::zeros({B, keep, H});
-  for (int64_t b = 0; b < B; ++b)
-    std::memcpy(out.data<float>() + b * keep * H, hidden.data<float>() + (b * T + T - keep) * H,
-                static_cast<std::size_t>(keep * H) * sizeof(float));
-  return out;
+  return Tensor::view(hidden.data<float>() + (T - keep) * H, {B, keep, H}, DType::F32, nullptr, {T * H, H, 1}).clone();
 }
 
 // MLM / causal: transform (H -> E), act, LN, then x . decoder^T + bias.
