@@ -68,7 +68,13 @@ class KvCache {
   // it, copying what it holds into freshly touched memory (on a base model
   // with a 512-token prompt, 130 ms once against 22 ms per step).
   void reserve(int64_t tokens);
-  // Cached keys or values of `layer` as (B, heads, length, head_dim) (HF's past_key_values layout).
+  // How the keys and values are held: BF16 where the model's products run in
+  // bf16 or int8 and its attention in bf16 (AVX512-BF16, head size a multiple
+  // of 32), which rounds them to bf16 anyway; a decoding step then reads half
+  // the bytes. F32 otherwise, and before the first forward.
+  DType dtype() const;
+  // Cached keys or values of `layer` as (B, heads, length, head_dim) (HF's past_key_values layout),
+  // as floats whatever dtype() is.
   Tensor keys(int64_t layer, int64_t heads) const;
   Tensor values(int64_t layer, int64_t heads) const;
 

@@ -6,6 +6,7 @@
 #include <omp.h>
 
 #include <cstdint>
+#include <cstring>
 #include <string>
 
 #include "kernels/attention_fused_kernels.h"
@@ -91,28 +92,41 @@ using ConvertKv = void (*)(const FusedAttention&, const AttentionIo&, const Atte
 using BackwardHead = void (*)(const FusedAttention&, const AttentionIo&, const AttentionScratch&, int64_t, int64_t,
                               float*);
 
+using DecodeHead = void (*)(const FusedAttention&, const AttentionIo&, int64_t, int64_t, float*);
+
 struct Kernels {
   ForwardTile forward;
   BackwardHead backward;
+  DecodeHead decode;
 };
 
 Kernels pick(Isa isa) {
   ROFORMER_CHECK(isa_supported(isa),
                  "fused attention: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
   switch (isa) {
-    case Isa::Avx512: return {attention_forward_tile_avx512, attention_backward_head_avx512};
-    case Isa::Avx2: return {attention_forward_tile_avx2, attention_backward_head_avx2};
+    case Isa::Avx512:
+      return {attention_forward_tile_avx512, attention_backward_head_avx512, attention_decode_head_avx512};
+    case Isa::Avx2: return {attention_forward_tile_avx2, attention_backward_head_avx2, attention_decode_head_avx2};
     case Isa::Scalar: break;
   }
-  return {attention_forward_tile_ref, attention_backward_head_ref};
+  return {attention_forward_tile_ref, attention_backward_head_ref, attention_decode_head_ref};
 }
 
 int threads_of(const ExecContext& ctx) { return ctx.threads > 1 ? ctx.threads : 1; }
 
+// Whether the bf16 tiles run a: as uses_bf16_products for float K and V;
+// bf16 K and V (already rounded, only to be paired) from more than
+// kDecodeMaxQueries queries on.
+bool bf16_tiles(const FusedAttention& a, const ExecContext& ctx, bool bf16_kv) {
+  if (!a.bf16_products || a.head_dim % 32 != 0) return false;
+  if (a.q_len < (bf16_kv ? kDecodeMaxQueries + 1 : kBf16MinQueries)) return false;
+  return ctx.isa == Isa::Scalar || (ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16());
+}
+
 // Floats after the threads' parts that hold K and V as bf16 pairs (one
 // 32-bit word per float).
-int64_t bf16_kv_floats(const FusedAttention& a, const ExecContext& ctx) {
-  return uses_bf16_products(a, ctx) ? a.batch * a.heads * bf16_kv_words_per_head(a) : 0;
+int64_t bf16_kv_floats(const FusedAttention& a, const ExecContext& ctx, bool bf16_kv) {
+  return bf16_tiles(a, ctx, bf16_kv) ? a.batch * a.heads * bf16_kv_words_per_head(a) : 0;
 }
 
 // Each thread's part of the caller's scratch, 64-byte aligned.
@@ -122,37 +136,61 @@ float* thread_scratch(float* scratch, int64_t per_thread, int thread) {
   return base + per_thread * thread;
 }
 
-}  // namespace
-
-bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx) {
-  if (!a.bf16_products || a.head_dim % 32 != 0 || a.q_len < kBf16MinQueries) return false;
-  return ctx.isa == Isa::Scalar || (ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16());
+// Whether the forward runs the decoding path: few queries, or bf16 K and V
+// that no bf16 tile will take.
+bool decodes(const FusedAttention& a, const ExecContext& ctx, bool bf16_kv) {
+  return a.q_len <= kDecodeMaxQueries || (bf16_kv && !bf16_tiles(a, ctx, true));
 }
 
-int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {
-  return layout(a).f_total * threads_of(ctx) + bf16_kv_floats(a, ctx) + kAlign;
+int64_t forward_scratch(const FusedAttention& a, const ExecContext& ctx, bool bf16_kv) {
+  if (decodes(a, ctx, bf16_kv)) return decode_scratch_floats(a) * threads_of(ctx) + kAlign;
+  return layout(a).f_total * threads_of(ctx) + bf16_kv_floats(a, ctx, bf16_kv) + kAlign;
 }
 
-int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx) {
-  return layout(a).b_total * threads_of(ctx) + kAlign;
-}
-
-void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
-                             float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16) {
-  check(a);
-  ROFORMER_CHECK(out != nullptr || out_bf16 != nullptr || a.batch * a.q_len == 0, "fused attention: no output buffer");
-  const Kernels kern = pick(ctx.isa);
-  const AttentionScratch s = layout(a);
-  AttentionIo io;
-  io.q = q;
-  io.k = k;
-  io.v = v;
-  io.out = out;
-  io.out16 = out_bf16;
-  io.lse_out = lse;
+// Every query of every (batch row, head), one (batch row, head) per task.
+void decode_all(const FusedAttention& a, const AttentionIo& io, float* scratch, const ExecContext& ctx) {
+  const DecodeHead decode = pick(ctx.isa).decode;
   const int threads = threads_of(ctx);
-  const bool bf16 = uses_bf16_products(a, ctx);
-  ForwardTile tile = kern.forward;
+  const int64_t per_thread = decode_scratch_floats(a), tasks = a.batch * a.heads;
+#pragma omp parallel num_threads(threads) if (threads > 1 && tasks > 1)
+  {
+    float* mine = thread_scratch(scratch, per_thread, omp_get_thread_num());
+#pragma omp for schedule(static)
+    for (int64_t t = 0; t < tasks; ++t) decode(a, io, t / a.heads, t % a.heads, mine);
+  }
+}
+
+// K as (Tk, D/2) words of pairs along d is the bf16 row itself; V as pairs
+// of consecutive keys interleaves two rows (the last odd one with zeros):
+// the layout convert_kv writes from floats (attention_tiles.h).
+void pair_bf16_kv(const FusedAttention& a, const uint16_t* k, const uint16_t* v, int64_t b, int64_t h,
+                  uint32_t* out) {
+  const int64_t D = a.head_dim, Tk = a.kv_len;
+  uint32_t* kp = out + (b * a.heads + h) * bf16_kv_words_per_head(a);
+  uint32_t* vp = kp + (Tk + (Tk & 1)) * (D / 2);
+  const uint16_t* kb = k + b * a.kv_batch + h * D;
+  const uint16_t* vb = v + b * a.kv_batch + h * D;
+  for (int64_t j = 0; j < Tk; ++j)
+    std::memcpy(kp + j * (D / 2), kb + j * a.kv_row, static_cast<std::size_t>(D) * sizeof(uint16_t));
+  for (int64_t j = 0; j < Tk; j += 2) {
+    const uint16_t* even = vb + j * a.kv_row;
+    const uint16_t* odd = j + 1 < Tk ? even + a.kv_row : nullptr;
+    for (int64_t d = 0; d < D; ++d)
+      vp[(j / 2) * D + d] = static_cast<uint32_t>(even[d]) | (odd ? static_cast<uint32_t>(odd[d]) << 16 : 0u);
+  }
+}
+
+// The forward over io: K and V as floats, or as bf16 bits when io.k16 is set.
+void forward(const FusedAttention& a, AttentionIo io, float* scratch, const ExecContext& ctx) {
+  check(a);
+  ROFORMER_CHECK(io.out != nullptr || io.out16 != nullptr || a.batch * a.q_len == 0,
+                 "fused attention: no output buffer");
+  const bool bf16_kv = io.k16 != nullptr;
+  if (decodes(a, ctx, bf16_kv)) return decode_all(a, io, scratch, ctx);
+  const AttentionScratch s = layout(a);
+  const int threads = threads_of(ctx);
+  const bool bf16 = bf16_tiles(a, ctx, bf16_kv);
+  ForwardTile tile = pick(ctx.isa).forward;
   ConvertKv convert = nullptr;
   if (bf16) {
     const bool fast = ctx.isa == Isa::Avx512;
@@ -171,7 +209,13 @@ void attention_forward_fused(const FusedAttention& a, const float* q, const floa
     float* mine = thread_scratch(scratch, s.f_total, omp_get_thread_num());
     if (convert != nullptr) {
 #pragma omp for schedule(static)
-      for (int64_t bh = 0; bh < heads; ++bh) convert(a, io, s, bh / a.heads, bh % a.heads, mine);
+      for (int64_t bh = 0; bh < heads; ++bh) {
+        if (bf16_kv) {
+          pair_bf16_kv(a, io.k16, io.v16, bh / a.heads, bh % a.heads, io.kv16);
+        } else {
+          convert(a, io, s, bh / a.heads, bh % a.heads, mine);
+        }
+      }
     }
 #pragma omp for schedule(dynamic, 1)
     for (int64_t t = 0; t < tasks; ++t) {
@@ -179,6 +223,52 @@ void attention_forward_fused(const FusedAttention& a, const float* q, const floa
       tile(a, io, s, bh / a.heads, bh % a.heads, tile_index * kAttnTileQ, mine);
     }
   }
+}
+
+}  // namespace
+
+bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx) { return bf16_tiles(a, ctx, false); }
+
+bool bf16_kv_cache_pays(const FusedAttention& a, const ExecContext& ctx) {
+  return a.bf16_products && a.head_dim % 32 == 0 && ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16();
+}
+
+int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {
+  return forward_scratch(a, ctx, false);
+}
+
+int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& ctx) {
+  return layout(a).b_total * threads_of(ctx) + kAlign;
+}
+
+void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
+                             float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16) {
+  AttentionIo io;
+  io.q = q;
+  io.k = k;
+  io.v = v;
+  io.out = out;
+  io.out16 = out_bf16;
+  io.lse_out = lse;
+  forward(a, io, scratch, ctx);
+}
+
+int64_t attention_forward_scratch_bf16_kv(const FusedAttention& a, const ExecContext& ctx) {
+  return forward_scratch(a, ctx, true);
+}
+
+void attention_forward_fused_bf16_kv(const FusedAttention& a, const float* q, const uint16_t* k, const uint16_t* v,
+                                     float* out, float* lse, float* scratch, const ExecContext& ctx,
+                                     uint16_t* out_bf16) {
+  ROFORMER_CHECK(k != nullptr && v != nullptr, "fused attention: no bf16 keys or values");
+  AttentionIo io;
+  io.q = q;
+  io.k16 = k;
+  io.v16 = v;
+  io.out = out;
+  io.out16 = out_bf16;
+  io.lse_out = lse;
+  forward(a, io, scratch, ctx);
 }
 
 void attention_backward_fused(const FusedAttention& a, const float* q, const float* k, const float* v,

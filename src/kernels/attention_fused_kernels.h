@@ -15,6 +15,7 @@ inline constexpr int64_t kAttnTileK = 64;  // keys per tile
 
 struct AttentionIo {
   const float *q = nullptr, *k = nullptr, *v = nullptr;
+  const uint16_t *k16 = nullptr, *v16 = nullptr;  // decode: K and V as bf16 bits instead of k and v
   float* out = nullptr;        // forward output
   uint16_t* out16 = nullptr;   // or the forward output rounded to bf16 (then out is unused)
   float* lse_out = nullptr;    // forward lse (optional)
@@ -51,7 +52,17 @@ struct AttentionScratch {
 // Words of K and V as bf16 pairs per (batch row, head) (attention_tiles.h).
 inline int64_t bf16_kv_words_per_head(const FusedAttention& a) { return (a.kv_len + (a.kv_len & 1)) * a.head_dim; }
 
+// Decoding (cpu/attention_decode.h): every query of one (batch row, head),
+// one at a time, K and V read in place (io.k16 / io.v16 when set);
+// decode_scratch_floats() floats of scratch per thread.
+inline constexpr int kDecodeGroup = 4;  // the most queries per pass over the keys
+inline int64_t decode_scratch_floats(const FusedAttention& a) {
+  return kDecodeGroup * (2 * ((a.head_dim + 15) / 16 * 16) + (a.kv_len + 15) / 16 * 16);
+}
+
 #define ROFORMER_ATTENTION_KERNELS(suffix)                                                                    \
+  void attention_decode_head_##suffix(const FusedAttention& a, const AttentionIo& io, int64_t b, int64_t h,      \
+                                      float* scratch);                                                         \
   void attention_forward_tile_##suffix(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s, \
                                        int64_t b, int64_t h, int64_t q0, float* scratch);                      \
   void attention_backward_head_##suffix(const FusedAttention& a, const AttentionIo& io,                        \

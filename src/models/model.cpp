@@ -26,6 +26,10 @@ KvCache::~KvCache() = default;
 KvCache::KvCache(KvCache&&) noexcept = default;
 KvCache& KvCache::operator=(KvCache&&) noexcept = default;
 int64_t KvCache::length() const { return state_->length; }
+DType KvCache::dtype() const {
+  const bool bf16 = !state_->layers.empty() && state_->layers.front().bf16_storage;
+  return bf16 ? DType::BF16 : DType::F32;
+}
 void KvCache::clear() {
   for (nn::LayerKvCache& layer : state_->layers) layer.length = 0;
   state_->key_valid.clear();
@@ -38,14 +42,18 @@ void KvCache::reserve(int64_t tokens) {
 
 namespace {
 
-Tensor cache_to_bhsd(const nn::LayerKvCache& c, const std::vector<float>& data, int64_t heads) {
+// Keys (or values) of one layer as (B, heads, length, head_dim) floats.
+Tensor cache_to_bhsd(const nn::LayerKvCache& c, bool values, int64_t heads) {
   const int64_t B = c.batch, L = c.length, H = c.hidden, D = H / heads;
+  std::vector<float> k, v;
+  c.to_floats(k, v);  // (B, L, H)
+  const std::vector<float>& data = values ? v : k;
   Tensor t = Tensor::zeros({B, heads, L, D});
   float* p = t.data<float>();
   for (int64_t b = 0; b < B; ++b)
     for (int64_t h = 0; h < heads; ++h)
       for (int64_t s = 0; s < L; ++s)
-        for (int64_t d = 0; d < D; ++d) p[((b * heads + h) * L + s) * D + d] = data[(b * c.capacity + s) * H + h * D + d];
+        for (int64_t d = 0; d < D; ++d) p[((b * heads + h) * L + s) * D + d] = data[((b * L + s) * H) + h * D + d];
   return t;
 }
 
@@ -63,11 +71,11 @@ void apply_precision(RoFormerModel& model, const LoadOptions& options) {
 
 Tensor KvCache::keys(int64_t layer, int64_t heads) const {
   ROFORMER_CHECK(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
-  return cache_to_bhsd(state_->layers[layer], state_->layers[layer].keys, heads);
+  return cache_to_bhsd(state_->layers[layer], false, heads);
 }
 Tensor KvCache::values(int64_t layer, int64_t heads) const {
   ROFORMER_CHECK(layer >= 0 && layer < static_cast<int64_t>(state_->layers.size()), "kv cache: no such layer");
-  return cache_to_bhsd(state_->layers[layer], state_->layers[layer].values, heads);
+  return cache_to_bhsd(state_->layers[layer], true, heads);
 }
 
 RoFormerModel::RoFormerModel(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}

@@ -9,6 +9,7 @@
 #include <omp.h>
 
 #include "kernels/attention_fused.h"
+#include "kernels/bf16_convert.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
@@ -61,29 +62,96 @@ bool use_fused(const ExecContext& ctx) { return ctx.isa != Isa::Scalar; }
 
 }  // namespace
 
-void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra) {
-  if (length == 0 && (batch != batch_size || hidden != hidden_size)) {  // fresh, or cleared for other shapes
+namespace {
+
+// The first `keep` positions of every batch row into a buffer of new_cap positions.
+template <class E>
+void regrow(std::vector<E>& buf, int64_t batch, int64_t cap, int64_t new_cap, int64_t hidden, int64_t keep) {
+  std::vector<E> grown(static_cast<std::size_t>(batch * new_cap * hidden));
+  const auto n = static_cast<std::size_t>(keep * hidden);
+  if (n > 0) {
+    for (int64_t b = 0; b < batch; ++b)
+      std::memcpy(grown.data() + b * new_cap * hidden, buf.data() + b * cap * hidden, n * sizeof(E));
+  }
+  buf.swap(grown);
+}
+
+// Row r of buf <- row from[r]; `spare` ends up with the old rows.
+template <class E>
+void gather(std::vector<E>& buf, std::vector<E>& spare, const std::vector<int64_t>& from, int64_t row, int64_t used) {
+  spare.resize(buf.size());
+  for (std::size_t r = 0; r < from.size(); ++r)
+    std::memcpy(spare.data() + static_cast<int64_t>(r) * row, buf.data() + from[r] * row,
+                static_cast<std::size_t>(used) * sizeof(E));
+  buf.swap(spare);
+}
+
+}  // namespace
+
+void LayerKvCache::reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra, bool as_bf16) {
+  if (length == 0 && (batch != batch_size || hidden != hidden_size || bf16_storage != as_bf16)) {
+    // fresh, or cleared for other shapes or another storage
     keys.clear();
     values.clear();
+    keys16.clear();
+    values16.clear();
     capacity = 0;
     batch = batch_size;
     hidden = hidden_size;
+    bf16_storage = as_bf16;
   }
   ROFORMER_CHECK(batch == batch_size && hidden == hidden_size, "kv cache: batch size or hidden size changed between steps");
   if (length + extra <= capacity && min_capacity <= capacity) return;
   const int64_t new_cap = min_capacity > capacity ? std::max(length + extra, min_capacity)
                                                   : std::max(length + extra, 2 * capacity);
-  std::vector<float> k(static_cast<std::size_t>(batch * new_cap * hidden));
-  std::vector<float> v(k.size());
-  for (int64_t b = 0; b < batch; ++b) {
-    const std::size_t n = static_cast<std::size_t>(length * hidden);
-    if (n == 0) continue;
-    std::memcpy(k.data() + b * new_cap * hidden, keys.data() + b * capacity * hidden, n * sizeof(float));
-    std::memcpy(v.data() + b * new_cap * hidden, values.data() + b * capacity * hidden, n * sizeof(float));
+  if (bf16_storage) {
+    regrow(keys16, batch, capacity, new_cap, hidden, length);
+    regrow(values16, batch, capacity, new_cap, hidden, length);
+  } else {
+    regrow(keys, batch, capacity, new_cap, hidden, length);
+    regrow(values, batch, capacity, new_cap, hidden, length);
   }
-  keys.swap(k);
-  values.swap(v);
   capacity = new_cap;
+}
+
+void LayerKvCache::store(int64_t b, const float* k, const float* v, int64_t n, const ExecContext& ctx) {
+  ROFORMER_CHECK(b >= 0 && b < batch && n >= 0 && length + n <= capacity, "kv cache: no room for the new positions");
+  const int64_t off = (b * capacity + length) * hidden;
+  if (bf16_storage) {
+    kernels::convert_to_bf16(k, n * hidden, keys16.data() + off, ctx);
+    kernels::convert_to_bf16(v, n * hidden, values16.data() + off, ctx);
+  } else {
+    std::memcpy(keys.data() + off, k, static_cast<std::size_t>(n * hidden) * sizeof(float));
+    std::memcpy(values.data() + off, v, static_cast<std::size_t>(n * hidden) * sizeof(float));
+  }
+}
+
+void LayerKvCache::to_floats(std::vector<float>& k, std::vector<float>& v) const {
+  const int64_t n = length * hidden;
+  auto at = [this](const std::vector<float>& f, const std::vector<uint16_t>& h, int64_t i) {
+    return bf16_storage ? bf16_to_f32(roformer::bf16{h[static_cast<std::size_t>(i)]}) : f[static_cast<std::size_t>(i)];
+  };
+  k.resize(static_cast<std::size_t>(batch * n));
+  v.resize(k.size());
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < n; ++i) {
+      k[static_cast<std::size_t>(b * n + i)] = at(keys, keys16, b * capacity * hidden + i);
+      v[static_cast<std::size_t>(b * n + i)] = at(values, values16, b * capacity * hidden + i);
+    }
+}
+
+void LayerKvCache::gather_rows(const std::vector<int64_t>& from) {
+  ROFORMER_CHECK(static_cast<int64_t>(from.size()) == batch, "kv cache: gather needs one source row per row");
+  for (int64_t f : from) ROFORMER_CHECK(f >= 0 && f < batch, "kv cache: gather from a row it does not have");
+  if (length == 0) return;
+  const int64_t row = capacity * hidden, used = length * hidden;
+  if (bf16_storage) {
+    gather(keys16, spare16, from, row, used);
+    gather(values16, spare16, from, row, used);
+  } else {
+    gather(keys, spare, from, row, used);
+    gather(values, spare, from, row, used);
+  }
 }
 
 bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
@@ -133,34 +201,50 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   const float* keys = k.data();
   const float* vals = v.data();
   int64_t past = 0, Tk = T, kv_row_stride = T * H;  // floats between batch rows
+  // A layer whose products run in bf16 or int8 runs its attention products
+  // in bf16 (where the CPU has AVX512-BF16): their rounding is far below
+  // int8's, and at T = 512 they make an int8 forward about 17 % faster.
+  const bool bf16_products = query.packed != nullptr && query.packed->precision() != kernels::MatmulPrecision::F32;
+  const bool fused = probs == nullptr && use_fused(ctx);
+  std::vector<float> cached_k, cached_v;  // a bf16 cache as floats, for the materialised path
   if (cache != nullptr) {
     past = cache->length;
-    cache->reserve_more(B, H, T);
-    for (int64_t b = 0; b < B; ++b) {
-      const std::size_t off = static_cast<std::size_t>((b * cache->capacity + past) * H);
-      std::memcpy(cache->keys.data() + off, k.data() + b * T * H, static_cast<std::size_t>(T * H) * sizeof(float));
-      std::memcpy(cache->values.data() + off, v.data() + b * T * H, static_cast<std::size_t>(T * H) * sizeof(float));
-    }
+    kernels::FusedAttention want = fused_shape(B, T, NH, D, past + T, past, 0, nullptr, false);
+    want.bf16_products = bf16_products;
+    cache->reserve_more(B, H, T, use_fused(ctx) && kernels::bf16_kv_cache_pays(want, ctx));
+    for (int64_t b = 0; b < B; ++b) cache->store(b, k.data() + b * T * H, v.data() + b * T * H, T, ctx);
     cache->length = past + T;
-    keys = cache->keys.data();
-    vals = cache->values.data();
     Tk = past + T;
-    kv_row_stride = cache->capacity * H;
+    if (!cache->bf16_storage) {
+      keys = cache->keys.data();
+      vals = cache->values.data();
+      kv_row_stride = cache->capacity * H;
+    } else if (!fused) {
+      cache->to_floats(cached_k, cached_v);
+      keys = cached_k.data();
+      vals = cached_v.data();
+      kv_row_stride = Tk * H;
+    }
   }
   ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == Tk,
         "attention: the mask covers " + std::to_string(mask.key_len) + " keys but there are " + std::to_string(Tk));
 
-  if (probs == nullptr && use_fused(ctx)) {
+  if (fused) {
+    const bool bf16_kv = cache != nullptr && cache->bf16_storage;
+    if (bf16_kv) kv_row_stride = cache->capacity * H;
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
-    // A layer whose products run in bf16 or int8 runs its attention products
-    // in bf16 (where the CPU has AVX512-BF16): their rounding is far below
-    // int8's, and at T = 512 they make an int8 forward about 17 % faster.
-    fa.bf16_products = query.packed != nullptr && query.packed->precision() != kernels::MatmulPrecision::F32;
+    fa.bf16_products = bf16_products;
     // Reused by the next forward on this thread: inference allocates nothing once warm.
     thread_local std::vector<float> scratch;
-    const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
+    const auto need = static_cast<std::size_t>(bf16_kv ? kernels::attention_forward_scratch_bf16_kv(fa, ctx)
+                                                        : kernels::attention_forward_scratch(fa, ctx));
     if (scratch.size() < need) scratch.resize(need);
-    kernels::attention_forward_fused(fa, q.data(), keys, vals, out, nullptr, scratch.data(), ctx, out_bf16);
+    if (bf16_kv) {
+      kernels::attention_forward_fused_bf16_kv(fa, q.data(), cache->keys16.data(), cache->values16.data(), out,
+                                               nullptr, scratch.data(), ctx, out_bf16);
+    } else {
+      kernels::attention_forward_fused(fa, q.data(), keys, vals, out, nullptr, scratch.data(), ctx, out_bf16);
+    }
     return out_bf16 != nullptr;
   }
 

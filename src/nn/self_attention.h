@@ -15,15 +15,31 @@
 namespace roformer::nn {
 
 // Keys and values of one layer for every batch row: (B, capacity, hidden),
-// the first `length` positions filled.
+// the first `length` positions filled; as floats, or as bf16 bits where the
+// layer's attention rounds them to bf16 anyway (kernels::bf16_kv_cache_pays):
+// a decoding step then reads half the bytes.
 struct LayerKvCache {
-  std::vector<float> keys, values;
+  std::vector<float> keys, values;        // unless bf16_storage
+  std::vector<uint16_t> keys16, values16;  // if bf16_storage
+  bool bf16_storage = false;
   int64_t batch = 0, capacity = 0, length = 0, hidden = 0;
   int64_t min_capacity = 0;  // positions to make room for at once when growing (KvCache::reserve)
 
   // Makes room for `extra` more positions (at least min_capacity in all, else
-  // doubling), keeping what is stored.
-  void reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra);
+  // doubling), keeping what is stored. An empty cache (length 0) takes the
+  // batch size, hidden size and storage (bf16 or not) given; a filled one
+  // keeps its storage and must be given its batch and hidden size.
+  void reserve_more(int64_t batch_size, int64_t hidden_size, int64_t extra, bool as_bf16 = false);
+  // Stores n positions of batch row b, from position `length` on (room made).
+  void store(int64_t b, const float* k, const float* v, int64_t n, const ExecContext& ctx);
+  // Positions [0, length) of every batch row as floats, (B, length, hidden).
+  void to_floats(std::vector<float>& k, std::vector<float>& v) const;
+  // Batch row r takes what row from[r] held (beam search).
+  void gather_rows(const std::vector<int64_t>& from);
+
+  // gather_rows' other buffers, kept so that repeated calls do not allocate.
+  std::vector<float> spare;
+  std::vector<uint16_t> spare16;
 };
 
 struct AttentionMask {

@@ -29,7 +29,7 @@ struct IncrementalDecoder::Impl {
   std::vector<nn::LayerKvCache> caches;          // per layer, decoder self-attention
   std::optional<RopeTable> rope;
   Tensor position;                               // I64 [1]
-  std::vector<float> x, normed, fout, context, q, f_pre, logits, scratch;
+  std::vector<float> x, normed, fout, context, q, f_pre, logits;
 
   void ffn(const seq2seq::DecoderLayer& L, const float* in, float* out, int64_t rows);
 };
@@ -175,17 +175,7 @@ void IncrementalDecoder::reorder(const std::vector<int64_t>& from) {
     ROFORMER_CHECK(f >= 0 && f < d.N && f / d.K == r / d.K, "decoder: row " + std::to_string(r) +
                                                                 " can only continue a row of the same source");
   }
-  for (auto& cache : d.caches) {
-    if (cache.length == 0) continue;
-    const std::size_t row = static_cast<std::size_t>(cache.capacity * cache.hidden);
-    const std::size_t used = static_cast<std::size_t>(cache.length * cache.hidden);
-    for (std::vector<float>* buf : {&cache.keys, &cache.values}) {
-      d.scratch.resize(buf->size());
-      for (int64_t r = 0; r < d.N; ++r)
-        std::memcpy(d.scratch.data() + r * row, buf->data() + from[static_cast<std::size_t>(r)] * row, used * sizeof(float));
-      buf->swap(d.scratch);
-    }
-  }
+  for (auto& cache : d.caches) cache.gather_rows(from);
 }
 
 // ------------------------------------------------------------------ beam search

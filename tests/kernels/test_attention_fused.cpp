@@ -200,8 +200,11 @@ TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
                         {true, 37, Mask::None}, {true, 37, Mask::NoKeyRow}};
   double worst = 0;
   uint32_t seed = 100;
-  for (int64_t D : {8, 32, 64, 80})
-    for (int64_t T : {1, 7, 64, 65, 200})
+  // T up to kDecodeMaxQueries runs the decoding path: 1 to 4 queries per
+  // pass over the keys; D = 128 two per pass on AVX-512, the plain loop on
+  // AVX2; D = 8 and 80 the plain loop on AVX-512.
+  for (int64_t D : {8, 32, 64, 80, 128})
+    for (int64_t T : {1, 2, 3, 4, 5, 7, 64, 65, 200})
       for (const Mode& m : modes) {
         const AttentionCase c = sweep_case(D, T, m);
         const Problem p(c, ++seed);
@@ -272,8 +275,13 @@ AttentionCase thread_case(bool causal) {
 }
 
 TEST(AttentionFused, ResultsDoNotDependOnThreadCount) {
-  for (const bool causal : {false, true})
+  for (const bool causal : {false, true}) {
     expect_thread_count_independent(Problem(thread_case(causal), 11), supported_isas());
+    AttentionCase decoding = thread_case(causal);  // a decoding step: three queries after 130 cached keys
+    decoding.T = 3;
+    decoding.past = 130;
+    expect_thread_count_independent(Problem(decoding, 13), supported_isas());
+  }
 }
 
 // Central differences of L = sum(dout * out) through the fused forward, in
@@ -603,6 +611,63 @@ TEST(AttentionFused, Bf16OutputIsTheRoundedFp32Output) {
   Problem p(c, 22);
   EXPECT_ANY_THROW(attention_forward_fused(p.a, p.q.data(), p.k.data(), p.v.data(), nullptr, nullptr, scratch.data(),
                                            ExecContext{1, Isa::Scalar}));  // no output at all
+}
+
+// K and V given as bf16 bits (a bf16 KV cache) give what the same values
+// as floats give, bit for bit, on the decoding path (up to
+// kDecodeMaxQueries queries, and every query without bf16 products) and on
+// the bf16 products (from kBf16MinQueries queries). From kDecodeMaxQueries
+// + 1 queries on the bf16 products take bf16 K and V where floats would
+// still run fp32 tiles: those match the exact attention on rounded inputs.
+TEST(AttentionFused, Bf16KeysAndValuesGiveWhatTheirFloatsGive) {
+  const Mode modes[] = {{false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded}, {true, 37, Mask::None},
+                        {true, 37, Mask::NoKeyRow}};
+  uint32_t seed = 900;
+  int compared = 0;
+  for (int64_t D : {32, 64, 80})
+    for (int64_t T : {1, 3, 4, 5, 9, 16, 40})
+      for (const Mode& m : modes)
+        for (bool bf16_products : {false, true}) {
+          Problem p(sweep_case(D, T, m), ++seed);
+          p.a.bf16_products = bf16_products;
+          std::vector<uint16_t> k16(p.k.size()), v16(p.v.size());
+          convert_to_bf16_ref(p.k.data(), static_cast<int64_t>(p.k.size()), k16.data());
+          convert_to_bf16_ref(p.v.data(), static_cast<int64_t>(p.v.size()), v16.data());
+          for (std::size_t i = 0; i < p.k.size(); ++i) {
+            p.k[i] = bf16_to_f32(bf16{k16[i]});
+            p.v[i] = bf16_to_f32(bf16{v16[i]});
+          }
+          for (Isa isa : supported_isas())
+            for (int threads : {1, 2}) {
+              const ExecContext ctx{threads, isa};
+              const Result floats = fused(p, ctx, false);
+              Result halves;
+              halves.out.assign(p.q.size(), 0.0f);
+              halves.lse.assign(floats.lse.size(), 0.0f);
+              std::vector<float> scratch(static_cast<std::size_t>(attention_forward_scratch_bf16_kv(p.a, ctx)));
+              attention_forward_fused_bf16_kv(p.a, p.q.data(), k16.data(), v16.data(), halves.out.data(),
+                                              halves.lse.data(), scratch.data(), ctx);
+              const std::string what = describe(p.c) + " isa=" + std::string(isa_name(isa)) +
+                                       (bf16_products ? " bf16 products" : "");
+              // Where the halves run bf16 products, as the header states it.
+              const bool bf16_here = isa == Isa::Scalar || (isa == Isa::Avx512 && cpu_has_avx512_bf16());
+              const bool halves_bf16 = bf16_products && D % 32 == 0 && T > kDecodeMaxQueries && bf16_here;
+              if (T <= kDecodeMaxQueries || uses_bf16_products(p.a, ctx)) {
+                EXPECT_EQ(halves.out, floats.out) << what;
+                EXPECT_EQ(halves.lse, floats.lse) << what;
+                ++compared;
+              } else if (halves_bf16) {  // the floats ran fp32 tiles
+                const Result want = rounded_reference(p);
+                EXPECT_LE(testing::max_scaled_diff(halves.out, want.out), kBf16Tol) << what;
+                EXPECT_LE(testing::max_scaled_diff(halves.lse, want.lse), kBf16Tol) << what;
+              } else {  // the decoding path against the floats' fp32 tiles
+                const Result want = reference(p);
+                EXPECT_LE(testing::max_scaled_diff(halves.out, want.out), kTol) << what;
+                EXPECT_LE(testing::max_scaled_diff(halves.lse, want.lse), kTol) << what;
+              }
+            }
+        }
+  EXPECT_GT(compared, 100);
 }
 
 TEST(AttentionFused, RejectsInconsistentShapes) {

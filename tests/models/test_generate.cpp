@@ -2,6 +2,8 @@
 // is reproducible per seed and honours top-k / top-p.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cmath>
 #include <set>
 #include <string>
 
@@ -86,6 +88,67 @@ TEST(Generate, AClearedCacheServesTheNextSequence) {
   // Without clear(), another batch size is still an error.
   Tensor two = Tensor::zeros({3, 1}, DType::I64);
   EXPECT_THROW(model.forward(Batch{two, {}, {}}, {}, ctx, &used), Error);
+}
+
+// A model with bf16 products (and a head size the bf16 attention takes)
+// caches bf16 keys and values where the CPU has AVX512-BF16: the prompt's
+// logits are the uncached forward's, bit for bit, and each later step's stay
+// within the bf16 products' distance of recomputing the whole sequence. A
+// cleared cache takes the next model's storage.
+TEST(Generate, Bf16ModelsCacheBf16KeysAndValues) {
+  RoFormerConfig c;
+  c.vocab_size = 97;
+  c.hidden_size = 64;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 2;  // head size 32
+  c.intermediate_size = 128;
+  c.is_decoder = true;
+  c.architectures = {"RoFormerForCausalLM"};
+  RoFormerModel model = RoFormerModel::random_init(c, Task::CausalLM, 9);
+  const ExecContext ctx{1, best_isa()};
+  const bool pays = best_isa() == Isa::Avx512 && cpu_has_avx512_bf16();
+  KvCache cache;
+  EXPECT_EQ(cache.dtype(), DType::F32) << "before the first forward";
+  auto logits = [&](const std::vector<int64_t>& ids, KvCache* kv) {
+    Tensor t = Tensor::zeros({1, static_cast<int64_t>(ids.size())}, DType::I64);
+    std::copy(ids.begin(), ids.end(), t.data<int64_t>());
+    return model.forward(Batch{t, {}, {}}, {}, ctx, kv).heads.at("logits");
+  };
+  std::vector<int64_t> seq;
+  for (int64_t i = 0; i < 20; ++i) seq.push_back(3 + (i * 7) % 90);
+  (void)logits(seq, &cache);
+  EXPECT_EQ(cache.dtype(), DType::F32) << "fp32 products";
+  cache.clear();
+  model.set_bf16_matmuls(true);
+  const Tensor cached = logits(seq, &cache);
+  const Tensor full = logits(seq, nullptr);
+  ASSERT_EQ(cached.numel(), full.numel());
+  for (int64_t i = 0; i < full.numel(); ++i) ASSERT_EQ(cached.data<float>()[i], full.data<float>()[i]) << i;
+  EXPECT_EQ(cache.dtype(), pays ? DType::BF16 : DType::F32);
+  const Tensor keys = cache.keys(0, c.num_attention_heads);
+  EXPECT_EQ(keys.shape(), (std::vector<int64_t>{1, 2, 20, 32}));
+  if (pays) {
+    for (int64_t i = 0; i < keys.numel(); ++i) {
+      const float k = keys.data<float>()[i];
+      ASSERT_EQ(bf16_to_f32(f32_to_bf16(k)), k) << "a cached key is not a bf16 value";
+    }
+  }
+  const int64_t V = c.vocab_size;
+  for (const std::vector<int64_t>& step : {std::vector<int64_t>{11}, {12}, {13, 14, 15}, {16, 17, 18, 19, 20, 21}}) {
+    const Tensor got = logits(step, &cache);
+    seq.insert(seq.end(), step.begin(), step.end());
+    const Tensor want = logits(seq, nullptr);
+    const auto n = static_cast<int64_t>(step.size()), total = static_cast<int64_t>(seq.size());
+    double worst = 0, scale = 1;
+    for (int64_t t = 0; t < n; ++t)
+      for (int64_t v = 0; v < V; ++v) {
+        const float w = want.data<float>()[(total - n + t) * V + v];
+        worst = std::max(worst, static_cast<double>(std::fabs(got.data<float>()[t * V + v] - w)));
+        scale = std::max(scale, static_cast<double>(std::fabs(w)));
+      }
+    EXPECT_LE(worst, 3e-2 * scale) << "step of " << n;
+  }
+  EXPECT_EQ(cache.length(), static_cast<int64_t>(seq.size()));
 }
 
 TEST(Generate, SamplingIsSeededAndVaries) {

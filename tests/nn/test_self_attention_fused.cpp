@@ -16,6 +16,7 @@
 
 #include "kernels/attention_fused.h"
 #include "nn/self_attention.h"
+#include "roformer/dtype.h"
 #include "roformer/rope.h"
 #include "support/test_support.h"
 
@@ -174,6 +175,92 @@ TEST(SelfAttentionFused, CachedDecodingMatchesMaterialisedPath) {
     past += T;
   }
   EXPECT_EQ(cache_fast.length, prompt + steps);
+}
+
+// A layer whose attention runs bf16 products keeps its cache in bf16: the
+// prompt's output is the uncached forward's, bit for bit (its bf16 products
+// round K and V the same way), and later steps - one query, three (the
+// decoding path), six (bf16 products on the cached bf16 keys) - stay within
+// the bf16 products' distance of the materialised path with an fp32 cache.
+// Elsewhere the cache stays fp32 and the steps within kTol.
+TEST(SelfAttentionFused, ReducedPrecisionLayerCachesBf16KeysAndValues) {
+  if (best_isa() == Isa::Scalar) GTEST_SKIP() << "the fused path is the reference on this CPU";
+  const int64_t B = 2, heads = 2, D = 32, H = heads * D, prompt = 20;
+  const ExecContext ctx{1, best_isa()};
+  const bool pays = best_isa() == Isa::Avx512 && cpu_has_avx512_bf16();
+  for (const auto precision : {kernels::MatmulPrecision::Bf16, kernels::MatmulPrecision::Int8}) {
+    SelfAttention att = make_attention(H, heads, false, 31);
+    for (Linear* l : {&att.query, &att.key, &att.value}) l->pack(precision);
+    RopeTable rope(RopeSpec{D}), rope_ref(RopeSpec{D});
+    LayerKvCache cache, cache_ref;
+    int64_t past = 0;
+    for (const int64_t T : {prompt, int64_t{1}, int64_t{1}, int64_t{3}, int64_t{6}}) {
+      const auto seed = 300 + static_cast<uint32_t>(past);
+      const std::vector<float> x = random_floats(static_cast<std::size_t>(B * T * H), seed);
+      const AttentionMask mask{nullptr, 0, true};
+      std::vector<float> got(x.size()), want(x.size());
+      att.forward(x.data(), B, T, positions(T, past), rope, mask, &cache, got.data(), nullptr, ctx);
+      att.forward(x.data(), B, T, positions(T, past), rope_ref, mask, &cache_ref, want.data(), nullptr, kReference);
+      if (past == 0) {
+        std::vector<float> uncached(x.size());
+        att.forward(x.data(), B, T, positions(T), rope, mask, nullptr, uncached.data(), nullptr, ctx);
+        EXPECT_EQ(got, uncached) << "the prompt through the cache";
+      }
+      EXPECT_LE(rel_err(got, want), pays ? 3e-2 : kTol) << "T " << T << " past " << past;
+      past += T;
+    }
+    EXPECT_EQ(cache.bf16_storage, pays);
+    EXPECT_FALSE(cache_ref.bf16_storage) << "the materialised path reads floats";
+    EXPECT_EQ(cache.keys.empty(), pays);
+    EXPECT_EQ(cache.keys16.empty(), !pays);
+    // The cached keys are the reference's, rounded to bf16 (its RoPE may differ in the last bit).
+    std::vector<float> k, v, k_ref, v_ref;
+    cache.to_floats(k, v);
+    cache_ref.to_floats(k_ref, v_ref);
+    ASSERT_EQ(k.size(), static_cast<std::size_t>(B * past * H));
+    EXPECT_LE(rel_err(k, k_ref), pays ? 1.0 / 256 : 1e-6);
+    EXPECT_LE(rel_err(v, v_ref), pays ? 1.0 / 256 : 1e-6);
+    if (pays) {
+      EXPECT_GT(rel_err(k, k_ref), 0.0) << "keys should be rounded";
+      for (float x : k) ASSERT_EQ(bf16_to_f32(f32_to_bf16(x)), x) << "a cached key is not a bf16 value";
+    }
+  }
+}
+
+// Beam search reorders the cache's batch rows, in either storage.
+TEST(LayerKvCache, GatherRowsCopiesWhatEachSourceRowHeld) {
+  for (bool bf16 : {false, true}) {
+    LayerKvCache cache;
+    const int64_t B = 3, H = 4, n = 2;
+    cache.reserve_more(B, H, n, bf16);
+    EXPECT_EQ(cache.bf16_storage, bf16);
+    for (int64_t b = 0; b < B; ++b) {
+      std::vector<float> k(static_cast<std::size_t>(n * H)), v(k.size());
+      for (std::size_t i = 0; i < k.size(); ++i) {
+        k[i] = static_cast<float>(10 * b) + static_cast<float>(i);  // exact in bf16
+        v[i] = -k[i];
+      }
+      cache.store(b, k.data(), v.data(), n, ExecContext{1, best_isa()});
+    }
+    cache.length = n;
+    cache.gather_rows({2, 0, 0});
+    std::vector<float> k, v;
+    cache.to_floats(k, v);
+    const int64_t from[] = {2, 0, 0};
+    for (int64_t r = 0; r < B; ++r)
+      for (int64_t i = 0; i < n * H; ++i) {
+        EXPECT_EQ(k[static_cast<std::size_t>(r * n * H + i)], static_cast<float>(10 * from[r] + i));
+        EXPECT_EQ(v[static_cast<std::size_t>(r * n * H + i)], -static_cast<float>(10 * from[r] + i));
+      }
+    EXPECT_ANY_THROW(cache.gather_rows({0, 1}));
+    EXPECT_ANY_THROW(cache.gather_rows({0, 1, 3}));
+    // A filled cache keeps its storage; an emptied one takes the one asked for.
+    cache.reserve_more(B, H, 1, !bf16);
+    EXPECT_EQ(cache.bf16_storage, bf16);
+    cache.length = 0;
+    cache.reserve_more(B, H, 1, !bf16);
+    EXPECT_EQ(cache.bf16_storage, !bf16);
+  }
 }
 
 TEST(SelfAttentionFused, TrainingGradientsMatchMaterialisedPath) {

@@ -84,6 +84,32 @@ struct Avx512 {
   static V zero_if(M m, V a) { return _mm512_maskz_mov_ps(static_cast<__mmask16>(~m), a); }
   static V round_nearest(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
   static V scale2(V p, V k) { return _mm512_scalef_ps(p, k); }
+  // Lane t <- the sum of x[t]'s lanes: halving trees over the 16 registers
+  // (8 of 8 partial sums, 4 of 4, 2 of 2, 1), then the lanes back in order.
+  static V sum_lanes(const V (&x)[16]) {
+    V r[8], s[4], t[2];
+    for (int i = 0; i < 8; ++i)  // x[2i] in the lower half, x[2i+1] in the upper
+      r[i] = _mm512_add_ps(_mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0x44),
+                           _mm512_shuffle_f32x4(x[2 * i], x[2 * i + 1], 0xee));
+    for (int i = 0; i < 4; ++i)  // x[4i + c] in quarter c
+      s[i] = _mm512_add_ps(_mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0x88),
+                           _mm512_shuffle_f32x4(r[2 * i], r[2 * i + 1], 0xdd));
+    for (int i = 0; i < 2; ++i) {  // quarter c: two sums of x[8i + c], two of x[8i + 4 + c]
+      const __m512d a = _mm512_castps_pd(s[2 * i]), b = _mm512_castps_pd(s[2 * i + 1]);
+      t[i] = _mm512_add_ps(_mm512_castpd_ps(_mm512_unpacklo_pd(a, b)), _mm512_castpd_ps(_mm512_unpackhi_pd(a, b)));
+    }
+    const V lo = _mm512_unpacklo_ps(t[0], t[1]), hi = _mm512_unpackhi_ps(t[0], t[1]);
+    // quarter c: x[c], x[8 + c], x[4 + c], x[12 + c]
+    const V u = _mm512_add_ps(_mm512_shuffle_ps(lo, hi, _MM_SHUFFLE(1, 0, 1, 0)),
+                              _mm512_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)));
+    const __m512i order = _mm512_setr_epi32(0, 4, 8, 12, 2, 6, 10, 14, 1, 5, 9, 13, 3, 7, 11, 15);
+    return _mm512_permutexvar_ps(order, u);
+  }
+  // 16 bf16 bits -> floats (a bf16 is the upper half of its float).
+  static V load_bf16(const uint16_t* p) {
+    const __m512i w = _mm512_cvtepu16_epi32(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)));
+    return _mm512_castsi512_ps(_mm512_slli_epi32(w, 16));
+  }
   // out[d * ldo + i] = x[i * ld + d] * scale for i, d < 16, rows i >= `rows` zero.
   static void transpose_block(const float* x, int64_t ld, int64_t rows, float scale, float* out, int64_t ldo) {
     const __m512 s = _mm512_set1_ps(scale);

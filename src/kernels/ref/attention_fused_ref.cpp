@@ -2,6 +2,7 @@
 // as the vector files, for CPUs without AVX2 and for Isa::Scalar callers.
 #include <cmath>
 
+#include "kernels/cpu/attention_decode.h"
 #include "kernels/cpu/attention_tiles.h"
 #include "roformer/dtype.h"
 
@@ -27,6 +28,8 @@ struct Plain {
   static V zero_if(M m, V a) { return m ? 0.0f : a; }
   static V round_nearest(V a) { return std::nearbyint(a); }
   static V scale2(V p, V k) { return std::ldexp(p, static_cast<int>(k)); }
+  static V sum_lanes(const V (&x)[1]) { return x[0]; }
+  static V load_bf16(const uint16_t* p) { return bf16_to_f32(bf16{*p}); }
 };
 
 // bf16 pairs one lane at a time: both products in fp32 (exact: 8-bit
@@ -67,6 +70,11 @@ void attention_forward_tile_bf16_ref(const FusedAttention& a, const AttentionIo&
 void attention_backward_head_bf16_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s,
                                       int64_t b, int64_t h, float* scratch) {
   attn::backward_head<Plain, attn::Bf16Grads<Plain, PlainPairs>>(a, io, s, b, h, scratch);
+}
+
+void attention_decode_head_ref(const FusedAttention& a, const AttentionIo& io, int64_t b, int64_t h,
+                               float* scratch) {
+  attn::decode_head<Plain>(a, io, b, h, scratch);
 }
 
 void attention_forward_tile_ref(const FusedAttention& a, const AttentionIo& io, const AttentionScratch& s, int64_t b,
