@@ -118,10 +118,20 @@ double step_weight_bytes(const RoFormerConfig& c, const std::string& dtype) {
   return elements * (dtype == "f32" ? 4.0 : dtype == "bf16" ? 2.0 : 1.0);
 }
 
+// Bytes of KV cache the average step reads: keys and values of every layer
+// for the positions cached before it and its own, at the cache's element
+// size (KvCache::dtype), over steps 1 .. new - 1 after the prompt.
+double step_cache_bytes(const RoFormerConfig& c, int64_t prompt, int64_t new_tokens, DType cache) {
+  const double positions = static_cast<double>(prompt) + static_cast<double>(new_tokens) / 2.0;
+  return 2.0 * static_cast<double>(c.num_hidden_layers * c.hidden_size) * positions *
+         static_cast<double>(dtype_size(cache));
+}
+
 struct Timings {
   std::vector<double> prefill, steps;  // seconds: one prompt forward per generation, every step of them
   std::vector<int64_t> tokens;         // the last generation's new tokens
   Tensor first_logits;                 // the prompt's last logits
+  DType cache = DType::F32;            // how the KV cache held the keys and values
 };
 
 Timings time_generation(const RoFormerModel& model, const Options& o) {
@@ -162,6 +172,7 @@ Timings time_generation(const RoFormerModel& model, const Options& o) {
       t.tokens.push_back(token);
     }
   }
+  t.cache = cache.dtype();
   return t;
 }
 
@@ -202,23 +213,27 @@ int run_generation(const Options& o) {
   }
   const double prefill = bench::median(t.prefill), step = bench::median(t.steps);
   const double bytes = step_weight_bytes(model.config(), o.dtype);
+  const double cache_bytes = step_cache_bytes(model.config(), o.prompt, o.new_tokens, t.cache);
   const std::string name = o.dtype == "f32" ? "roformer.cpp" : "roformer.cpp " + o.dtype;
   if (o.json)
     std::printf(
         "{\"impl\": \"%s\", \"dtype\": \"%s\", \"prompt\": %lld, \"new_tokens\": %lld, \"threads\": %d, \"reps\": %d, "
         "\"prefill_seconds\": %.6f, \"prefill_seconds_min\": %.6f, \"step_seconds\": %.6f, \"step_seconds_min\": %.6f, "
         "\"step_seconds_max\": %.6f, \"steps_per_second\": %.3f, \"weight_bytes_per_step\": %.0f, "
-        "\"step_gb_per_second\": %.3f, \"max_abs_diff_vs_compare\": %.6g, \"tokens\": [%s]}\n",
+        "\"step_gb_per_second\": %.3f, \"cache_dtype\": \"%s\", \"cache_bytes_per_step\": %.0f, "
+        "\"step_total_gb_per_second\": %.3f, \"max_abs_diff_vs_compare\": %.6g, \"tokens\": [%s]}\n",
         name.c_str(), o.dtype.c_str(), static_cast<long long>(o.prompt), static_cast<long long>(o.new_tokens),
         o.threads, o.reps, prefill, *std::min_element(t.prefill.begin(), t.prefill.end()), step,
         *std::min_element(t.steps.begin(), t.steps.end()), *std::max_element(t.steps.begin(), t.steps.end()),
-        1.0 / step, bytes, bytes / step / 1e9, diff, token_list(t.tokens).c_str());
+        1.0 / step, bytes, bytes / step / 1e9, std::string(dtype_name(t.cache)).c_str(), cache_bytes,
+        (bytes + cache_bytes) / step / 1e9, diff, token_list(t.tokens).c_str());
   else
     std::printf(
         "%s  prompt %lld, %lld new tokens, %d thread(s): prompt %.1f ms, step %.2f ms (%.1f tokens/s, weights read at "
-        "%.1f GB/s)\n",
+        "%.1f GB/s; with the %s KV cache, %.1f GB/s)\n",
         name.c_str(), static_cast<long long>(o.prompt), static_cast<long long>(o.new_tokens), o.threads,
-        prefill * 1e3, step * 1e3, 1.0 / step, bytes / step / 1e9);
+        prefill * 1e3, step * 1e3, 1.0 / step, bytes / step / 1e9, std::string(dtype_name(t.cache)).c_str(),
+        (bytes + cache_bytes) / step / 1e9);
   return 0;
 }
 

@@ -8,11 +8,9 @@
 //
 // Prints one JSON line. --compare reads roformer.cpp's last_hidden_state for
 // the same case (bench_infer --save-output) and reports the largest absolute
-// difference. onnxruntime-node is looked up in ORT_NODE_PATH (the directory
-// scripts/bench_infer.sh installs it into) or the usual module path.
+// difference. onnxruntime-node is found as ort_common.js says.
 'use strict';
-const fs = require('fs');
-const path = require('path');
+const {loadOrt, cpuSession, readSafetensors, typedArray, median} = require('./ort_common');
 
 function args() {
   const a = {threads: 1, warmup: 1, minReps: 3, minSeconds: 2, batch: 1, seq: 128};
@@ -35,48 +33,20 @@ function args() {
   return a;
 }
 
-// {name: {dtype, shape, bytes}} from a .safetensors file.
-function readSafetensors(file) {
-  const buf = fs.readFileSync(file);
-  const headerLen = Number(buf.readBigUInt64LE(0));
-  const header = JSON.parse(buf.subarray(8, 8 + headerLen).toString('utf8'));
-  const out = {};
-  for (const [name, info] of Object.entries(header)) {
-    if (name === '__metadata__') continue;
-    const [b, e] = info.data_offsets;
-    out[name] = {dtype: info.dtype, shape: info.shape, bytes: buf.subarray(8 + headerLen + b, 8 + headerLen + e)};
-  }
-  return out;
-}
-
 // The first B rows and T columns of a (rows, cols) int64 tensor.
 function sliceInt64(t, B, T) {
   if (t.dtype !== 'I64' || t.shape.length !== 2 || t.shape[0] < B || t.shape[1] < T)
     throw new Error(`inputs: expected int64 (>=${B}, >=${T}), got ${t.dtype} ${JSON.stringify(t.shape)}`);
-  const src = new BigInt64Array(t.bytes.buffer.slice(t.bytes.byteOffset, t.bytes.byteOffset + t.bytes.length));
+  const src = typedArray(t, BigInt64Array);
   const out = new BigInt64Array(B * T);
   for (let b = 0; b < B; ++b) out.set(src.subarray(b * t.shape[1], b * t.shape[1] + T), b * T);
   return out;
 }
 
-function median(v) {
-  const s = [...v].sort((x, y) => x - y);
-  const n = s.length;
-  return n % 2 ? s[(n - 1) / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2]);
-}
-
 async function main() {
   const a = args();
-  const ortPath = process.env.ORT_NODE_PATH ? path.resolve(process.env.ORT_NODE_PATH, 'node_modules', 'onnxruntime-node')
-                                            : 'onnxruntime-node';
-  const ort = require(ortPath);
-  const session = await ort.InferenceSession.create(a.onnx, {
-    executionProviders: ['cpu'],
-    intraOpNumThreads: a.threads,
-    interOpNumThreads: 1,
-    executionMode: 'sequential',
-    graphOptimizationLevel: 'all',
-  });
+  const {ort, version} = loadOrt();
+  const session = await cpuSession(ort, a.onnx, a.threads);
   const inputs = readSafetensors(a.inputs);
   const feeds = {};
   for (const name of ['input_ids', 'attention_mask', 'token_type_ids'])
@@ -98,13 +68,12 @@ async function main() {
   }
   if (a.compare) {
     const ours = readSafetensors(a.compare).last_hidden_state;
-    const o = new Float32Array(ours.bytes.buffer.slice(ours.bytes.byteOffset, ours.bytes.byteOffset + ours.bytes.length));
+    const o = typedArray(ours, Float32Array);
     if (o.length !== out.data.length) throw new Error(`${a.compare}: ${o.length} values, ONNX Runtime gave ${out.data.length}`);
     maxDiff = 0;
     for (let i = 0; i < o.length; ++i) maxDiff = Math.max(maxDiff, Math.abs(o[i] - out.data[i]));
   }
   const med = median(seconds);
-  const version = require(path.join(path.dirname(require.resolve(ortPath)), '..', 'package.json')).version;
   console.log(JSON.stringify({
     impl: 'onnxruntime', onnxruntime: version, batch: a.batch, seq: a.seq, threads: a.threads, reps: seconds.length,
     seconds_median: med, seconds_min: Math.min(...seconds), seconds_max: Math.max(...seconds),

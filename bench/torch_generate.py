@@ -13,10 +13,13 @@ computes the LM head for every prompt position; newer versions have
 
     torch_generate.py --model DIR [--prompt T] [--new N] [--threads N]
                       [--warmup N] [--reps N] [--json] [--compare FILE]
+    torch_generate.py --model DIR --export-onnx FILE
 
 DIR is written by `bench_generate --dump`; --compare FILE reads the prompt's
 last logits roformer.cpp saved (bench_generate --save-logits) and reports the
-largest absolute difference.
+largest absolute difference. --export-onnx writes one decoding step for ONNX
+Runtime (bench/ort_generate.js): the cache's keys and values as inputs and
+outputs, the new tokens and the cached positions as dynamic axes.
 """
 import argparse
 import json
@@ -25,6 +28,7 @@ import os
 import statistics
 import sys
 import time
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -70,6 +74,42 @@ def step(model, ids, cache):
     return model.cls.predictions(x[:, -1:, :]), grown
 
 
+class DecodeStep(torch.nn.Module):
+    """step() as one graph, for the ONNX export: (input_ids, then the keys and values of
+    every layer cached so far) -> (the last position's logits, then every layer's keys
+    and values including the new tokens'). An empty cache (0 positions) is the prompt."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, ids, *past):
+        cache = [(past[2 * i], past[2 * i + 1]) for i in range(len(past) // 2)]
+        logits, grown = step(self.model, ids, cache)
+        return (logits,) + tuple(t for kv in grown for t in kv)
+
+
+def export_onnx(model, path):
+    """Writes DecodeStep with the new tokens and the cached positions as dynamic axes.
+    The example has 3 new tokens after 2 cached ones, so the causal mask of a
+    multi-token forward is in the graph (for one token it allows every key)."""
+    layers = len(model.roformer.encoder.layer)
+    attn = model.roformer.encoder.layer[0].attention.self
+    heads, head_dim = attn.heads, attn.head_dim
+    ids = torch.ones(1, 3, dtype=torch.long)
+    past = tuple(torch.zeros(1, heads, 2, head_dim) for _ in range(2 * layers))
+    names_in = ["input_ids"] + [f"past_key_values.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    names_out = ["logits"] + [f"present.{i}.{kv}" for i in range(layers) for kv in ("key", "value")]
+    axes = {"input_ids": {1: "new"}}
+    axes.update({n: {2: "past"} for n in names_in[1:]})
+    axes.update({n: {2: "total"} for n in names_out[1:]})
+    with torch.no_grad(), warnings.catch_warnings():
+        # attend()'s `if t > 1` is traced as taken: the mask it adds allows every key for one new token.
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(DecodeStep(model), (ids,) + past, path, input_names=names_in, output_names=names_out,
+                          dynamic_axes=axes, opset_version=14)
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="directory written by bench_generate --dump")
@@ -80,12 +120,18 @@ def main():
     ap.add_argument("--reps", type=int, default=3)
     ap.add_argument("--json", action="store_true")
     ap.add_argument("--compare", help="roformer.cpp's saved logits of the prompt's last position")
+    ap.add_argument("--export-onnx", metavar="FILE", help="write one decoding step (with the cache as inputs and "
+                    "outputs) as ONNX and exit")
     a = ap.parse_args()
     if a.prompt < 1 or a.new < 2 or a.reps < 1:
         ap.error("--prompt and --reps must be positive, --new at least 2 (one step after the prompt)")
 
     torch.set_num_threads(a.threads)
     model = load_model(a.model).eval()
+    if a.export_onnx:
+        export_onnx(model, a.export_onnx)
+        print(f"torch_generate: wrote {a.export_onnx}")
+        return
     positions = model.roformer.encoder.sinusoidal.shape[0]
     if a.prompt + a.new > positions:
         sys.exit(f"torch_generate: {a.prompt} + {a.new} tokens exceed the model's {positions} positions")

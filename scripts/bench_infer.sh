@@ -27,28 +27,11 @@ ROUNDS="${ROUNDS:-1}"
 MIN_REPS="${MIN_REPS:-3}"
 MIN_SECONDS="${MIN_SECONDS:-3}"
 OUT="${OUT:-docs/bench_infer.md}"
-ORT_VERSION="${ORT_VERSION:-1.20.1}"
 
 BENCH_NAME=bench_infer
 . scripts/bench_prelude.sh
 
-# ONNX Runtime: Node.js from Debian, onnxruntime-node from npm (its package
-# carries the CPU libraries; the CUDA download of its install script is skipped).
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "bench_infer: installing nodejs and npm"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
-ORT_DIR=build/ort
-if [ ! -f "$ORT_DIR/node_modules/onnxruntime-node/package.json" ] ||
-  ! grep -q "\"version\": \"$ORT_VERSION\"" "$ORT_DIR/node_modules/onnxruntime-node/package.json"; then
-  echo "bench_infer: installing onnxruntime-node $ORT_VERSION into $ORT_DIR"
-  mkdir -p "$ORT_DIR"
-  ONNXRUNTIME_NODE_INSTALL_CUDA=skip npm install --prefix "$ORT_DIR" --no-audit --no-fund --loglevel=error \
-    "onnxruntime-node@$ORT_VERSION" >/dev/null
-fi
-export ORT_NODE_PATH="$ORT_DIR"
+. scripts/bench_ort_env.sh
 
 sgemm() {
   for t in $THREADS; do
