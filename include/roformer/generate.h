@@ -24,6 +24,11 @@ struct GenerateOptions {
 // prompt: token ids of one sequence (no padding). Returns the new tokens only.
 std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const ExecContext& ctx);
+// The same on the caller's cache: cleared first, reserved for the prompt and
+// max_new_tokens, and left holding the sequence. A loop over prompts that
+// keeps one cache writes each into memory already paged in.
+std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
+                              const GenerateOptions& options, const ExecContext& ctx, KvCache& cache);
 
 // Picks the next token from one row of logits (exposed for tests).
 class TokenSampler {

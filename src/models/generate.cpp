@@ -65,6 +65,12 @@ int64_t TokenSampler::pick(const float* logits, int64_t vocab) {
 
 std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
                               const GenerateOptions& options, const ExecContext& ctx) {
+  KvCache cache;
+  return generate(model, prompt, options, ctx, cache);
+}
+
+std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int64_t>& prompt,
+                              const GenerateOptions& options, const ExecContext& ctx, KvCache& cache) {
   ROFORMER_CHECK(model.task() == Task::CausalLM,
         "generate: needs a causal LM (RoFormerForCausalLM with is_decoder: true), got " +
             std::string(task_name(model.task())));
@@ -76,7 +82,7 @@ std::vector<int64_t> generate(const RoFormerModel& model, const std::vector<int6
   ROFORMER_CHECK(!prompt.empty(), "generate: the prompt is empty");
   ROFORMER_CHECK(options.max_new_tokens >= 0, "generate: max_new_tokens must be >= 0");
   TokenSampler sampler(options);
-  KvCache cache;
+  cache.clear();
   cache.reserve(static_cast<int64_t>(prompt.size()) + options.max_new_tokens);
   const int64_t V = model.config().vocab_size;
   std::vector<int64_t> next_ids = prompt;

@@ -31,11 +31,12 @@ void register_generate(CLI::App& app) {
     LoadedPipeline p = load_pipeline(opt->text, Task::CausalLM);
     GenerateOptions gen = opt->gen;
     if (!opt->no_stop) gen.eos_token_id = p.tokenizer.sep_id();
+    KvCache cache;  // one for every prompt: its memory is paged in once
     for (const auto& prompt : read_inputs(opt->text.texts)) {
       Encoding e = encode_text(p.tokenizer, opt->text, prompt);
       // The prompt continues where the text ends: drop the closing separator.
       if (e.input_ids.size() > 1 && e.input_ids.back() == p.tokenizer.sep_id()) e.input_ids.pop_back();
-      const auto ids = generate(p.model, e.input_ids, gen, ctx);
+      const auto ids = generate(p.model, e.input_ids, gen, ctx, cache);
       const nlohmann::json line = {{"prompt", prompt},
                                    {"generated", p.tokenizer.decode(ids, true)},
                                    {"ids", ids}};

@@ -151,6 +151,22 @@ TEST(Generate, Bf16ModelsCacheBf16KeysAndValues) {
   EXPECT_EQ(cache.length(), static_cast<int64_t>(seq.size()));
 }
 
+// One cache kept across prompts (as the CLI keeps it) gives each prompt the
+// tokens a fresh cache gives, and holds the last sequence afterwards.
+TEST(Generate, OneCacheServesPromptAfterPrompt) {
+  RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
+  const ExecContext ctx{1, best_isa()};
+  GenerateOptions opt;
+  opt.max_new_tokens = 6;
+  KvCache kept;
+  for (const std::vector<int64_t>& prompt : {std::vector<int64_t>{2, 100, 200, 300}, {2, 7}, {2, 50, 60, 70, 80, 90}}) {
+    const auto reused = generate(model, prompt, opt, ctx, kept);
+    EXPECT_EQ(reused, generate(model, prompt, opt, ctx));
+    // The last new token is not fed back: the cache holds the prompt and all the others.
+    EXPECT_EQ(kept.length(), static_cast<int64_t>(prompt.size() + reused.size()) - 1);
+  }
+}
+
 TEST(Generate, SamplingIsSeededAndVaries) {
   RoFormerModel model = RoFormerModel::from_pretrained(testing::data_path("fixtures/roformer-tiny-causal"));
   const ExecContext ctx{1, best_isa()};
