@@ -51,6 +51,7 @@ struct FinetuneOptions {
   int threads = 1;
   std::string gemm = "auto";                 // matrix-product library: auto, openblas, onednn
   std::string precision = "fp32";            // products: fp32, or bf16 (rounded operands, fp32 sums)
+  bool fp32_attention = false;               // with bf16: the attention's own products stay fp32
   int64_t log_every = 10;
   int64_t eval_batch_size = 32;
   std::string out_dir = "runs/finetune";

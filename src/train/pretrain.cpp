@@ -46,7 +46,7 @@ json options_to_json(const PretrainOptions& o) {
               {"lr", o.lr},                   {"weight_decay", o.weight_decay},
               {"clip_norm", o.clip_norm},     {"seed", o.seed},
               {"threads", o.threads},         {"gemm", o.gemm},
-              {"precision", o.precision},
+              {"precision", o.precision},     {"fp32_attention", o.fp32_attention},
               {"log_every", o.log_every},
               {"eval_every", o.eval_every},   {"eval_batches", o.eval_batches},
               {"save_every", o.save_every},   {"out_dir", o.out_dir},
@@ -135,6 +135,7 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
     ROFORMER_READ(max_position_embeddings); ROFORMER_READ(attention_type); ROFORMER_READ(linear_feature_map); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
     ROFORMER_READ(steps); ROFORMER_READ(warmup_steps); ROFORMER_READ(schedule); ROFORMER_READ(lr);
     ROFORMER_READ(weight_decay); ROFORMER_READ(clip_norm); ROFORMER_READ(seed); ROFORMER_READ(threads); ROFORMER_READ(gemm); ROFORMER_READ(precision);
+    ROFORMER_READ(fp32_attention);
     ROFORMER_READ(log_every); ROFORMER_READ(eval_every); ROFORMER_READ(eval_batches); ROFORMER_READ(save_every);
     ROFORMER_READ(out_dir); ROFORMER_READ(resume); ROFORMER_READ(max_minutes);
     ROFORMER_READ(stop_at_step);
@@ -151,7 +152,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     if (cb.on_log) cb.on_log(line);
   };
   const auto start = std::chrono::steady_clock::now();
-  const ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm), parse_product_precision(o.precision)};
+  ExecContext ctx{o.threads, best_isa(), parse_gemm_backend(o.gemm), parse_product_precision(o.precision)};
+  ctx.bf16_attention = !o.fp32_attention;
   const fs::path out(o.out_dir), work = out / "work";
   fs::create_directories(work);
   const std::string metrics_path = (out / "metrics.jsonl").string();
@@ -259,7 +261,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       std::to_string(parameter_count) + " parameters; " + std::to_string(o.steps) + " steps of " +
       std::to_string(o.batch_size * o.accumulation) + " x " + std::to_string(o.seq_len) + " tokens; " +
       std::to_string(ctx.threads) + " thread(s), " + std::string(isa_name(ctx.isa)) + " kernels, " +
-      std::string(gemm_backend_name(ctx.gemm)) + " products in " + product_precision_label(ctx.bf16_products, ctx.isa));
+      std::string(gemm_backend_name(ctx.gemm)) + " products in " + product_precision_label(ctx.bf16_products, ctx.isa) +
+      (ctx.bf16_products && o.fp32_attention ? ", attention products in fp32" : ""));
 
   auto save = [&](const std::string& name) {
     const fs::path dir = out / name, tmp = out / (name + ".tmp");

@@ -494,6 +494,7 @@ TEST(Finetune, BadOptionsAreClearErrors) {
   o.precision = "int4";
   EXPECT_THROW(finetune(o), Error);
   EXPECT_EQ(finetune_options_from_json(R"({"precision": "bf16"})").precision, "bf16");
+  EXPECT_TRUE(finetune_options_from_json(R"({"fp32_attention": true})").fp32_attention);
 }
 
 // bf16 products fine-tune the spam classifier as fp32 does: same data, same

@@ -126,6 +126,8 @@ TEST(PretrainJob, BadOptionsAreClearErrors) {
   o.precision = "fp16";
   EXPECT_THROW(pretrain(o), Error);
   EXPECT_EQ(pretrain_options_from_json(R"({"precision": "bf16"})").precision, "bf16");
+  EXPECT_TRUE(pretrain_options_from_json(R"({"fp32_attention": true})").fp32_attention);
+  EXPECT_THROW(pretrain_options_from_json(R"({"fp32_attention": "yes"})"), Error);
 }
 
 // The matrix-product library is the job's choice: both train the toy model
@@ -173,6 +175,38 @@ TEST(PretrainJob, Bf16ProductsTrainLikeFp32) {
   EXPECT_NEAR(bf16.train_loss, fp32.train_loss, 0.03 * fp32.train_loss);
   EXPECT_NEAR(bf16.valid_loss, fp32.valid_loss, 0.03 * fp32.valid_loss);
   EXPECT_NE(bf16.train_loss, fp32.train_loss);  // the products really changed
+}
+
+// fp32_attention keeps a bf16 run's attention products in fp32: with a head
+// size the bf16 attention takes (32), the losses move where the CPU runs that
+// attention in bf16 (AVX512-BF16) and stay put elsewhere; the log says so.
+TEST(PretrainJob, Fp32AttentionKeepsTheAttentionProductsFp32) {
+  TempDir tmp;
+  std::vector<double> losses;
+  for (bool fp32_attention : {false, true}) {
+    PretrainOptions o = toy(tmp.file(fp32_attention ? "fp32_attention" : "bf16_attention"));
+    o.hidden_size = 64;
+    o.num_heads = 2;
+    o.dropout = 0;  // attention dropout would keep the materialised (fp32) attention in training
+    o.precision = "bf16";
+    o.fp32_attention = fp32_attention;
+    o.steps = 4;
+    std::string logged;
+    PretrainCallbacks cb;
+    cb.on_log = [&](const std::string& line) { logged += line + "\n"; };
+    const PretrainResult r = pretrain(o, cb);
+    EXPECT_EQ(logged.find("attention products in fp32") != std::string::npos, fp32_attention) << logged;
+    losses.push_back(r.train_loss);
+    losses.push_back(r.valid_loss);
+  }
+  if (best_isa() == Isa::Avx512 && cpu_has_avx512_bf16()) {
+    EXPECT_NE(losses[0], losses[2]);
+    EXPECT_NE(losses[1], losses[3]);
+  } else {  // the attention's products were fp32 either way
+    EXPECT_EQ(losses[0], losses[2]);
+    EXPECT_EQ(losses[1], losses[3]);
+  }
+  EXPECT_NEAR(losses[0], losses[2], 0.03 * losses[0]);
 }
 
 }  // namespace
