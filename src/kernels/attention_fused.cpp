@@ -225,6 +225,16 @@ void forward(const FusedAttention& a, AttentionIo io, float* scratch, const Exec
   }
 }
 
+// The forward's outputs; the caller adds K and V in either form.
+AttentionIo forward_io(const float* q, float* out, float* lse, uint16_t* out_bf16) {
+  AttentionIo io;
+  io.q = q;
+  io.out = out;
+  io.out16 = out_bf16;
+  io.lse_out = lse;
+  return io;
+}
+
 }  // namespace
 
 bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx) { return bf16_tiles(a, ctx, false); }
@@ -243,13 +253,9 @@ int64_t attention_backward_scratch(const FusedAttention& a, const ExecContext& c
 
 void attention_forward_fused(const FusedAttention& a, const float* q, const float* k, const float* v, float* out,
                              float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16) {
-  AttentionIo io;
-  io.q = q;
+  AttentionIo io = forward_io(q, out, lse, out_bf16);
   io.k = k;
   io.v = v;
-  io.out = out;
-  io.out16 = out_bf16;
-  io.lse_out = lse;
   forward(a, io, scratch, ctx);
 }
 
@@ -261,13 +267,9 @@ void attention_forward_fused_bf16_kv(const FusedAttention& a, const float* q, co
                                      float* out, float* lse, float* scratch, const ExecContext& ctx,
                                      uint16_t* out_bf16) {
   ROFORMER_CHECK(k != nullptr && v != nullptr, "fused attention: no bf16 keys or values");
-  AttentionIo io;
-  io.q = q;
+  AttentionIo io = forward_io(q, out, lse, out_bf16);
   io.k16 = k;
   io.v16 = v;
-  io.out = out;
-  io.out16 = out_bf16;
-  io.lse_out = lse;
   forward(a, io, scratch, ctx);
 }
 
