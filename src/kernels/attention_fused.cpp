@@ -118,9 +118,9 @@ int threads_of(const ExecContext& ctx) { return ctx.threads > 1 ? ctx.threads : 
 // bf16 K and V (already rounded, only to be paired) from more than
 // kDecodeMaxQueries queries on.
 bool bf16_tiles(const FusedAttention& a, const ExecContext& ctx, bool bf16_kv) {
-  if (!a.bf16_products || a.head_dim % 32 != 0) return false;
   if (a.q_len < (bf16_kv ? kDecodeMaxQueries + 1 : kBf16MinQueries)) return false;
-  return ctx.isa == Isa::Scalar || (ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16());
+  return a.bf16_products && a.head_dim % 32 == 0 &&
+         (ctx.isa == Isa::Scalar || (ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16()));
 }
 
 // Floats after the threads' parts that hold K and V as bf16 pairs (one
@@ -240,7 +240,12 @@ AttentionIo forward_io(const float* q, float* out, float* lse, uint16_t* out_bf1
 bool uses_bf16_products(const FusedAttention& a, const ExecContext& ctx) { return bf16_tiles(a, ctx, false); }
 
 bool bf16_kv_cache_pays(const FusedAttention& a, const ExecContext& ctx) {
-  return a.bf16_products && a.head_dim % 32 == 0 && ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16();
+  // The bf16 tiles' conditions whatever the query count, natively: the
+  // plain emulation (Isa::Scalar) is the reference, which SelfAttention runs
+  // materialised on fp32 keys.
+  FusedAttention many = a;
+  many.q_len = kBf16MinQueries;
+  return ctx.isa != Isa::Scalar && bf16_tiles(many, ctx, false);
 }
 
 int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {

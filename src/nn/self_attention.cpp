@@ -211,14 +211,14 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     past = cache->length;
     kernels::FusedAttention want = fused_shape(B, T, NH, D, past + T, past, 0, nullptr, false);
     want.bf16_products = bf16_products;
-    cache->reserve_more(B, H, T, use_fused(ctx) && kernels::bf16_kv_cache_pays(want, ctx));
+    cache->reserve_more(B, H, T, kernels::bf16_kv_cache_pays(want, ctx));
     for (int64_t b = 0; b < B; ++b) cache->store(b, k.data() + b * T * H, v.data() + b * T * H, T, ctx);
     cache->length = past + T;
     Tk = past + T;
+    kv_row_stride = cache->capacity * H;
     if (!cache->bf16_storage) {
       keys = cache->keys.data();
       vals = cache->values.data();
-      kv_row_stride = cache->capacity * H;
     } else if (!fused) {
       cache->to_floats(cached_k, cached_v);
       keys = cached_k.data();
@@ -231,7 +231,6 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
 
   if (fused) {
     const bool bf16_kv = cache != nullptr && cache->bf16_storage;
-    if (bf16_kv) kv_row_stride = cache->capacity * H;
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
     fa.bf16_products = bf16_products;
     // Reused by the next forward on this thread: inference allocates nothing once warm.

@@ -218,6 +218,52 @@ TEST(AttentionFused, MatchesMaterialisedPathOnEveryInstructionSet) {
   std::printf("worst relative difference: %.3g\n", worst);
 }
 
+// The decoding path's vector loops (register blocks of keys summed by the
+// lane trees, groups of up to four queries) against its plain loop
+// (Isa::Scalar, one key at a time), on fp32 and bf16 keys: the same products
+// summed in another order.
+TEST(AttentionFused, DecodingPathMatchesItsPlainLoops) {
+  const Mode modes[] = {{false, 0, Mask::NoKeyRow}, {true, 0, Mask::Padded}, {true, 37, Mask::NoKeyRow}};
+  double worst = 0;
+  uint32_t seed = 700;
+  for (int64_t D : {16, 32, 64, 80, 128})
+    for (int64_t T = 1; T <= kDecodeMaxQueries; ++T)
+      for (const Mode& m : modes) {
+        Problem p(sweep_case(D, T, m), ++seed);
+        std::vector<uint16_t> k16(p.k.size()), v16(p.v.size());
+        convert_to_bf16_ref(p.k.data(), static_cast<int64_t>(p.k.size()), k16.data());
+        convert_to_bf16_ref(p.v.data(), static_cast<int64_t>(p.v.size()), v16.data());
+        auto run = [&](const ExecContext& ctx, bool halves) {
+          Result r;
+          r.out.assign(p.q.size(), 0.0f);
+          r.lse.assign(static_cast<std::size_t>(p.c.batch * p.c.heads * T), 0.0f);
+          std::vector<float> scratch(static_cast<std::size_t>(attention_forward_scratch_bf16_kv(p.a, ctx)));
+          if (halves) {
+            attention_forward_fused_bf16_kv(p.a, p.q.data(), k16.data(), v16.data(), r.out.data(), r.lse.data(),
+                                            scratch.data(), ctx);
+          } else {
+            attention_forward_fused(p.a, p.q.data(), p.k.data(), p.v.data(), r.out.data(), r.lse.data(),
+                                    scratch.data(), ctx);
+          }
+          return r;
+        };
+        for (bool halves : {false, true}) {
+          const Result plain = run(ExecContext{1, Isa::Scalar}, halves);
+          for (Isa isa : supported_isas()) {
+            if (isa == Isa::Scalar) continue;
+            const Result fast = run(ExecContext{1, isa}, halves);
+            const std::string what = describe(p.c) + " isa=" + std::string(isa_name(isa)) + (halves ? " bf16 K/V" : "");
+            for (const auto& [got, want] : {std::pair{&fast.out, &plain.out}, std::pair{&fast.lse, &plain.lse}}) {
+              const double e = testing::max_scaled_diff(*got, *want);
+              EXPECT_LE(e, 2e-6) << what;
+              worst = std::max(worst, e);
+            }
+          }
+        }
+      }
+  std::printf("decoding path, vector vs plain loops: worst %.3g\n", worst);
+}
+
 // A query with no visible key averages every key uniformly (HF: all its
 // scores are float lowest), whatever the causal limit says.
 TEST(AttentionFused, QueryWithoutVisibleKeyAveragesAllKeys) {
@@ -559,6 +605,18 @@ TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
   EXPECT_FALSE(uses_bf16_products(p.a, ExecContext{1, Isa::Avx2})) << "no bf16 dot product in AVX2";
   p.a.q_len = kBf16MinQueries - 1;
   EXPECT_FALSE(uses_bf16_products(p.a, scalar)) << "too few queries";
+  // A bf16 KV cache: wherever the bf16 tiles run natively, whatever the query count.
+  p.a.q_len = 1;
+  EXPECT_EQ(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512}), cpu_has_avx512_bf16());
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, scalar)) << "the reference path reads fp32 keys";
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx2}));
+  p.a.bf16_products = false;
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512})) << "not asked for";
+  p.a.bf16_products = true;
+  p.a.head_dim = 48;
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512})) << "head size not a multiple of 32";
+  p.a.head_dim = 64;
+  p.a.q_len = kBf16MinQueries - 1;
   // head_dim 48 or 80: the fp32 products, bit for bit.
   for (int64_t D : {48, 80}) {
     AttentionCase odd = c;

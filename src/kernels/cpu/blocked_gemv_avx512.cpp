@@ -39,15 +39,9 @@ void panel_f32(const float* panel, const float* x, int64_t in, const float* bias
 void blocked_gemv_f32_avx512(const BlockedWeights& w, const void* xv, int64_t rows, const float* bias, float* y,
                              int64_t p0, int64_t p1) {
   const float* x = static_cast<const float*>(xv);
-  const float* data = static_cast<const float*>(w.data);
-  for (int64_t p = p0; p < p1; ++p) {
-    const float* panel = data + p * w.padded_in * kGemvPanel;
-    const int64_t n0 = p * kGemvPanel;
-    with_row_count(rows, [&](auto r) {
-      using R = decltype(r);
-      panel_f32<R::value>(panel, x, w.in, bias, y, w.out, n0);
-    });
-  }
+  each_panel<float>(w, rows, p0, p1, [&](auto r, const float* panel, int64_t n0) {
+    panel_f32<decltype(r)::value>(panel, x, w.in, bias, y, w.out, n0);
+  });
 }
 
 }  // namespace roformer::kernels

@@ -44,15 +44,9 @@ void panel_bf16(const uint16_t* panel, const uint16_t* x, int64_t in, const floa
 void blocked_gemv_bf16_avx512bf16(const BlockedWeights& w, const void* xv, int64_t rows, const float* bias, float* y,
                                   int64_t p0, int64_t p1) {
   const uint16_t* x = static_cast<const uint16_t*>(xv);
-  const uint16_t* data = static_cast<const uint16_t*>(w.data);
-  for (int64_t p = p0; p < p1; ++p) {
-    const uint16_t* panel = data + p * w.padded_in * kGemvPanel;
-    const int64_t n0 = p * kGemvPanel;
-    with_row_count(rows, [&](auto r) {
-      using R = decltype(r);
-      panel_bf16<R::value>(panel, x, w.in, bias, y, w.out, n0);
-    });
-  }
+  each_panel<uint16_t>(w, rows, p0, p1, [&](auto r, const uint16_t* panel, int64_t n0) {
+    panel_bf16<decltype(r)::value>(panel, x, w.in, bias, y, w.out, n0);
+  });
 }
 
 }  // namespace roformer::kernels

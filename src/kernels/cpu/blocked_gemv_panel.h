@@ -1,7 +1,7 @@
 #pragma once
 // What the AVX-512 loops of the blocked product (kernels/blocked_gemv.h)
-// share: storing a panel's accumulators with the bias, and running the loop
-// instantiated for a row count. Included only by files compiled for AVX-512.
+// share: storing a panel's accumulators with the bias, and walking the
+// panels with the loop instantiated for the row count. Included only by files compiled for AVX-512.
 #include <type_traits>
 
 #include "kernels/blocked_gemv.h"
@@ -33,6 +33,15 @@ inline void with_row_count(int64_t rows, F f) {
     case 3: f(std::integral_constant<int, 3>{}); break;
     default: f(std::integral_constant<int, 4>{}); break;
   }
+}
+
+// f(r, panel, n0) for the panels [p0, p1) of w (elements of type E), r as
+// with_row_count passes it, n0 the panel's first column.
+template <class E, class F>
+inline void each_panel(const BlockedWeights& w, int64_t rows, int64_t p0, int64_t p1, F f) {
+  const E* data = static_cast<const E*>(w.data);
+  for (int64_t p = p0; p < p1; ++p)
+    with_row_count(rows, [&](auto r) { f(r, data + p * w.padded_in * kGemvPanel, p * kGemvPanel); });
 }
 
 }  // namespace
