@@ -23,6 +23,9 @@ std::vector<Isa> supported_isas();
 // AVX-512 with the bf16 dot product (vdpbf16ps), for the bf16 products of
 // the fused attention.
 bool cpu_has_avx512_bf16();
+// AVX-512 with the int8 dot product (vpdpbusd), for the int8 products of a
+// decoding step.
+bool cpu_has_avx512_vnni();
 
 // The library behind kernels::gemm. OpenBLAS (Debian's 0.3.21) runs AVX2
 // kernels on CPUs it does not know, including recent AVX-512 ones; oneDNN

@@ -14,10 +14,6 @@ namespace roformer::kernels {
 
 namespace {
 
-// Panels per task: a few hundred KB of weights, enough to outweigh a task's
-// dispatch, while the smallest product (768 columns, 12 panels) still splits.
-constexpr int64_t kPanelsPerTask = 2;
-
 int64_t padded(int64_t in, BlockedLayout layout) {
   const int64_t block = blocked_k_block(layout);
   return (in + block - 1) / block * block;
@@ -27,12 +23,20 @@ int64_t panels_of(int64_t out) { return (out + kGemvPanel - 1) / kGemvPanel; }
 
 }  // namespace
 
-int64_t blocked_k_block(BlockedLayout layout) { return layout == BlockedLayout::F32x16x64 ? 16 : 32; }
+int64_t blocked_k_block(BlockedLayout layout) {
+  switch (layout) {
+    case BlockedLayout::F32x16x64: return 16;
+    case BlockedLayout::Bf16x32x64: return 32;
+    case BlockedLayout::S8x64x64: return 64;
+  }
+  throw Error("blocked product: unknown layout");
+}
 
 int64_t blocked_offset(const BlockedWeights& w, int64_t k, int64_t n) {
   const int64_t panel = (n / kGemvPanel) * w.padded_in * kGemvPanel, col = n % kGemvPanel;
   if (w.layout == BlockedLayout::F32x16x64) return panel + k * kGemvPanel + col;
-  return panel + (k / 2) * 2 * kGemvPanel + col * 2 + k % 2;
+  if (w.layout == BlockedLayout::Bf16x32x64) return panel + (k / 2) * 2 * kGemvPanel + col * 2 + k % 2;
+  return panel + (k / 4) * 4 * kGemvPanel + col * 4 + k % 4;
 }
 
 std::vector<float> pack_blocked_f32(const float* weight, int64_t out, int64_t in) {
@@ -49,6 +53,14 @@ std::vector<uint16_t> pack_blocked_bf16(const float* weight, int64_t out, int64_
   for (int64_t n = 0; n < out; ++n)
     for (int64_t k = 0; k < in; ++k)
       packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = f32_to_bf16(weight[n * in + k]).bits;
+  return packed;
+}
+
+std::vector<int8_t> pack_blocked_s8(const int8_t* weight, int64_t out, int64_t in) {
+  const BlockedWeights w{BlockedLayout::S8x64x64, nullptr, in, out, padded(in, BlockedLayout::S8x64x64)};
+  std::vector<int8_t> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0);
+  for (int64_t n = 0; n < out; ++n)
+    for (int64_t k = 0; k < in; ++k) packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = weight[n * in + k];
   return packed;
 }
 
@@ -72,9 +84,27 @@ void blocked_gemv_ref(const BlockedWeights& w, const void* x, int64_t rows, cons
     }
 }
 
+void blocked_sums_ref(const BlockedWeights& w, const uint8_t* x, int64_t rows, int32_t* sums, int64_t p0, int64_t p1) {
+  const int8_t* weights = static_cast<const int8_t*>(w.data);
+  for (int64_t n = p0 * kGemvPanel; n < std::min(w.out, p1 * kGemvPanel); ++n)
+    for (int64_t r = 0; r < rows; ++r) {
+      int32_t acc = 0;
+      for (int64_t k = 0; k < w.in; ++k)
+        acc += static_cast<int32_t>(x[r * w.in + k]) * static_cast<int32_t>(weights[blocked_offset(w, k, n)]);
+      sums[r * w.out + n] = acc;
+    }
+}
+
+BlockedSumsKernel blocked_sums_kernel(Isa isa) {
+  ROFORMER_CHECK(isa_supported(isa),
+                 "blocked product: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  return isa == Isa::Avx512 && cpu_has_avx512_vnni() ? blocked_sums_s8_avx512vnni : blocked_sums_ref;
+}
+
 BlockedGemvKernel blocked_gemv_kernel(BlockedLayout layout, Isa isa) {
   ROFORMER_CHECK(isa_supported(isa),
                  "blocked product: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  ROFORMER_CHECK(layout != BlockedLayout::S8x64x64, "blocked product: int8 weights take blocked_sums_kernel");
   if (isa != Isa::Avx512) return blocked_gemv_ref;
   if (layout == BlockedLayout::F32x16x64) return blocked_gemv_f32_avx512;
   return cpu_has_avx512_bf16() ? blocked_gemv_bf16_avx512bf16 : blocked_gemv_ref;
@@ -85,7 +115,7 @@ void blocked_gemv(const BlockedWeights& w, const void* x, int64_t rows, const fl
   ROFORMER_CHECK(rows >= 1 && rows <= kGemvMaxRows, "blocked product: takes 1 to " + std::to_string(kGemvMaxRows) +
                                                         " rows, not " + std::to_string(rows));
   const BlockedGemvKernel kernel = blocked_gemv_kernel(w.layout, ctx.isa);
-  for_each_chunk(panels_of(w.out), kPanelsPerTask, ctx,
+  for_each_chunk(panels_of(w.out), kGemvPanelsPerTask, ctx,
                  [&](int64_t p0, int64_t p1) { kernel(w, x, rows, bias, y, p0, p1); });
 }
 

@@ -42,23 +42,26 @@ void round_rows_f32(const float* x, int64_t rows, int64_t cols, int64_t ld, std:
     for (int64_t c = 0; c < cols; ++c) out[static_cast<std::size_t>(r * cols + c)] = bf16_to_f32(f32_to_bf16(x[r * ld + c]));
 }
 
-// One oneDNN matmul per (shape, transposes, ldc, alpha, beta): creating a
-// primitive costs far more than running a small one, and training repeats a
-// handful of shapes. Bounded, in case sequence lengths vary batch to batch.
+// One oneDNN matmul per (shape, transposes, ldc, alpha, beta, threads):
+// creating a primitive costs far more than running a small one, and training
+// repeats a handful of shapes. Bounded, in case sequence lengths vary batch
+// to batch. oneDNN fixes a primitive's team size when it is created, so the
+// team is part of the key and set before creating one.
 class ProductCache {
  public:
-  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, uint32_t, uint32_t>;
+  using Key = std::tuple<int64_t, int64_t, int64_t, bool, bool, int64_t, uint32_t, uint32_t, int>;
   struct Product {
     dnnl::matmul matmul;
     memory::desc a, b, c;
   };
 
   std::shared_ptr<const Product> get(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
-                                     int64_t ldc) {
+                                     int64_t ldc, int threads) {
     uint32_t alpha_bits = 0, beta_bits = 0;
     std::memcpy(&alpha_bits, &alpha, sizeof alpha);
     std::memcpy(&beta_bits, &beta, sizeof beta);
-    const Key key{M, N, K, ta, tb, ldc, alpha_bits, beta_bits};
+    const Key key{M, N, K, ta, tb, ldc, alpha_bits, beta_bits, threads};
+    use_library_threads(threads);
     std::lock_guard<std::mutex> lock(mutex_);
     auto found = products_.find(key);
     if (found != products_.end()) return found->second;
@@ -169,8 +172,7 @@ void gemm_bf16(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, floa
   }
   try {
     ProductCache& cache = product_cache();
-    const auto p = cache.get(trans_a, trans_b, M, N, K, alpha, beta, ldc);
-    use_library_threads(ctx.threads);
+    const auto p = cache.get(trans_a, trans_b, M, N, K, alpha, beta, ldc, ctx.threads);
     dnnl::stream stream(cache.engine());
     // oneDNN's memory objects take mutable pointers; a matmul only reads its sources.
     memory a(p->a, cache.engine(), const_cast<uint16_t*>(a_bits)), b(p->b, cache.engine(), const_cast<uint16_t*>(b_bits));

@@ -62,23 +62,30 @@ std::optional<BlockedWeights> blocked_view(const memory& packed, const memory::d
                                            MatmulPrecision precision) {
 #if DNNL_VERSION_MAJOR == 2
   const dnnl_memory_desc_t& md = d.data;
-  const bool f32 = precision == MatmulPrecision::F32;
-  if (precision == MatmulPrecision::Int8 || md.ndims != 2 || md.format_kind != dnnl_blocked || md.offset0 != 0 ||
-      md.extra.flags != 0 || md.data_type != (f32 ? dnnl_f32 : dnnl_bf16) || md.dims[0] != in || md.dims[1] != out)
+  const BlockedLayout layout = precision == MatmulPrecision::F32    ? BlockedLayout::F32x16x64
+                               : precision == MatmulPrecision::Bf16 ? BlockedLayout::Bf16x32x64
+                                                                    : BlockedLayout::S8x64x64;
+  const dnnl_data_type_t type = layout == BlockedLayout::F32x16x64    ? dnnl_f32
+                                : layout == BlockedLayout::Bf16x32x64 ? dnnl_bf16
+                                                                      : dnnl_s8;
+  // oneDNN 2.6 adds zero-point compensation (extra.flags) only for signed
+  // activations; the int8 products here take unsigned ones.
+  if (md.ndims != 2 || md.format_kind != dnnl_blocked || md.offset0 != 0 || md.extra.flags != 0 ||
+      md.data_type != type || md.dims[0] != in || md.dims[1] != out)
     return std::nullopt;
   const dnnl_blocking_desc_t& b = md.format_desc.blocking;
-  const int64_t k_block = blocked_k_block(f32 ? BlockedLayout::F32x16x64 : BlockedLayout::Bf16x32x64);
-  const bool blocks = f32 ? b.inner_nblks == 2 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
-                                b.inner_blks[1] == kGemvPanel && b.inner_idxs[1] == 1
-                          : b.inner_nblks == 3 && b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 &&
-                                b.inner_blks[1] == kGemvPanel && b.inner_idxs[1] == 1 && b.inner_blks[2] == 2 &&
-                                b.inner_idxs[2] == 0;
+  const int64_t k_block = blocked_k_block(layout);
+  // 16 rows (or row pairs, or groups of four rows) of 64 columns per K block.
+  const int64_t group = k_block / 16;
+  const bool blocks = b.inner_blks[0] == 16 && b.inner_idxs[0] == 0 && b.inner_blks[1] == kGemvPanel &&
+                      b.inner_idxs[1] == 1 &&
+                      (group == 1 ? b.inner_nblks == 2
+                                  : b.inner_nblks == 3 && b.inner_blks[2] == group && b.inner_idxs[2] == 0);
   const int64_t padded_in = md.padded_dims[0];
   if (!blocks || padded_in % k_block != 0 || md.padded_dims[1] % kGemvPanel != 0 ||
       b.strides[0] != k_block * kGemvPanel || b.strides[1] != padded_in * kGemvPanel)
     return std::nullopt;
-  return BlockedWeights{f32 ? BlockedLayout::F32x16x64 : BlockedLayout::Bf16x32x64, packed.get_data_handle(), in, out,
-                        padded_in};
+  return BlockedWeights{layout, packed.get_data_handle(), in, out, padded_in};
 #else
   (void)packed, (void)d, (void)in, (void)out, (void)precision;
   return std::nullopt;
@@ -116,8 +123,9 @@ struct PackedMatmul::Impl {
   std::vector<float> plain;  // (out, in)
   // Native bf16 on our dot-product kernel instead of oneDNN.
   std::unique_ptr<Bf16Panels> panels;
-  // The packed weights as blocked_gemv reads them, where it can: products of
-  // up to kGemvMaxRows rows (a decoding step's) then stream them itself.
+  // The packed weights as blocked_gemv (int8: blocked_sums) reads them, where
+  // it can: products of up to kGemvMaxRows rows (a decoding step's) then
+  // stream them itself.
   std::optional<BlockedWeights> gemv;
   // Int8: each weight row's scale and the sum of its quantized values (which
   // takes the activations' zero points out of the int32 sums), and for the
@@ -128,14 +136,16 @@ struct PackedMatmul::Impl {
 
   Dt src_type() const { return precision == MatmulPrecision::Bf16 ? Dt::bf16 : Dt::f32; }
 
-  // One product set-up per (rows, bias, activation, residual, bf16 output):
-  // creating a primitive costs far more than running a small one, and
-  // inference repeats a few shapes.
+  // One product set-up per (rows, bias, activation, residual, bf16 output,
+  // threads): creating a primitive costs far more than running a small one,
+  // and inference repeats a few shapes. oneDNN fixes a primitive's team size
+  // when it is created (one made for one thread ran on one thread when the
+  // library was then given two), so the team is part of the key and set first.
   struct Shape {
     dnnl::matmul product;
     memory::desc src, dst, bias, residual;
   };
-  using Key = std::tuple<int64_t, bool, int, bool, bool>;
+  using Key = std::tuple<int64_t, bool, int, bool, bool, int>;
   mutable std::mutex mutex;
   mutable std::map<Key, std::shared_ptr<const Shape>> shapes;
 
@@ -163,8 +173,12 @@ struct PackedMatmul::Impl {
     return dnnl::matmul::primitive_desc(dnnl::matmul::desc(src, weights, dst), engine);
   }
 
-  std::shared_ptr<const Shape> shape(int64_t rows, bool bias, const Epilogue& e, bool bf16_out = false) const {
-    const Key key{rows, bias, e.activation ? static_cast<int>(*e.activation) : -1, e.residual != nullptr, bf16_out};
+  // Also sets the library's team to ctx.threads, for creating and running the product.
+  std::shared_ptr<const Shape> shape(int64_t rows, bool bias, const Epilogue& e, const ExecContext& ctx,
+                                     bool bf16_out = false) const {
+    use_library_threads(ctx.threads);
+    const Key key{rows, bias, e.activation ? static_cast<int>(*e.activation) : -1, e.residual != nullptr, bf16_out,
+                  ctx.threads};
     std::lock_guard<std::mutex> lock(mutex);
     auto& slot = shapes[key];
     if (!slot && precision == MatmulPrecision::Int8) {
@@ -190,6 +204,10 @@ struct PackedMatmul::Impl {
   // Into fp32 rows y, or (y null) quantized into codes for the next int8 product.
   void forward_int8(const PackedInput& x, const float* bias, float* y, PackedInput* codes, const ExecContext& ctx,
                     const Epilogue& epilogue) const;
+  // The same for up to kGemvMaxRows rows on gemv's int8 view: the panels cut
+  // among the threads, each rescaling the columns it summed.
+  void forward_int8_few_rows(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
+                             const ExecContext& ctx, const Epilogue& epilogue) const;
   // The oneDNN product of prepared activations into dst (fp32 or bf16).
   void run_product(const PackedInput& x, const float* bias, void* dst, bool bf16_out, const ExecContext& ctx,
                    const Epilogue& epilogue) const;
@@ -216,6 +234,7 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
     dnnl::stream stream(engine);
     dnnl::reorder(source, packed).execute(stream, source, packed);
     stream.wait();
+    gemv = blocked_view(packed, packed_desc, in, out, MatmulPrecision::Int8);
   } catch (const dnnl::error&) {
     emulated = true;
     packed = memory();
@@ -234,6 +253,11 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   int32_t* sums = int8_sums(static_cast<std::size_t>(std::min(rows, int8_block_rows(n_out)) * n_out)).data();
   const QuantKernels k = quant_kernels(ctx.isa);
   std::atomic<bool> finite{true};
+
+  if (gemv && rows <= kGemvMaxRows) {
+    forward_int8_few_rows(x, bias, y, codes, ctx, epilogue);
+    return;
+  }
 
   // Row blocks: the int32 sums of one block stay in cache from the product to
   // the rescale and epilogue, which run on each chunk of rows while it is hot.
@@ -257,8 +281,7 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
       });
     } else {
       try {
-        const auto s = shape(nb, false, {});
-        use_library_threads(ctx.threads);
+        const auto s = shape(nb, false, {}, ctx);
         dnnl::stream stream(engine);
         memory src(s->src, engine, const_cast<uint8_t*>(qb));
         memory dst(s->dst, engine, sums);
@@ -281,6 +304,35 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
     });
   }
   ROFORMER_CHECK(finite.load(), "packed matmul: the product's output holds a NaN or an infinity");
+}
+
+void PackedMatmul::Impl::forward_int8_few_rows(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
+                                              const ExecContext& ctx, const Epilogue& epilogue) const {
+  const int64_t rows = x.rows_, n_out = out;
+  int32_t* sums = int8_sums(static_cast<std::size_t>(rows * n_out)).data();
+  // Quantizing for the next product takes whole rows: they wait in fp32 here.
+  float* wide = y != nullptr ? y : int8_rows(static_cast<std::size_t>(rows * n_out));
+  const QuantKernels k = quant_kernels(ctx.isa);
+  const BlockedSumsKernel sum_panels = blocked_sums_kernel(ctx.isa);
+  ExecContext one = ctx;
+  one.threads = 1;
+  // Each task rescales its own columns while their sums are in cache: with
+  // one row, cutting by rows would leave the rescale on one thread.
+  for_each_chunk((n_out + kGemvPanel - 1) / kGemvPanel, kGemvPanelsPerTask, ctx, [&](int64_t p0, int64_t p1) {
+    sum_panels(*gemv, x.codes_.data(), rows, sums, p0, p1);
+    const int64_t n0 = p0 * kGemvPanel, width = std::min(n_out, p1 * kGemvPanel) - n0;
+    for (int64_t r = 0; r < rows; ++r) {
+      float* yr = wide + r * n_out + n0;
+      k.dequantize_rows(sums + r * n_out + n0, 1, width, x.params_.data() + r, w_scale.data() + n0,
+                        w_sum.data() + n0, bias != nullptr ? bias + n0 : nullptr, yr);
+      Epilogue part = epilogue;
+      if (part.residual != nullptr) part.residual += r * n_out + n0;
+      apply_epilogue(yr, 1, width, part, one);
+    }
+  });
+  if (codes != nullptr)
+    ROFORMER_CHECK(k.quantize_rows(wide, rows, n_out, codes->codes_.data(), codes->params_.data()),
+                   "packed matmul: the product's output holds a NaN or an infinity");
 }
 
 PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate,
@@ -488,8 +540,7 @@ void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, vo
     return;
   }
   try {
-    const auto s = shape(x.rows_, bias != nullptr, epilogue, bf16_out);
-    use_library_threads(ctx.threads);
+    const auto s = shape(x.rows_, bias != nullptr, epilogue, ctx, bf16_out);
     dnnl::stream stream(engine);
     const void* src_data = precision == MatmulPrecision::Bf16 ? static_cast<const void*>(x.bf16_.data())
                                                               : static_cast<const void*>(x.f32_);

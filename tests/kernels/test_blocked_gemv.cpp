@@ -1,7 +1,8 @@
 // Few-row products on blocked weights (the decoding step's): the layouts'
 // packers against the offsets they document, the plain loop against a
 // double-accumulated product on nn.Linear weights, the vector loops against
-// the plain one, and the threaded product's independence of the thread count.
+// the plain one, the int8 sums against exact ones, and the threaded
+// product's independence of the thread count.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -164,8 +165,69 @@ TEST(BlockedGemv, ThreadedProductIsIndependentOfTheThreadCount) {
                Error);
 }
 
-// oneDNN packs weights for its AVX-512 kernels (fp32; bf16 on AVX512-BF16)
-// in the layouts these loops read, and PackedMatmul recognises them from the
+// int8: the packer against the offsets the layout documents, and every loop
+// against exact sums on the weights as given (nn.Linear's layout): integer
+// sums, so equal, for every width, row count and range of panels.
+TEST(BlockedGemv, Int8SumsAreExactOnEveryLoop) {
+  std::vector<BlockedSumsKernel> loops{&blocked_sums_ref};
+  if (cpu_has_avx512_vnni()) loops.push_back(&blocked_sums_s8_avx512vnni);
+  EXPECT_EQ(blocked_sums_kernel(Isa::Scalar), &blocked_sums_ref);
+  if (isa_supported(Isa::Avx512)) {
+    EXPECT_EQ(blocked_sums_kernel(Isa::Avx512), loops.back());
+  }
+  EXPECT_THROW(blocked_gemv_kernel(BlockedLayout::S8x64x64, Isa::Scalar), Error);
+  uint32_t state = 12345;
+  auto next = [&state] {
+    state = state * 1664525u + 1013904223u;
+    return state >> 8;
+  };
+  for (const GemvShape& s : kGemvShapes) {
+    std::vector<int8_t> w(static_cast<std::size_t>(s.out * s.in));
+    // The extremes included: 255 * -127 and 255 * 127 summed over the depth.
+    for (auto& v : w) v = static_cast<int8_t>(static_cast<int>(next() % 255) - 127);
+    w[0] = 127;
+    w.back() = -127;
+    const auto packed = pack_blocked_s8(w.data(), s.out, s.in);
+    const int64_t padded_in = (s.in + 63) / 64 * 64, panels = (s.out + 63) / 64;
+    ASSERT_EQ(packed.size(), static_cast<std::size_t>(panels * 64 * padded_in));
+    const BlockedWeights view{BlockedLayout::S8x64x64, packed.data(), s.in, s.out, padded_in};
+    for (int64_t n = 0; n < s.out; ++n)
+      for (int64_t k = 0; k < s.in; ++k) {
+        const int64_t at = (n / 64) * padded_in * 64 + (k / 4) * 256 + (n % 64) * 4 + k % 4;
+        ASSERT_EQ(blocked_offset(view, k, n), at);
+        ASSERT_EQ(packed[static_cast<std::size_t>(at)], w[static_cast<std::size_t>(n * s.in + k)]);
+      }
+    for (int64_t rows = 1; rows <= kGemvMaxRows; ++rows) {
+      std::vector<uint8_t> x(static_cast<std::size_t>(rows * s.in));
+      for (auto& v : x) v = static_cast<uint8_t>(next() % 256);
+      x[0] = 255;
+      std::vector<int32_t> want(static_cast<std::size_t>(rows * s.out));
+      for (int64_t r = 0; r < rows; ++r)
+        for (int64_t n = 0; n < s.out; ++n) {
+          int32_t sum = 0;
+          for (int64_t k = 0; k < s.in; ++k)
+            sum += int32_t{x[static_cast<std::size_t>(r * s.in + k)]} * w[static_cast<std::size_t>(n * s.in + k)];
+          want[static_cast<std::size_t>(r * s.out + n)] = sum;
+        }
+      for (BlockedSumsKernel loop : loops) {
+        std::vector<int32_t> got(want.size(), -7);
+        loop(view, x.data(), rows, got.data(), 0, panels);
+        EXPECT_EQ(got, want) << s.out << "x" << s.in << " rows " << rows;
+        // The last panel alone: its columns and nothing else.
+        std::vector<int32_t> part(want.size(), -7);
+        loop(view, x.data(), rows, part.data(), panels - 1, panels);
+        for (int64_t r = 0; r < rows; ++r)
+          for (int64_t n = 0; n < s.out; ++n) {
+            const auto i = static_cast<std::size_t>(r * s.out + n);
+            ASSERT_EQ(part[i], n >= (panels - 1) * 64 ? want[i] : -7) << s.out << "x" << s.in << " " << r << " " << n;
+          }
+      }
+    }
+  }
+}
+
+// oneDNN packs weights for its AVX-512 kernels (fp32; bf16 on AVX512-BF16;
+// int8 on AVX512-VNNI) in the layouts these loops read, and PackedMatmul recognises them from the
 // descriptor: decoding takes this path. (On AMX, oneDNN may pick another bf16
 // layout; the products then stay oneDNN's.)
 TEST(BlockedGemv, PackedWeightsOnAvx512StreamThroughIt) {
@@ -177,8 +239,15 @@ TEST(BlockedGemv, PackedWeightsOnAvx512StreamThroughIt) {
   if (bf16.kernel_name() == "brg:avx512_core_bf16") {
     EXPECT_TRUE(bf16.streams_few_rows());
   }
+  // int8 on AVX512-VNNI: u8 activations, so oneDNN adds no compensation to the layout.
+  const PackedMatmul int8(w.data(), 200, 768, MatmulPrecision::Int8);
+  if (int8.kernel_name() == "brg:avx512_core_vnni") {
+    EXPECT_TRUE(int8.streams_few_rows());
+  }
   const PackedMatmul emulated(w.data(), 200, 768, MatmulPrecision::F32, true);
   EXPECT_FALSE(emulated.streams_few_rows());
+  const PackedMatmul emulated_int8(w.data(), 200, 768, MatmulPrecision::Int8, true);
+  EXPECT_FALSE(emulated_int8.streams_few_rows());
 }
 
 }  // namespace

@@ -267,10 +267,13 @@ TEST(PackedInput, Int8OutputFeedsTheNextProductBitForBit) {
     const PackedMatmul up(f.w_up.data(), f.kInner, f.kHidden, MatmulPrecision::Int8, emulate);
     const PackedMatmul down(f.w_down.data(), f.kHidden, f.kInner, MatmulPrecision::Int8, !emulate);
     ASSERT_TRUE(up.feeds(down));  // either path reads the other's codes
-    for (int threads : {1, 2}) {
-      f.run(up, down, ExecContext{threads});
-      EXPECT_EQ(f.got, f.want) << "emulate " << emulate << ", " << threads << " thread(s)";
-    }
+    // 3 rows: a decoding step's, through the streaming loop where it applies.
+    for (int64_t rows : {int64_t{3}, f.kRows})
+      for (int threads : {1, 2}) {
+        f.rows = rows;
+        f.run(up, down, ExecContext{threads});
+        EXPECT_EQ(f.got, f.want) << "emulate " << emulate << ", " << threads << " thread(s), rows " << rows;
+      }
   }
 }
 
