@@ -17,7 +17,14 @@ inline constexpr int64_t kActivationChunk = int64_t{1} << 14;
 template <class F>
 void for_each_chunk(int64_t n, int64_t chunk, const ExecContext& ctx, F f) {
   const int64_t chunks = (n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && chunks > 1) schedule(static)
+  // One thread runs the loop itself: an OpenMP region with a false `if`
+  // still sets up a team, which a decoding step's many small calls (the
+  // epilogue of every few-column slice) felt as several per cent.
+  if (ctx.threads <= 1 || chunks <= 1) {
+    for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
+    return;
+  }
+#pragma omp parallel for num_threads(ctx.threads) schedule(static)
   for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
 }
 
