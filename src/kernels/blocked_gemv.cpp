@@ -39,29 +39,32 @@ int64_t blocked_offset(const BlockedWeights& w, int64_t k, int64_t n) {
   return panel + (k / 4) * 4 * kGemvPanel + col * 4 + k % 4;
 }
 
-std::vector<float> pack_blocked_f32(const float* weight, int64_t out, int64_t in) {
-  const BlockedWeights w{BlockedLayout::F32x16x64, nullptr, in, out, padded(in, BlockedLayout::F32x16x64)};
-  std::vector<float> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0.0f);
+namespace {
+
+// weight (out, in) row-major into `layout`, each value through convert.
+template <class Packed, class Value, class Convert>
+std::vector<Packed> pack_blocked(BlockedLayout layout, const Value* weight, int64_t out, int64_t in, Convert convert) {
+  const BlockedWeights w{layout, nullptr, in, out, padded(in, layout)};
+  std::vector<Packed> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), Packed{0});
   for (int64_t n = 0; n < out; ++n)
-    for (int64_t k = 0; k < in; ++k) packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = weight[n * in + k];
+    for (int64_t k = 0; k < in; ++k)
+      packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = convert(weight[n * in + k]);
   return packed;
+}
+
+}  // namespace
+
+std::vector<float> pack_blocked_f32(const float* weight, int64_t out, int64_t in) {
+  return pack_blocked<float>(BlockedLayout::F32x16x64, weight, out, in, [](float v) { return v; });
 }
 
 std::vector<uint16_t> pack_blocked_bf16(const float* weight, int64_t out, int64_t in) {
-  const BlockedWeights w{BlockedLayout::Bf16x32x64, nullptr, in, out, padded(in, BlockedLayout::Bf16x32x64)};
-  std::vector<uint16_t> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0);
-  for (int64_t n = 0; n < out; ++n)
-    for (int64_t k = 0; k < in; ++k)
-      packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = f32_to_bf16(weight[n * in + k]).bits;
-  return packed;
+  return pack_blocked<uint16_t>(BlockedLayout::Bf16x32x64, weight, out, in,
+                                [](float v) { return f32_to_bf16(v).bits; });
 }
 
 std::vector<int8_t> pack_blocked_s8(const int8_t* weight, int64_t out, int64_t in) {
-  const BlockedWeights w{BlockedLayout::S8x64x64, nullptr, in, out, padded(in, BlockedLayout::S8x64x64)};
-  std::vector<int8_t> packed(static_cast<std::size_t>(panels_of(out) * kGemvPanel * w.padded_in), 0);
-  for (int64_t n = 0; n < out; ++n)
-    for (int64_t k = 0; k < in; ++k) packed[static_cast<std::size_t>(blocked_offset(w, k, n))] = weight[n * in + k];
-  return packed;
+  return pack_blocked<int8_t>(BlockedLayout::S8x64x64, weight, out, in, [](int8_t v) { return v; });
 }
 
 void blocked_gemv_ref(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y, int64_t p0,
