@@ -208,6 +208,14 @@ struct PackedMatmul::Impl {
   // among the threads, each rescaling the columns it summed.
   void forward_int8_few_rows(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
                              const ExecContext& ctx, const Epilogue& epilogue) const;
+  // Output panels [p0, p1) of a product of up to kGemvMaxRows rows through
+  // gemv's view, on the calling thread (one: ctx with one thread): fp32 and
+  // bf16 straight into y (no epilogue); int8 summed into sums (rows x out),
+  // then rescaled and finished into y.
+  void few_rows_panels(const PackedInput& x, const float* bias, float* y, int32_t* sums, int64_t p0, int64_t p1,
+                       const Epilogue& epilogue, const ExecContext& one) const;
+  // Whether products of x's rows stream the weights through gemv's view.
+  bool streams(const PackedInput& x) const;
   // The oneDNN product of prepared activations into dst (fp32 or bf16).
   void run_product(const PackedInput& x, const float* bias, void* dst, bool bf16_out, const ExecContext& ctx,
                    const Epilogue& epilogue) const;
@@ -306,33 +314,92 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   ROFORMER_CHECK(finite.load(), "packed matmul: the product's output holds a NaN or an infinity");
 }
 
+void PackedMatmul::Impl::few_rows_panels(const PackedInput& x, const float* bias, float* y, int32_t* sums, int64_t p0,
+                                         int64_t p1, const Epilogue& epilogue, const ExecContext& one) const {
+  const int64_t rows = x.rows_, n_out = out;
+  if (precision != MatmulPrecision::Int8) {
+    const void* src = precision == MatmulPrecision::Bf16 ? static_cast<const void*>(x.bf16_.data())
+                                                         : static_cast<const void*>(x.f32_);
+    ROFORMER_CHECK(!epilogue.activation && epilogue.residual == nullptr,
+                   "packed matmul: fp32 and bf16 panels take no epilogue");
+    blocked_gemv_kernel(gemv->layout, one.isa)(*gemv, src, rows, bias, y, p0, p1);
+    return;
+  }
+  blocked_sums_kernel(one.isa)(*gemv, x.codes_.data(), rows, sums, p0, p1);
+  const QuantKernels k = quant_kernels(one.isa);
+  const int64_t n0 = p0 * kGemvPanel, width = std::min(n_out, p1 * kGemvPanel) - n0;
+  for (int64_t r = 0; r < rows; ++r) {
+    float* yr = y + r * n_out + n0;
+    k.dequantize_rows(sums + r * n_out + n0, 1, width, x.params_.data() + r, w_scale.data() + n0, w_sum.data() + n0,
+                      bias != nullptr ? bias + n0 : nullptr, yr);
+    Epilogue part = epilogue;
+    if (part.residual != nullptr) part.residual += r * n_out + n0;
+    apply_epilogue(yr, 1, width, part, one);
+  }
+}
+
 void PackedMatmul::Impl::forward_int8_few_rows(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
                                               const ExecContext& ctx, const Epilogue& epilogue) const {
   const int64_t rows = x.rows_, n_out = out;
   int32_t* sums = int8_sums(static_cast<std::size_t>(rows * n_out)).data();
   // Quantizing for the next product takes whole rows: they wait in fp32 here.
   float* wide = y != nullptr ? y : int8_rows(static_cast<std::size_t>(rows * n_out));
-  const QuantKernels k = quant_kernels(ctx.isa);
-  const BlockedSumsKernel sum_panels = blocked_sums_kernel(ctx.isa);
   ExecContext one = ctx;
   one.threads = 1;
   // Each task rescales its own columns while their sums are in cache: with
   // one row, cutting by rows would leave the rescale on one thread.
-  for_each_chunk((n_out + kGemvPanel - 1) / kGemvPanel, kGemvPanelsPerTask, ctx, [&](int64_t p0, int64_t p1) {
-    sum_panels(*gemv, x.codes_.data(), rows, sums, p0, p1);
-    const int64_t n0 = p0 * kGemvPanel, width = std::min(n_out, p1 * kGemvPanel) - n0;
-    for (int64_t r = 0; r < rows; ++r) {
-      float* yr = wide + r * n_out + n0;
-      k.dequantize_rows(sums + r * n_out + n0, 1, width, x.params_.data() + r, w_scale.data() + n0,
-                        w_sum.data() + n0, bias != nullptr ? bias + n0 : nullptr, yr);
-      Epilogue part = epilogue;
-      if (part.residual != nullptr) part.residual += r * n_out + n0;
-      apply_epilogue(yr, 1, width, part, one);
+  for_each_chunk((n_out + kGemvPanel - 1) / kGemvPanel, kGemvPanelsPerTask, ctx,
+                 [&](int64_t p0, int64_t p1) { few_rows_panels(x, bias, wide, sums, p0, p1, epilogue, one); });
+  if (codes != nullptr)
+    ROFORMER_CHECK(quant_kernels(ctx.isa).quantize_rows(wide, rows, n_out, codes->codes_.data(), codes->params_.data()),
+                   "packed matmul: the product's output holds a NaN or an infinity");
+}
+
+bool PackedMatmul::Impl::streams(const PackedInput& x) const {
+  return gemv.has_value() && !emulated && panels == nullptr && x.rows_ >= 1 && x.rows_ <= kGemvMaxRows;
+}
+
+void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target> targets,
+                                    const ExecContext& ctx) {
+  bool together = !targets.empty();
+  for (const Target& t : targets)
+    together = together && t.matmul->impl_->streams(x) && t.matmul->precision() == targets[0].matmul->precision() &&
+               t.matmul->in_features() == x.features_;
+  if (!together) {
+    for (const Target& t : targets) t.matmul->forward(x, t.bias, t.y, ctx);
+    return;
+  }
+  const auto form = targets[0].matmul->precision() == MatmulPrecision::Int8   ? PackedInput::Form::Int8Codes
+                    : targets[0].matmul->precision() == MatmulPrecision::Bf16 ? PackedInput::Form::Bf16Values
+                                                                              : PackedInput::Form::F32Rows;
+  ROFORMER_CHECK(x.form_ == form && (form != PackedInput::Form::F32Rows || x.f32_ != nullptr),
+                 "packed matmul: the prepared activations do not suit these products");
+  // Tasks of kGemvPanelsPerTask panels, product after product, as each
+  // product alone would cut them: the same bits, with one fork and join.
+  constexpr std::size_t kMaxTargets = 8;
+  ROFORMER_CHECK(targets.size() <= kMaxTargets, "packed matmul: at most 8 products run together");
+  int64_t first_task[kMaxTargets + 1] = {0}, sums_at[kMaxTargets + 1] = {0};
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const int64_t panels = (targets[i].matmul->out_features() + kGemvPanel - 1) / kGemvPanel;
+    first_task[i + 1] = first_task[i] + (panels + kGemvPanelsPerTask - 1) / kGemvPanelsPerTask;
+    sums_at[i + 1] = sums_at[i] + x.rows_ * targets[i].matmul->out_features();
+  }
+  int32_t* sums = form == PackedInput::Form::Int8Codes
+                      ? int8_sums(static_cast<std::size_t>(sums_at[targets.size()])).data()
+                      : nullptr;
+  ExecContext one = ctx;
+  one.threads = 1;
+  for_each_chunk(first_task[targets.size()], 1, ctx, [&](int64_t t0, int64_t t1) {
+    for (int64_t task = t0; task < t1; ++task) {
+      std::size_t i = 0;
+      while (first_task[i + 1] <= task) ++i;
+      const Target& t = targets[i];
+      const Impl& m = *t.matmul->impl_;
+      const int64_t p0 = (task - first_task[i]) * kGemvPanelsPerTask;
+      const int64_t p1 = std::min((m.out + kGemvPanel - 1) / kGemvPanel, p0 + kGemvPanelsPerTask);
+      m.few_rows_panels(x, t.bias, t.y, sums != nullptr ? sums + sums_at[i] : nullptr, p0, p1, {}, one);
     }
   });
-  if (codes != nullptr)
-    ROFORMER_CHECK(k.quantize_rows(wide, rows, n_out, codes->codes_.data(), codes->params_.data()),
-                   "packed matmul: the product's output holds a NaN or an infinity");
 }
 
 PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulPrecision precision, bool emulate,

@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -96,6 +97,18 @@ class PackedMatmul {
   // The output stored prepared (see feeds()) into y. No residual in the epilogue.
   void forward(const PackedInput& x, const float* bias, PackedInput& y, const ExecContext& ctx,
                const Epilogue& epilogue = {}) const;
+
+  // Several products of the same prepared activations, each into its own
+  // fp32 rows with its bias and no epilogue (a layer's Q, K and V): the same
+  // bits as one forward after another. Where every one streams its weights
+  // (1 to kGemvMaxRows rows, a decoding step's), they share one parallel
+  // region: one fork and join instead of one per product. At most 8.
+  struct Target {
+    const PackedMatmul* matmul;
+    const float* bias;  // may be null
+    float* y;           // (rows, matmul->out_features())
+  };
+  static void forward_together(const PackedInput& x, std::span<const Target> targets, const ExecContext& ctx);
   // The weights as used (bf16 values widened back to fp32, int8 values times
   // their row's scale), (out, in).
   void unpack(float* weight) const;

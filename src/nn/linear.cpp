@@ -49,7 +49,11 @@ void forward_same_input(const float* x, int64_t rows, std::initializer_list<Proj
     prepared = &input;
   }
   ROFORMER_CHECK(prepared->rows() == rows, "projections: the prepared input has another row count");
-  for (const Projection& p : projections) p.layer.packed_for(ctx)->forward(*prepared, p.layer.bias_or_null(), p.y, ctx);
+  ROFORMER_CHECK(projections.size() <= 8, "projections: at most 8 share an input");
+  kernels::PackedMatmul::Target targets[8];
+  std::size_t n = 0;
+  for (const Projection& p : projections) targets[n++] = {p.layer.packed_for(ctx), p.layer.bias_or_null(), p.y};
+  kernels::PackedMatmul::forward_together(*prepared, std::span(targets, n), ctx);
 }
 
 void feed_forward(const Linear& up, const Linear& down, kernels::Activation act, const float* x, int64_t rows,

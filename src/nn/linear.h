@@ -48,6 +48,8 @@ bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx);
 // converted to bf16 or quantized once for all of them instead of once each.
 // `prepared`, if given, is x already prepared for the first layer's pack
 // (PackedMatmul::bf16_destination); it is used where the packs share it.
+// Products that stream their weights (a decoding step's few rows) then run
+// in one parallel region (PackedMatmul::forward_together).
 struct Projection {
   const Linear& layer;
   float* y;  // (rows, layer.out_features())

@@ -1,9 +1,11 @@
 // Products with packed weights, fp32 and bf16 (oneDNN, or the fallback path
 // on CPUs without native bf16), against double-accumulated references, with
-// and without the fused epilogue (activation, residual add).
+// and without the fused epilogue (activation, residual add); prepared inputs,
+// and products of one input run together.
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <memory>
 #include <vector>
 
 #include "kernels/epilogue_cases.h"
@@ -274,6 +276,69 @@ TEST(PackedInput, Int8OutputFeedsTheNextProductBitForBit) {
         f.run(up, down, ExecContext{threads});
         EXPECT_EQ(f.got, f.want) << "emulate " << emulate << ", " << threads << " thread(s), rows " << rows;
       }
+  }
+}
+
+// Products of one prepared input run together (a layer's Q, K and V) give
+// each product's own bits, whether they stream in one region (1-4 rows) or
+// run one after another (more rows, emulated packs, bf16 panels); every
+// precision, 1 and 2 threads, widths with partial panels and tasks.
+TEST(PackedMatmul, ProductsRunTogetherGiveEachProductsOwnBits) {
+  const int64_t in = 96;
+  const int64_t outs[] = {200, 64, 130};  // 4, 1 and 3 panels: a partial task, a whole one, a partial panel
+  std::vector<std::vector<float>> weights, biases;
+  for (int i = 0; i < 3; ++i) {
+    weights.push_back(random_floats(static_cast<std::size_t>(outs[i] * in), 91 + i));
+    biases.push_back(random_floats(static_cast<std::size_t>(outs[i]), 95 + i));
+  }
+  struct Case {
+    MatmulPrecision precision;
+    bool emulate;
+    Bf16Kernel kernel;
+  };
+  std::vector<Case> cases{{MatmulPrecision::F32, false, Bf16Kernel::Auto},
+                          {MatmulPrecision::Int8, false, Bf16Kernel::Auto},
+                          {MatmulPrecision::Int8, true, Bf16Kernel::Auto},
+                          {MatmulPrecision::Bf16, true, Bf16Kernel::Auto}};
+  for (Bf16Kernel k : bf16_kernels(in)) cases.push_back({MatmulPrecision::Bf16, false, k});
+  for (const Case& c : cases) {
+    std::vector<std::unique_ptr<PackedMatmul>> packs;
+    for (int i = 0; i < 3; ++i)
+      packs.push_back(std::make_unique<PackedMatmul>(weights[i].data(), outs[i], in, c.precision, c.emulate, c.kernel));
+    for (int64_t rows : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{6}})
+      for (int threads : {1, 2}) {
+        const ExecContext ctx{threads};
+        const auto x = random_floats(static_cast<std::size_t>(rows * in), 99);
+        PackedInput input;
+        packs[0]->prepare(x.data(), rows, input, ctx);
+        std::vector<std::vector<float>> want(3), got(3);
+        PackedMatmul::Target targets[3];
+        for (int i = 0; i < 3; ++i) {
+          want[i].assign(static_cast<std::size_t>(rows * outs[i]), 0.0f);
+          got[i].assign(want[i].size(), -7.0f);
+          packs[i]->forward(input, biases[i].data(), want[i].data(), ctx);
+          targets[i] = {packs[i].get(), i == 1 ? nullptr : biases[i].data(), got[i].data()};
+        }
+        // Without a bias, the middle product's own forward without one.
+        packs[1]->forward(input, nullptr, want[1].data(), ctx);
+        PackedMatmul::forward_together(input, targets, ctx);
+        for (int i = 0; i < 3; ++i)
+          EXPECT_EQ(got[i], want[i]) << packs[i]->kernel_name() << " emulate " << c.emulate << " product " << i
+                                     << " rows " << rows << " threads " << threads;
+      }
+  }
+  // More than 8 products, and activations prepared for another precision, are refused.
+  const PackedMatmul f32(weights[0].data(), outs[0], in, MatmulPrecision::F32);
+  const PackedMatmul int8(weights[0].data(), outs[0], in, MatmulPrecision::Int8);
+  const auto x = random_floats(static_cast<std::size_t>(in), 98);
+  std::vector<float> y(static_cast<std::size_t>(outs[0]));
+  PackedInput input;
+  int8.prepare(x.data(), 1, input, ExecContext{1});
+  std::vector<PackedMatmul::Target> nine(9, PackedMatmul::Target{&int8, nullptr, y.data()});
+  EXPECT_THROW(PackedMatmul::forward_together(input, nine, ExecContext{1}), Error);
+  if (f32.streams_few_rows()) {  // one product after another, fp32 reads the rows the codes came from
+    const PackedMatmul::Target wrong[1] = {{&f32, nullptr, y.data()}};
+    EXPECT_THROW(PackedMatmul::forward_together(input, wrong, ExecContext{1}), Error);
   }
 }
 
