@@ -361,6 +361,8 @@ bool PackedMatmul::Impl::streams(const PackedInput& x) const {
 
 void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target> targets,
                                     const ExecContext& ctx) {
+  constexpr std::size_t kMaxTargets = 8;
+  ROFORMER_CHECK(targets.size() <= kMaxTargets, "packed matmul: at most 8 products run together");
   bool together = !targets.empty();
   for (const Target& t : targets)
     together = together && t.matmul->impl_->streams(x) && t.matmul->precision() == targets[0].matmul->precision() &&
@@ -376,8 +378,6 @@ void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target
                  "packed matmul: the prepared activations do not suit these products");
   // Tasks of kGemvPanelsPerTask panels, product after product, as each
   // product alone would cut them: the same bits, with one fork and join.
-  constexpr std::size_t kMaxTargets = 8;
-  ROFORMER_CHECK(targets.size() <= kMaxTargets, "packed matmul: at most 8 products run together");
   int64_t first_task[kMaxTargets + 1] = {0}, sums_at[kMaxTargets + 1] = {0};
   for (std::size_t i = 0; i < targets.size(); ++i) {
     const int64_t panels = (targets[i].matmul->out_features() + kGemvPanel - 1) / kGemvPanel;

@@ -282,7 +282,8 @@ TEST(PackedInput, Int8OutputFeedsTheNextProductBitForBit) {
 // Products of one prepared input run together (a layer's Q, K and V) give
 // each product's own bits, whether they stream in one region (1-4 rows) or
 // run one after another (more rows, emulated packs, bf16 panels); every
-// precision, 1 and 2 threads, widths with partial panels and tasks.
+// precision, 1 and 2 threads, the vector and the plain loops, widths with
+// partial panels and tasks.
 TEST(PackedMatmul, ProductsRunTogetherGiveEachProductsOwnBits) {
   const int64_t in = 96;
   const int64_t outs[] = {200, 64, 130};  // 4, 1 and 3 panels: a partial task, a whole one, a partial panel
@@ -306,8 +307,8 @@ TEST(PackedMatmul, ProductsRunTogetherGiveEachProductsOwnBits) {
     for (int i = 0; i < 3; ++i)
       packs.push_back(std::make_unique<PackedMatmul>(weights[i].data(), outs[i], in, c.precision, c.emulate, c.kernel));
     for (int64_t rows : {int64_t{1}, int64_t{3}, int64_t{4}, int64_t{6}})
-      for (int threads : {1, 2}) {
-        const ExecContext ctx{threads};
+      for (const ExecContext& ctx : {ExecContext{1}, ExecContext{2}, ExecContext{2, Isa::Scalar}}) {
+        const int threads = ctx.threads;
         const auto x = random_floats(static_cast<std::size_t>(rows * in), 99);
         PackedInput input;
         packs[0]->prepare(x.data(), rows, input, ctx);
@@ -324,7 +325,7 @@ TEST(PackedMatmul, ProductsRunTogetherGiveEachProductsOwnBits) {
         PackedMatmul::forward_together(input, targets, ctx);
         for (int i = 0; i < 3; ++i)
           EXPECT_EQ(got[i], want[i]) << packs[i]->kernel_name() << " emulate " << c.emulate << " product " << i
-                                     << " rows " << rows << " threads " << threads;
+                                     << " rows " << rows << " threads " << threads << " " << isa_name(ctx.isa);
       }
   }
   // More than 8 products, and activations prepared for another precision, are refused.
