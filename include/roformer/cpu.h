@@ -43,8 +43,9 @@ GemmBackend default_gemm_backend();
 // was chosen, for ExecContext::bf16_products. Throws Error otherwise.
 bool parse_product_precision(std::string_view name);
 // "fp32", "bf16 (native)", or "bf16 (emulated: ...)" where the CPU or isa
-// has no native bf16 products, for logs.
-std::string product_precision_label(bool bf16_products, Isa isa);
+// has no native bf16 products, for logs; with bf16 products and
+// bf16_attention false, ", attention products in fp32" follows.
+std::string product_precision_label(bool bf16_products, Isa isa, bool bf16_attention = true);
 
 struct ExecContext {
   int threads = 1;

@@ -94,9 +94,11 @@ bool parse_product_precision(std::string_view name) {
   throw Error("unknown product precision '" + std::string(name) + "' (expected fp32 or bf16)");
 }
 
-std::string product_precision_label(bool bf16_products, Isa isa) {
+std::string product_precision_label(bool bf16_products, Isa isa, bool bf16_attention) {
   if (!bf16_products) return "fp32";
-  return isa == Isa::Avx512 && cpu_has_avx512_bf16() ? "bf16 (native)" : "bf16 (emulated: rounded operands, fp32 products)";
+  std::string label = isa == Isa::Avx512 && cpu_has_avx512_bf16() ? "bf16 (native)"
+                                                                   : "bf16 (emulated: rounded operands, fp32 products)";
+  return bf16_attention ? label : label + ", attention products in fp32";
 }
 
 }  // namespace roformer

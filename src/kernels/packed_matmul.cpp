@@ -212,8 +212,15 @@ struct PackedMatmul::Impl {
   // gemv's view, on the calling thread (one: ctx with one thread): fp32 and
   // bf16 straight into y (no epilogue); int8 summed into sums (rows x out),
   // then rescaled and finished into y.
-  void few_rows_panels(const PackedInput& x, const float* bias, float* y, int32_t* sums, int64_t p0, int64_t p1,
-                       const Epilogue& epilogue, const ExecContext& one) const;
+  struct PanelLoops {
+    BlockedGemvKernel gemv = nullptr;  // fp32 and bf16
+    BlockedSumsKernel sums = nullptr;  // int8, then the rescale's
+    QuantKernels quant{};
+  };
+  // The loops for this product's layout under ctx.isa, looked up once per product.
+  PanelLoops panel_loops(const ExecContext& ctx) const;
+  void few_rows_panels(const PanelLoops& loops, const PackedInput& x, const float* bias, float* y, int32_t* sums,
+                       int64_t p0, int64_t p1, const Epilogue& epilogue, const ExecContext& one) const;
   // Whether products of x's rows stream the weights through gemv's view.
   bool streams(const PackedInput& x) const;
   // The oneDNN product of prepared activations into dst (fp32 or bf16).
@@ -253,6 +260,10 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
 
 void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
                                       const ExecContext& ctx, const Epilogue& epilogue) const {
+  if (streams(x)) {
+    forward_int8_few_rows(x, bias, y, codes, ctx, epilogue);
+    return;
+  }
   const int64_t rows = x.rows_;
   const uint8_t* qx = x.codes_.data();
   const RowQuant* params = x.params_.data();
@@ -261,11 +272,6 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   int32_t* sums = int8_sums(static_cast<std::size_t>(std::min(rows, int8_block_rows(n_out)) * n_out)).data();
   const QuantKernels k = quant_kernels(ctx.isa);
   std::atomic<bool> finite{true};
-
-  if (gemv && rows <= kGemvMaxRows) {
-    forward_int8_few_rows(x, bias, y, codes, ctx, epilogue);
-    return;
-  }
 
   // Row blocks: the int32 sums of one block stay in cache from the product to
   // the rescale and epilogue, which run on each chunk of rows while it is hot.
@@ -314,19 +320,31 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
   ROFORMER_CHECK(finite.load(), "packed matmul: the product's output holds a NaN or an infinity");
 }
 
-void PackedMatmul::Impl::few_rows_panels(const PackedInput& x, const float* bias, float* y, int32_t* sums, int64_t p0,
-                                         int64_t p1, const Epilogue& epilogue, const ExecContext& one) const {
+PackedMatmul::Impl::PanelLoops PackedMatmul::Impl::panel_loops(const ExecContext& ctx) const {
+  PanelLoops loops;
+  if (precision == MatmulPrecision::Int8) {
+    loops.sums = blocked_sums_kernel(ctx.isa);
+    loops.quant = quant_kernels(ctx.isa);
+  } else {
+    loops.gemv = blocked_gemv_kernel(gemv->layout, ctx.isa);
+  }
+  return loops;
+}
+
+void PackedMatmul::Impl::few_rows_panels(const PanelLoops& loops, const PackedInput& x, const float* bias, float* y,
+                                         int32_t* sums, int64_t p0, int64_t p1, const Epilogue& epilogue,
+                                         const ExecContext& one) const {
   const int64_t rows = x.rows_, n_out = out;
   if (precision != MatmulPrecision::Int8) {
     const void* src = precision == MatmulPrecision::Bf16 ? static_cast<const void*>(x.bf16_.data())
                                                          : static_cast<const void*>(x.f32_);
     ROFORMER_CHECK(!epilogue.activation && epilogue.residual == nullptr,
                    "packed matmul: fp32 and bf16 panels take no epilogue");
-    blocked_gemv_kernel(gemv->layout, one.isa)(*gemv, src, rows, bias, y, p0, p1);
+    loops.gemv(*gemv, src, rows, bias, y, p0, p1);
     return;
   }
-  blocked_sums_kernel(one.isa)(*gemv, x.codes_.data(), rows, sums, p0, p1);
-  const QuantKernels k = quant_kernels(one.isa);
+  loops.sums(*gemv, x.codes_.data(), rows, sums, p0, p1);
+  const QuantKernels& k = loops.quant;
   const int64_t n0 = p0 * kGemvPanel, width = std::min(n_out, p1 * kGemvPanel) - n0;
   for (int64_t r = 0; r < rows; ++r) {
     float* yr = y + r * n_out + n0;
@@ -346,12 +364,13 @@ void PackedMatmul::Impl::forward_int8_few_rows(const PackedInput& x, const float
   float* wide = y != nullptr ? y : int8_rows(static_cast<std::size_t>(rows * n_out));
   ExecContext one = ctx;
   one.threads = 1;
+  const PanelLoops loops = panel_loops(ctx);
   // Each task rescales its own columns while their sums are in cache: with
   // one row, cutting by rows would leave the rescale on one thread.
   for_each_chunk((n_out + kGemvPanel - 1) / kGemvPanel, kGemvPanelsPerTask, ctx,
-                 [&](int64_t p0, int64_t p1) { few_rows_panels(x, bias, wide, sums, p0, p1, epilogue, one); });
+                 [&](int64_t p0, int64_t p1) { few_rows_panels(loops, x, bias, wide, sums, p0, p1, epilogue, one); });
   if (codes != nullptr)
-    ROFORMER_CHECK(quant_kernels(ctx.isa).quantize_rows(wide, rows, n_out, codes->codes_.data(), codes->params_.data()),
+    ROFORMER_CHECK(loops.quant.quantize_rows(wide, rows, n_out, codes->codes_.data(), codes->params_.data()),
                    "packed matmul: the product's output holds a NaN or an infinity");
 }
 
@@ -389,6 +408,8 @@ void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target
                       : nullptr;
   ExecContext one = ctx;
   one.threads = 1;
+  // One layout and isa for all: the loops of the first serve every product.
+  const Impl::PanelLoops loops = targets[0].matmul->impl_->panel_loops(ctx);
   for_each_chunk(first_task[targets.size()], 1, ctx, [&](int64_t t0, int64_t t1) {
     for (int64_t task = t0; task < t1; ++task) {
       std::size_t i = 0;
@@ -397,7 +418,7 @@ void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target
       const Impl& m = *t.matmul->impl_;
       const int64_t p0 = (task - first_task[i]) * kGemvPanelsPerTask;
       const int64_t p1 = std::min((m.out + kGemvPanel - 1) / kGemvPanel, p0 + kGemvPanelsPerTask);
-      m.few_rows_panels(x, t.bias, t.y, sums != nullptr ? sums + sums_at[i] : nullptr, p0, p1, {}, one);
+      m.few_rows_panels(loops, x, t.bias, t.y, sums != nullptr ? sums + sums_at[i] : nullptr, p0, p1, {}, one);
     }
   });
 }
@@ -594,7 +615,7 @@ void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, vo
                     bf16_out ? static_cast<uint16_t*>(dst_data) : nullptr, ctx);
     return;
   }
-  if (gemv && x.rows_ <= kGemvMaxRows) {
+  if (streams(x)) {
     thread_local std::vector<float> wide;  // the fp32 output on its way to bf16
     const std::size_t n = static_cast<std::size_t>(x.rows_ * out);
     if (bf16_out && wide.size() < n) wide.resize(n);

@@ -40,8 +40,8 @@ using nlohmann::json;
   X(model_dir) X(task) X(train_file) X(valid_file) X(train_split) X(valid_split) X(text_field) X(label_field) \
   X(tokens_field) X(tags_field) X(entities_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
   X(doc_stride) X(qa_scoring) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
-  X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(precision) X(fp32_attention) X(log_every) X(eval_batch_size)         \
-  X(out_dir)
+  X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(precision) X(fp32_attention) X(log_every)     \
+  X(eval_batch_size) X(out_dir)
 
 namespace {
 
@@ -352,8 +352,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   log("fine-tuning " + std::string(task_name(task)) + " for " + std::to_string(o.epochs) + " epochs (" +
       std::to_string(total) + " steps of " + std::to_string(per_step) + " examples); " + std::to_string(ctx.threads) +
       " thread(s), " + std::string(isa_name(ctx.isa)) + " kernels, " + std::string(gemm_backend_name(ctx.gemm)) +
-      " products in " + product_precision_label(ctx.bf16_products, ctx.isa) +
-      (ctx.bf16_products && o.fp32_attention ? ", attention products in fp32" : ""));
+      " products in " + product_precision_label(ctx.bf16_products, ctx.isa, ctx.bf16_attention));
 
   EpochIterator order(static_cast<int64_t>(data.train().size()), o.seed);
   std::vector<int64_t> picks(static_cast<std::size_t>(o.batch_size)), indices(picks.size());

@@ -261,8 +261,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
       std::to_string(parameter_count) + " parameters; " + std::to_string(o.steps) + " steps of " +
       std::to_string(o.batch_size * o.accumulation) + " x " + std::to_string(o.seq_len) + " tokens; " +
       std::to_string(ctx.threads) + " thread(s), " + std::string(isa_name(ctx.isa)) + " kernels, " +
-      std::string(gemm_backend_name(ctx.gemm)) + " products in " + product_precision_label(ctx.bf16_products, ctx.isa) +
-      (ctx.bf16_products && o.fp32_attention ? ", attention products in fp32" : ""));
+      std::string(gemm_backend_name(ctx.gemm)) + " products in " +
+      product_precision_label(ctx.bf16_products, ctx.isa, ctx.bf16_attention));
 
   auto save = [&](const std::string& name) {
     const fs::path dir = out / name, tmp = out / (name + ".tmp");
