@@ -44,6 +44,10 @@ float* int8_rows(std::size_t n) {
   return rows.data();
 }
 
+// Rows rounded and multiplied at a time by emulated bf16 products: a few MB
+// of rounded activations, enough rows for the GEMM to run at full speed.
+constexpr int64_t kEmulatedRowBlock = 256;
+
 constexpr int64_t kInt8RowChunk = 16;  // rows per task of the quantize and rescale passes
 
 // Rows per product call on the int8 path: about 1 MB of int32 sums, so the
@@ -566,15 +570,25 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, co
     ROFORMER_CHECK(x.form_ == PackedInput::Form::Bf16Values, "packed matmul: bf16 products need bf16-prepared activations");
   }
   if (m.emulated) {
-    const float* a = x.f32_;
     if (m.precision == MatmulPrecision::Bf16) {
+      // The activations rounded a block of rows at a time, so the rounded
+      // copy stays small at any batch size.
       thread_local std::vector<float> rounded;
-      const std::size_t n = static_cast<std::size_t>(rows * m.in);
+      const int64_t block = std::min(rows, kEmulatedRowBlock);
+      const auto n = static_cast<std::size_t>(block * m.in);
       if (rounded.size() < n) rounded.resize(n);
-      for (std::size_t i = 0; i < n; ++i) rounded[i] = round_bf16(x.f32_[i]);
-      a = rounded.data();
+      for (int64_t r0 = 0; r0 < rows; r0 += block) {
+        const int64_t count = std::min(block, rows - r0);
+        const float* src = x.f32_ + r0 * m.in;
+        float* dst = rounded.data();
+        for_each_chunk(count * m.in, kActivationChunk, ctx, [&](int64_t b, int64_t e) {
+          for (int64_t i = b; i < e; ++i) dst[i] = round_bf16(src[i]);
+        });
+        gemm_bias(false, true, count, m.out, m.in, dst, m.in, m.plain.data(), m.in, bias, y + r0 * m.out, m.out, ctx);
+      }
+    } else {
+      gemm_bias(false, true, rows, m.out, m.in, x.f32_, m.in, m.plain.data(), m.in, bias, y, m.out, ctx);
     }
-    gemm_bias(false, true, rows, m.out, m.in, a, m.in, m.plain.data(), m.in, bias, y, m.out, ctx);
     apply_epilogue(y, rows, m.out, epilogue, ctx);
     return;
   }
