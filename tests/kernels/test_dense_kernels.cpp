@@ -17,10 +17,12 @@ namespace {
 using roformer::testing::max_abs_diff;
 using roformer::testing::random_floats;
 
+// M = 1 is a decoding step's row (OpenBLAS: a matrix-vector product).
 TEST(Gemm, BlasEqualsReferenceForAllTransposesAndStrides) {
+  for (int64_t M : {int64_t{37}, int64_t{1}})
   for (bool ta : {false, true}) {
     for (bool tb : {false, true}) {
-      const int64_t M = 37, N = 19, K = 53, pad = 3;
+      const int64_t N = 19, K = 53, pad = 3;
       const int64_t lda = (ta ? M : K) + pad, ldb = (tb ? K : N) + pad, ldc = N + pad;
       auto A = random_floats(static_cast<std::size_t>((ta ? K : M) * lda), 1);
       auto B = random_floats(static_cast<std::size_t>((tb ? N : K) * ldb), 2);
@@ -31,11 +33,19 @@ TEST(Gemm, BlasEqualsReferenceForAllTransposesAndStrides) {
           gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, fast.data(), ldc,
                ExecContext{threads, Isa::Avx2, backend});
           gemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.25f, ref.data(), ldc);
-          EXPECT_LE(max_abs_diff(fast, ref), 2e-5) << "ta=" << ta << " tb=" << tb << " threads=" << threads
-                                                   << " gemm=" << gemm_backend_name(backend);
+          EXPECT_LE(max_abs_diff(fast, ref), 2e-5) << "M=" << M << " ta=" << ta << " tb=" << tb
+                                                   << " threads=" << threads << " gemm=" << gemm_backend_name(backend);
           // Padding columns are never written.
           for (int64_t i = 0; i < M; ++i)
             for (int64_t j = N; j < ldc; ++j) EXPECT_EQ(fast[i * ldc + j], C0[i * ldc + j]);
+          // beta = 0 never reads C: NaN there does not reach the result.
+          std::vector<float> nan_c(C0.size(), std::nanf("")), zero_ref(C0.size(), 0.0f);
+          gemm(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.0f, nan_c.data(), ldc,
+               ExecContext{threads, Isa::Avx2, backend});
+          gemm_ref(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, 0.0f, zero_ref.data(), ldc);
+          for (int64_t i = 0; i < M; ++i)
+            for (int64_t j = 0; j < N; ++j)
+              ASSERT_NEAR(nan_c[i * ldc + j], zero_ref[i * ldc + j], 2e-5) << "M=" << M << " beta=0";
         }
     }
   }
