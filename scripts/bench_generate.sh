@@ -2,7 +2,7 @@
 # Generation benchmark: greedy decoding with a causal RoFormer and a KV cache
 # (base shape: vocab 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for
 # roformer.cpp (fp32, bf16 products, and int8 products where the CPU has int8
-# dot products) against PyTorch 1.13 (Debian's python3-torch, on OpenBLAS) and
+# dot products or AVX2) against PyTorch 1.13 (Debian's python3-torch, on OpenBLAS) and
 # ONNX Runtime (npm onnxruntime-node, CPU, on PyTorch's ONNX export of one
 # decoding step with the cache as inputs and outputs) on the same weights and
 # prompt, alternating in one run: the prompt's forward
@@ -45,7 +45,8 @@ bandwidth() {
 }
 
 has_int8=no
-if grep -qw -E "avx512_vnni|avx_vnni" /proc/cpuinfo; then has_int8=yes; fi
+# int8 dot products (VNNI), or AVX2's 16-bit pair products (kernels/int8_sums.h).
+if grep -qw -E "avx512_vnni|avx_vnni|avx2" /proc/cpuinfo; then has_int8=yes; fi
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 bandwidth 1
 for p in $PROMPTS; do

@@ -147,7 +147,7 @@ class RoFormerModel {
   // Dynamic int8 quantization for inference: the same products with weights
   // quantized to int8 per output row (once) and activations to uint8 per token
   // (on every call), multiplied into exact int32 sums on AVX512-VNNI or
-  // AVX-VNNI (plain integer loops elsewhere) and rescaled to fp32 before the
+  // AVX-VNNI (AVX2 16-bit pair products elsewhere) and rescaled to fp32 before the
   // bias, activation and residual. As with bf16, the attention products run
   // in bf16 where the CPU has AVX512-BF16; everything else stays fp32.
   void set_int8_matmuls(bool on);

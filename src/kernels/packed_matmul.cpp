@@ -15,6 +15,7 @@
 #include "kernels/bf16_panels.h"
 #include "kernels/blocked_gemv.h"
 #include "kernels/gemm.h"
+#include "kernels/int8_sums.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
 #include "roformer/dtype.h"
@@ -257,7 +258,7 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   } catch (const dnnl::error&) {
     emulated = true;
     packed = memory();
-    kernel = "emulated: int8 sums in plain loops";
+    kernel = "emulated: int8 sums in our own loops (AVX2 where the CPU has it)";
     plain_q = std::move(q);
   }
 }
@@ -286,16 +287,10 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
     const int64_t nb = std::min(block, rows - r0);
     const uint8_t* qb = qx + r0 * n_in;
     if (emulated) {
-      const int8_t* w = plain_q.data();
-      for_each_chunk(nb, kInt8RowChunk, ctx, [&](int64_t b, int64_t e) {
-        for (int64_t r = b; r < e; ++r)
-          for (int64_t o = 0; o < n_out; ++o) {
-            const uint8_t* a = qb + r * n_in;
-            const int8_t* wr = w + o * n_in;
-            int32_t sum = 0;
-            for (int64_t i = 0; i < n_in; ++i) sum += static_cast<int32_t>(a[i]) * static_cast<int32_t>(wr[i]);
-            sums[r * n_out + o] = sum;
-          }
+      // Split by output rows: a decoding step's single row still uses every thread.
+      const Int8SumsKernel sums_of = int8_sums_kernel(ctx.isa);
+      for_each_chunk(n_out, kInt8SumsColumns, ctx, [&](int64_t o0, int64_t o1) {
+        sums_of(qb, nb, n_in, plain_q.data(), n_out, o0, o1, sums);
       });
     } else {
       try {

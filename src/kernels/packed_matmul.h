@@ -118,11 +118,13 @@ class PackedMatmul {
   // same numbers up to accumulation order, at fp32 speed.
   static bool native_bf16();
   // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
-  // Without them int8 is emulated: the same int32 sums from plain loops, so
-  // the same numbers, far slower.
+  // Without them int8 is emulated: the same int32 sums from our own loops
+  // (kernels/int8_sums.h; AVX2 16-bit pair products where the CPU has them),
+  // so the same numbers: 2-3x fp32's speed for a decoding step on an AVX2
+  // core, about fp32's for longer inputs.
   static bool native_int8();
   // Whether the fallback path runs: the weights (rounded for bf16) kept plain
-  // and multiplied by kernels::gemm (int8: by plain integer loops), the
+  // and multiplied by kernels::gemm (int8: by kernels/int8_sums.h), the
   // epilogue applied after.
   bool emulated() const;
   // Whether a native bf16 product runs on our AVX512-BF16 panels.
