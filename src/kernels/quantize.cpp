@@ -77,6 +77,7 @@ QuantKernels quant_kernels(Isa isa) {
   ROFORMER_CHECK(isa_supported(isa),
                  "quantize: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
   if (isa == Isa::Avx512) return {quantize_rows_avx512, dequantize_rows_avx512};
+  if (isa == Isa::Avx2) return {quantize_rows_avx2, dequantize_rows_avx2};
   return {quantize_rows_ref, dequantize_rows_ref};
 }
 

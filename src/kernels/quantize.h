@@ -51,9 +51,12 @@ void dequantize_rows_ref(const int32_t* acc, int64_t rows, int64_t cols, const R
 bool quantize_rows_avx512(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params);
 void dequantize_rows_avx512(const int32_t* acc, int64_t rows, int64_t cols, const RowQuant* params,
                             const float* w_scale, const int32_t* w_sum, const float* bias, float* y);
+bool quantize_rows_avx2(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params);
+void dequantize_rows_avx2(const int32_t* acc, int64_t rows, int64_t cols, const RowQuant* params,
+                          const float* w_scale, const int32_t* w_sum, const float* bias, float* y);
 
-// The set for isa (AVX2 and Scalar take the plain loops); throws Error when
-// this CPU lacks isa.
+// The set for isa (Scalar takes the plain loops); throws Error when this CPU
+// lacks isa.
 QuantKernels quant_kernels(Isa isa);
 
 }  // namespace roformer::kernels

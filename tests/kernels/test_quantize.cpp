@@ -103,20 +103,33 @@ TEST(Quantize, WeightsAreSymmetricPerRow) {
   EXPECT_THROW(quantize_weights_s8(w.data(), out, in, q.data(), scale.data()), Error);
 }
 
-TEST(Quantize, Avx512EqualsPlainLoopsBitForBit) {
-  if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "no AVX-512 on this CPU";
-  for (int64_t cols : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{17}, int64_t{40}, int64_t{768}}) {
+// The vector sets this CPU can run (AVX2, AVX-512), each against the plain loops.
+std::vector<Isa> vector_isas() {
+  std::vector<Isa> isas;
+  for (Isa isa : {Isa::Avx2, Isa::Avx512})
+    if (isa_supported(isa)) isas.push_back(isa);
+  return isas;
+}
+
+TEST(Quantize, VectorLoopsEqualPlainLoopsBitForBit) {
+  if (vector_isas().empty()) GTEST_SKIP() << "neither AVX2 nor AVX-512 on this CPU";
+  EXPECT_EQ(quant_kernels(Isa::Scalar).quantize_rows, &quantize_rows_ref);
+  for (Isa isa : vector_isas())
+  for (int64_t cols : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{9}, int64_t{15}, int64_t{16}, int64_t{17},
+                       int64_t{40}, int64_t{768}}) {
+    const QuantKernels k = quant_kernels(isa);
+    EXPECT_NE(k.quantize_rows, &quantize_rows_ref) << isa_name(isa);
     const int64_t rows = 13;
     const auto x = awkward_rows(rows, cols, static_cast<uint32_t>(cols));
     std::vector<uint8_t> qa(x.size()), qb(x.size());
     std::vector<RowQuant> pa(rows), pb(rows);
     ASSERT_TRUE(quantize_rows_ref(x.data(), rows, cols, qa.data(), pa.data()));
-    ASSERT_TRUE(quantize_rows_avx512(x.data(), rows, cols, qb.data(), pb.data()));
+    ASSERT_TRUE(k.quantize_rows(x.data(), rows, cols, qb.data(), pb.data()));
     for (int64_t r = 0; r < rows; ++r) {
-      ASSERT_EQ(pa[r].scale, pb[r].scale) << cols << " " << r;
-      ASSERT_EQ(pa[r].zero, pb[r].zero) << cols << " " << r;
+      ASSERT_EQ(pa[r].scale, pb[r].scale) << isa_name(isa) << " " << cols << " " << r;
+      ASSERT_EQ(pa[r].zero, pb[r].zero) << isa_name(isa) << " " << cols << " " << r;
     }
-    ASSERT_EQ(qa, qb) << cols;
+    ASSERT_EQ(qa, qb) << isa_name(isa) << " " << cols;
 
     // The rescale, with and without bias, on sums of either sign.
     const int64_t out = cols;
@@ -128,8 +141,8 @@ TEST(Quantize, Avx512EqualsPlainLoopsBitForBit) {
     for (const float* b : {static_cast<const float*>(nullptr), bias.data()}) {
       std::vector<float> ya(acc.size(), -1.0f), yb(acc.size(), -2.0f);
       dequantize_rows_ref(acc.data(), rows, out, pa.data(), w_scale.data(), w_sum.data(), b, ya.data());
-      dequantize_rows_avx512(acc.data(), rows, out, pa.data(), w_scale.data(), w_sum.data(), b, yb.data());
-      ASSERT_EQ(ya, yb) << cols << (b != nullptr ? " with bias" : " without bias");
+      k.dequantize_rows(acc.data(), rows, out, pa.data(), w_scale.data(), w_sum.data(), b, yb.data());
+      ASSERT_EQ(ya, yb) << isa_name(isa) << " " << cols << (b != nullptr ? " with bias" : " without bias");
     }
   }
 }
@@ -143,9 +156,8 @@ TEST(Quantize, NonFiniteActivationsAreReported) {
     std::vector<uint8_t> q(x.size());
     std::vector<RowQuant> p(rows);
     EXPECT_FALSE(quantize_rows_ref(x.data(), rows, cols, q.data(), p.data()));
-    if (isa_supported(Isa::Avx512)) {
-      EXPECT_FALSE(quantize_rows_avx512(x.data(), rows, cols, q.data(), p.data()));
-    }
+    for (Isa isa : vector_isas())
+      EXPECT_FALSE(quant_kernels(isa).quantize_rows(x.data(), rows, cols, q.data(), p.data())) << isa_name(isa);
   }
 }
 
