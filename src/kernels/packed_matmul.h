@@ -114,8 +114,10 @@ class PackedMatmul {
   void unpack(float* weight) const;
 
   // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
-  // them bf16 is emulated (bf16-rounded operands through the fp32 GEMM): the
-  // same numbers up to accumulation order, at fp32 speed.
+  // them bf16 is emulated (kernels/bf16_rows.h): the weights kept as bf16,
+  // widened to fp32 as products read them, the activations rounded to bf16;
+  // the same numbers up to accumulation order, in half of fp32's memory, a
+  // decoding step about twice fp32's speed, longer inputs at fp32's.
   static bool native_bf16();
   // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
   // Without them int8 is emulated: the same int32 sums from our own loops
@@ -123,9 +125,9 @@ class PackedMatmul {
   // so the same numbers: 2-3x fp32's speed for a decoding step on an AVX2
   // core, about fp32's for longer inputs.
   static bool native_int8();
-  // Whether the fallback path runs: the weights (rounded for bf16) kept plain
-  // and multiplied by kernels::gemm (int8: by kernels/int8_sums.h), the
-  // epilogue applied after.
+  // Whether the fallback path runs: the weights kept plain (bf16 for bf16)
+  // and multiplied by kernels::gemm (a few bf16 rows: by kernels/bf16_rows.h;
+  // int8: by kernels/int8_sums.h), the epilogue applied after.
   bool emulated() const;
   // Whether a native bf16 product runs on our AVX512-BF16 panels.
   bool bf16_panels() const;

@@ -80,6 +80,23 @@ TEST(PackedMatmulBf16, EqualsReferenceOnRoundedInputs) {
   }
 }
 
+TEST(PackedMatmulBf16, EmulatedProductOfLargeWeightsEqualsReference) {
+  // More than 16 MB of weights once widened to fp32: longer inputs take them
+  // in pieces, each piece's output columns with their part of the bias.
+  const int64_t out = 5600, in = 768;
+  auto w = random_floats(static_cast<std::size_t>(out * in), 41);
+  auto bias = random_floats(static_cast<std::size_t>(out), 42);
+  const PackedMatmul m(w.data(), out, in, MatmulPrecision::Bf16, true);
+  ASSERT_TRUE(m.emulated());
+  for (int64_t rows : {int64_t{3}, int64_t{9}}) {
+    auto x = random_floats(static_cast<std::size_t>(rows * in), 43);
+    std::vector<float> want(static_cast<std::size_t>(rows * out)), got(want.size(), -7.0f);
+    gemm_bf16_ref(x.data(), rows, w.data(), out, in, bias.data(), want.data());
+    m.forward(x.data(), rows, bias.data(), got.data(), ExecContext{2});
+    EXPECT_LE(max_scaled_diff(got, want), 2e-5) << "rows=" << rows;
+  }
+}
+
 TEST(PackedMatmulBf16, IsCloseToFp32AsBf16RoundingPredicts) {
   // bf16 keeps 8 significant bits: each product carries a relative error of
   // about 2^-8, and over K random-sign terms the sum's error grows like sqrt(K).
