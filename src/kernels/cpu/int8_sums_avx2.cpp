@@ -35,13 +35,34 @@ void group_sums(const int16_t* a, int64_t steps, int64_t in, const int8_t* w, in
   alignas(16) int8_t tail[kStep];
   for (int64_t o = o0; o < o1; ++o) {
     const int8_t* row = w + o * in;
-    __m256i acc[R];
-    for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_si256();
-    for (int64_t s = 0; s < full; ++s) {
+    // One or two rows: two sets of sums, four steps (a cache line of
+    // weights) a pass; a step a pass spent as many instructions on the loop
+    // as on the sums. More rows have enough sums a step (and no registers
+    // for a second set). The sums are exact, so their order does not matter.
+    __m256i acc[R], acc2[R];
+    for (int r = 0; r < R; ++r) acc[r] = acc2[r] = _mm256_setzero_si256();
+    int64_t s = 0;
+    for (; R <= 2 && s + 4 <= full; s += 4) {
+      const int8_t* wp = row + s * kStep;
+      const int16_t* ap = a + s * kStep;
+#pragma GCC unroll 4
+      for (int u = 0; u < 4; u += 2) {
+        const __m256i w0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp + u * kStep)));
+        const __m256i w1 =
+            _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(wp + (u + 1) * kStep)));
+#pragma GCC unroll 4
+        for (int r = 0; r < R; ++r) {
+          acc[r] = add_products(acc[r], w0, ap + r * stride + u * kStep);
+          acc2[r] = add_products(acc2[r], w1, ap + r * stride + (u + 1) * kStep);
+        }
+      }
+    }
+    for (; s < full; ++s) {
       const __m256i wv = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(row + s * kStep)));
 #pragma GCC unroll 4
       for (int r = 0; r < R; ++r) acc[r] = add_products(acc[r], wv, a + r * stride + s * kStep);
     }
+    for (int r = 0; r < R; ++r) acc[r] = _mm256_add_epi32(acc[r], acc2[r]);
     if (full < steps) {  // the last codes, padded with zeros on both sides
       std::memset(tail, 0, sizeof(tail));
       std::memcpy(tail, row + full * kStep, static_cast<std::size_t>(in - full * kStep));
