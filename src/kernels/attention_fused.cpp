@@ -245,7 +245,15 @@ bool bf16_kv_cache_pays(const FusedAttention& a, const ExecContext& ctx) {
   // materialised on fp32 keys.
   FusedAttention many = a;
   many.q_len = kBf16MinQueries;
-  return ctx.isa != Isa::Scalar && bf16_tiles(many, ctx, false);
+  return ctx.isa != Isa::Scalar && (bf16_tiles(many, ctx, false) || bf16_kv_rounded_by_caller(a, ctx));
+}
+
+bool bf16_kv_rounded_by_caller(const FusedAttention& a, const ExecContext& ctx) {
+  return a.bf16_products && ctx.isa != Isa::Scalar && !(ctx.isa == Isa::Avx512 && cpu_has_avx512_bf16());
+}
+
+bool bf16_kv_wants_floats(const FusedAttention& a, const ExecContext& ctx) {
+  return a.q_len > kDecodeMaxQueries && !bf16_tiles(a, ctx, true);
 }
 
 int64_t attention_forward_scratch(const FusedAttention& a, const ExecContext& ctx) {

@@ -73,10 +73,24 @@ void attention_forward_fused(const FusedAttention& a, const float* q, const floa
                              float* lse, float* scratch, const ExecContext& ctx, uint16_t* out_bf16 = nullptr);
 
 // Whether a KV cache for attention like a (with a.bf16_products asked) pays
-// to hold K and V as bf16: its queries' products would round them to bf16
-// (uses_bf16_products, whatever the number of queries), and a decoding step
-// then reads half the bytes.
+// to hold K and V as bf16, so that a decoding step reads half the bytes:
+// where its queries' products would round them to bf16 (uses_bf16_products,
+// whatever the number of queries), and where no bf16 products exist at all
+// and the caller rounds K and V itself (bf16_kv_rounded_by_caller).
 bool bf16_kv_cache_pays(const FusedAttention& a, const ExecContext& ctx);
+
+// Whether a layer with reduced-precision products (a.bf16_products) rounds
+// its K and V to bf16 values itself before the attention: on CPUs (or isa)
+// without the bf16 products (no AVX512-BF16), which run every attention
+// product in fp32; the Scalar reference excepted. K and V are then what a
+// bf16 KV cache holds, with or without one.
+bool bf16_kv_rounded_by_caller(const FusedAttention& a, const ExecContext& ctx);
+
+// Whether attention_forward_fused_bf16_kv would run a's queries through the
+// decoding path only for want of bf16 products (more than kDecodeMaxQueries
+// queries, none of the bf16 tiles): a caller that widens K and V to floats
+// instead gets the fp32 tiles, as a forward without the cache does.
+bool bf16_kv_wants_floats(const FusedAttention& a, const ExecContext& ctx);
 
 // The same with K and V as bf16 bits (a bf16 KV cache), laid out as the
 // floats would be. The result is the one attention_forward_fused gives for

@@ -206,11 +206,21 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   // int8's, and at T = 512 they make an int8 forward about 17 % faster.
   const bool bf16_products = query.packed != nullptr && query.packed->precision() != kernels::MatmulPrecision::F32;
   const bool fused = probs == nullptr && use_fused(ctx);
-  std::vector<float> cached_k, cached_v;  // a bf16 cache as floats, for the materialised path
+  if (cache != nullptr) past = cache->length;
+  kernels::FusedAttention want = fused_shape(B, T, NH, D, past + T, past, 0, nullptr, false);
+  want.bf16_products = bf16_products;
+  // Without bf16 attention products on this CPU, a reduced-precision layer
+  // rounds K and V to bf16 values itself: what its bf16 KV cache holds, so a
+  // prompt through the cache gives what it gives without one.
+  if (fused && kernels::bf16_kv_rounded_by_caller(want, ctx)) {
+    kernels::round_to_bf16_values(k.data(), rows * H, ctx);
+    kernels::round_to_bf16_values(v.data(), rows * H, ctx);
+  }
+  // A bf16 cache as floats: for the materialised path, and for a prompt
+  // whose queries the bf16 K and V would send down the decoding path.
+  thread_local std::vector<float> cached_k, cached_v;
+  bool bf16_kv = false;
   if (cache != nullptr) {
-    past = cache->length;
-    kernels::FusedAttention want = fused_shape(B, T, NH, D, past + T, past, 0, nullptr, false);
-    want.bf16_products = bf16_products;
     cache->reserve_more(B, H, T, kernels::bf16_kv_cache_pays(want, ctx));
     for (int64_t b = 0; b < B; ++b) cache->store(b, k.data() + b * T * H, v.data() + b * T * H, T, ctx);
     cache->length = past + T;
@@ -219,18 +229,19 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     if (!cache->bf16_storage) {
       keys = cache->keys.data();
       vals = cache->values.data();
-    } else if (!fused) {
+    } else if (!fused || kernels::bf16_kv_wants_floats(want, ctx)) {
       cache->to_floats(cached_k, cached_v);
       keys = cached_k.data();
       vals = cached_v.data();
       kv_row_stride = Tk * H;
+    } else {
+      bf16_kv = true;
     }
   }
   ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == Tk,
         "attention: the mask covers " + std::to_string(mask.key_len) + " keys but there are " + std::to_string(Tk));
 
   if (fused) {
-    const bool bf16_kv = cache != nullptr && cache->bf16_storage;
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
     fa.bf16_products = bf16_products;
     // Reused by the next forward on this thread: inference allocates nothing once warm.

@@ -605,17 +605,32 @@ TEST(AttentionFusedBf16, RunsOnlyWhereItPays) {
   EXPECT_FALSE(uses_bf16_products(p.a, ExecContext{1, Isa::Avx2})) << "no bf16 dot product in AVX2";
   p.a.q_len = kBf16MinQueries - 1;
   EXPECT_FALSE(uses_bf16_products(p.a, scalar)) << "too few queries";
-  // A bf16 KV cache: wherever the bf16 tiles run natively, whatever the query count.
+  // A bf16 KV cache: wherever the bf16 tiles run natively, whatever the
+  // query count, and wherever no bf16 tiles exist (the caller rounds K and V).
   p.a.q_len = 1;
-  EXPECT_EQ(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512}), cpu_has_avx512_bf16());
+  const ExecContext avx512{1, Isa::Avx512}, avx2{1, Isa::Avx2};
+  EXPECT_TRUE(bf16_kv_cache_pays(p.a, avx512));
+  EXPECT_NE(bf16_kv_rounded_by_caller(p.a, avx512), cpu_has_avx512_bf16());
   EXPECT_FALSE(bf16_kv_cache_pays(p.a, scalar)) << "the reference path reads fp32 keys";
-  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx2}));
+  EXPECT_FALSE(bf16_kv_rounded_by_caller(p.a, scalar));
+  EXPECT_TRUE(bf16_kv_cache_pays(p.a, avx2));
+  EXPECT_TRUE(bf16_kv_rounded_by_caller(p.a, avx2)) << "no bf16 dot product in AVX2";
   p.a.bf16_products = false;
-  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512})) << "not asked for";
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, avx512)) << "not asked for";
+  EXPECT_FALSE(bf16_kv_cache_pays(p.a, avx2)) << "not asked for";
+  EXPECT_FALSE(bf16_kv_rounded_by_caller(p.a, avx2)) << "not asked for";
   p.a.bf16_products = true;
   p.a.head_dim = 48;
-  EXPECT_FALSE(bf16_kv_cache_pays(p.a, ExecContext{1, Isa::Avx512})) << "head size not a multiple of 32";
+  // No bf16 tiles for that head size: a CPU with them keeps fp32 keys.
+  EXPECT_EQ(bf16_kv_cache_pays(p.a, avx512), !cpu_has_avx512_bf16()) << "head size not a multiple of 32";
   p.a.head_dim = 64;
+  // A prompt on a bf16 cache takes the fp32 tiles on widened keys where no
+  // bf16 tile would take it; up to kDecodeMaxQueries queries decode.
+  p.a.q_len = kDecodeMaxQueries + 1;
+  EXPECT_TRUE(bf16_kv_wants_floats(p.a, avx2));
+  EXPECT_EQ(bf16_kv_wants_floats(p.a, avx512), !cpu_has_avx512_bf16());
+  p.a.q_len = kDecodeMaxQueries;
+  EXPECT_FALSE(bf16_kv_wants_floats(p.a, avx2));
   p.a.q_len = kBf16MinQueries - 1;
   // head_dim 48 or 80: the fp32 products, bit for bit.
   for (int64_t D : {48, 80}) {

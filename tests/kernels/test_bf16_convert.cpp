@@ -112,5 +112,21 @@ TEST(Bf16Convert, ThreadedConversionEqualsThePlainLoop) {
   }
 }
 
+TEST(Bf16Convert, RoundingInPlaceKeepsTheConvertedValues) {
+  const std::size_t n = 40001;  // several chunks and a ragged end
+  const auto x = awkward_values(n, 11);
+  std::vector<uint16_t> bits(n);
+  convert_to_bf16_ref(x.data(), static_cast<int64_t>(n), bits.data());
+  for (int threads : {1, 2}) {
+    std::vector<float> got = x;
+    round_to_bf16_values(got.data(), static_cast<int64_t>(n), ExecContext{threads});
+    for (std::size_t i = 0; i < n; ++i) {
+      uint32_t u = 0;
+      std::memcpy(&u, &got[i], sizeof(u));
+      ASSERT_EQ(u, static_cast<uint32_t>(bits[i]) << 16) << i << ", " << threads << " thread(s)";
+    }
+  }
+}
+
 }  // namespace
 }  // namespace roformer::kernels
