@@ -23,10 +23,10 @@ int64_t offset(int64_t padded_in, int64_t o, int64_t k) {
 
 int64_t bf16_rows_padded_in(int64_t in) { return (in + kLanes - 1) / kLanes * kLanes; }
 
-std::vector<uint16_t> pack_bf16_rows(const float* weight, int64_t out, int64_t in) {
+HugePageVector<uint16_t> pack_bf16_rows(const float* weight, int64_t out, int64_t in) {
   const int64_t padded_in = bf16_rows_padded_in(in);
   const int64_t groups = (out + kBf16RowsGroup - 1) / kBf16RowsGroup;
-  std::vector<uint16_t> packed(static_cast<std::size_t>(groups * kBf16RowsGroup * padded_in), 0);
+  HugePageVector<uint16_t> packed(static_cast<std::size_t>(groups * kBf16RowsGroup * padded_in), 0);
   for (int64_t o = 0; o < out; ++o)
     for (int64_t k = 0; k < in; ++k)
       packed[static_cast<std::size_t>(offset(padded_in, o, k))] = f32_to_bf16(weight[o * in + k]).bits;

@@ -22,8 +22,8 @@
 // multiply-adds from zero; then the lanes are added as
 // ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)), and the bias last.
 #include <cstdint>
-#include <vector>
 
+#include "kernels/huge_pages.h"
 #include "roformer/cpu.h"
 
 namespace roformer::kernels {
@@ -37,8 +37,9 @@ inline constexpr int64_t kBf16RowsMaxRows = 4;
 inline constexpr int64_t kBf16RowsPerTask = 64;
 
 int64_t bf16_rows_padded_in(int64_t in);
-// weight (out, in) fp32 row-major, rounded to nearest even, in the layout.
-std::vector<uint16_t> pack_bf16_rows(const float* weight, int64_t out, int64_t in);
+// weight (out, in) fp32 row-major, rounded to nearest even, in the layout
+// (in huge pages where it is large: streamed once per decoding step).
+HugePageVector<uint16_t> pack_bf16_rows(const float* weight, int64_t out, int64_t in);
 
 // y[r][o] = sum_k x[r][k] * w(o, k) (+ bias[o]) for the output rows [o0, o1)
 // and every row r < rows of x (rows, in); w in the layout; y is (rows, out);

@@ -16,6 +16,7 @@
 #include "kernels/bf16_rows.h"
 #include "kernels/blocked_gemv.h"
 #include "kernels/gemm.h"
+#include "kernels/huge_pages.h"
 #include "kernels/int8_sums.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
@@ -134,7 +135,7 @@ struct PackedMatmul::Impl {
   // rounding the activations the same way.
   bool emulated = false;
   std::vector<float> plain;        // (out, in)
-  std::vector<uint16_t> plain_bf16;  // bf16 bits in bf16_rows' layout
+  HugePageVector<uint16_t> plain_bf16;  // bf16 bits in bf16_rows' layout
   // Native bf16 on our dot-product kernel instead of oneDNN.
   std::unique_ptr<Bf16Panels> panels;
   // The packed weights as blocked_gemv (int8: blocked_sums) reads them, where
@@ -146,7 +147,7 @@ struct PackedMatmul::Impl {
   // fallback the quantized weights kept plain, (out, in).
   std::vector<float> w_scale;
   std::vector<int32_t> w_sum;
-  std::vector<int8_t> plain_q;
+  HugePageVector<int8_t> plain_q;
 
   Dt src_type() const { return precision == MatmulPrecision::Bf16 ? Dt::bf16 : Dt::f32; }
 
@@ -270,7 +271,7 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
     emulated = true;
     packed = memory();
     kernel = "emulated: int8 sums in our own loops (AVX2 where the CPU has it)";
-    plain_q = std::move(q);
+    plain_q.assign(q.begin(), q.end());
   }
 }
 

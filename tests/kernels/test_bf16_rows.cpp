@@ -22,7 +22,7 @@ namespace {
 
 struct Operands {
   std::vector<float> x, bias, weight;  // weight (out, in) fp32
-  std::vector<uint16_t> w;             // packed
+  HugePageVector<uint16_t> w;          // packed
 };
 
 Operands random_operands(int64_t rows, int64_t out, int64_t in, uint32_t seed) {
@@ -47,7 +47,7 @@ TEST(Bf16Rows, PackingFollowsTheLayoutWithZeroPadding) {
   ASSERT_EQ(bf16_rows_padded_in(16), 16);
   std::vector<float> weight(static_cast<std::size_t>(out * in));
   for (std::size_t i = 0; i < weight.size(); ++i) weight[i] = 1.0f + static_cast<float>(i) / 256.0f;
-  const std::vector<uint16_t> packed = pack_bf16_rows(weight.data(), out, in);
+  const HugePageVector<uint16_t> packed = pack_bf16_rows(weight.data(), out, in);
   ASSERT_EQ(packed.size(), static_cast<std::size_t>(2 * 8 * padded_in));  // two groups of eight rows
   std::vector<bool> seen(packed.size(), false);
   for (int64_t o = 0; o < out; ++o)
@@ -63,7 +63,7 @@ TEST(Bf16Rows, PackingFollowsTheLayoutWithZeroPadding) {
   }
   // Rounded to nearest even: 1 + half an ulp goes down, the odd one up.
   const float halfway[2] = {1.0f + std::ldexp(1.0f, -8), bf16_to_f32(bf16{0x3f81}) + std::ldexp(1.0f, -8)};
-  const std::vector<uint16_t> ties = pack_bf16_rows(halfway, 1, 2);
+  const HugePageVector<uint16_t> ties = pack_bf16_rows(halfway, 1, 2);
   EXPECT_EQ(ties[0], 0x3f80);
   EXPECT_EQ(ties[1], 0x3f82);
 }
