@@ -30,9 +30,9 @@ void convert_to_bf16(const float* x, int64_t n, uint16_t* y, const ExecContext& 
   for_each_chunk(n, kConvertChunk, ctx, [&](int64_t b, int64_t e) { kernel(x + b, e - b, y + b); });
 }
 
-void round_to_bf16_values(float* x, int64_t n, const ExecContext& ctx) {
+void round_to_bf16_values(const float* x, int64_t n, float* y, const ExecContext& ctx) {
   for_each_chunk(n, kConvertChunk, ctx, [&](int64_t b, int64_t e) {
-    for (int64_t i = b; i < e; ++i) x[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    for (int64_t i = b; i < e; ++i) y[i] = bf16_to_f32(f32_to_bf16(x[i]));
   });
 }
 

@@ -20,8 +20,8 @@ Bf16ConvertKernel bf16_convert_kernel(Isa isa);
 // All of x (n values) with ctx.isa's loop, in fixed chunks over ctx.threads.
 void convert_to_bf16(const float* x, int64_t n, uint16_t* y, const ExecContext& ctx);
 
-// x[i] = the fp32 value of f32_to_bf16(x[i]), in place, in fixed chunks over
-// ctx.threads: values a bf16 copy of x would hold, kept as floats.
-void round_to_bf16_values(float* x, int64_t n, const ExecContext& ctx);
+// y[i] = the fp32 value of f32_to_bf16(x[i]) (y may be x), in fixed chunks
+// over ctx.threads: values a bf16 copy of x would hold, kept as floats.
+void round_to_bf16_values(const float* x, int64_t n, float* y, const ExecContext& ctx);
 
 }  // namespace roformer::kernels

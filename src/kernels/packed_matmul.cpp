@@ -248,7 +248,7 @@ struct PackedMatmul::Impl {
 void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   ROFORMER_CHECK(in <= kMaxInt8Depth, "packed matmul: int8 products take at most " + std::to_string(kMaxInt8Depth) +
                                           " input features, not " + std::to_string(in));
-  std::vector<int8_t> q(static_cast<std::size_t>(out * in));
+  HugePageVector<int8_t> q(static_cast<std::size_t>(out * in));  // kept as it is by the fallback
   w_scale.resize(static_cast<std::size_t>(out));
   quantize_weights_s8(weight, out, in, q.data(), w_scale.data());
   w_sum.assign(static_cast<std::size_t>(out), 0);
@@ -271,7 +271,7 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
     emulated = true;
     packed = memory();
     kernel = "emulated: int8 sums in our own loops (AVX2 where the CPU has it)";
-    plain_q.assign(q.begin(), q.end());
+    plain_q = std::move(q);
   }
 }
 
@@ -395,12 +395,7 @@ void PackedMatmul::Impl::forward_emulated_bf16(const float* x, int64_t rows, con
   const int64_t block = std::min(rows, kEmulatedRowBlock);
   if (rounded.size() < static_cast<std::size_t>(block * in)) rounded.resize(static_cast<std::size_t>(block * in));
   float* const dst = rounded.data();
-  auto round_rows = [&](int64_t r0, int64_t count) {
-    const float* src = x + r0 * in;
-    for_each_chunk(count * in, kActivationChunk, ctx, [&](int64_t b, int64_t e) {
-      for (int64_t i = b; i < e; ++i) dst[i] = round_bf16(src[i]);
-    });
-  };
+  auto round_rows = [&](int64_t r0, int64_t count) { round_to_bf16_values(x + r0 * in, count * in, dst, ctx); };
   const uint16_t* w = plain_bf16.data();
   if (rows <= kBf16RowsMaxRows) {  // a decoding step: stream the bf16 weights once
     round_rows(0, rows);

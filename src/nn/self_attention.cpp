@@ -213,8 +213,8 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   // rounds K and V to bf16 values itself: what its bf16 KV cache holds, so a
   // prompt through the cache gives what it gives without one.
   if (fused && kernels::bf16_kv_rounded_by_caller(want, ctx)) {
-    kernels::round_to_bf16_values(k.data(), rows * H, ctx);
-    kernels::round_to_bf16_values(v.data(), rows * H, ctx);
+    kernels::round_to_bf16_values(k.data(), rows * H, k.data(), ctx);
+    kernels::round_to_bf16_values(v.data(), rows * H, v.data(), ctx);
   }
   // A bf16 cache as floats: for the materialised path, and for a prompt
   // whose queries the bf16 K and V would send down the decoding path.

@@ -112,18 +112,21 @@ TEST(Bf16Convert, ThreadedConversionEqualsThePlainLoop) {
   }
 }
 
-TEST(Bf16Convert, RoundingInPlaceKeepsTheConvertedValues) {
+TEST(Bf16Convert, RoundingToBf16ValuesKeepsTheConvertedValues) {
   const std::size_t n = 40001;  // several chunks and a ragged end
   const auto x = awkward_values(n, 11);
   std::vector<uint16_t> bits(n);
   convert_to_bf16_ref(x.data(), static_cast<int64_t>(n), bits.data());
   for (int threads : {1, 2}) {
-    std::vector<float> got = x;
-    round_to_bf16_values(got.data(), static_cast<int64_t>(n), ExecContext{threads});
+    std::vector<float> in_place = x, copy(n, -1.0f);
+    round_to_bf16_values(in_place.data(), static_cast<int64_t>(n), in_place.data(), ExecContext{threads});
+    round_to_bf16_values(x.data(), static_cast<int64_t>(n), copy.data(), ExecContext{threads});
     for (std::size_t i = 0; i < n; ++i) {
-      uint32_t u = 0;
-      std::memcpy(&u, &got[i], sizeof(u));
+      uint32_t u = 0, c = 0;
+      std::memcpy(&u, &in_place[i], sizeof(u));
+      std::memcpy(&c, &copy[i], sizeof(c));
       ASSERT_EQ(u, static_cast<uint32_t>(bits[i]) << 16) << i << ", " << threads << " thread(s)";
+      ASSERT_EQ(c, u) << i << ", " << threads << " thread(s)";
     }
   }
 }
