@@ -7,7 +7,7 @@
 //
 //   bench_generate --dump DIR [--shape small|base] [--seed N]
 //   bench_generate --model DIR [--prompt T] [--new N] [--threads N] [--dtype D]
-//                  [--warmup N] [--reps N] [--json] [--save-logits FILE] [--compare FILE]
+//                  [--warmup N] [--reps N] [--plain] [--json] [--save-logits FILE] [--compare FILE]
 //   bench_generate --bandwidth --model DIR [--threads N] [--json]
 //
 // A decoding step reads every weight matrix once for a single token, so its
@@ -47,7 +47,7 @@ struct Options {
   int64_t prompt = 128, new_tokens = 64;
   int threads = 1, warmup = 1, reps = 3;
   uint64_t seed = 1234;
-  bool json = false, bandwidth = false;
+  bool json = false, bandwidth = false, plain = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -76,6 +76,7 @@ Options parse(int argc, char** argv) {
   app.add_option("--reps", o.reps, "timed generations")->check(CLI::Range(1, 1 << 30))->capture_default_str();
   app.add_option("--save-logits", o.save_logits, "write the prompt's last logits to FILE (safetensors)");
   app.add_option("--compare", o.compare, "report the largest difference from the logits in FILE");
+  app.add_flag("--plain", o.plain, "fp32 products on the unpacked weights (no packing at load time)");
   app.add_flag("--json", o.json, "print one JSON object instead of text");
   app.add_flag("--bandwidth", o.bandwidth, "time a summing pass over a buffer the size of --model's fp32 weights");
   try {
@@ -198,6 +199,7 @@ int run_generation(const Options& o) {
   LoadOptions load;
   load.bf16_matmuls = o.dtype == "bf16";
   load.int8_matmuls = o.dtype == "int8";
+  load.packed_matmuls = !o.plain;
   const RoFormerModel model = RoFormerModel::from_pretrained(o.model, load);
   if (model.task() != Task::CausalLM) throw Error(o.model + " does not hold a causal LM (write one with --dump)");
   const Timings t = time_generation(model, o);
@@ -214,7 +216,8 @@ int run_generation(const Options& o) {
   const double prefill = bench::median(t.prefill), step = bench::median(t.steps);
   const double bytes = step_weight_bytes(model.config(), o.dtype);
   const double cache_bytes = step_cache_bytes(model.config(), o.prompt, o.new_tokens, t.cache);
-  const std::string name = o.dtype == "f32" ? "roformer.cpp" : "roformer.cpp " + o.dtype;
+  std::string name = o.dtype == "f32" ? "roformer.cpp" : "roformer.cpp " + o.dtype;
+  if (o.plain && o.dtype == "f32") name += " unpacked";
   if (o.json)
     std::printf(
         "{\"impl\": \"%s\", \"dtype\": \"%s\", \"prompt\": %lld, \"new_tokens\": %lld, \"threads\": %d, \"reps\": %d, "

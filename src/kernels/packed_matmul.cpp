@@ -15,6 +15,7 @@
 #include "kernels/bf16_panels.h"
 #include "kernels/bf16_rows.h"
 #include "kernels/blocked_gemv.h"
+#include "kernels/f32_panels.h"
 #include "kernels/gemm.h"
 #include "kernels/huge_pages.h"
 #include "kernels/int8_sums.h"
@@ -138,6 +139,9 @@ struct PackedMatmul::Impl {
   HugePageVector<uint16_t> plain_bf16;  // bf16 bits in bf16_rows' layout
   // Native bf16 on our dot-product kernel instead of oneDNN.
   std::unique_ptr<Bf16Panels> panels;
+  // fp32 on our AVX2 panels (kernels/f32_panels.h) instead of oneDNN, where
+  // oneDNN has no packed fp32 kernels; empty otherwise.
+  HugePageVector<float> f32_panels;
   // The packed weights as blocked_gemv (int8: blocked_sums) reads them, where
   // it can: products of up to kGemvMaxRows rows (a decoding step's) then
   // stream them itself.
@@ -482,6 +486,11 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
     m.pack_int8(weight, emulate);
     return;
   }
+  if (precision == MatmulPrecision::F32 && !emulate && own_f32_panels()) {
+    m.f32_panels = pack_f32_panels(weight, out, in);
+    m.kernel = "roformer:avx2_f32_panels";
+    return;
+  }
   if (precision == MatmulPrecision::Bf16 && !emulate) {
     const bool possible = cpu_has_avx512_bf16() && in % 2 == 0;
     ROFORMER_CHECK(bf16_kernel != Bf16Kernel::Panels || possible,
@@ -530,6 +539,10 @@ std::string PackedMatmul::kernel_name() const { return impl_->kernel; }
 bool PackedMatmul::emulated() const { return impl_->emulated; }
 bool PackedMatmul::bf16_panels() const { return impl_->panels != nullptr; }
 bool PackedMatmul::streams_few_rows() const { return impl_->gemv.has_value(); }
+
+bool PackedMatmul::own_f32_panels() { return isa_supported(Isa::Avx2) && !isa_supported(Isa::Avx512); }
+
+bool PackedMatmul::uses_f32_panels() const { return !impl_->f32_panels.empty(); }
 
 bool PackedMatmul::native_bf16() {
   const auto isa = dnnl::get_effective_cpu_isa();
@@ -614,6 +627,11 @@ void PackedMatmul::forward(const PackedInput& x, const float* bias, float* y, co
     ROFORMER_CHECK(x.f32_ != nullptr, "packed matmul: this product needs the activations' fp32 rows");
   } else {
     ROFORMER_CHECK(x.form_ == PackedInput::Form::Bf16Values, "packed matmul: bf16 products need bf16-prepared activations");
+  }
+  if (!m.f32_panels.empty()) {
+    f32_panels_forward(x.f32_, rows, m.in, m.f32_panels.data(), m.out, bias, y, ctx);
+    apply_epilogue(y, rows, m.out, epilogue, ctx);
+    return;
   }
   if (m.emulated) {
     if (m.precision == MatmulPrecision::Bf16) {
@@ -718,6 +736,10 @@ void PackedMatmul::unpack(float* weight) const {
   }
   if (m.panels) {
     m.panels->unpack(weight);
+    return;
+  }
+  if (!m.f32_panels.empty()) {
+    unpack_f32_panels(m.f32_panels.data(), m.out, m.in, weight);
     return;
   }
   const memory::desc plain({m.in, m.out}, Dt::f32, Tag::ba);

@@ -4,6 +4,8 @@
 // layout when the model is loaded, so a forward skips the per-call packing a
 // plain sgemm does, and the bias, activation and residual add run on the
 // product's output tile while it is in cache instead of in passes of their own.
+// fp32 on CPUs without AVX-512 packs into our own AVX2 panels instead
+// (kernels/f32_panels.h; the epilogue there runs in passes after the product).
 // bf16 products accumulate in fp32 on AVX512-BF16 dot products or AMX tiles
 // when the CPU has them (oneDNN picks at run time). int8 products quantize the
 // weights per output row once and the activations per row on every call
@@ -113,6 +115,13 @@ class PackedMatmul {
   // their row's scale), (out, in).
   void unpack(float* weight) const;
 
+  // Whether fp32 weights are packed into our own AVX2 panels
+  // (kernels/f32_panels.h): on CPUs with AVX2 and FMA but no AVX-512, where
+  // oneDNN has no packed fp32 kernels and OpenBLAS repacks the weights on
+  // every call. Elsewhere fp32 packs into oneDNN's blocked layout.
+  static bool own_f32_panels();
+  // Whether this product's fp32 weights are in our panels.
+  bool uses_f32_panels() const;
   // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
   // them bf16 is emulated (kernels/bf16_rows.h): the weights kept as bf16,
   // widened to fp32 as products read them, the activations rounded to bf16;

@@ -2,6 +2,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "kernels/packed_matmul.h"
 #include "models/encoder.h"
 #include "models/heads.h"
 #include "models/model_impl.h"
@@ -58,13 +59,14 @@ Tensor cache_to_bhsd(const nn::LayerKvCache& c, bool values, int64_t heads) {
 }
 
 // The products' weights as LoadOptions ask: bf16, or fp32 packed where
-// oneDNN is this CPU's default GEMM library (elsewhere packing buys nothing
-// the default context would use).
+// oneDNN is this CPU's default GEMM library or our own AVX2 panels take its
+// place (elsewhere packing buys nothing the default context would use).
 void apply_precision(RoFormerModel& model, const LoadOptions& options) {
   ROFORMER_CHECK(!(options.bf16_matmuls && options.int8_matmuls), "load options: pick bf16 or int8 products, not both");
   if (options.bf16_matmuls) model.set_bf16_matmuls(true, options.bf16_kernel);
   else if (options.int8_matmuls) model.set_int8_matmuls(true);
-  else if (options.packed_matmuls && default_gemm_backend() == GemmBackend::OneDnn) model.set_packed_matmuls(true);
+  else if (options.packed_matmuls &&
+           (default_gemm_backend() == GemmBackend::OneDnn || kernels::PackedMatmul::own_f32_panels())) model.set_packed_matmuls(true);
 }
 
 }  // namespace

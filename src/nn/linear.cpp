@@ -10,8 +10,10 @@ namespace roformer::nn {
 
 bool uses_packed(const kernels::PackedMatmul* packed, const ExecContext& ctx) {
   if (packed == nullptr) return false;
+  // fp32 packed by oneDNN runs where oneDNN is the context's library; in our
+  // own panels, under either library (the panels replace both).
   return packed->precision() != kernels::MatmulPrecision::F32 ||
-         (ctx.gemm == GemmBackend::OneDnn && ctx.isa != Isa::Scalar);
+         (ctx.isa != Isa::Scalar && (ctx.gemm == GemmBackend::OneDnn || packed->uses_f32_panels()));
 }
 
 const kernels::PackedMatmul* Linear::packed_for(const ExecContext& ctx) const {

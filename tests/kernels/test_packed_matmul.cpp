@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/epilogue_cases.h"
+#include "kernels/f32_panels.h"
 #include "kernels/gemm.h"
 #include "kernels/packed_matmul.h"
 #include "roformer/dtype.h"
@@ -142,6 +143,8 @@ TEST(PackedMatmulF32, EqualsReference) {
     for (bool emulate : {false, true}) {
       const PackedMatmul m(w.data(), c.out, c.in, MatmulPrecision::F32, emulate);
       EXPECT_EQ(m.emulated(), emulate) << m.kernel_name();
+      EXPECT_EQ(m.uses_f32_panels(), !emulate && PackedMatmul::own_f32_panels()) << m.kernel_name();
+      const HugePageVector<float> panels = pack_f32_panels(w.data(), c.out, c.in);
       std::vector<float> back(w.size());
       m.unpack(back.data());
       EXPECT_EQ(back, w);
@@ -159,6 +162,12 @@ TEST(PackedMatmulF32, EqualsReference) {
             EXPECT_LE(max_scaled_diff(got, want), 2e-6)
                 << "out=" << c.out << " in=" << c.in << " rows=" << rows << " bias=" << with_bias
                 << " threads=" << threads << " " << m.kernel_name();
+            if (m.uses_f32_panels()) {  // our panels: exactly their plain loop's chain of sums
+              std::vector<float> chain(want.size());
+              f32_panels_product_ref(x.data(), rows, c.in, panels.data(), c.out, with_bias ? bias.data() : nullptr,
+                                     chain.data(), 0, f32_panels_padded_out(c.out) / kF32PanelWidth);
+              EXPECT_EQ(got, chain) << "out=" << c.out << " in=" << c.in << " rows=" << rows;
+            }
           }
         }
       }

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <string>
 
+#include "kernels/packed_matmul.h"
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/safetensors.h"
@@ -159,9 +160,11 @@ TEST(ReducedPrecision, BothAtOnceIsAnError) {
 }
 
 // Packed fp32 products (the default where oneDNN runs this CPU's products,
-// with bias, activation and residual fused): HF's outputs to fp32 accuracy,
-// the plain products' to a few roundings, and a context that does not run
-// oneDNN reads the plain weights, bit for bit.
+// with bias, activation and residual fused, and where our own AVX2 panels
+// take the libraries' place): HF's outputs to fp32 accuracy, the plain
+// products' to a few roundings; a context that does not run oneDNN reads the
+// plain weights bit for bit, or, with our panels, runs them as oneDNN's does;
+// a scalar context always reads the plain weights.
 class PackedInference : public ::testing::TestWithParam<Case> {};
 
 TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
@@ -170,7 +173,8 @@ TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
   SafeTensors expected = SafeTensors::open(dir + "/expected.safetensors");
   Batch batch = fixture_batch(expected);
   RoFormerModel packed = RoFormerModel::from_pretrained(dir);
-  EXPECT_EQ(packed.packed_matmuls(), default_gemm_backend() == GemmBackend::OneDnn);
+  EXPECT_EQ(packed.packed_matmuls(),
+            default_gemm_backend() == GemmBackend::OneDnn || kernels::PackedMatmul::own_f32_panels());
   packed.set_packed_matmuls(true);  // also where oneDNN is not the default
   ASSERT_TRUE(packed.packed_matmuls());
   LoadOptions no_pack;
@@ -190,8 +194,17 @@ TEST_P(PackedInference, MatchesHfAndThePlainProducts) {
     }
     ExecContext openblas{threads};
     openblas.gemm = GemmBackend::OpenBlas;
-    EXPECT_EQ(max_abs_diff(packed.forward(batch, {}, openblas).last_hidden_state.to_vector(),
-                           plain.forward(batch, {}, openblas).last_hidden_state.to_vector()),
+    const std::vector<float> packed_openblas = packed.forward(batch, {}, openblas).last_hidden_state.to_vector();
+    const std::vector<float> plain_openblas = plain.forward(batch, {}, openblas).last_hidden_state.to_vector();
+    if (kernels::PackedMatmul::own_f32_panels()) {
+      EXPECT_EQ(max_abs_diff(packed_openblas, a.last_hidden_state.to_vector()), 0.0);
+      EXPECT_LE(testing::max_scaled_diff(packed_openblas, plain_openblas), 1e-5);
+    } else {
+      EXPECT_EQ(max_abs_diff(packed_openblas, plain_openblas), 0.0);
+    }
+    ExecContext scalar{threads, Isa::Scalar};
+    EXPECT_EQ(max_abs_diff(packed.forward(batch, {}, scalar).last_hidden_state.to_vector(),
+                           plain.forward(batch, {}, scalar).last_hidden_state.to_vector()),
               0.0);
   }
 }

@@ -1,0 +1,71 @@
+// The plain panel loop (the reference the AVX2 one is tested against), the
+// packing, the dispatch and the threaded product.
+#include "kernels/f32_panels.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "kernels/parallel_chunks.h"
+#include "roformer/error.h"
+
+namespace roformer::kernels {
+
+namespace {
+
+int64_t offset(int64_t in, int64_t padded_out, int64_t o, int64_t k) {
+  const int64_t block = k / kF32PanelDepth;
+  const int64_t depth = std::min(kF32PanelDepth, in - block * kF32PanelDepth);
+  return block * kF32PanelDepth * padded_out + (o / kF32PanelWidth) * depth * kF32PanelWidth +
+         (k % kF32PanelDepth) * kF32PanelWidth + o % kF32PanelWidth;
+}
+
+}  // namespace
+
+int64_t f32_panels_padded_out(int64_t out) { return (out + kF32PanelWidth - 1) / kF32PanelWidth * kF32PanelWidth; }
+
+HugePageVector<float> pack_f32_panels(const float* weight, int64_t out, int64_t in) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  HugePageVector<float> packed(static_cast<std::size_t>(padded_out * in), 0.0f);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k)
+      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = weight[o * in + k];
+  return packed;
+}
+
+void unpack_f32_panels(const float* w, int64_t out, int64_t in, float* weight) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k) weight[o * in + k] = w[offset(in, padded_out, o, k)];
+}
+
+void f32_panels_product_ref(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
+                            float* y, int64_t p0, int64_t p1) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  const int64_t o1 = std::min(out, p1 * kF32PanelWidth);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = p0 * kF32PanelWidth; o < o1; ++o) {
+      float sum = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t k = 0; k < in; ++k) sum = std::fma(x[r * in + k], w[offset(in, padded_out, o, k)], sum);
+      y[r * out + o] = sum;
+    }
+}
+
+F32PanelsProduct f32_panels_kernel(Isa isa) {
+  ROFORMER_CHECK(isa_supported(isa),
+                 "f32 panels: instruction set " + std::string(isa_name(isa)) + " is not supported by this CPU");
+  return isa == Isa::Scalar ? f32_panels_product_ref : f32_panels_product_avx2;
+}
+
+void f32_panels_forward(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
+                        float* y, const ExecContext& ctx) {
+  if (rows <= 0) return;
+  const F32PanelsProduct product = f32_panels_kernel(ctx.isa);
+  const int64_t panels = f32_panels_padded_out(out) / kF32PanelWidth;
+  // One contiguous run of panels a thread: each streams its own part of the weights.
+  const int64_t threads = std::max<int64_t>(1, ctx.threads);
+  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
+                 [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
+}
+
+}  // namespace roformer::kernels
