@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Inference benchmark: tokens/s of the RoFormer encoder (base shape: vocab
 # 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp (fp32 with
-# its default matrix-product library, fp32 with the other one, fp32 on unpacked weights, bf16, and int8
+# its default matrix-product code, fp32 with the other library, fp32 on unpacked weights, bf16, and int8
 # where the CPU has int8 dot products), PyTorch
 # 1.13 (Debian's python3-torch) and ONNX Runtime (npm onnxruntime-node, CPU,
 # running PyTorch's ONNX export of the model) on the same weights and ids, at
@@ -46,6 +46,11 @@ sgemm() {
 default_gemm="$("$BENCH" --sgemm --threads 1 --json | $PY -c 'import json, sys; print(json.load(sys.stdin)["gemm"])')"
 other_gemm=openblas
 if [ "$default_gemm" = openblas ]; then other_gemm=onednn; fi
+# Where the CPU has AVX2 but no AVX-512, fp32 runs on the engine's own panels
+# (packed at load) under either library; the libraries then run on the
+# unpacked weights.
+own_panels=no
+if ! grep -qw avx512f /proc/cpuinfo && grep -qw avx2 /proc/cpuinfo; then own_panels=yes; fi
 
 model="$work/model"
 echo "== writing the $SHAPE model and ids"
@@ -74,13 +79,17 @@ for case in $CASES; do
       out="$work/out_${b}_${s}.safetensors"
       echo "== B=$b T=$s, $t thread(s), round $round"
       common=(--model "$model" --batch "$b" --seq "$s" --threads "$t" --min-reps "$MIN_REPS" --min-seconds "$MIN_SECONDS" --json)
-      variants=("--dtype bf16" "--gemm $other_gemm")
+      if [ "$own_panels" = yes ]; then
+        variants=("--dtype bf16" "--plain" "--plain --gemm $other_gemm")
+      else
+        variants=("--dtype bf16" "--gemm $other_gemm")
+      fi
       if [ "$has_int8" != no ]; then variants+=("--dtype int8"); fi
       # Both codes behind the bf16 products, where our AVX512-BF16 panels can run.
       if grep -qw avx512_bf16 /proc/cpuinfo; then
         variants+=("--dtype bf16 --bf16-kernel onednn" "--dtype bf16 --bf16-kernel panels")
       fi
-      # Packing only applies where oneDNN runs the fp32 products.
+      # Packing into oneDNN's layout only applies where oneDNN runs the fp32 products.
       if [ "$default_gemm" = onednn ]; then variants+=("--plain"); fi
       # The fp32 run writes the output the others are compared with; in a
       # reversed round it runs last, against the first round's file.
@@ -118,7 +127,7 @@ if [ -n "$(git status --porcelain 2>/dev/null)" ]; then commit="$commit (with un
 mkdir -p "$(dirname "$OUT")"
 $PY - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$openblas_dir" \
   "$torch_default_blas" "$torch_blas" "$commit" "$ROUNDS" "$MIN_REPS" "$MIN_SECONDS" "$has_avx512" "$SHAPE" \
-  "$default_gemm" "$other_gemm" "$has_bf16" "$has_int8" <<'PYEOF'
+  "$default_gemm" "$other_gemm" "$has_bf16" "$has_int8" "$own_panels" <<'PYEOF'
 import json, os, sys
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
@@ -126,7 +135,9 @@ sys.path.insert(0, "scripts")
 from bench_notes import kept_notes, notes_lines
 
 (results, out, cpu_model, nproc, load_start, load_end, openblas_dir, torch_default_blas, torch_blas, commit,
- rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16, has_int8) = sys.argv[1:]
+ rounds, min_reps, min_seconds, has_avx512, shape, default_gemm, other_gemm, has_bf16, has_int8,
+ own_panels) = sys.argv[1:]
+own_panels = own_panels == "yes"
 rows = [json.loads(l) for l in open(results)]
 sgemm = {}  # (library, threads) -> best GFLOP/s
 for r in rows:
@@ -150,6 +161,7 @@ for r in runs:
         cases.append(key)
 F32, BF16, OTHER, PLAIN = "roformer.cpp", "roformer.cpp bf16", "roformer.cpp " + other_gemm, "roformer.cpp unpacked"
 INT8 = "roformer.cpp int8"
+OTHER_PLAIN = "roformer.cpp " + other_gemm + " unpacked"
 BF16_ONEDNN, BF16_PANELS = "roformer.cpp bf16 onednn", "roformer.cpp bf16 panels"
 
 def best(key, impl):
@@ -213,7 +225,9 @@ L.append("")
 L.append("vs X = roformer.cpp tokens/s ÷ X's tokens/s (above 1: roformer.cpp is faster). GFLOP/s counts the")
 L.append("matrix products only: per layer 2N(4H² + 2HI) for the projections and FFN and 4BT²H for QKᵀ and PV")
 L.append(f"(N = B·T tokens); LayerNorm, GELU, softmax and RoPE are not counted; \"÷ sgemm\" divides it by the best")
-L.append(f"768³ sgemm of the library roformer.cpp used ({default_gemm}) measured in this run. The max \\|Δ\\| columns are the largest")
+sgemm_of = (f"{default_gemm}, the library its own panels replace on this CPU," if own_panels
+            else f"the library roformer.cpp used ({default_gemm})")
+L.append(f"768³ sgemm of {sgemm_of} measured in this run. The max \\|Δ\\| columns are the largest")
 L.append("absolute differences from roformer.cpp's fp32 last hidden states (LayerNorm outputs of magnitude ~1–5):")
 L.append(f"PyTorch and ONNX Runtime agree with it to {worst:.1e}; bf16 products move them by up to {worst_bf16:.1e}.")
 if fma:
@@ -278,14 +292,27 @@ if any(best(key, INT8) for key in cases):
     L.append(f"int8 moves the last hidden states by up to {worst_int8:.1e} from fp32 here (random weights); its")
     L.append("accuracy on a trained model is in docs/precision.md.")
     L.append("")
-L.append("## Which matrix-product library")
-L.append("")
-L.append(f"roformer.cpp's fp32 path used **{default_gemm}** (its default on this CPU); the same forward through")
-L.append(f"{other_gemm}, in the same run:")
-L.append("")
-ratio_table(OTHER, f"{default_gemm} tok/s", f"{other_gemm} tok/s")
-L.append("")
-if any(best(key, PLAIN) for key in cases):
+if own_panels:
+    L.append("## Which matrix-product code")
+    L.append("")
+    L.append("roformer.cpp's fp32 path ran its **own AVX2 panels** (`kernels/f32_panels.h`: the weights packed once at")
+    L.append("load, bias in the product, GELU and the residual add in passes after it), its default on a CPU without")
+    L.append(f"AVX-512; the same forward on the unpacked weights through {default_gemm} (which packs them on every")
+    L.append(f"call), then through {other_gemm}, in the same run:")
+    L.append("")
+    ratio_table(PLAIN, "panels tok/s", f"{default_gemm} unpacked tok/s")
+    L.append("")
+    ratio_table(OTHER_PLAIN, "panels tok/s", f"{other_gemm} unpacked tok/s")
+    L.append("")
+else:
+    L.append("## Which matrix-product library")
+    L.append("")
+    L.append(f"roformer.cpp's fp32 path used **{default_gemm}** (its default on this CPU); the same forward through")
+    L.append(f"{other_gemm}, in the same run:")
+    L.append("")
+    ratio_table(OTHER, f"{default_gemm} tok/s", f"{other_gemm} tok/s")
+    L.append("")
+if not own_panels and any(best(key, PLAIN) for key in cases):
     L.append("")
     L.append("## Packed weights")
     L.append("")
@@ -342,7 +369,8 @@ except ValueError:
 if peak_load > 0.5:
     L.append(f"- **the machine was shared during this run** (1-minute load average up to {peak_load:.2f} on {nproc} "
              "cores): absolute numbers are pessimistic; both implementations ran alternately under the same conditions")
-L.append(f"- roformer.cpp: commit {commit}, release preset; fp32 products through {default_gemm}; "
+fp32_code = "its own AVX2 panels" if own_panels else default_gemm
+L.append(f"- roformer.cpp: commit {commit}, release preset; fp32 products through {fp32_code}; "
          f"BLAS `{cpp_any.get('blas', '?')}` (OpenBLAS core `{cpp_any.get('openblas_core', '?')}`); oneDNN "
          "(Debian `libdnnl-dev`) for the other library and for bf16")
 L.append(f"- PyTorch {torch_any.get('torch', '?')} (Debian `python3-torch`), run with `LD_LIBRARY_PATH` = the "
@@ -368,9 +396,13 @@ L.append("  type 0); a case (B, T) uses the first B rows and T columns. All thre
 L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} timed forwards and at least {min_seconds} s")
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
-L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, int8 (where the CPU has int8 dot products), bf16")
-L.append("  through each named product code (where the CPU has AVX512-BF16), fp32 unpacked (where oneDNN is the")
-L.append("  default), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
+if own_panels:
+    L.append(f"  roformer.cpp fp32, bf16, fp32 unpacked through {default_gemm} and through {other_gemm}, int8 (where the")
+    L.append("  CPU has int8 dot products), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
+else:
+    L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, int8 (where the CPU has int8 dot products), bf16")
+    L.append("  through each named product code (where the CPU has AVX512-BF16), fp32 unpacked (where oneDNN is the")
+    L.append("  default), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
 L.append("  implementation always runs after the same one.")
 L.append("- Yardstick: the best of 30 `sgemm` 768×768×768 products per library at the start and the end of the run.")
 text = "\n".join(L) + "\n"

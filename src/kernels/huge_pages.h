@@ -35,7 +35,10 @@ struct HugePageAllocator {
     void* p = std::aligned_alloc(kHugePageBytes, rounded);
     if (p == nullptr) throw std::bad_alloc();
 #if defined(__linux__) && defined(MADV_HUGEPAGE)
-    (void)::madvise(p, rounded, MADV_HUGEPAGE);  // only a hint: its failure changes nothing
+    // Only the whole huge pages the buffer fills: advising the partial last
+    // one as well made the kernel back all of it on first touch (up to 2 MiB
+    // of memory that holds nothing, per buffer). A hint: failure changes nothing.
+    (void)::madvise(p, bytes / kHugePageBytes * kHugePageBytes, MADV_HUGEPAGE);
 #endif
     return static_cast<T*>(p);
   }
