@@ -7,6 +7,7 @@
 #include <string>
 
 #include "kernels/parallel_chunks.h"
+#include "roformer/dtype.h"
 #include "roformer/error.h"
 
 namespace roformer::kernels {
@@ -19,6 +20,33 @@ int64_t offset(int64_t in, int64_t padded_out, int64_t o, int64_t k) {
   return block * kF32PanelDepth * padded_out + (o / kF32PanelWidth) * depth * kF32PanelWidth +
          (k % kF32PanelDepth) * kF32PanelWidth + o % kF32PanelWidth;
 }
+
+template <class W, class Widen>
+void product_ref(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, const float* bias, float* y,
+                 int64_t p0, int64_t p1, Widen widen) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  const int64_t o1 = std::min(out, p1 * kF32PanelWidth);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t o = p0 * kF32PanelWidth; o < o1; ++o) {
+      float sum = bias != nullptr ? bias[o] : 0.0f;
+      for (int64_t k = 0; k < in; ++k) sum = std::fma(x[r * in + k], widen(w[offset(in, padded_out, o, k)]), sum);
+      y[r * out + o] = sum;
+    }
+}
+
+template <class W, class Product>
+void forward(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, const float* bias, float* y,
+             const ExecContext& ctx, Product product) {
+  if (rows <= 0) return;
+  const int64_t panels = f32_panels_padded_out(out) / kF32PanelWidth;
+  // One contiguous run of panels a thread: each streams its own part of the weights.
+  const int64_t threads = std::max<int64_t>(1, ctx.threads);
+  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
+                 [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
+}
+
+float as_is(float v) { return v; }
+float widened(uint16_t v) { return bf16_to_f32(bf16{v}); }
 
 }  // namespace
 
@@ -41,14 +69,7 @@ void unpack_f32_panels(const float* w, int64_t out, int64_t in, float* weight) {
 
 void f32_panels_product_ref(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
                             float* y, int64_t p0, int64_t p1) {
-  const int64_t padded_out = f32_panels_padded_out(out);
-  const int64_t o1 = std::min(out, p1 * kF32PanelWidth);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t o = p0 * kF32PanelWidth; o < o1; ++o) {
-      float sum = bias != nullptr ? bias[o] : 0.0f;
-      for (int64_t k = 0; k < in; ++k) sum = std::fma(x[r * in + k], w[offset(in, padded_out, o, k)], sum);
-      y[r * out + o] = sum;
-    }
+  product_ref(x, rows, in, w, out, bias, y, p0, p1, as_is);
 }
 
 F32PanelsProduct f32_panels_kernel(Isa isa) {
@@ -59,13 +80,38 @@ F32PanelsProduct f32_panels_kernel(Isa isa) {
 
 void f32_panels_forward(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
                         float* y, const ExecContext& ctx) {
-  if (rows <= 0) return;
-  const F32PanelsProduct product = f32_panels_kernel(ctx.isa);
-  const int64_t panels = f32_panels_padded_out(out) / kF32PanelWidth;
-  // One contiguous run of panels a thread: each streams its own part of the weights.
-  const int64_t threads = std::max<int64_t>(1, ctx.threads);
-  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
-                 [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
+  forward(x, rows, in, w, out, bias, y, ctx, f32_panels_kernel(ctx.isa));
+}
+
+HugePageVector<uint16_t> pack_bf16_weight_panels(const float* weight, int64_t out, int64_t in) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  HugePageVector<uint16_t> packed(static_cast<std::size_t>(padded_out * in), 0);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k)
+      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = f32_to_bf16(weight[o * in + k]).bits;
+  return packed;
+}
+
+void unpack_bf16_weight_panels(const uint16_t* w, int64_t out, int64_t in, float* weight) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k) weight[o * in + k] = widened(w[offset(in, padded_out, o, k)]);
+}
+
+void bf16_weight_panels_product_ref(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                    const float* bias, float* y, int64_t p0, int64_t p1) {
+  product_ref(x, rows, in, w, out, bias, y, p0, p1, widened);
+}
+
+Bf16WeightPanelsProduct bf16_weight_panels_kernel(Isa isa) {
+  ROFORMER_CHECK(isa_supported(isa), "bf16 weight panels: instruction set " + std::string(isa_name(isa)) +
+                                         " is not supported by this CPU");
+  return isa == Isa::Scalar ? bf16_weight_panels_product_ref : bf16_weight_panels_product_avx2;
+}
+
+void bf16_weight_panels_forward(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                const float* bias, float* y, const ExecContext& ctx) {
+  forward(x, rows, in, w, out, bias, y, ctx, bf16_weight_panels_kernel(ctx.isa));
 }
 
 }  // namespace roformer::kernels

@@ -15,6 +15,12 @@
 // with D = kF32PanelDepth and padded_out = out rounded up to 16; the
 // padding columns hold zeros.
 //
+// The same panels hold bf16 weights for CPUs without bf16 products (bf16
+// emulated): two bytes a value in memory, widened to fp32 in registers as a
+// pass loads them (exact: a bf16 value is the top half of an fp32 one), so a
+// decoding step streams half of fp32's bytes and a longer product runs at
+// the fp32 panels' speed.
+//
 // Every loop sums in one order, so they give the same bits: an output
 // starts at its bias (or zero) and takes k = 0, 1, ..., in - 1 one fused
 // multiply-add at a time.
@@ -55,5 +61,19 @@ F32PanelsProduct f32_panels_kernel(Isa isa);
 // depend on the cut).
 void f32_panels_forward(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
                         float* y, const ExecContext& ctx);
+
+// The same for bf16 weights: packed rounded to nearest even, in the same
+// layout (bf16 bits); unpacked widened back to fp32.
+HugePageVector<uint16_t> pack_bf16_weight_panels(const float* weight, int64_t out, int64_t in);
+void unpack_bf16_weight_panels(const uint16_t* w, int64_t out, int64_t in, float* weight);
+using Bf16WeightPanelsProduct = void (*)(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                         const float* bias, float* y, int64_t p0, int64_t p1);
+void bf16_weight_panels_product_ref(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                    const float* bias, float* y, int64_t p0, int64_t p1);
+void bf16_weight_panels_product_avx2(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                     const float* bias, float* y, int64_t p0, int64_t p1);
+Bf16WeightPanelsProduct bf16_weight_panels_kernel(Isa isa);
+void bf16_weight_panels_forward(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,
+                                const float* bias, float* y, const ExecContext& ctx);
 
 }  // namespace roformer::kernels

@@ -13,7 +13,6 @@
 
 #include "kernels/bf16_convert.h"
 #include "kernels/bf16_panels.h"
-#include "kernels/bf16_rows.h"
 #include "kernels/blocked_gemv.h"
 #include "kernels/f32_panels.h"
 #include "kernels/gemm.h"
@@ -49,14 +48,8 @@ float* int8_rows(std::size_t n) {
 }
 
 // Rows rounded and multiplied at a time by emulated bf16 products: a few MB
-// of rounded activations, enough rows for the GEMM to run at full speed.
+// of rounded activations; each block streams the weights once more.
 constexpr int64_t kEmulatedRowBlock = 256;
-// Emulated bf16 products of more than a few rows widen the weights into fp32
-// scratch of at most this size for the GEMM: the base model's largest
-// matrix (9.4 MB) in one piece. Pieces of 1 MB cost a two-thread GEMM of
-// 128 rows a fifth of its speed on a Zen core (AVX2); whole matrices, 1-4 %
-// against the fp32 GEMM on fp32 weights.
-constexpr int64_t kEmulatedWidenBytes = int64_t{16} << 20;
 
 constexpr int64_t kInt8RowChunk = 16;  // rows per task of the quantize and rescale passes
 
@@ -131,12 +124,13 @@ struct PackedMatmul::Impl {
   memory::desc packed_desc;  // the layout oneDNN chose for the weights
   memory packed;
   std::string kernel;
-  // The fallback: the weights kept plain (fp32, or bf16 for Bf16) and
-  // multiplied by kernels::gemm, or by kernels/bf16_rows.h for Bf16 after
-  // rounding the activations the same way.
+  // The fallback: the weights kept plain (fp32) and multiplied by
+  // kernels::gemm, or for Bf16 kept as bf16 in our panels
+  // (kernels/f32_panels.h) and multiplied there after rounding the
+  // activations the same way.
   bool emulated = false;
   std::vector<float> plain;        // (out, in)
-  HugePageVector<uint16_t> plain_bf16;  // bf16 bits in bf16_rows' layout
+  HugePageVector<uint16_t> plain_bf16;  // bf16 bits in the panels' layout
   // Native bf16 on our dot-product kernel instead of oneDNN.
   std::unique_ptr<Bf16Panels> panels;
   // fp32 on our AVX2 panels (kernels/f32_panels.h) instead of oneDNN, where
@@ -391,37 +385,15 @@ void PackedMatmul::Impl::forward_int8_few_rows(const PackedInput& x, const float
 
 void PackedMatmul::Impl::forward_emulated_bf16(const float* x, int64_t rows, const float* bias, float* y,
                                                const ExecContext& ctx) const {
-  const Bf16RowsKernels k = bf16_rows_kernels(ctx.isa);
   // The activations rounded a block of rows at a time, so the rounded copy
-  // stays small at any batch size. Worker threads see their own
-  // thread_local, so the lambdas take pointers.
+  // stays small at any batch size.
   thread_local std::vector<float> rounded;
   const int64_t block = std::min(rows, kEmulatedRowBlock);
   if (rounded.size() < static_cast<std::size_t>(block * in)) rounded.resize(static_cast<std::size_t>(block * in));
-  float* const dst = rounded.data();
-  auto round_rows = [&](int64_t r0, int64_t count) { round_to_bf16_values(x + r0 * in, count * in, dst, ctx); };
-  const uint16_t* w = plain_bf16.data();
-  if (rows <= kBf16RowsMaxRows) {  // a decoding step: stream the bf16 weights once
-    round_rows(0, rows);
-    for_each_chunk(out, kBf16RowsPerTask, ctx,
-                   [&](int64_t o0, int64_t o1) { k.product(dst, rows, in, w, out, bias, y, o0, o1); });
-    return;
-  }
-  thread_local std::vector<float> widened;
-  const int64_t piece = std::min(out, std::max(kBf16RowsPerTask, kEmulatedWidenBytes / (in * 4)) / kBf16RowsGroup *
-                                          kBf16RowsGroup);
-  if (widened.size() < static_cast<std::size_t>(piece * in)) widened.resize(static_cast<std::size_t>(piece * in));
-  float* const wide = widened.data();
-  for (int64_t o0 = 0; o0 < out; o0 += piece) {
-    const int64_t count = std::min(piece, out - o0);
-    for_each_chunk(count, kBf16RowsPerTask, ctx,
-                   [&](int64_t b, int64_t e) { k.widen(w, in, o0 + b, o0 + e, wide + b * in); });
-    for (int64_t r0 = 0; r0 < rows; r0 += block) {
-      const int64_t n = std::min(block, rows - r0);
-      round_rows(r0, n);
-      gemm_bias(false, true, n, count, in, dst, in, wide, in, bias != nullptr ? bias + o0 : nullptr, y + r0 * out + o0,
-                out, ctx);
-    }
+  for (int64_t r0 = 0; r0 < rows; r0 += block) {
+    const int64_t n = std::min(block, rows - r0);
+    round_to_bf16_values(x + r0 * in, n * in, rounded.data(), ctx);
+    bf16_weight_panels_forward(rounded.data(), n, in, plain_bf16.data(), out, bias, y + r0 * out, ctx);
   }
 }
 
@@ -523,7 +495,7 @@ PackedMatmul::PackedMatmul(const float* weight, int64_t out, int64_t in, MatmulP
     m.kernel = precision == MatmulPrecision::Bf16 ? "emulated: bf16 weights widened to fp32, bf16-rounded activations"
                                                   : "plain fp32 GEMM";
     if (precision == MatmulPrecision::Bf16) {
-      m.plain_bf16 = pack_bf16_rows(weight, out, in);
+      m.plain_bf16 = pack_bf16_weight_panels(weight, out, in);
     } else {
       m.plain.assign(weight, weight + out * in);
     }
@@ -730,7 +702,7 @@ void PackedMatmul::unpack(float* weight) const {
     return;
   }
   if (m.emulated) {
-    if (m.precision == MatmulPrecision::Bf16) widen_bf16_rows_ref(m.plain_bf16.data(), m.in, 0, m.out, weight);
+    if (m.precision == MatmulPrecision::Bf16) unpack_bf16_weight_panels(m.plain_bf16.data(), m.out, m.in, weight);
     else std::copy(m.plain.begin(), m.plain.end(), weight);
     return;
   }

@@ -123,10 +123,11 @@ class PackedMatmul {
   // Whether this product's fp32 weights are in our panels.
   bool uses_f32_panels() const;
   // Whether this CPU has native bf16 products (AVX512-BF16 or AMX). Without
-  // them bf16 is emulated (kernels/bf16_rows.h): the weights kept as bf16,
-  // widened to fp32 as products read them, the activations rounded to bf16;
-  // the same numbers up to accumulation order, in half of fp32's memory, a
-  // decoding step about twice fp32's speed, longer inputs at fp32's.
+  // them bf16 is emulated (kernels/f32_panels.h): the weights kept as bf16
+  // in our panels, widened to fp32 as products read them, the activations
+  // rounded to bf16; the same numbers up to accumulation order, in half of
+  // fp32's memory, a decoding step about twice fp32's speed, longer inputs
+  // at fp32's.
   static bool native_bf16();
   // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
   // Without them int8 is emulated: the same int32 sums from our own loops
@@ -134,8 +135,8 @@ class PackedMatmul {
   // so the same numbers: 2-3x fp32's speed for a decoding step on an AVX2
   // core, about fp32's for longer inputs.
   static bool native_int8();
-  // Whether the fallback path runs: the weights kept plain (bf16 for bf16)
-  // and multiplied by kernels::gemm (a few bf16 rows: by kernels/bf16_rows.h;
+  // Whether the fallback path runs: the weights kept plain and multiplied by
+  // kernels::gemm (bf16: kept as bf16 in our panels and multiplied there;
   // int8: by kernels/int8_sums.h), the epilogue applied after.
   bool emulated() const;
   // Whether a native bf16 product runs on our AVX512-BF16 panels.

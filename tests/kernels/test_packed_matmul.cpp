@@ -81,20 +81,30 @@ TEST(PackedMatmulBf16, EqualsReferenceOnRoundedInputs) {
   }
 }
 
-TEST(PackedMatmulBf16, EmulatedProductOfLargeWeightsEqualsReference) {
-  // More than 16 MB of weights once widened to fp32: longer inputs take them
-  // in pieces, each piece's output columns with their part of the bias.
-  const int64_t out = 5600, in = 768;
+TEST(PackedMatmulBf16, EmulatedProductIsThePanelsLoopOnRoundedActivations) {
+  // Two input blocks, a partial panel, and more rows than one block of
+  // rounded activations (256): bit for bit the panels' plain loop on the
+  // bf16 values of x, and near the double-precision reference.
+  const int64_t out = 40, in = 800;
   auto w = random_floats(static_cast<std::size_t>(out * in), 41);
   auto bias = random_floats(static_cast<std::size_t>(out), 42);
   const PackedMatmul m(w.data(), out, in, MatmulPrecision::Bf16, true);
   ASSERT_TRUE(m.emulated());
-  for (int64_t rows : {int64_t{3}, int64_t{9}}) {
+  const HugePageVector<uint16_t> panels = pack_bf16_weight_panels(w.data(), out, in);
+  for (int64_t rows : {int64_t{1}, int64_t{3}, int64_t{300}}) {
     auto x = random_floats(static_cast<std::size_t>(rows * in), 43);
-    std::vector<float> want(static_cast<std::size_t>(rows * out)), got(want.size(), -7.0f);
-    gemm_bf16_ref(x.data(), rows, w.data(), out, in, bias.data(), want.data());
-    m.forward(x.data(), rows, bias.data(), got.data(), ExecContext{2});
-    EXPECT_LE(max_scaled_diff(got, want), 2e-5) << "rows=" << rows;
+    std::vector<float> rounded(x.size());
+    for (std::size_t i = 0; i < x.size(); ++i) rounded[i] = bf16_to_f32(f32_to_bf16(x[i]));
+    std::vector<float> chain(static_cast<std::size_t>(rows * out)), near(chain.size());
+    bf16_weight_panels_product_ref(rounded.data(), rows, in, panels.data(), out, bias.data(), chain.data(), 0,
+                                   f32_panels_padded_out(out) / kF32PanelWidth);
+    gemm_bf16_ref(x.data(), rows, w.data(), out, in, bias.data(), near.data());
+    for (int threads : {1, 2}) {
+      std::vector<float> got(chain.size(), -7.0f);
+      m.forward(x.data(), rows, bias.data(), got.data(), ExecContext{threads});
+      EXPECT_EQ(got, chain) << "rows=" << rows << " threads=" << threads;
+      EXPECT_LE(max_scaled_diff(got, near), 2e-5) << "rows=" << rows;
+    }
   }
 }
 
