@@ -47,25 +47,34 @@ void forward(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, 
 
 float as_is(float v) { return v; }
 float widened(uint16_t v) { return bf16_to_f32(bf16{v}); }
+uint16_t rounded(float v) { return f32_to_bf16(v).bits; }
+
+template <class W, class Convert>
+HugePageVector<W> pack(const float* weight, int64_t out, int64_t in, Convert convert) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  HugePageVector<W> packed(static_cast<std::size_t>(padded_out * in), W{0});
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k)
+      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = convert(weight[o * in + k]);
+  return packed;
+}
+
+template <class W, class Widen>
+void unpack(const W* w, int64_t out, int64_t in, float* weight, Widen widen) {
+  const int64_t padded_out = f32_panels_padded_out(out);
+  for (int64_t o = 0; o < out; ++o)
+    for (int64_t k = 0; k < in; ++k) weight[o * in + k] = widen(w[offset(in, padded_out, o, k)]);
+}
 
 }  // namespace
 
 int64_t f32_panels_padded_out(int64_t out) { return (out + kF32PanelWidth - 1) / kF32PanelWidth * kF32PanelWidth; }
 
 HugePageVector<float> pack_f32_panels(const float* weight, int64_t out, int64_t in) {
-  const int64_t padded_out = f32_panels_padded_out(out);
-  HugePageVector<float> packed(static_cast<std::size_t>(padded_out * in), 0.0f);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k)
-      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = weight[o * in + k];
-  return packed;
+  return pack<float>(weight, out, in, as_is);
 }
 
-void unpack_f32_panels(const float* w, int64_t out, int64_t in, float* weight) {
-  const int64_t padded_out = f32_panels_padded_out(out);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k) weight[o * in + k] = w[offset(in, padded_out, o, k)];
-}
+void unpack_f32_panels(const float* w, int64_t out, int64_t in, float* weight) { unpack(w, out, in, weight, as_is); }
 
 void f32_panels_product_ref(const float* x, int64_t rows, int64_t in, const float* w, int64_t out, const float* bias,
                             float* y, int64_t p0, int64_t p1) {
@@ -84,18 +93,11 @@ void f32_panels_forward(const float* x, int64_t rows, int64_t in, const float* w
 }
 
 HugePageVector<uint16_t> pack_bf16_weight_panels(const float* weight, int64_t out, int64_t in) {
-  const int64_t padded_out = f32_panels_padded_out(out);
-  HugePageVector<uint16_t> packed(static_cast<std::size_t>(padded_out * in), 0);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k)
-      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = f32_to_bf16(weight[o * in + k]).bits;
-  return packed;
+  return pack<uint16_t>(weight, out, in, rounded);
 }
 
 void unpack_bf16_weight_panels(const uint16_t* w, int64_t out, int64_t in, float* weight) {
-  const int64_t padded_out = f32_panels_padded_out(out);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k) weight[o * in + k] = widened(w[offset(in, padded_out, o, k)]);
+  unpack(w, out, in, weight, widened);
 }
 
 void bf16_weight_panels_product_ref(const float* x, int64_t rows, int64_t in, const uint16_t* w, int64_t out,

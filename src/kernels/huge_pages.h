@@ -1,6 +1,6 @@
 #pragma once
 // Vectors for large weight buffers that are streamed once per decoding step
-// (the emulated bf16 and int8 weights): from 2 MiB on they are aligned to
+// (the fp32 and bf16 panels, the emulated int8 codes): from 2 MiB on they are aligned to
 // 2 MiB and advised to the kernel as huge-page candidates (MADV_HUGEPAGE,
 // a hint that Linux honours where transparent huge pages are on "madvise" or
 // "always"). With 4 KiB pages a stream of 100+ MB takes a TLB miss every

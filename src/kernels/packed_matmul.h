@@ -126,8 +126,8 @@ class PackedMatmul {
   // them bf16 is emulated (kernels/f32_panels.h): the weights kept as bf16
   // in our panels, widened to fp32 as products read them, the activations
   // rounded to bf16; the same numbers up to accumulation order, in half of
-  // fp32's memory, a decoding step about twice fp32's speed, longer inputs
-  // at fp32's.
+  // fp32's memory, a decoding step 1.5-2x fp32's speed, longer inputs at
+  // fp32's.
   static bool native_bf16();
   // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
   // Without them int8 is emulated: the same int32 sums from our own loops

@@ -5,6 +5,7 @@
 #include <immintrin.h>
 
 #include "kernels/cpu/attention_decode.h"
+#include "kernels/cpu/avx2_bf16.h"
 #include "kernels/cpu/attention_tiles.h"
 
 namespace roformer::kernels {
@@ -44,10 +45,7 @@ struct Avx2 {
                               _mm256_shuffle_ps(lo, hi, _MM_SHUFFLE(3, 2, 3, 2)));
     return _mm256_permutevar8x32_ps(u, _mm256_setr_epi32(0, 4, 2, 6, 1, 5, 3, 7));
   }
-  static V load_bf16(const uint16_t* p) {
-    const __m256i w = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
-    return _mm256_castsi256_ps(_mm256_slli_epi32(w, 16));
-  }
+  static V load_bf16(const uint16_t* p) { return widen_bf16x8(p); }
   static V scale2(V p, V k) {
     const __m256i bits = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(k), _mm256_set1_epi32(127)), 23);
     return _mm256_mul_ps(p, _mm256_castsi256_ps(bits));

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/avx2_bf16.h"
 #include "kernels/f32_panels.h"
 
 namespace roformer::kernels {
@@ -37,10 +38,7 @@ void store(float* p, __m256 v, const Columns& c, bool high) {
 }
 
 __m256 weights(const float* w) { return _mm256_loadu_ps(w); }
-__m256 weights(const uint16_t* w) {
-  const __m256i wide = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w)));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(wide, 16));
-}
+__m256 weights(const uint16_t* w) { return widen_bf16x8(w); }
 
 // Rows [0, M) of x (stride ldx) over one panel of depth d: y (stride ldy)
 // starts from the bias (first block) or from what the previous blocks left.

@@ -9,16 +9,14 @@
 #include <algorithm>
 #include <type_traits>
 
+#include "kernels/cpu/avx2_bf16.h"
 #include "kernels/rope_kernels.h"
 
 namespace roformer::kernels {
 namespace {
 
 inline __m256 load8(const float* p) { return _mm256_loadu_ps(p); }
-inline __m256 load8(const bf16* p) {
-  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
-  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
-}
+inline __m256 load8(const bf16* p) { return widen_bf16x8(p); }
 inline void store8(float* p, __m256 v) { _mm256_storeu_ps(p, v); }
 inline void store8(bf16* p, __m256 v) {
   // Round to nearest even, as f32_to_bf16 does; NaNs stay quiet NaNs.
