@@ -45,7 +45,7 @@ bandwidth() {
 }
 
 has_int8=no
-# int8 dot products (VNNI), or AVX2's 16-bit pair products (kernels/int8_sums.h).
+# int8 dot products (VNNI), or AVX2's 16-bit pair products (kernels/int8_panels.h).
 if grep -qw -E "avx512_vnni|avx_vnni|avx2" /proc/cpuinfo; then has_int8=yes; fi
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 bandwidth 1

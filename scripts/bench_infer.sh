@@ -2,7 +2,7 @@
 # Inference benchmark: tokens/s of the RoFormer encoder (base shape: vocab
 # 50k, 12 layers, hidden 768, 12 heads, FFN 3072) for roformer.cpp (fp32 with
 # its default matrix-product code, fp32 with the other library, fp32 on unpacked weights, bf16, and int8
-# where the CPU has int8 dot products), PyTorch
+# where the CPU has int8 dot products or AVX2), PyTorch
 # 1.13 (Debian's python3-torch) and ONNX Runtime (npm onnxruntime-node, CPU,
 # running PyTorch's ONNX export of the model) on the same weights and ids, at
 # (batch, seq) = (1, 128), (8, 128), (1, 512), (4, 512), (8, 512) with 1 and 2
@@ -59,12 +59,15 @@ echo "== writing the $SHAPE model and ids"
 
 has_int8=no
 if grep -qw -E "avx512_vnni|avx_vnni" /proc/cpuinfo; then has_int8="yes ($(grep -o -w -E "avx512_vnni|avx_vnni" /proc/cpuinfo | sort -u | tr '\n' ' ' | sed 's/ $//'))"; fi
+# int8 runs on int8 dot products (VNNI) or, without them, on AVX2's 16-bit
+# pair products in roformer.cpp's own int8 panels (kernels/int8_panels.h).
+run_int8=no
+if [ "$has_int8" != no ] || grep -qw avx2 /proc/cpuinfo; then run_int8=yes; fi
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 sgemm 1
 echo "== peak memory of the mmap path (one process each)"
 rss_dtypes="f32 bf16"
-# int8 without int8 dot products runs plain integer loops: far too slow for the base shape.
-if [ "$has_int8" != no ]; then rss_dtypes="$rss_dtypes int8"; fi
+if [ "$run_int8" = yes ]; then rss_dtypes="$rss_dtypes int8"; fi
 for dtype in $rss_dtypes; do
   for bt in "1 128" "8 512"; do
     set -- $bt
@@ -84,7 +87,7 @@ for case in $CASES; do
       else
         variants=("--dtype bf16" "--gemm $other_gemm")
       fi
-      if [ "$has_int8" != no ]; then variants+=("--dtype int8"); fi
+      if [ "$run_int8" = yes ]; then variants+=("--dtype int8"); fi
       # Both codes behind the bf16 products, where our AVX512-BF16 panels can run.
       if grep -qw avx512_bf16 /proc/cpuinfo; then
         variants+=("--dtype bf16 --bf16-kernel onednn" "--dtype bf16 --bf16-kernel panels")
@@ -271,7 +274,8 @@ if any(best(key, INT8) for key in cases):
     L.append("## int8 products")
     L.append("")
     L.append("The same forward with `--dtype int8`: dynamic quantization, weights to int8 per output row at load time,")
-    L.append("activations to uint8 per token on every product, exact int32 sums (oneDNN on AVX512-VNNI), rescaled to")
+    L.append("activations to uint8 per token on every product, exact int32 sums (oneDNN on AVX512-VNNI; without VNNI")
+    L.append("roformer.cpp's own int8 panels, `kernels/int8_panels.h`, on AVX2 16-bit pair products), rescaled to")
     L.append("fp32 before bias, GELU and the residual; the attention products in bf16 as for a bf16 model, LayerNorm")
     L.append("and the residual stream in fp32. In the same run:")
     L.append("")
@@ -397,10 +401,10 @@ L.append(f"- Each run: one untimed warm-up forward, then at least {min_reps} tim
 L.append("  of them; tokens/s = B·T ÷ the median forward time. Threads: `ExecContext{threads}` and `torch.set_num_threads`,")
 L.append(f"  ONNX Runtime's `intraOpNumThreads`, plus `OMP_NUM_THREADS` for all three. {rounds} round(s) per case,")
 if own_panels:
-    L.append(f"  roformer.cpp fp32, bf16, fp32 unpacked through {default_gemm} and through {other_gemm}, int8 (where the")
-    L.append("  CPU has int8 dot products), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
+    L.append(f"  roformer.cpp fp32, bf16, fp32 unpacked through {default_gemm} and through {other_gemm}, int8, then")
+    L.append("  PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
 else:
-    L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, int8 (where the CPU has int8 dot products), bf16")
+    L.append(f"  roformer.cpp fp32, bf16, fp32 through {other_gemm}, int8 (where the CPU has VNNI or AVX2), bf16")
     L.append("  through each named product code (where the CPU has AVX512-BF16), fp32 unpacked (where oneDNN is the")
     L.append("  default), then PyTorch, then ONNX Runtime; every second round in the reverse order, so that no")
 L.append("  implementation always runs after the same one.")

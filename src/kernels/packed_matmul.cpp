@@ -17,7 +17,7 @@
 #include "kernels/f32_panels.h"
 #include "kernels/gemm.h"
 #include "kernels/huge_pages.h"
-#include "kernels/int8_sums.h"
+#include "kernels/int8_panels.h"
 #include "kernels/parallel_chunks.h"
 #include "kernels/quantize.h"
 #include "roformer/dtype.h"
@@ -142,10 +142,10 @@ struct PackedMatmul::Impl {
   std::optional<BlockedWeights> gemv;
   // Int8: each weight row's scale and the sum of its quantized values (which
   // takes the activations' zero points out of the int32 sums), and for the
-  // fallback the quantized weights kept plain, (out, in).
+  // fallback the quantized weights in our int8 panels (kernels/int8_panels.h).
   std::vector<float> w_scale;
   std::vector<int32_t> w_sum;
-  HugePageVector<int8_t> plain_q;
+  HugePageVector<int8_t> int8_panels;
 
   Dt src_type() const { return precision == MatmulPrecision::Bf16 ? Dt::bf16 : Dt::f32; }
 
@@ -246,7 +246,7 @@ struct PackedMatmul::Impl {
 void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   ROFORMER_CHECK(in <= kMaxInt8Depth, "packed matmul: int8 products take at most " + std::to_string(kMaxInt8Depth) +
                                           " input features, not " + std::to_string(in));
-  HugePageVector<int8_t> q(static_cast<std::size_t>(out * in));  // kept as it is by the fallback
+  std::vector<int8_t> q(static_cast<std::size_t>(out * in));
   w_scale.resize(static_cast<std::size_t>(out));
   quantize_weights_s8(weight, out, in, q.data(), w_scale.data());
   w_sum.assign(static_cast<std::size_t>(out), 0);
@@ -268,8 +268,8 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   } catch (const dnnl::error&) {
     emulated = true;
     packed = memory();
-    kernel = "emulated: int8 sums in our own loops (AVX2 where the CPU has it)";
-    plain_q = std::move(q);
+    kernel = "emulated: int8 sums on our own panels (AVX2 where the CPU has it)";
+    int8_panels = pack_int8_panels(q.data(), out, in);
   }
 }
 
@@ -297,11 +297,7 @@ void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, f
     const int64_t nb = std::min(block, rows - r0);
     const uint8_t* qb = qx + r0 * n_in;
     if (emulated) {
-      // Split by output rows: a decoding step's single row still uses every thread.
-      const Int8SumsKernel sums_of = int8_sums_kernel(ctx.isa);
-      for_each_chunk(n_out, kInt8SumsColumns, ctx, [&](int64_t o0, int64_t o1) {
-        sums_of(qb, nb, n_in, plain_q.data(), n_out, o0, o1, sums);
-      });
+      int8_panels_sums(qb, nb, n_in, int8_panels.data(), n_out, sums, ctx);
     } else {
       try {
         const auto s = shape(nb, false, {}, ctx);
@@ -687,18 +683,17 @@ void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, vo
 void PackedMatmul::unpack(float* weight) const {
   const Impl& m = *impl_;
   if (m.precision == MatmulPrecision::Int8) {
-    std::vector<int8_t> q;
-    const int8_t* src = m.plain_q.data();
-    if (!m.emulated) {
-      q.resize(static_cast<std::size_t>(m.out * m.in));
+    std::vector<int8_t> q(static_cast<std::size_t>(m.out * m.in));
+    if (m.emulated) {
+      unpack_int8_panels(m.int8_panels.data(), m.out, m.in, q.data());
+    } else {
       memory target(memory::desc({m.in, m.out}, Dt::s8, Tag::ba), m.engine, q.data());
       dnnl::stream stream(m.engine);
       dnnl::reorder(m.packed, target).execute(stream, const_cast<memory&>(m.packed), target);
       stream.wait();
-      src = q.data();
     }
     for (int64_t o = 0; o < m.out; ++o)
-      for (int64_t i = 0; i < m.in; ++i) weight[o * m.in + i] = static_cast<float>(src[o * m.in + i]) * m.w_scale[o];
+      for (int64_t i = 0; i < m.in; ++i) weight[o * m.in + i] = static_cast<float>(q[o * m.in + i]) * m.w_scale[o];
     return;
   }
   if (m.emulated) {

@@ -130,14 +130,14 @@ class PackedMatmul {
   // fp32's.
   static bool native_bf16();
   // Whether this CPU has native int8 dot products (AVX512-VNNI or AVX-VNNI).
-  // Without them int8 is emulated: the same int32 sums from our own loops
-  // (kernels/int8_sums.h; AVX2 16-bit pair products where the CPU has them),
-  // so the same numbers: 2-3x fp32's speed for a decoding step on an AVX2
-  // core, about fp32's for longer inputs.
+  // Without them int8 is emulated: the same int32 sums on our own panels
+  // (kernels/int8_panels.h; AVX2 16-bit pair products where the CPU has
+  // them), so the same numbers: 2-3x fp32's speed for a decoding step on an
+  // AVX2 core, about 1.5x for longer inputs.
   static bool native_int8();
   // Whether the fallback path runs: the weights kept plain and multiplied by
   // kernels::gemm (bf16: kept as bf16 in our panels and multiplied there;
-  // int8: by kernels/int8_sums.h), the epilogue applied after.
+  // int8: in our int8 panels, kernels/int8_panels.h), the epilogue applied after.
   bool emulated() const;
   // Whether a native bf16 product runs on our AVX512-BF16 panels.
   bool bf16_panels() const;
