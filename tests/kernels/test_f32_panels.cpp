@@ -146,7 +146,7 @@ TYPED_TEST(F32PanelsOf, Avx2LoopEqualsPlainLoopBitForBit) {
   const float sentinel = std::numeric_limits<float>::quiet_NaN();
   for (int64_t in : {int64_t{1}, int64_t{7}, int64_t{767}, int64_t{768}, int64_t{769}, int64_t{1600}})
     for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7},
-                         int64_t{13}, int64_t{131}, int64_t{133}, int64_t{280}})
+                         int64_t{8}, int64_t{13}, int64_t{128}, int64_t{131}, int64_t{133}, int64_t{280}})
       for (bool with_bias : {false, true}) {
         if (in == 1600 && rows > 13) continue;  // the scalar chain over every product would dominate the suite
         const PanelOperands o = random_panel_operands(rows, out, in, static_cast<uint32_t>(in * 1000 + rows));

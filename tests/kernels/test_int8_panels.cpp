@@ -87,7 +87,7 @@ TEST(Int8Panels, Avx2LoopEqualsPlainLoopBitForBit) {
   constexpr int32_t kUnset = -7;
   for (int64_t in : {int64_t{1}, int64_t{2}, int64_t{7}, int64_t{767}, int64_t{768}, int64_t{769}, int64_t{1601}})
     for (int64_t rows : {int64_t{1}, int64_t{2}, int64_t{3}, int64_t{4}, int64_t{5}, int64_t{6}, int64_t{7},
-                         int64_t{13}, int64_t{131}, int64_t{133}, int64_t{280}})
+                         int64_t{8}, int64_t{13}, int64_t{128}, int64_t{131}, int64_t{133}, int64_t{280}})
       for (bool extreme : {false, true}) {
         if (in == 1601 && rows > 13) continue;  // the plain loop over every product would dominate the suite
         const PanelCodes c = random_panel_codes(rows, out, in, static_cast<uint32_t>(in * 1000 + rows), extreme);

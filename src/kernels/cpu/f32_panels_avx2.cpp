@@ -153,6 +153,11 @@ using Pass = void (*)(const float*, int64_t, const W*, int64_t, float*, int64_t,
 template <class W>
 constexpr Pass<W> kPasses[kF32PanelRows] = {pass<W, 1>, pass<W, 2>, pass<W, 3>, pass<W, 4>, pass<W, 5>, pass<W, 6>};
 
+// Rows for the next pass when `left` remain: six, except that 7 or 8 go as
+// 4 + 3 or 4 + 4, as a pass of one or two rows keeps too few chains of sums
+// in flight (two or four) and ran at about half the rate of a full one.
+int64_t rows_per_pass(int64_t left) { return left == 7 || left == 8 ? 4 : std::min(kF32PanelRows, left); }
+
 Columns columns(int64_t valid) {
   Columns c{valid < kF32PanelWidth, _mm256_setzero_si256(), _mm256_setzero_si256()};
   if (c.partial) {
@@ -188,8 +193,8 @@ void product(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, 
         const Columns c = columns(std::min(kF32PanelWidth, out - o));
         const W* panel = block + p * d * kF32PanelWidth;
         const float* b = bias != nullptr ? bias + o : nullptr;
-        for (int64_t r = r0; r < r1; r += kF32PanelRows) {
-          const int64_t m = std::min(kF32PanelRows, r1 - r);
+        for (int64_t r = r0, m = 0; r < r1; r += m) {
+          m = rows_per_pass(r1 - r);
           kPasses<W>[m - 1](x + r * in + k0, in, panel, d, y + r * out + o, out, b, k0 == 0, c);
         }
       }

@@ -145,6 +145,11 @@ void pass_two_panels(const int16_t* x, int64_t ldx, const int8_t* w, int64_t d, 
 using Pass = void (*)(const int16_t*, int64_t, const int8_t*, int64_t, int32_t*, int64_t, bool, const Columns&);
 constexpr Pass kPasses[kInt8PanelRows] = {pass<1>, pass<2>, pass<3>, pass<4>, pass<5>, pass<6>};
 
+// Rows for the next pass when `left` remain: six, except that 7 or 8 go as
+// 4 + 3 or 4 + 4, as a pass of one or two rows keeps too few chains of sums
+// in flight (two or four) and ran at about half the rate of a full one.
+int64_t rows_per_pass(int64_t left) { return left == 7 || left == 8 ? 4 : std::min(kInt8PanelRows, left); }
+
 Columns columns(int64_t valid) {
   Columns c{valid < kInt8PanelWidth, _mm256_setzero_si256(), _mm256_setzero_si256()};
   if (c.partial) {
@@ -194,8 +199,8 @@ void int8_panels_sums_avx2(const uint8_t* x, int64_t rows, int64_t in, const int
         }
         const Columns c = columns(std::min(kInt8PanelWidth, out - o));
         const int8_t* panel = block + p * d * kInt8PanelWidth;
-        for (int64_t r = r0; r < r1; r += kInt8PanelRows) {
-          const int64_t m = std::min(kInt8PanelRows, r1 - r);
+        for (int64_t r = r0, m = 0; r < r1; r += m) {
+          m = rows_per_pass(r1 - r);
           kPasses[m - 1](xk + (r - r0) * padded_in, padded_in, panel, d, sums + r * out + o, out, k0 == 0, c);
         }
       }
