@@ -45,17 +45,28 @@ void forward(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, 
                  [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
 }
 
-float as_is(float v) { return v; }
-float widened(uint16_t v) { return bf16_to_f32(bf16{v}); }
-uint16_t rounded(float v) { return f32_to_bf16(v).bits; }
+// Function objects rather than functions: a function pointer as the
+// template argument left an indirect call per value in the packing loop.
+constexpr auto as_is = [](float v) { return v; };
+constexpr auto widened = [](uint16_t v) { return bf16_to_f32(bf16{v}); };
+constexpr auto rounded = [](float v) { return f32_to_bf16(v).bits; };
 
 template <class W, class Convert>
 HugePageVector<W> pack(const float* weight, int64_t out, int64_t in, Convert convert) {
   const int64_t padded_out = f32_panels_padded_out(out);
   HugePageVector<W> packed(static_cast<std::size_t>(padded_out * in), W{0});
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k)
-      packed[static_cast<std::size_t>(offset(in, padded_out, o, k))] = convert(weight[o * in + k]);
+  // In the layout's own order (block, panel, input, column), so the writes
+  // are sequential and the reads 16 rows side by side: a third of the time
+  // of placing each value through offset().
+  W* dst = packed.data();
+  for (int64_t k0 = 0; k0 < in; k0 += kF32PanelDepth) {
+    const int64_t k1 = std::min(in, k0 + kF32PanelDepth);
+    for (int64_t o0 = 0; o0 < padded_out; o0 += kF32PanelWidth) {
+      const int64_t columns = std::min(kF32PanelWidth, out - o0);
+      for (int64_t k = k0; k < k1; ++k, dst += kF32PanelWidth)
+        for (int64_t c = 0; c < columns; ++c) dst[c] = convert(weight[(o0 + c) * in + k]);
+    }
+  }
   return packed;
 }
 

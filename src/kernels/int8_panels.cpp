@@ -32,9 +32,21 @@ int64_t int8_panels_padded_in(int64_t in) { return (in + 1) / 2 * 2; }
 HugePageVector<int8_t> pack_int8_panels(const int8_t* q, int64_t out, int64_t in) {
   const int64_t padded_out = int8_panels_padded_out(out), padded_in = int8_panels_padded_in(in);
   HugePageVector<int8_t> packed(static_cast<std::size_t>(padded_out * padded_in), int8_t{0});
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t k = 0; k < in; ++k)
-      packed[static_cast<std::size_t>(code_offset(padded_in, padded_out, o, k))] = q[o * in + k];
+  // In the layout's own order (block, panel, pair of inputs, column), so the
+  // writes are sequential; the odd input past the end stays zero.
+  int8_t* dst = packed.data();
+  for (int64_t k0 = 0; k0 < padded_in; k0 += kInt8PanelDepth) {
+    const int64_t k1 = std::min(padded_in, k0 + kInt8PanelDepth);
+    for (int64_t o0 = 0; o0 < padded_out; o0 += kInt8PanelWidth) {
+      const int64_t columns = std::min(kInt8PanelWidth, out - o0);
+      for (int64_t k = k0; k < k1; k += 2, dst += 2 * kInt8PanelWidth)
+        for (int64_t c = 0; c < columns; ++c) {
+          const int8_t* row = q + (o0 + c) * in;
+          dst[2 * c] = row[k];
+          if (k + 1 < in) dst[2 * c + 1] = row[k + 1];
+        }
+    }
+  }
   return packed;
 }
 

@@ -22,6 +22,7 @@ RowQuant row_quant(float lo, float hi) {
 }
 
 void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, float* scale) {
+  const bool vector = isa_supported(Isa::Avx2);
   for (int64_t o = 0; o < out; ++o) {
     const float* row = w + o * in;
     float peak = 0.0f;
@@ -33,9 +34,16 @@ void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, flo
     ROFORMER_CHECK(finite, "int8 weights: row " + std::to_string(o) + " holds a NaN or an infinity");
     const float s = peak / 127.0f >= FLT_MIN * 4.0f ? peak / 127.0f : 1.0f;
     scale[o] = s;
-    for (int64_t i = 0; i < in; ++i)
-      q[o * in + i] = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
+    if (vector) {
+      quantize_weight_row_avx2(row, in, s, q + o * in);
+    } else {
+      quantize_weight_row_ref(row, in, s, q + o * in);
+    }
   }
+}
+
+void quantize_weight_row_ref(const float* row, int64_t in, float s, int8_t* q) {
+  for (int64_t i = 0; i < in; ++i) q[i] = static_cast<int8_t>(std::clamp(std::nearbyint(row[i] / s), -127.0f, 127.0f));
 }
 
 bool quantize_rows_ref(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params) {

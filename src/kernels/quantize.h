@@ -30,7 +30,13 @@ struct RowQuant {
 RowQuant row_quant(float lo, float hi);
 
 // Weights (out, in) row-major -> q (out, in) and scale (out). All-zero rows get scale 1.
+// On the AVX2 loop below where the CPU has it (the same bits).
 void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, float* scale);
+// One row's codes q[i] = clamp(nearbyint(row[i] / s), -127, 127): the plain
+// loop and the AVX2 one (a model's load spent most of its time in the plain
+// one's division and library call for each value).
+void quantize_weight_row_ref(const float* row, int64_t in, float s, int8_t* q);
+void quantize_weight_row_avx2(const float* row, int64_t in, float s, int8_t* q);
 
 // One set per instruction set; an element's bits do not depend on which set
 // ran it (the same float operations in the same order), so tests compare them

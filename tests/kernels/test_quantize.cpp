@@ -103,6 +103,22 @@ TEST(Quantize, WeightsAreSymmetricPerRow) {
   EXPECT_THROW(quantize_weights_s8(w.data(), out, in, q.data(), scale.data()), Error);
 }
 
+TEST(Quantize, WeightRowAvx2LoopEqualsPlainLoop) {
+  if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "this CPU lacks AVX2 and FMA";
+  // Ties of either parity (to even), values past the clamp, zeros of both signs.
+  const std::vector<float> awkward = {0.5f, 1.5f, 2.5f, -0.5f, -1.5f, -2.5f, 126.5f, -126.5f, 127.4f, -127.6f,
+                                      200.0f, -300.0f, 0.0f, -0.0f, 1e-30f, -1e-30f, 63.49999f, 63.5f};
+  for (int64_t in : {int64_t{1}, int64_t{7}, int64_t{8}, int64_t{9}, int64_t{18}, int64_t{40}, int64_t{768}})
+    for (float s : {1.0f, 0.0123f, 3.7f}) {
+      auto row = random_floats(static_cast<std::size_t>(in), static_cast<uint32_t>(in), -130.0f * s, 130.0f * s);
+      for (std::size_t i = 0; i < row.size() && i < awkward.size(); ++i) row[i] = awkward[i] * s;
+      std::vector<int8_t> want(row.size(), 99), got(row.size(), 99);
+      quantize_weight_row_ref(row.data(), in, s, want.data());
+      quantize_weight_row_avx2(row.data(), in, s, got.data());
+      ASSERT_EQ(got, want) << "in " << in << " s " << s;
+    }
+}
+
 // The vector sets this CPU can run (AVX2, AVX-512), each against the plain loops.
 std::vector<Isa> vector_isas() {
   std::vector<Isa> isas;

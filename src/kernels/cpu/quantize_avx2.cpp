@@ -47,6 +47,21 @@ void store_bytes(uint8_t* out, __m256i v, int64_t n) {
 
 }  // namespace
 
+void quantize_weight_row_avx2(const float* row, int64_t in, float s, int8_t* q) {
+  const __m256 scale = _mm256_set1_ps(s), lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f);
+  int64_t i = 0;
+  for (; i + 8 <= in; i += 8) {
+    // Division (correctly rounded, as the plain loop's) and round to nearest even.
+    const __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(row + i), scale),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    alignas(32) int32_t codes[8];
+    _mm256_store_si256(reinterpret_cast<__m256i*>(codes),
+                       _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)));
+    for (int j = 0; j < 8; ++j) q[i + j] = static_cast<int8_t>(codes[j]);
+  }
+  quantize_weight_row_ref(row + i, in - i, s, q + i);
+}
+
 bool quantize_rows_avx2(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
