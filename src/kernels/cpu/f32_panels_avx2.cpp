@@ -8,6 +8,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/avx2_bf16.h"
+#include "kernels/cpu/avx2_panel_walk.h"
 #include "kernels/f32_panels.h"
 
 namespace roformer::kernels {
@@ -19,10 +20,8 @@ constexpr int64_t kHalf = kF32PanelWidth / 2;  // columns per vector
 // every panel passes over them; 128-token inputs are one block.
 constexpr int64_t kRowBlock = 22 * kF32PanelRows;
 
-struct Columns {
-  bool partial;  // fewer than 16 valid columns: masked loads and stores
-  __m256i lo, hi;
-};
+static_assert(kF32PanelWidth == 16, "the panel walk takes 16-column panels");
+using Columns = PanelColumns;
 
 __m256 load(const float* p, const Columns& c, bool high) {
   if (!c.partial) return _mm256_loadu_ps(p);
@@ -153,21 +152,6 @@ using Pass = void (*)(const float*, int64_t, const W*, int64_t, float*, int64_t,
 template <class W>
 constexpr Pass<W> kPasses[kF32PanelRows] = {pass<W, 1>, pass<W, 2>, pass<W, 3>, pass<W, 4>, pass<W, 5>, pass<W, 6>};
 
-// Rows for the next pass when `left` remain: six, except that 7 or 8 go as
-// 4 + 3 or 4 + 4, as a pass of one or two rows keeps too few chains of sums
-// in flight (two or four) and ran at about half the rate of a full one.
-int64_t rows_per_pass(int64_t left) { return left == 7 || left == 8 ? 4 : std::min(kF32PanelRows, left); }
-
-Columns columns(int64_t valid) {
-  Columns c{valid < kF32PanelWidth, _mm256_setzero_si256(), _mm256_setzero_si256()};
-  if (c.partial) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    c.lo = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lane);
-    c.hi = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid - kHalf)), lane);
-  }
-  return c;
-}
-
 template <class W>
 void product(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, const float* bias, float* y,
              int64_t p0, int64_t p1) {
@@ -177,27 +161,23 @@ void product(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, 
     for (int64_t k0 = 0; k0 < in; k0 += kF32PanelDepth) {
       const int64_t d = std::min(kF32PanelDepth, in - k0);
       const W* block = w + k0 * padded_out;
-      for (int64_t p = p0; p < p1; ++p) {
+      auto two = [&](int64_t p) {
         const int64_t o = p * kF32PanelWidth;
-        if (r1 - r0 <= 2 && p + 1 < p1 && o + 2 * kF32PanelWidth <= out) {
-          const W* pair = block + p * d * kF32PanelWidth;
-          const float* b = bias != nullptr ? bias + o : nullptr;
-          if (r1 - r0 == 1) {
-            pass_two_panels<W, 1>(x + r0 * in + k0, in, pair, d, y + r0 * out + o, out, b, k0 == 0);
-          } else {
-            pass_two_panels<W, 2>(x + r0 * in + k0, in, pair, d, y + r0 * out + o, out, b, k0 == 0);
-          }
-          ++p;
-          continue;
-        }
-        const Columns c = columns(std::min(kF32PanelWidth, out - o));
-        const W* panel = block + p * d * kF32PanelWidth;
+        const W* pair = block + p * d * kF32PanelWidth;
         const float* b = bias != nullptr ? bias + o : nullptr;
-        for (int64_t r = r0, m = 0; r < r1; r += m) {
-          m = rows_per_pass(r1 - r);
-          kPasses<W>[m - 1](x + r * in + k0, in, panel, d, y + r * out + o, out, b, k0 == 0, c);
+        if (r1 - r0 == 1) {
+          pass_two_panels<W, 1>(x + r0 * in + k0, in, pair, d, y + r0 * out + o, out, b, k0 == 0);
+        } else {
+          pass_two_panels<W, 2>(x + r0 * in + k0, in, pair, d, y + r0 * out + o, out, b, k0 == 0);
         }
-      }
+      };
+      auto one = [&](int64_t p, int64_t r, int64_t m, const Columns& c) {
+        const int64_t o = p * kF32PanelWidth;
+        const float* b = bias != nullptr ? bias + o : nullptr;
+        kPasses<W>[m - 1](x + r * in + k0, in, block + p * d * kF32PanelWidth, d, y + r * out + o, out, b, k0 == 0,
+                          c);
+      };
+      walk_panels(r0, r1, p0, p1, out, kF32PanelRows, two, one);
     }
   }
 }

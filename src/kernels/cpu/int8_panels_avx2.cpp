@@ -9,6 +9,7 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/avx2_panel_walk.h"
 #include "kernels/int8_panels.h"
 
 namespace roformer::kernels {
@@ -19,10 +20,8 @@ constexpr int64_t kHalf = kInt8PanelWidth / 2;  // columns per vector
 // bytes) stay in L2 while every panel passes over them.
 constexpr int64_t kRowBlock = 22 * kInt8PanelRows;
 
-struct Columns {
-  bool partial;  // fewer than 16 valid columns: masked loads and stores
-  __m256i lo, hi;
-};
+static_assert(kInt8PanelWidth == 16, "the panel walk takes 16-column panels");
+using Columns = PanelColumns;
 
 __m256i load(const int32_t* p, const Columns& c, bool high) {
   if (!c.partial) return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
@@ -145,21 +144,6 @@ void pass_two_panels(const int16_t* x, int64_t ldx, const int8_t* w, int64_t d, 
 using Pass = void (*)(const int16_t*, int64_t, const int8_t*, int64_t, int32_t*, int64_t, bool, const Columns&);
 constexpr Pass kPasses[kInt8PanelRows] = {pass<1>, pass<2>, pass<3>, pass<4>, pass<5>, pass<6>};
 
-// Rows for the next pass when `left` remain: six, except that 7 or 8 go as
-// 4 + 3 or 4 + 4, as a pass of one or two rows keeps too few chains of sums
-// in flight (two or four) and ran at about half the rate of a full one.
-int64_t rows_per_pass(int64_t left) { return left == 7 || left == 8 ? 4 : std::min(kInt8PanelRows, left); }
-
-Columns columns(int64_t valid) {
-  Columns c{valid < kInt8PanelWidth, _mm256_setzero_si256(), _mm256_setzero_si256()};
-  if (c.partial) {
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    c.lo = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid)), lane);
-    c.hi = _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(valid - kHalf)), lane);
-  }
-  return c;
-}
-
 // Rows [r0, r1) of x (rows, in) zero-extended to 16 bits, padded with zeros to padded_in.
 void widen_rows(const uint8_t* x, int64_t in, int64_t padded_in, int64_t r0, int64_t r1, int16_t* wide) {
   for (int64_t r = r0; r < r1; ++r) {
@@ -185,25 +169,20 @@ void int8_panels_sums_avx2(const uint8_t* x, int64_t rows, int64_t in, const int
       const int64_t d = std::min(kInt8PanelDepth, padded_in - k0);
       const int8_t* block = w + k0 * padded_out;
       const int16_t* xk = wide.data() + k0;
-      for (int64_t p = p0; p < p1; ++p) {
-        const int64_t o = p * kInt8PanelWidth;
-        if (r1 - r0 <= 2 && p + 1 < p1 && o + 2 * kInt8PanelWidth <= out) {
-          const int8_t* both = block + p * d * kInt8PanelWidth;
-          if (r1 - r0 == 1) {
-            pass_two_panels<1>(xk, padded_in, both, d, sums + r0 * out + o, out, k0 == 0);
-          } else {
-            pass_two_panels<2>(xk, padded_in, both, d, sums + r0 * out + o, out, k0 == 0);
-          }
-          ++p;
-          continue;
+      auto two = [&](int64_t p) {
+        const int8_t* both = block + p * d * kInt8PanelWidth;
+        int32_t* s = sums + r0 * out + p * kInt8PanelWidth;
+        if (r1 - r0 == 1) {
+          pass_two_panels<1>(xk, padded_in, both, d, s, out, k0 == 0);
+        } else {
+          pass_two_panels<2>(xk, padded_in, both, d, s, out, k0 == 0);
         }
-        const Columns c = columns(std::min(kInt8PanelWidth, out - o));
-        const int8_t* panel = block + p * d * kInt8PanelWidth;
-        for (int64_t r = r0, m = 0; r < r1; r += m) {
-          m = rows_per_pass(r1 - r);
-          kPasses[m - 1](xk + (r - r0) * padded_in, padded_in, panel, d, sums + r * out + o, out, k0 == 0, c);
-        }
-      }
+      };
+      auto one = [&](int64_t p, int64_t r, int64_t m, const Columns& c) {
+        kPasses[m - 1](xk + (r - r0) * padded_in, padded_in, block + p * d * kInt8PanelWidth, d,
+                       sums + r * out + p * kInt8PanelWidth, out, k0 == 0, c);
+      };
+      walk_panels(r0, r1, p0, p1, out, kInt8PanelRows, two, one);
     }
   }
 }
