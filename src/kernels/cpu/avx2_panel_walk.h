@@ -10,6 +10,10 @@
 #include <algorithm>
 #include <cstdint>
 
+// M(0) ... M(5): a pass's step written once for each of its six rows, whose
+// accumulators are named registers (GCC kept an array of them in memory).
+#define ROFORMER_EACH_PANEL_ROW(M) M(0) M(1) M(2) M(3) M(4) M(5)
+
 namespace roformer::kernels {
 namespace {
 

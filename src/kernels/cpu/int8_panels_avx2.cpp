@@ -63,12 +63,7 @@ void pass(const int16_t* x, int64_t ldx, const int8_t* w, int64_t d, int32_t* y,
     a##i##0 = first ? zero : load(y + i * ldy, c, false);   \
     a##i##1 = first ? zero : load(y + i * ldy + kHalf, c, true); \
   }
-  ROFORMER_PANEL_INIT(0)
-  ROFORMER_PANEL_INIT(1)
-  ROFORMER_PANEL_INIT(2)
-  ROFORMER_PANEL_INIT(3)
-  ROFORMER_PANEL_INIT(4)
-  ROFORMER_PANEL_INIT(5)
+  ROFORMER_EACH_PANEL_ROW(ROFORMER_PANEL_INIT)
 #undef ROFORMER_PANEL_INIT
 #pragma GCC unroll 4
   for (int64_t k = 0; k < d; k += 2) {
@@ -80,12 +75,7 @@ void pass(const int16_t* x, int64_t ldx, const int8_t* w, int64_t d, int32_t* y,
     a##i##0 = add_products(a##i##0, xb, w0);        \
     a##i##1 = add_products(a##i##1, xb, w1);        \
   }
-    ROFORMER_PANEL_STEP(0)
-    ROFORMER_PANEL_STEP(1)
-    ROFORMER_PANEL_STEP(2)
-    ROFORMER_PANEL_STEP(3)
-    ROFORMER_PANEL_STEP(4)
-    ROFORMER_PANEL_STEP(5)
+    ROFORMER_EACH_PANEL_ROW(ROFORMER_PANEL_STEP)
 #undef ROFORMER_PANEL_STEP
   }
 #define ROFORMER_PANEL_STORE(i)                   \
@@ -93,12 +83,7 @@ void pass(const int16_t* x, int64_t ldx, const int8_t* w, int64_t d, int32_t* y,
     store(y + i * ldy, a##i##0, c, false);        \
     store(y + i * ldy + kHalf, a##i##1, c, true); \
   }
-  ROFORMER_PANEL_STORE(0)
-  ROFORMER_PANEL_STORE(1)
-  ROFORMER_PANEL_STORE(2)
-  ROFORMER_PANEL_STORE(3)
-  ROFORMER_PANEL_STORE(4)
-  ROFORMER_PANEL_STORE(5)
+  ROFORMER_EACH_PANEL_ROW(ROFORMER_PANEL_STORE)
 #undef ROFORMER_PANEL_STORE
 }
 
