@@ -4,9 +4,10 @@
 // bf16 product), fp32 on the packed weights (oneDNN's layout, or our AVX2
 // panels on CPUs without AVX-512), fp32 through OpenBLAS on the plain
 // weights (which it packs on every call), and int8 (VNNI, or our AVX2 int8
-// panels), on the same weights and prepared activations. Shapes: the attention projections (768 -> 768), the FFN's first
-// product with its GELU (768 -> 3072) and its second with the residual add
-// (3072 -> 768), for 128, 512 and 1024 tokens. As in a forward, where each
+// panels), on the same weights and prepared activations. Shapes: the
+// attention projections (768 -> 768), the FFN's first product with its GELU
+// (768 -> 3072) and its second with the residual add (3072 -> 768), for 128,
+// 512 and 1024 tokens. As in a forward, where each
 // of the 72 weight matrices is read once, every call takes the next of
 // enough packed copies of the weights (192 MB of them) that they come from
 // memory, not from a cache the previous call warmed.

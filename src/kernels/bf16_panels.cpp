@@ -49,9 +49,7 @@ void Bf16Panels::forward(const uint16_t* x, int64_t rows, const float* bias, con
   // stay in its own cache; an output value is summed by one thread in the
   // same order whatever the count.
   const int64_t panels = (out_ + kBf16PanelWidth - 1) / kBf16PanelWidth;
-  const int64_t threads = std::clamp<int64_t>(ctx.threads, 1, panels);
-  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
-                 [&](int64_t begin, int64_t end) { kernel(p, begin, end); });
+  for_each_thread_run(panels, ctx, [&](int64_t begin, int64_t end) { kernel(p, begin, end); });
 }
 
 }  // namespace roformer::kernels

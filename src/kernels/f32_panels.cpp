@@ -39,10 +39,7 @@ void forward(const float* x, int64_t rows, int64_t in, const W* w, int64_t out, 
              const ExecContext& ctx, Product product) {
   if (rows <= 0) return;
   const int64_t panels = f32_panels_padded_out(out) / kF32PanelWidth;
-  // One contiguous run of panels a thread: each streams its own part of the weights.
-  const int64_t threads = std::max<int64_t>(1, ctx.threads);
-  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
-                 [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
+  for_each_thread_run(panels, ctx, [&](int64_t p0, int64_t p1) { product(x, rows, in, w, out, bias, y, p0, p1); });
 }
 
 // Function objects rather than functions: a function pointer as the

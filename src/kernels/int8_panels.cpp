@@ -80,11 +80,8 @@ void int8_panels_sums(const uint8_t* x, int64_t rows, int64_t in, const int8_t* 
   if (rows <= 0) return;
   const Int8PanelsSums kernel = int8_panels_kernel(ctx.isa);
   const int64_t panels = int8_panels_padded_out(out) / kInt8PanelWidth;
-  // One contiguous run of panels a thread: each streams its own part of the
-  // weights and widens the activations once.
-  const int64_t threads = std::max<int64_t>(1, ctx.threads);
-  for_each_chunk(panels, (panels + threads - 1) / threads, ctx,
-                 [&](int64_t p0, int64_t p1) { kernel(x, rows, in, w, out, sums, p0, p1); });
+  // Each thread widens the activations once for its run of panels.
+  for_each_thread_run(panels, ctx, [&](int64_t p0, int64_t p1) { kernel(x, rows, in, w, out, sums, p0, p1); });
 }
 
 }  // namespace roformer::kernels

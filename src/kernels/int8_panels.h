@@ -6,13 +6,13 @@
 // of sums in registers, as the fp32 panels do (kernels/f32_panels.h), and
 // multiplies pairs of 16-bit values into 32-bit lanes (AVX2 vpmaddwd): 16
 // products an instruction against fp32's 8 fused multiply-adds, 1.6x
-// fp32's rate in a hot loop on a Zen 3 core. One or two rows (a decoding
-// step) take two panels a pass and stream the codes at a quarter of fp32's
-// bytes. (An earlier loop on plain weights, one output at a time, multiplied
-// 128-token inputs no faster than fp32.) Sign- and zero-extending the codes to 16 bits keeps every sum
-// exact (vpmaddubsw would take the bytes directly but saturates at
-// 2 x 255 x 127), so every loop gives the same bits as every other and as
-// a native product.
+// fp32's rate in a hot loop on a Zen 3 core (an earlier loop on plain
+// weights, one output at a time, multiplied 128-token inputs no faster than
+// fp32). One or two rows (a decoding step) take two panels a pass and
+// stream the codes at a quarter of fp32's bytes. Sign- and zero-extending
+// the codes to 16 bits keeps every sum exact (vpmaddubsw would take the
+// bytes directly but saturates at 2 x 255 x 127), so every loop gives the
+// same bits as every other and as a native product.
 //
 // Layout: the inputs padded to an even count and cut into blocks of
 // kInt8PanelDepth (the last may be shorter); within a block of depth d,

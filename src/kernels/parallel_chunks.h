@@ -28,4 +28,14 @@ void for_each_chunk(int64_t n, int64_t chunk, const ExecContext& ctx, F f) {
   for (int64_t c = 0; c < chunks; ++c) f(c * chunk, std::min(n, (c + 1) * chunk));
 }
 
+// f(begin, end) for [0, n) cut into one contiguous run per thread, for
+// kernels whose threads each stream their own part of a weight matrix (runs
+// of panels). Unlike for_each_chunk the cut depends on the thread count, so
+// the kernel's results must not depend on it.
+template <class F>
+void for_each_thread_run(int64_t n, const ExecContext& ctx, F f) {
+  const int64_t threads = std::clamp<int64_t>(ctx.threads, 1, std::max<int64_t>(n, 1));
+  for_each_chunk(n, (n + threads - 1) / threads, ctx, f);
+}
+
 }  // namespace roformer::kernels

@@ -33,7 +33,8 @@ float lane_max(__m256 v) {
   return *std::max_element(f, f + 8);
 }
 
-// The low byte of each of eight int32 lanes (each in [0, 255]), in order, into out[0, n).
+// The low byte of each of eight int32 lanes (each in [0, 255], or in
+// [-128, 127] for signed codes), in order, into out[0, n).
 void store_bytes(uint8_t* out, __m256i v, int64_t n) {
   const __m256i pick = _mm256_setr_epi8(0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1,  //
                                         0, 4, 8, 12, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1, -1);
@@ -54,10 +55,7 @@ void quantize_weight_row_avx2(const float* row, int64_t in, float s, int8_t* q) 
     // Division (correctly rounded, as the plain loop's) and round to nearest even.
     const __m256 v = _mm256_round_ps(_mm256_div_ps(_mm256_loadu_ps(row + i), scale),
                                      _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    alignas(32) int32_t codes[8];
-    _mm256_store_si256(reinterpret_cast<__m256i*>(codes),
-                       _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)));
-    for (int j = 0; j < 8; ++j) q[i + j] = static_cast<int8_t>(codes[j]);
+    store_bytes(reinterpret_cast<uint8_t*>(q + i), _mm256_cvtps_epi32(_mm256_min_ps(_mm256_max_ps(v, lo), hi)), 8);
   }
   quantize_weight_row_ref(row + i, in - i, s, q + i);
 }
