@@ -250,8 +250,13 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
   w_scale.resize(static_cast<std::size_t>(out));
   quantize_weights_s8(weight, out, in, q.data(), w_scale.data());
   w_sum.assign(static_cast<std::size_t>(out), 0);
-  for (int64_t o = 0; o < out; ++o)
-    for (int64_t i = 0; i < in; ++i) w_sum[o] += q[o * in + i];
+  for (int64_t o = 0; o < out; ++o) {
+    // A local sum: int8_t may alias w_sum, so summing into it in place kept
+    // a load and a store per code.
+    int32_t sum = 0;
+    for (int64_t i = 0; i < in; ++i) sum += q[o * in + i];
+    w_sum[o] = sum;
+  }
   try {
     if (emulate) throw dnnl::error(dnnl_unimplemented, "fallback requested");
     if (!native_int8()) throw dnnl::error(dnnl_unimplemented, "no native int8 products on this CPU");

@@ -26,11 +26,7 @@ void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, flo
   for (int64_t o = 0; o < out; ++o) {
     const float* row = w + o * in;
     float peak = 0.0f;
-    bool finite = true;
-    for (int64_t i = 0; i < in; ++i) {
-      finite &= std::isfinite(row[i]);
-      peak = std::max(peak, std::fabs(row[i]));
-    }
+    const bool finite = vector ? weight_row_peak_avx2(row, in, &peak) : weight_row_peak_ref(row, in, &peak);
     ROFORMER_CHECK(finite, "int8 weights: row " + std::to_string(o) + " holds a NaN or an infinity");
     const float s = peak / 127.0f >= FLT_MIN * 4.0f ? peak / 127.0f : 1.0f;
     scale[o] = s;
@@ -40,6 +36,17 @@ void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, flo
       quantize_weight_row_ref(row, in, s, q + o * in);
     }
   }
+}
+
+bool weight_row_peak_ref(const float* row, int64_t in, float* peak) {
+  float top = 0.0f;
+  bool finite = true;
+  for (int64_t i = 0; i < in; ++i) {
+    finite &= std::isfinite(row[i]);
+    top = std::max(top, std::fabs(row[i]));
+  }
+  *peak = top;
+  return finite;
 }
 
 void quantize_weight_row_ref(const float* row, int64_t in, float s, int8_t* q) {

@@ -37,6 +37,11 @@ void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, flo
 // one's division and library call for each value).
 void quantize_weight_row_ref(const float* row, int64_t in, float s, int8_t* q);
 void quantize_weight_row_avx2(const float* row, int64_t in, float s, int8_t* q);
+// A row's largest |value|, and false when it holds a NaN or an infinity: the
+// plain loop and the AVX2 one (the plain loop's chain of one comparison per
+// value took longer than quantizing the row). The peak is exact either way.
+bool weight_row_peak_ref(const float* row, int64_t in, float* peak);
+bool weight_row_peak_avx2(const float* row, int64_t in, float* peak);
 
 // One set per instruction set; an element's bits do not depend on which set
 // ran it (the same float operations in the same order), so tests compare them

@@ -119,6 +119,38 @@ TEST(Quantize, WeightRowAvx2LoopEqualsPlainLoop) {
     }
 }
 
+TEST(Quantize, WeightRowPeakAvx2LoopEqualsPlainLoop) {
+  if (!isa_supported(Isa::Avx2)) GTEST_SKIP() << "this CPU lacks AVX2 and FMA";
+  const float inf = std::numeric_limits<float>::infinity(), nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t in : {int64_t{0}, int64_t{1}, int64_t{7}, int64_t{8}, int64_t{31}, int64_t{32}, int64_t{33},
+                     int64_t{77}, int64_t{768}}) {
+    auto row = random_floats(static_cast<std::size_t>(in), static_cast<uint32_t>(in) + 5, -3.0f, 3.0f);
+    float want = -1.0f, got = -2.0f;
+    ASSERT_TRUE(weight_row_peak_ref(row.data(), in, &want));
+    ASSERT_TRUE(weight_row_peak_avx2(row.data(), in, &got));
+    ASSERT_EQ(got, want) << "in " << in;
+    // The peak at every position, of either sign (each lane, chain and the tail).
+    for (int64_t at = 0; at < in; ++at) {
+      auto peaked = row;
+      peaked[static_cast<std::size_t>(at)] = at % 2 == 0 ? 9.5f : -9.5f;
+      ASSERT_TRUE(weight_row_peak_avx2(peaked.data(), in, &got));
+      ASSERT_EQ(got, 9.5f) << "in " << in << " at " << at;
+      for (float bad : {inf, -inf, nan}) {
+        auto broken = row;
+        broken[static_cast<std::size_t>(at)] = bad;
+        ASSERT_FALSE(weight_row_peak_avx2(broken.data(), in, &got)) << "in " << in << " at " << at << " " << bad;
+        ASSERT_FALSE(weight_row_peak_ref(broken.data(), in, &got)) << "in " << in << " at " << at << " " << bad;
+      }
+    }
+  }
+  // An all-zero row (either sign) peaks at +0.
+  const std::vector<float> zeros = {0.0f, -0.0f, 0.0f, -0.0f, -0.0f, 0.0f, 0.0f, -0.0f, -0.0f};
+  float got = -1.0f;
+  ASSERT_TRUE(weight_row_peak_avx2(zeros.data(), static_cast<int64_t>(zeros.size()), &got));
+  EXPECT_EQ(got, 0.0f);
+  EXPECT_FALSE(std::signbit(got));
+}
+
 // The vector sets this CPU can run (AVX2, AVX-512), each against the plain loops.
 std::vector<Isa> vector_isas() {
   std::vector<Isa> isas;

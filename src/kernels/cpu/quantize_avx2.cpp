@@ -60,6 +60,24 @@ void quantize_weight_row_avx2(const float* row, int64_t in, float s, int8_t* q) 
   quantize_weight_row_ref(row + i, in - i, s, q + i);
 }
 
+bool weight_row_peak_avx2(const float* row, int64_t in, float* peak) {
+  const __m256 magnitude = _mm256_castsi256_ps(_mm256_set1_epi32(0x7fffffff));
+  // Four chains of maxima, so the loop does not wait on one comparison a vector.
+  __m256 top[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 bad = _mm256_setzero_ps();  // lanes that met a NaN or an infinity: there v - v is NaN
+  auto take = [&](__m256 v, __m256& t) {
+    const __m256 d = _mm256_sub_ps(v, v);
+    bad = _mm256_or_ps(bad, _mm256_cmp_ps(d, d, _CMP_UNORD_Q));
+    t = _mm256_max_ps(t, _mm256_and_ps(v, magnitude));
+  };
+  int64_t i = 0;
+  for (; i + 32 <= in; i += 32)
+    for (int c = 0; c < 4; ++c) take(_mm256_loadu_ps(row + i + 8 * c), top[c]);
+  for (; i < in; i += 8) take(_mm256_maskload_ps(row + i, lanes(in - i)), top[0]);  // masked-off lanes read 0
+  *peak = lane_max(_mm256_max_ps(_mm256_max_ps(top[0], top[1]), _mm256_max_ps(top[2], top[3])));
+  return _mm256_movemask_ps(bad) == 0;
+}
+
 bool quantize_rows_avx2(const float* x, int64_t rows, int64_t cols, uint8_t* q, RowQuant* params) {
   for (int64_t r = 0; r < rows; ++r) {
     const float* row = x + r * cols;
