@@ -23,18 +23,16 @@ RowQuant row_quant(float lo, float hi) {
 
 void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, float* scale) {
   const bool vector = isa_supported(Isa::Avx2);
+  const auto peak_of = vector ? weight_row_peak_avx2 : weight_row_peak_ref;
+  const auto codes_of = vector ? quantize_weight_row_avx2 : quantize_weight_row_ref;
   for (int64_t o = 0; o < out; ++o) {
     const float* row = w + o * in;
     float peak = 0.0f;
-    const bool finite = vector ? weight_row_peak_avx2(row, in, &peak) : weight_row_peak_ref(row, in, &peak);
+    const bool finite = peak_of(row, in, &peak);
     ROFORMER_CHECK(finite, "int8 weights: row " + std::to_string(o) + " holds a NaN or an infinity");
     const float s = peak / 127.0f >= FLT_MIN * 4.0f ? peak / 127.0f : 1.0f;
     scale[o] = s;
-    if (vector) {
-      quantize_weight_row_avx2(row, in, s, q + o * in);
-    } else {
-      quantize_weight_row_ref(row, in, s, q + o * in);
-    }
+    codes_of(row, in, s, q + o * in);
   }
 }
 

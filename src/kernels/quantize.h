@@ -30,7 +30,7 @@ struct RowQuant {
 RowQuant row_quant(float lo, float hi);
 
 // Weights (out, in) row-major -> q (out, in) and scale (out). All-zero rows get scale 1.
-// On the AVX2 loop below where the CPU has it (the same bits).
+// On the AVX2 loops below where the CPU has them (the same bits).
 void quantize_weights_s8(const float* w, int64_t out, int64_t in, int8_t* q, float* scale);
 // One row's codes q[i] = clamp(nearbyint(row[i] / s), -127, 127): the plain
 // loop and the AVX2 one (a model's load spent most of its time in the plain
