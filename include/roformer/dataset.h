@@ -104,12 +104,14 @@ DatasetSplit split_documents(const TokenDataset& data, double valid_fraction, ui
 // Tokenizes a corpus file (one paragraph a line, blank line between documents;
 // see text_corpus.h) into an .rfds file. A document's tokens are its paragraphs'
 // WordPiece ids, concatenated, without [CLS]/[SEP]. Errors name file and line.
+// Paragraphs are tokenized `threads` at a time; the file is the same at any
+// thread count, and so is the error reported (the first line at fault).
 struct EncodeStats {
   int64_t documents = 0;
   int64_t tokens = 0;
   int64_t unknown = 0;  // [UNK] ids written
 };
 EncodeStats encode_corpus(const Tokenizer& tokenizer, const Sha256Digest& vocab_sha256,
-                          const std::string& corpus_path, const std::string& out_path);
+                          const std::string& corpus_path, const std::string& out_path, int threads = 1);
 
 }  // namespace roformer

@@ -13,6 +13,7 @@
 #include <functional>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -218,6 +219,14 @@ class Tokenizer {
   Encoding encode(std::string_view text, std::optional<std::string_view> pair = std::nullopt,
                   Truncation truncation = Truncation::None, std::optional<int64_t> max_length = std::nullopt,
                   bool with_offsets = false) const;
+  // encode() of every text (and pairs[i] as its pair, when pairs is not
+  // empty), the texts shared among `threads` threads: HF's
+  // tokenizer(list_of_texts). The encodings are the ones encode() gives one
+  // text at a time, at any thread count. An error names the first text that
+  // failed ("text 12: ...").
+  std::vector<Encoding> encode_batch(std::span<const std::string> texts, std::span<const std::string> pairs = {},
+                                     int threads = 1, Truncation truncation = Truncation::None,
+                                     std::optional<int64_t> max_length = std::nullopt, bool with_offsets = false) const;
   // tokenizer.decode(ids, skip_special_tokens, clean_up_tokenization_spaces (nullopt: the config's)).
   std::string decode(const std::vector<int64_t>& ids, bool skip_special_tokens = false,
                      std::optional<bool> clean_up_tokenization_spaces = std::nullopt) const;

@@ -96,6 +96,7 @@ void register_data_encode(CLI::App& data) {
   struct Options {
     std::string vocab, corpus, out;
     bool cased = false;
+    int threads = 1;
   };
   auto opt = std::make_shared<Options>();
   CLI::App* cmd = data.add_subcommand("encode", "Tokenize a corpus into an .rfds dataset file");
@@ -107,10 +108,14 @@ void register_data_encode(CLI::App& data) {
       ->check(CLI::ExistingFile);
   cmd->add_option("--out,-o", opt->out, "the .rfds file to write")->required();
   cmd->add_flag("--cased", opt->cased, "with a vocab.txt: keep case and accents");
+  cmd->add_option("--threads", opt->threads, "paragraphs tokenized at once (the file is the same at any count)")
+      ->check(CLI::Range(1, 1 << 16))
+      ->capture_default_str();
   cmd->callback([opt] {
     const auto start = std::chrono::steady_clock::now();
     const auto loaded = load_tokenizer(opt->vocab, opt->cased);
-    const auto stats = encode_corpus(loaded.tokenizer, sha256_file(loaded.vocab_path), opt->corpus, opt->out);
+    const auto stats =
+        encode_corpus(loaded.tokenizer, sha256_file(loaded.vocab_path), opt->corpus, opt->out, opt->threads);
     std::printf("wrote %s: %lld documents, %lld tokens (%lld [UNK]) in %.2f s\n", opt->out.c_str(),
                 static_cast<long long>(stats.documents), static_cast<long long>(stats.tokens),
                 static_cast<long long>(stats.unknown), seconds_since(start));

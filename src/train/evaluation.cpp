@@ -240,7 +240,7 @@ LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const T
   } remove_scratch{scratch};
   // The dataset header records the vocabulary's hash: any stable digest of the ids works here.
   Sha256Digest vocab_digest{};
-  encode_corpus(tokenizer, vocab_digest, text_file, scratch.string());
+  encode_corpus(tokenizer, vocab_digest, text_file, scratch.string(), ctx.threads);
   const TokenDataset data = TokenDataset::open(scratch.string());
   std::vector<int64_t> docs(static_cast<std::size_t>(data.documents()));
   std::iota(docs.begin(), docs.end(), 0);

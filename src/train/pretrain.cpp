@@ -180,8 +180,8 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
 
   // Data: tokenized once into the binary format, packed into blocks.
   const std::string train_ds = (work / "train.rfds").string(), valid_ds = (work / "valid.rfds").string();
-  const EncodeStats train_stats = encode_corpus(tokenizer, vocab_sha, o.train_file, train_ds);
-  encode_corpus(tokenizer, vocab_sha, o.valid_file, valid_ds);
+  const EncodeStats train_stats = encode_corpus(tokenizer, vocab_sha, o.train_file, train_ds, o.threads);
+  encode_corpus(tokenizer, vocab_sha, o.valid_file, valid_ds, o.threads);
   const TokenDataset train_data = TokenDataset::open(train_ds), valid_data = TokenDataset::open(valid_ds);
   auto all_documents = [](const TokenDataset& d) {
     std::vector<int64_t> v(static_cast<std::size_t>(d.documents()));

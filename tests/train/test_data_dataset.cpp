@@ -2,6 +2,7 @@
 // content-hash split, and encoding the committed corpus sample.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cstring>
 #include <filesystem>
 #include <set>
@@ -246,6 +247,57 @@ TEST(DataDataset, EncodesTheSampleCorpus) {
     EXPECT_NE(std::string(e.what()).find("bad.txt:4"), std::string::npos) << e.what();
   }
   EXPECT_FALSE(std::filesystem::exists(dir.file("bad.rfds")));
+}
+
+TEST(DataDataset, EncodingOnSeveralThreadsWritesTheSameFile) {
+  testing::TempDir dir;
+  const auto& tok = data_test::sample_tokenizer();
+  const std::string vocab = dir.file("vocab.txt");
+  write_file(vocab, data_test::sample_vocab_text());
+  // The sample's paragraphs twice over in documents of 1 to 7 paragraphs:
+  // over 4096 paragraphs, so the encoder's batches end inside the corpus.
+  TextCorpusReader reader(data_test::sample_path("en_train.txt"));
+  std::vector<std::string> all, paragraphs;
+  while (reader.next(paragraphs)) all.insert(all.end(), paragraphs.begin(), paragraphs.end());
+  ASSERT_GT(all.size(), 1000u);
+  std::string corpus;
+  int64_t documents = 0;
+  std::size_t in_doc = 0;
+  for (std::size_t i = 0; i < 2 * all.size() + 1000; ++i) {
+    corpus += all[i % all.size()] + "\n";
+    if (++in_doc == 1 + i % 7) {
+      corpus += "\n";
+      in_doc = 0;
+      ++documents;
+    }
+  }
+  if (in_doc > 0) ++documents;
+  const std::string text = dir.file("corpus.txt");
+  write_file(text, corpus);
+  const auto one = encode_corpus(tok, sha256_file(vocab), text, dir.file("one.rfds"), 1);
+  for (int threads : {2, 3}) {
+    const std::string out = dir.file(std::to_string(threads) + ".rfds");
+    const auto many = encode_corpus(tok, sha256_file(vocab), text, out, threads);
+    EXPECT_EQ(many.tokens, one.tokens);
+    EXPECT_EQ(many.unknown, one.unknown);
+    EXPECT_EQ(read_file(out), read_file(dir.file("one.rfds"))) << threads << " threads";
+  }
+  EXPECT_EQ(one.documents, documents);
+  // A bad line in a later batch is reported with its own line number, and
+  // the first of two is the one reported.
+  const int64_t lines = static_cast<int64_t>(std::count(corpus.begin(), corpus.end(), '\n'));
+  const std::string bad = dir.file("bad.txt");
+  write_file(bad, corpus + "fine\nbroken \xff here\nfine\n\xfe\n");
+  for (int threads : {1, 2}) {
+    try {
+      encode_corpus(tok, sha256_file(vocab), bad, dir.file("bad.rfds"), threads);
+      ADD_FAILURE() << "invalid UTF-8 accepted";
+    } catch (const Error& e) {
+      const std::string want = "bad.txt:" + std::to_string(lines + 2) + ":";
+      EXPECT_NE(std::string(e.what()).find(want), std::string::npos) << e.what() << " (want " << want << ")";
+    }
+    EXPECT_FALSE(std::filesystem::exists(dir.file("bad.rfds")));
+  }
 }
 
 }  // namespace
