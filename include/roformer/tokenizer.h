@@ -36,21 +36,33 @@ class Vocab {
   // Number of lines = the id space [0, size()).
   int64_t size() const { return static_cast<int64_t>(id_to_token_.size()); }
   // Number of distinct tokens (HF's len(tokenizer.vocab)).
-  int64_t unique_size() const { return static_cast<int64_t>(token_to_id_.size()); }
+  int64_t unique_size() const { return unique_; }
   std::optional<int64_t> find(std::string_view token) const;
   bool contains(std::string_view token) const { return find(token).has_value(); }
   // The token whose id this is, or nullptr when none is (out of range, or an
   // earlier line of a duplicated token).
   const std::string* token(int64_t id) const;
+  // The longest token's length in bytes: no longer string is in the vocabulary.
+  std::size_t longest_token_bytes() const { return longest_; }
 
  private:
-  struct Hash {
-    using is_transparent = void;
-    std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
+  // Token -> id as an open-addressing table (linear probing, at most half
+  // full): WordPiece looks up several candidates per word, and a probe into
+  // one flat array with the hash's top bits kept beside each id rarely
+  // touches a string that is not the one sought.
+  struct Slot {
+    uint32_t hash = 0;
+    int32_t id = -1;  // -1: empty
   };
-  std::unordered_map<std::string, int64_t, Hash, std::equal_to<>> token_to_id_;
+  static uint64_t hash(std::string_view s);
+  // The slot holding token, or the empty one where it would go.
+  std::size_t slot_of(std::string_view token, uint64_t h) const;
+  void index(int64_t id);  // puts id_to_token_[id] in the table, replacing an earlier line of it
+  std::vector<Slot> slots_;
+  int64_t unique_ = 0;
   std::vector<std::string> id_to_token_;  // "" where no token maps back
   std::vector<bool> has_token_;
+  std::size_t longest_ = 0;
 };
 
 // ---------------------------------------------------------------- jieba

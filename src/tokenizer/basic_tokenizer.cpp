@@ -1,5 +1,7 @@
 #include "tokenizer/basic_tokenizer.h"
 
+#include <array>
+
 #include "tokenizer/unicode_text.h"
 
 namespace roformer::tok {
@@ -96,6 +98,60 @@ std::vector<std::string> BasicTokenizer::tokenize(std::u32string_view text,
     if (start < token.size()) emit(std::u32string_view(token).substr(start));
   }
   return out;
+}
+
+void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::string, std::less<>>& extra_never_split,
+                                    std::vector<std::string>& out) const {
+  // The sets are searched only for words starting as one of their entries does.
+  std::array<bool, 128> first{};
+  for (const auto* set : {&never_split_utf8_, &extra_never_split}) {
+    for (const std::string& s : *set)
+      if (!s.empty() && static_cast<unsigned char>(s.front()) < 128) first[static_cast<unsigned char>(s.front())] = true;
+  }
+  const auto never_split = [&](std::string_view t) {
+    if (!first[static_cast<unsigned char>(t.front())]) return false;
+    return never_split_utf8_.find(t) != never_split_utf8_.end() || extra_never_split.find(t) != extra_never_split.end();
+  };
+  // Bytes below 0x20 and 0x7F are category Cc: _clean_text drops them, but
+  // turns \t, \n and \r (and the space) into the spaces words split at.
+  const auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  const auto is_dropped = [&](unsigned char c) { return (c < 0x20 || c == 0x7F) && !is_space(c); };
+  const auto is_punctuation = [](unsigned char c) {
+    return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
+  };
+  std::string word;
+  const auto finish_word = [&] {
+    if (word.empty()) return;
+    std::string token = word;
+    const bool keep = never_split(token);
+    // Accents: no ASCII character has any, so only the case changes.
+    if (!keep && options_.do_lower_case) {
+      for (char& ch : token)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    }
+    if (!options_.do_split_on_punc || keep || never_split(token)) {
+      out.push_back(std::move(token));
+    } else {
+      std::size_t start = 0;
+      for (std::size_t i = 0; i < token.size(); ++i) {
+        if (!is_punctuation(static_cast<unsigned char>(token[i]))) continue;
+        if (i > start) out.emplace_back(token, start, i - start);
+        out.emplace_back(1, token[i]);
+        start = i + 1;
+      }
+      if (start < token.size()) out.emplace_back(token, start);
+    }
+    word.clear();
+  };
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (is_space(c)) {
+      finish_word();
+    } else if (!is_dropped(c)) {
+      word.push_back(ch);
+    }
+  }
+  finish_word();
 }
 
 }  // namespace roformer::tok

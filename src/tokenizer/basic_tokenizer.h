@@ -4,6 +4,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace roformer::tok {
@@ -20,13 +21,20 @@ class BasicTokenizer {
 
   // tokenize(text, never_split=extra_never_split): UTF-8 words.
   std::vector<std::string> tokenize(std::u32string_view text, const std::set<std::u32string>& extra_never_split) const;
+  // The same for text of ASCII characters only (checked by the caller), one
+  // byte at a time: no character of it changes under NFC or accent
+  // stripping, and lower case, controls, whitespace and punctuation are
+  // fixed ranges. Appends the words to `out`; extra_never_split holds the
+  // same words as tokenize()'s, in UTF-8.
+  void tokenize_ascii(std::string_view text, const std::set<std::string, std::less<>>& extra_never_split,
+                      std::vector<std::string>& out) const;
   // Whether `token` is in the tokenizer's own never_split list (the init argument).
   bool in_never_split(const std::string& token) const;
 
  private:
   Options options_;
   std::set<std::u32string> never_split_;
-  std::set<std::string> never_split_utf8_;
+  std::set<std::string, std::less<>> never_split_utf8_;
 };
 
 // Python's str.split() with no arguments: runs of str.isspace() characters separate words.

@@ -12,6 +12,12 @@ namespace roformer {
 
 namespace {
 
+bool is_ascii(std::string_view s) {
+  for (char c : s)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
+
 tok::BasicTokenizer::Options basic_options(const TokenizerOptions& o) {
   tok::BasicTokenizer::Options b;
   b.do_lower_case = o.do_lower_case;
@@ -101,6 +107,7 @@ Tokenizer::Impl::Impl(Vocab v, TokenizerOptions o)
     check(!s.empty(), "tokenizer: a special token is empty");
     const std::u32string wide = tok::decode_utf8(s, "special token");
     special_tokens_wide.insert(wide);
+    special_tokens_utf8.insert(s);
     if (added_by_content.count(s) == 0) {
       // Special ids come from the vocab; a special token it lacks would need new embedding rows.
       const auto id = vocab.find(s);
@@ -133,6 +140,8 @@ Tokenizer::Impl::Impl(Vocab v, TokenizerOptions o)
   }
   for (const Added& a : added) first_chars.insert(a.content.front());
   for (const std::u32string& k : keep_case) first_chars.insert(k.front());
+  for (char32_t c : first_chars)
+    if (c < 128) ascii_first_chars[c] = true;
 
   if (options.use_jieba) {
     const std::string path = options.jieba_dict_path.empty() ? default_jieba_dict_path() : options.jieba_dict_path;
@@ -170,6 +179,19 @@ void Tokenizer::Impl::bert_tokenize(std::u32string_view text, std::vector<std::s
   }
 }
 
+void Tokenizer::Impl::bert_tokenize_ascii(std::string_view text, std::vector<std::string>& out) const {
+  thread_local std::vector<std::string> words;
+  words.clear();
+  basic.tokenize_ascii(text, special_tokens_utf8, words);
+  for (const std::string& word : words) {
+    if (basic.in_never_split(word)) {
+      out.push_back(word);
+    } else {
+      tok::wordpiece_tokenize(word, vocab, options.unk_token, options.max_input_chars_per_word, out);
+    }
+  }
+}
+
 // BertTokenizer._tokenize, or RoFormerTokenizer._tokenize with jieba.
 void Tokenizer::Impl::tokenize_piece(std::u32string_view text, std::vector<std::string>& out) const {
   if (!jieba) {
@@ -187,6 +209,28 @@ void Tokenizer::Impl::tokenize_piece(std::u32string_view text, std::vector<std::
 
 std::vector<TextPiece> Tokenizer::split_added_tokens(std::string_view text) const {
   const Impl& m = *impl_;
+  // ASCII text in which no added or kept token can start (most text): no
+  // token to keep or split out, so the text is one piece, lowercased byte by
+  // byte where asked (A-Z are ASCII's only cased letters).
+  bool plain = true;
+  for (char ch : text) {
+    const auto c = static_cast<unsigned char>(ch);
+    if (c >= 0x80 || m.ascii_first_chars[c]) {
+      plain = false;
+      break;
+    }
+  }
+  if (plain) {
+    std::vector<TextPiece> out;
+    if (text.empty()) return out;
+    std::string piece(text);
+    if (m.lowercase_first) {
+      for (char& ch : piece)
+        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+    }
+    out.push_back({std::move(piece), false});
+    return out;
+  }
   std::u32string wide = tok::decode_utf8(text, "tokenizer input");
 
   if (m.lowercase_first) {
@@ -266,6 +310,8 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   for (const TextPiece& piece : split_added_tokens(text)) {
     if (piece.added) {
       out.push_back(piece.text);
+    } else if (impl_->jieba == nullptr && impl_->options.do_basic_tokenize && is_ascii(piece.text)) {
+      impl_->bert_tokenize_ascii(piece.text, out);  // most text: no character needs Unicode's tables
     } else {
       impl_->tokenize_piece(tok::decode_utf8(piece.text, "tokenizer input"), out);
     }
@@ -308,10 +354,13 @@ int64_t count_code_points(std::string_view text) {
 
 int64_t Tokenizer::token_to_id(std::string_view token) const {
   const Impl& m = *impl_;
+  // An added token in vocab.txt has its line's id (the constructor checks
+  // it), so the vocabulary answers first.
+  if (const auto id = m.vocab.find(token)) return *id;
   if (const auto it = m.added_by_content.find(std::string(token)); it != m.added_by_content.end()) {
     return m.added[it->second].id;
   }
-  return m.vocab.find(token).value_or(m.unk);
+  return m.unk;
 }
 
 std::vector<int64_t> Tokenizer::convert_tokens_to_ids(const std::vector<std::string>& tokens) const {
@@ -326,8 +375,10 @@ std::string Tokenizer::id_to_token(int64_t id) const {
   if (id < 0 || id >= m.id_space) {
     throw Error("tokenizer: token id " + std::to_string(id) + " is outside [0, " + std::to_string(m.id_space) + ")");
   }
-  if (const auto it = m.added_by_id.find(id); it != m.added_by_id.end()) return m.added[it->second].token.content;
+  // An added token on a vocab line is that line's token (the constructor
+  // checks it), so the vocabulary answers first.
   if (const std::string* t = m.vocab.token(id)) return *t;
+  if (const auto it = m.added_by_id.find(id); it != m.added_by_id.end()) return m.added[it->second].token.content;
   return m.options.unk_token;
 }
 

@@ -1,6 +1,7 @@
 #pragma once
 // The state behind roformer::Tokenizer, shared by tokenizer.cpp (tokenize /
 // encode / decode) and pretrained.cpp (loading a checkpoint directory).
+#include <array>
 #include <map>
 #include <memory>
 #include <set>
@@ -29,17 +30,21 @@ struct Tokenizer::Impl {
 
   std::vector<std::string> special_tokens;        // HF's all_special_tokens, in its order
   std::set<std::u32string> special_tokens_wide;   // never_split for BasicTokenizer
+  std::set<std::string, std::less<>> special_tokens_utf8;  // the same, for its ASCII path
   std::set<int64_t> special_ids;                  // all_special_ids
   std::vector<Added> added;                       // the no-split tokens
   std::unordered_map<std::string, std::size_t> added_by_content;
   std::map<int64_t, std::size_t> added_by_id;
   std::vector<std::u32string> keep_case;          // left alone by the lowercasing pass
   std::set<char32_t> first_chars;                 // first characters of added and kept tokens
+  std::array<bool, 128> ascii_first_chars{};     // the ASCII ones among them
   bool lowercase_first = false;
   int64_t id_space = 0;
   int64_t unk = 0, sep = 0, pad = 0, cls = 0, mask = 0;
 
   void bert_tokenize(std::u32string_view text, std::vector<std::string>& out) const;
+  // bert_tokenize() of ASCII text, without widening it (BasicTokenizer::tokenize_ascii).
+  void bert_tokenize_ascii(std::string_view text, std::vector<std::string>& out) const;
   void tokenize_piece(std::u32string_view text, std::vector<std::string>& out) const;
   // HF's _decode joins these apart from the other tokens.
   bool is_legacy_added(const std::string& token) const;

@@ -1,4 +1,5 @@
 // vocab.txt, read the way HF's load_vocab reads it.
+#include <algorithm>
 #include <string>
 
 #include "roformer/error.h"
@@ -10,6 +11,7 @@ namespace roformer {
 
 namespace {
 constexpr std::size_t kMaxVocabBytes = std::size_t{1} << 30;
+constexpr std::size_t kMaxTokens = std::size_t{1} << 30;  // ids are int32 in the index
 }
 
 Vocab Vocab::from_file(const std::string& path) {
@@ -33,27 +35,58 @@ Vocab Vocab::from_string(std::string_view text, const std::string& source) {
       next = end + 1;
       if (text[end] == '\r' && next < text.size() && text[next] == '\n') ++next;
     }
-    const auto id = static_cast<int64_t>(v.id_to_token_.size());
-    std::string token(text.substr(start, end - start));
-    auto [it, inserted] = v.token_to_id_.try_emplace(token, id);
-    if (!inserted) {
-      // collections.OrderedDict assignment: the last line wins, the earlier id is orphaned.
-      const auto old = static_cast<std::size_t>(it->second);
-      v.has_token_[old] = false;
-      v.id_to_token_[old].clear();
-      it->second = id;
-    }
-    v.id_to_token_.push_back(std::move(token));
+    check(v.id_to_token_.size() < kMaxTokens, source + ": more than " + std::to_string(kMaxTokens) + " lines");
+    v.id_to_token_.emplace_back(text.substr(start, end - start));
     v.has_token_.push_back(true);
+    v.longest_ = std::max(v.longest_, v.id_to_token_.back().size());
     start = next;
   }
+  std::size_t capacity = 16;
+  while (capacity < 2 * v.id_to_token_.size()) capacity *= 2;
+  v.slots_.resize(capacity);
+  for (std::size_t id = 0; id < v.id_to_token_.size(); ++id) v.index(static_cast<int64_t>(id));
   return v;
 }
 
+// FNV-1a over the bytes, then a multiply-xorshift so that the low bits (the
+// slot) depend on every byte.
+uint64_t Vocab::hash(std::string_view s) {
+  uint64_t h = 0xcbf29ce484222325ull;
+  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+  h ^= h >> 32;
+  h *= 0x9e3779b97f4a7c15ull;
+  return h ^ (h >> 29);
+}
+
+std::size_t Vocab::slot_of(std::string_view token, uint64_t h) const {
+  const std::size_t mask = slots_.size() - 1;
+  const auto tag = static_cast<uint32_t>(h >> 32);
+  for (std::size_t i = h & mask;; i = (i + 1) & mask) {
+    const Slot& s = slots_[i];
+    if (s.id < 0 || (s.hash == tag && id_to_token_[static_cast<std::size_t>(s.id)] == token)) return i;
+  }
+}
+
+void Vocab::index(int64_t id) {
+  const std::string& token = id_to_token_[static_cast<std::size_t>(id)];
+  const uint64_t h = hash(token);
+  Slot* s = &slots_[slot_of(token, h)];
+  if (s->id >= 0) {
+    // collections.OrderedDict assignment: the last line wins, the earlier id is orphaned.
+    const auto old = static_cast<std::size_t>(s->id);
+    has_token_[old] = false;
+    id_to_token_[old].clear();
+  } else {
+    ++unique_;
+  }
+  *s = Slot{static_cast<uint32_t>(h >> 32), static_cast<int32_t>(id)};
+}
+
 std::optional<int64_t> Vocab::find(std::string_view token) const {
-  const auto it = token_to_id_.find(token);
-  if (it == token_to_id_.end()) return std::nullopt;
-  return it->second;
+  if (slots_.empty()) return std::nullopt;
+  const Slot& s = slots_[slot_of(token, hash(token))];
+  if (s.id < 0) return std::nullopt;
+  return s.id;
 }
 
 const std::string* Vocab::token(int64_t id) const {

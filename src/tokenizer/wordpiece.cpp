@@ -9,9 +9,10 @@ namespace {
 
 void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string& unk_token, int max_chars,
                     std::vector<std::string>& out) {
-  // Byte offset of each character, plus the end: candidates are character ranges.
-  std::vector<std::size_t> offsets;
-  offsets.reserve(word.size() + 1);
+  // Byte offset of each character, plus the end: candidates are character
+  // ranges. (One buffer per thread: a word is too short to pay for a new one.)
+  thread_local std::vector<std::size_t> offsets;
+  offsets.clear();
   for (std::size_t i = 0; i < word.size(); ++i) {
     if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) offsets.push_back(i);
   }
@@ -22,12 +23,19 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string
     return;
   }
   const std::size_t first_new = out.size();
+  const std::size_t longest = vocab.longest_token_bytes();
   std::string candidate;
   std::size_t start = 0;
   while (start < n_chars) {
     std::size_t end = n_chars;
     bool found = false;
     while (start < end) {
+      const std::size_t prefix = start > 0 ? 2 : 0;  // "##"
+      // A candidate longer than every token cannot be one: skip the lookup.
+      if (prefix + offsets[end] - offsets[start] > longest) {
+        --end;
+        continue;
+      }
       candidate.assign(start > 0 ? "##" : "");
       candidate.append(word.substr(offsets[start], offsets[end] - offsets[start]));
       if (vocab.contains(candidate)) {
