@@ -15,13 +15,18 @@ constexpr std::size_t kSearchWindow = 256;
 bool is_space(char32_t c) { return is_py_space(c) || is_bert_whitespace(c); }
 // What BasicTokenizer's _clean_text removes.
 bool is_cleaned_away(char32_t c) { return c == 0 || c == 0xFFFD || is_bert_control(c); }
-bool is_mark(char32_t c) { return category_name(c)[0] == 'M'; }
+bool is_mark(char32_t c) { return c >= 0x80 && category_name(c)[0] == 'M'; }
 
 // The form tokens and text are compared in: lowercased, canonically
 // decomposed, marks dropped when the tokenizer strips accents, final sigma as
 // sigma. Every step the tokenizer takes (lowercasing, NFC, accent stripping)
 // leaves this form unchanged, so a token's form is a run of its text's form.
 void append_folded(std::u32string& out, std::u32string_view piece, bool strip_accents) {
+  // ASCII: already decomposed, no marks, no sigma; only the case folds.
+  if (std::all_of(piece.begin(), piece.end(), [](char32_t c) { return c < 0x80; })) {
+    for (char32_t c : piece) out.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    return;
+  }
   std::u32string lowered;
   for (char32_t c : piece) append_py_lower(lowered, c);
   for (char32_t c : nfd(lowered)) {
@@ -97,17 +102,17 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
                                    const AlignmentRules& rules) {
   const FoldedText folded(text, rules);
   const auto n = static_cast<int64_t>(text.size());
-  // The forms a token may take in the text: a continuation without its "##" first.
-  const auto keys_of = [&](const std::string& token) {
-    std::vector<std::u32string> keys;
-    const std::u32string wide = decode_utf8(token, "token");
-    if (wide.size() > 2 && wide.compare(0, 2, U"##") == 0) {
-      keys.emplace_back();
-      append_folded(keys.back(), std::u32string_view(wide).substr(2), rules.strip_accents);
-    }
-    keys.emplace_back();
+  // The forms a token may take in the text: a continuation without its "##"
+  // first. Written into `keys`, whose strings keep their buffers from token
+  // to token.
+  std::u32string wide;
+  const auto keys_of = [&](const std::string& token, std::vector<std::u32string>& keys) {
+    wide = decode_utf8(token, "token");
+    const bool continuation = wide.size() > 2 && wide.compare(0, 2, U"##") == 0;
+    keys.resize(continuation ? 2 : 1);
+    for (std::u32string& k : keys) k.clear();
+    if (continuation) append_folded(keys.front(), std::u32string_view(wide).substr(2), rules.strip_accents);
     append_folded(keys.back(), wide, rules.strip_accents);
-    return keys;
   };
   const auto matching_key = [&](const std::vector<std::u32string>& keys, std::size_t f) -> const std::u32string* {
     for (const std::u32string& k : keys)
@@ -138,8 +143,9 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
   spans.reserve(tokens.size());
   std::size_t f = 0;
   int64_t last_end = 0;
+  std::vector<std::u32string> keys, next;
   for (std::size_t t = 0; t < tokens.size(); ++t) {
-    const std::vector<std::u32string> keys = keys_of(tokens[t]);
+    keys_of(tokens[t], keys);
     if (const std::u32string* key = matching_key(keys, f)) {
       spans.push_back(folded.span(f, f + key->size()));
       f += key->size();
@@ -149,7 +155,7 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
       const int64_t start = folded.char_at(f);
       int64_t end = word_end(start);
       if (t + 1 < tokens.size() && tokens[t + 1] != rules.unk_token) {
-        const std::vector<std::u32string> next = keys_of(tokens[t + 1]);
+        keys_of(tokens[t + 1], next);
         if (!matching_key(next, folded.folded_at(end))) {
           for (std::size_t g = f + 1; g < folded.folded_at(end); ++g) {
             if (matching_key(next, g)) {

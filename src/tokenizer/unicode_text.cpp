@@ -251,7 +251,9 @@ const char* category_name(char32_t c) {
       category(c) == UTF8PROC_CATEGORY_CN ? 0x378 /* an unassigned code point */ : c));
 }
 
-bool is_mark_nonspacing(char32_t c) { return category(c) == UTF8PROC_CATEGORY_MN; }
+// ASCII answers below come from its fixed categories (Cc: 0x00-0x1F and 0x7F;
+// Zs: the space; no marks), without a table lookup.
+bool is_mark_nonspacing(char32_t c) { return c >= 0x80 && category(c) == UTF8PROC_CATEGORY_MN; }
 
 bool is_py_space(char32_t c) {
   if (c <= 0x20) return c == 0x20 || (c >= 0x09 && c <= 0x0D) || (c >= 0x1C && c <= 0x1F);
@@ -262,11 +264,12 @@ bool is_py_space(char32_t c) {
 
 bool is_bert_whitespace(char32_t c) {
   if (c == ' ' || c == '\t' || c == '\n' || c == '\r') return true;
-  return category(c) == UTF8PROC_CATEGORY_ZS;
+  return c >= 0x80 && category(c) == UTF8PROC_CATEGORY_ZS;
 }
 
 bool is_bert_control(char32_t c) {
   if (c == '\t' || c == '\n' || c == '\r') return false;
+  if (c < 0x80) return c < 0x20 || c == 0x7F;
   switch (category(c)) {
     case UTF8PROC_CATEGORY_CC:
     case UTF8PROC_CATEGORY_CF:
@@ -281,6 +284,7 @@ bool is_bert_control(char32_t c) {
 
 bool is_bert_punctuation(char32_t c) {
   if ((c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126)) return true;
+  if (c < 0x80) return false;  // ASCII's punctuation all lies in the ranges above
   switch (category(c)) {
     case UTF8PROC_CATEGORY_PC:
     case UTF8PROC_CATEGORY_PD:
