@@ -8,15 +8,19 @@
 #
 #   scripts/bench_tokenize.sh
 #
-# Environment knobs (defaults in brackets): TEXT [data/sample/en_train.txt]
-# one input a line; VOCAB [an 8000-piece vocab.txt that `roformer data vocab`
-# learns from TEXT]; ROUNDS [3] alternating runs per case, the best median
-# reported; THREADS ["1 2"]; MIN_SECONDS [2] per run; OUT
-# [docs/bench_tokenize.md].
+# Texts: the committed English prose sample (ASCII but for a few lines) and
+# the German side of the committed parallel sample (umlauts and ß on half of
+# its lines, so the tokenizer's Unicode paths run too), each with an
+# 8000-piece vocab.txt that `roformer data vocab` learns from it.
+#
+# Environment knobs (defaults in brackets): TEXT [both samples] one text of
+# your own, one input a line; VOCAB [learned from the text] its vocab.txt;
+# ROUNDS [3] alternating runs per case, the best median reported; THREADS
+# ["1 2"]; MIN_SECONDS [2] per run; OUT [docs/bench_tokenize.md].
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-TEXT="${TEXT:-data/sample/en_train.txt}"
+TEXT="${TEXT:-}"
 VOCAB="${VOCAB:-}"
 ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-1 2}"
@@ -49,38 +53,54 @@ work="$(mktemp -d "${TMPDIR:-/tmp}/bench_tokenize.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
 results="$work/results.jsonl"
 : >"$results"
-if [ -z "$VOCAB" ]; then
-  VOCAB="$work/vocab.txt"
-  build/release/roformer data vocab -c "$TEXT" -n 8000 -o "$VOCAB" >/dev/null
-  vocab_note="8000 pieces learned from the text by \`roformer data vocab -n 8000\`"
+# name -> text file and vocab.txt
+declare -A text_of vocab_of
+if [ -n "$TEXT" ]; then
+  names=(custom)
+  text_of[custom]="$TEXT"
 else
-  vocab_note="\`$VOCAB\`"
+  names=(en de)
+  text_of[en]=data/sample/en_train.txt
+  text_of[de]="$work/de.txt"
+  cut -f1 data/sample/mt_de_en.tsv >"$work/de.txt"
 fi
+for name in "${names[@]}"; do
+  if [ -n "$VOCAB" ]; then
+    vocab_of[$name]="$VOCAB"
+  else
+    vocab_of[$name]="$work/vocab_$name.txt"
+    build/release/roformer data vocab -c "${text_of[$name]}" -n 8000 -o "${vocab_of[$name]}" >/dev/null
+  fi
+done
+if [ -n "$VOCAB" ]; then vocab_note="\`$VOCAB\`"; else vocab_note="8000 pieces learned from each text by \`roformer data vocab -n 8000\`"; fi
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
-record() {  # round load json
+record() {  # text round load json
   python3 -c 'import json, sys
-r = json.loads(sys.argv[3])
-r.update(round=int(sys.argv[1]), load=float(sys.argv[2]))
-print(json.dumps(r))' "$1" "$2" "$3" >>"$results"
+r = json.loads(sys.argv[4])
+r.update(text=sys.argv[1], round=int(sys.argv[2]), load=float(sys.argv[3]))
+print(json.dumps(r))' "$1" "$2" "$3" "$4" >>"$results"
 }
 
 load_start="$(cut -d' ' -f1-3 /proc/loadavg)"
 for ((round = 1; round <= ROUNDS; round++)); do
-  for t in $THREADS; do
-    for offsets in "" "--offsets"; do
-      impls=(cpp hf)
-      if ((round % 2 == 0)); then impls=(hf cpp); fi
-      for impl in "${impls[@]}"; do
-        l="$(load1)"
-        args=(--vocab "$VOCAB" --text "$TEXT" --threads "$t" --min-seconds "$MIN_SECONDS" $offsets)
-        if [ "$impl" = cpp ]; then
-          r="$(OMP_NUM_THREADS="$t" "$BENCH" "${args[@]}" --json)"
-        else
-          r="$(RAYON_NUM_THREADS="$t" NODE_PATH="$HF_DIR/node_modules" node bench/hf_tokenize.js "${args[@]}")"
-        fi
-        echo "$r"
-        record "$round" "$l" "$r"
+  for name in "${names[@]}"; do
+    for t in $THREADS; do
+      for offsets in "" "--offsets"; do
+        impls=(cpp hf)
+        if ((round % 2 == 0)); then impls=(hf cpp); fi
+        for impl in "${impls[@]}"; do
+          l="$(load1)"
+          args=(--vocab "${vocab_of[$name]}" --text "${text_of[$name]}" --threads "$t" --min-seconds "$MIN_SECONDS"
+                $offsets)
+          if [ "$impl" = cpp ]; then
+            r="$(OMP_NUM_THREADS="$t" "$BENCH" "${args[@]}" --json)"
+          else
+            r="$(RAYON_NUM_THREADS="$t" NODE_PATH="$HF_DIR/node_modules" node bench/hf_tokenize.js "${args[@]}")"
+          fi
+          echo "$name $r"
+          record "$name" "$round" "$l" "$r"
+        done
       done
     done
   done
@@ -90,7 +110,9 @@ load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')"
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 node_version="$(node --version)"
-python3 - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$commit" "$ROUNDS" "$TEXT" \
+text_note="$(for name in "${names[@]}"; do printf '%s: `%s`; ' "$name" "${text_of[$name]}"; done)"
+[ -n "$TEXT" ] || text_note="en: \`data/sample/en_train.txt\` (English prose); de: the first column of \`data/sample/mt_de_en.tsv\` (German sentences)"
+python3 - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$commit" "$ROUNDS" "$text_note" \
   "$vocab_note" "$TOKENIZERS_VERSION" "$node_version" "$MIN_SECONDS" <<'PYEOF'
 import json, sys
 sys.path.insert(0, "scripts")
@@ -99,15 +121,15 @@ from bench_notes import kept_notes, notes_lines
 (results, out, cpu_model, nproc, load_start, load_end, commit, rounds, text, vocab_note, hf_version,
  node_version, min_seconds) = sys.argv[1:]
 runs = [json.loads(l) for l in open(results) if l.strip()]
-cases = sorted({(r["threads"], r["offsets"]) for r in runs})
+names = list(dict.fromkeys(r["text"] for r in runs))
+cases = sorted({(r["text"], r["threads"], r["offsets"]) for r in runs}, key=lambda c: (names.index(c[0]), c[1], c[2]))
 
-def best(threads, offsets, impl):
-    rs = [r for r in runs if (r["threads"], r["offsets"], r["impl"]) == (threads, offsets, impl)]
+def best(text, threads, offsets, impl):
+    rs = [r for r in runs if (r["text"], r["threads"], r["offsets"], r["impl"]) == (text, threads, offsets, impl)]
     return min(rs, key=lambda r: r["median_s"])
 
-same = all(len({r["checksum"] for r in runs if (r["threads"], r["offsets"]) == c}) == 1 and
-           len({r["tokens"] for r in runs if (r["threads"], r["offsets"]) == c}) == 1 for c in cases)
-any_run = runs[0]
+same = all(len({r["checksum"] for r in runs if (r["text"], r["threads"], r["offsets"]) == c}) == 1 and
+           len({r["tokens"] for r in runs if (r["text"], r["threads"], r["offsets"]) == c}) == 1 for c in cases)
 L = ["# Tokenization: roformer.cpp against HF's tokenizers", ""]
 L.append("Generated by `scripts/bench_tokenize.sh`. Every line of a text encoded as BERT's tokenizer encodes it")
 L.append("(`[CLS] text [SEP]`, input ids), by roformer.cpp (`bench/bench_tokenize.cpp`: `Tokenizer::encode_batch`)")
@@ -119,12 +141,12 @@ L += notes_lines(kept_notes(out), "run")
 L.append("")
 L.append("## Throughput")
 L.append("")
-L.append("| threads | offsets | roformer.cpp MB/s | HF tokenizers MB/s | roformer.cpp tokens/s | HF tokenizers tokens/s | ratio | same ids |")
-L.append("|---|---|---|---|---|---|---|---|")
-for threads, offsets in cases:
-    c, h = best(threads, offsets, "roformer.cpp"), best(threads, offsets, "hf-tokenizers")
+L.append("| text | threads | offsets | roformer.cpp MB/s | HF tokenizers MB/s | roformer.cpp tokens/s | HF tokenizers tokens/s | ratio | same ids |")
+L.append("|---|---|---|---|---|---|---|---|---|")
+for text_name, threads, offsets in cases:
+    c, h = best(text_name, threads, offsets, "roformer.cpp"), best(text_name, threads, offsets, "hf-tokenizers")
     ok = c["checksum"] == h["checksum"] and c["tokens"] == h["tokens"]
-    L.append(f"| {threads} | {'yes' if offsets else 'no'} | {c['mb_per_s']:.2f} | {h['mb_per_s']:.2f} | "
+    L.append(f"| {text_name} | {threads} | {'yes' if offsets else 'no'} | {c['mb_per_s']:.2f} | {h['mb_per_s']:.2f} | "
              f"{c['tokens_per_s']:.0f} | {h['tokens_per_s']:.0f} | {h['median_s'] / c['median_s']:.2f}x | "
              f"{'yes' if ok else '**no**'} |")
 L.append("")
@@ -135,10 +157,10 @@ L.append("HF's side read them back.")
 L.append("")
 L.append("## Every run")
 L.append("")
-L.append("| threads | offsets | round | implementation | load at start | median pass (s) | best pass (s) | passes | tokens | id sum |")
-L.append("|---|---|---|---|---|---|---|---|---|---|")
+L.append("| text | threads | offsets | round | implementation | load at start | median pass (s) | best pass (s) | passes | tokens | id sum |")
+L.append("|---|---|---|---|---|---|---|---|---|---|---|")
 for r in runs:
-    L.append(f"| {r['threads']} | {'yes' if r['offsets'] else 'no'} | {r['round']} | {r['impl']} | {r['load']:.2f} | "
+    L.append(f"| {r['text']} | {r['threads']} | {'yes' if r['offsets'] else 'no'} | {r['round']} | {r['impl']} | {r['load']:.2f} | "
              f"{r['median_s']:.4f} | {r['best_s']:.4f} | {r['reps']} | {r['tokens']} | {r['checksum']} |")
 L.append("")
 L.append("## Machine and method")
@@ -146,7 +168,9 @@ L.append("")
 L.append(f"- CPU: {cpu_model}; `nproc` = {nproc}; load average (1, 5, 15 min) {load_start} at the start, "
          f"{load_end} at the end")
 L.append(f"- roformer.cpp: commit {commit}, release preset; HF tokenizers {hf_version} (npm) on Node.js {node_version}")
-L.append(f"- text: `{text}`, {any_run['lines']} non-empty lines, {any_run['bytes'] / 1e6:.2f} MB; vocabulary: {vocab_note};")
+L.append(f"- texts: {text}; " + ", ".join(
+    f"{n}: {next(r for r in runs if r['text'] == n)['lines']} non-empty lines, "
+    f"{next(r for r in runs if r['text'] == n)['bytes'] / 1e6:.2f} MB" for n in names) + f"; vocabulary: {vocab_note};")
 L.append("  lower case, accents stripped (BERT uncased) on both sides")
 L.append(f"- each run: one untimed pass, then passes until at least 5 and {min_seconds} s; its median pass is its time;")
 L.append(f"  {rounds} round(s) per case, every second one in reverse order; the best median of the rounds is")
