@@ -4,7 +4,7 @@
 // same vocabulary and lines; scripts/bench_tokenize.sh runs both side by side
 // and writes docs/bench_tokenize.md.
 //
-//   bench_tokenize --vocab FILE --text FILE [--threads N] [--offsets] [--cased]
+//   bench_tokenize --vocab FILE --text FILE [--threads N] [--offsets] [--cased] [--jieba]
 //                  [--min-seconds S] [--min-reps N] [--json]
 //
 // Each timed pass encodes every line once through Tokenizer::encode_batch;
@@ -34,7 +34,7 @@ struct Options {
   std::string vocab, text;
   int threads = 1, min_reps = 5;
   double min_seconds = 2.0;
-  bool offsets = false, cased = false, json = false;
+  bool offsets = false, cased = false, jieba = false, json = false;
 };
 
 Options parse(int argc, char** argv) {
@@ -50,6 +50,7 @@ Options parse(int argc, char** argv) {
       ->capture_default_str();
   app.add_flag("--offsets", o.offsets, "also each token's character span (HF's offset_mapping)");
   app.add_flag("--cased", o.cased, "keep case and accents (BERT cased); default: lower case, accents stripped");
+  app.add_flag("--jieba", o.jieba, "segment words with jieba first, as RoFormerTokenizer does (Debian's dict.txt)");
   app.add_flag("--json", o.json, "print one JSON object instead of text");
   try {
     app.parse(argc, argv);
@@ -76,6 +77,7 @@ int run(const Options& o) {
   const std::vector<std::string> lines = read_lines(o.text);
   TokenizerOptions options;
   options.do_lower_case = !o.cased;
+  options.use_jieba = o.jieba;
   const Tokenizer tokenizer(Vocab::from_file(o.vocab), options);
   uint64_t bytes = 0;
   for (const auto& l : lines) bytes += l.size();

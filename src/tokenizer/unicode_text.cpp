@@ -39,7 +39,14 @@ bool assigned_after_unicode14(char32_t c) {
   return c <= it->last;
 }
 
+// CJK Unified Ideographs and Extension A, the bulk of Chinese text: all
+// assigned by Unicode 14, all Lo, without case or decomposition, combining
+// class 0, and part of no composition, so every question below has one
+// answer for them and needs no table.
+bool is_cjk_unified(char32_t c) { return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF); }
+
 utf8proc_category_t category(char32_t c) {
+  if (is_cjk_unified(c)) return UTF8PROC_CATEGORY_LO;
   if (c > 0x10FFFF || assigned_after_unicode14(c)) return UTF8PROC_CATEGORY_CN;
   return utf8proc_category(static_cast<utf8proc_int32_t>(c));
 }
@@ -166,12 +173,13 @@ std::u32string nfc_run(std::u32string_view text) {
 // Python treats code points assigned after Unicode 14 as unassigned starters that
 // never combine, so we normalize the pieces between them on their own.
 // `unchanged_below`: code points under it are left alone by the normalization
-// (U+00C0 for NFD, the first decomposable one; U+0300 for NFC, the first combining mark).
+// (U+00C0 for NFD, the first decomposable one; U+0300 for NFC, the first combining mark),
+// like the CJK unified ideographs.
 template <typename Fn>
 std::u32string normalize_pieces(std::u32string_view text, char32_t unchanged_below, Fn run) {
   bool simple = true;
   for (char32_t c : text) {
-    if (c >= unchanged_below) {
+    if (c >= unchanged_below && !is_cjk_unified(c)) {
       simple = false;
       break;
     }
@@ -316,7 +324,7 @@ void append_py_lower(std::u32string& out, char32_t c) {
     out.push_back(0x307);
     return;
   }
-  if (assigned_after_unicode14(c)) {
+  if (is_cjk_unified(c) || assigned_after_unicode14(c)) {
     out.push_back(c);
     return;
   }

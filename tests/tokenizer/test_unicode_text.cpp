@@ -2,6 +2,8 @@
 #include <gtest/gtest.h>
 #include <utf8proc.h>
 
+#include <cstdlib>
+#include <iterator>
 #include <string>
 
 #include "roformer/error.h"
@@ -102,6 +104,44 @@ TEST(UnicodeText, Normalization) {
   EXPECT_EQ(strip_accents(U"naïve résumé Ångström"), U"naive resume Angstrom");
   EXPECT_EQ(strip_accents(U"\u0301"), U"");
   EXPECT_EQ(nfc(U""), U"");
+}
+
+// CJK unified ideographs take shortcuts past utf8proc (category, case,
+// normalization); utf8proc itself, asked directly, is the reference.
+std::string utf8proc_normalized(const std::u32string& text, bool compose) {
+  const std::string bytes = to_utf8(text);
+  utf8proc_uint8_t* out = compose ? utf8proc_NFC(reinterpret_cast<const utf8proc_uint8_t*>(bytes.c_str()))
+                                  : utf8proc_NFD(reinterpret_cast<const utf8proc_uint8_t*>(bytes.c_str()));
+  std::string result(reinterpret_cast<const char*>(out));
+  std::free(out);
+  return result;
+}
+
+TEST(UnicodeText, CjkIdeographShortcutsAgreeWithUtf8proc) {
+  for (char32_t lo : {U'\u3400', U'\u4E00'}) {
+    const char32_t hi = lo == U'\u3400' ? U'\u4DBF' : U'\u9FFF';
+    for (char32_t c = lo; c <= hi; ++c) {
+      const auto cp = static_cast<utf8proc_int32_t>(c);
+      ASSERT_STREQ(category_name(c), utf8proc_category_string(cp)) << std::hex << static_cast<uint32_t>(c);
+      ASSERT_EQ(py_lower(std::u32string(1, c)), std::u32string(1, static_cast<char32_t>(utf8proc_tolower(cp))));
+      const std::u32string alone(1, c);
+      ASSERT_EQ(to_utf8(nfc(alone)), utf8proc_normalized(alone, true));
+      ASSERT_EQ(to_utf8(nfd(alone)), utf8proc_normalized(alone, false));
+      ASSERT_FALSE(is_bert_control(c) || is_bert_whitespace(c) || is_bert_punctuation(c) || is_mark_nonspacing(c));
+    }
+  }
+  // Mixed texts: ideographs beside letters that compose or decompose, marks
+  // after ideographs, Hangul jamo that compose, a compatibility ideograph.
+  const std::u32string parts[] = {U"\u4E2D", U"\u6587", U"\u3400", U"\u9FFF", U"e", U"\u0301", U"\u00E9", U"A",
+                                  U"\u030A", U"\u1100", U"\u1161", U"\uF900", U" ", U"\u3002", U"\u0327"};
+  uint32_t state = 12345;
+  for (int n = 0; n < 3000; ++n) {
+    std::u32string text;
+    const int k = 1 + static_cast<int>((state = state * 1664525u + 1013904223u) >> 29);
+    for (int j = 0; j < k; ++j) text += parts[((state = state * 1664525u + 1013904223u) >> 16) % std::size(parts)];
+    ASSERT_EQ(to_utf8(nfc(text)), utf8proc_normalized(text, true)) << to_utf8(text);
+    ASSERT_EQ(to_utf8(nfd(text)), utf8proc_normalized(text, false)) << to_utf8(text);
+  }
 }
 
 }  // namespace
