@@ -2,6 +2,7 @@
 // when a built `roformer` already has the subcommand.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
 
@@ -69,6 +70,42 @@ TEST(TokenizeCli, ErrorsExitNonZero) {
   EXPECT_NE(r.output.find("invalid UTF-8 at byte 3"), std::string::npos) << r.output;
   r = testing::run_command(cli + " tokenize -m '" + model_dir() + "' --truncation sideways x 2>&1");
   EXPECT_NE(r.status, 0);
+}
+
+TEST(TokenizeCli, ThreadsPrintTheSameLinesInOrderAndNameTheBadLine) {
+  REQUIRE_CLI();
+  // More lines than one block of the threaded reader, pairs among them.
+  testing::TempDir dir;
+  std::string input;
+  for (int i = 0; i < 5000; ++i) {
+    input += "Line " + std::to_string(i) + " of the text, caf\xc3\xa9 \xe6\x88\x91";
+    if (i % 3 == 0) input += "\tand its pair " + std::to_string(i);
+    input += "\n";
+  }
+  testing::write_file(dir.file("in.txt"), input);
+  const std::string cmd = testing::cli_path() + " tokenize --offsets -m '" + model_dir() + "' < '" + dir.file("in.txt") + "'";
+  const auto one = testing::run_command(cmd + " 2>&1");
+  const auto two = testing::run_command(cmd + " --threads 2 2>&1");
+  ASSERT_EQ(one.status, 0) << one.output.substr(0, 300);
+  ASSERT_EQ(two.status, 0) << two.output.substr(0, 300);
+  EXPECT_EQ(std::count(one.output.begin(), one.output.end(), '\n'), 5000);
+  EXPECT_EQ(two.output, one.output);
+  // A bad line in the second block, and a later one: the first is named.
+  std::string bad = input;
+  const auto at = [&](int line) {  // byte offset of a line's start
+    std::size_t pos = 0;
+    for (int k = 1; k < line; ++k) pos = bad.find('\n', pos) + 1;
+    return pos;
+  };
+  bad.insert(at(4500), "\xff");
+  bad.insert(at(4900), "\xfe");
+  testing::write_file(dir.file("bad.txt"), bad);
+  for (const std::string threads : {"1", "2"}) {
+    const auto r = testing::run_command(testing::cli_path() + " tokenize -m '" + model_dir() + "' --threads " + threads +
+                                        " < '" + dir.file("bad.txt") + "' 2>&1 >/dev/null");
+    EXPECT_NE(r.status, 0);
+    EXPECT_NE(r.output.find("stdin line 4500: tokenizer input: invalid UTF-8"), std::string::npos) << r.output;
+  }
 }
 
 }  // namespace
