@@ -35,19 +35,9 @@ BENCH=build/release/bench/bench_tokenize
 
 # HF's tokenizers from npm into build/hf_tokenizers (its package carries the
 # prebuilt library for each platform).
-if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
-  echo "installing nodejs and npm"
-  SUDO=""
-  if [ "$(id -u)" -ne 0 ]; then SUDO="sudo"; fi
-  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends nodejs npm >/dev/null
-fi
+. scripts/bench_npm.sh
 HF_DIR=build/hf_tokenizers
-if [ ! -f "$HF_DIR/node_modules/tokenizers/package.json" ] ||
-  ! grep -q "\"version\": \"$TOKENIZERS_VERSION\"" "$HF_DIR/node_modules/tokenizers/package.json"; then
-  echo "installing tokenizers $TOKENIZERS_VERSION into $HF_DIR"
-  mkdir -p "$HF_DIR"
-  npm install --prefix "$HF_DIR" --no-audit --no-fund --loglevel=error "tokenizers@$TOKENIZERS_VERSION" >/dev/null
-fi
+npm_package "$HF_DIR" tokenizers "$TOKENIZERS_VERSION"
 
 work="$(mktemp -d "${TMPDIR:-/tmp}/bench_tokenize.XXXXXX")"
 trap 'rm -rf "$work"' EXIT
