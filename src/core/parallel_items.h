@@ -3,8 +3,6 @@
 // corpus) shared among threads, with errors that do not depend on the thread
 // count: whichever item fails, the one reported is the failing item of
 // lowest index, as a loop on one thread would report it.
-#include <omp.h>
-
 #include <atomic>
 #include <cstdint>
 #include <exception>

@@ -112,13 +112,9 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
     if (!first[static_cast<unsigned char>(t.front())]) return false;
     return never_split_utf8_.find(t) != never_split_utf8_.end() || extra_never_split.find(t) != extra_never_split.end();
   };
-  // Bytes below 0x20 and 0x7F are category Cc: _clean_text drops them, but
-  // turns \t, \n and \r (and the space) into the spaces words split at.
-  const auto is_space = [](unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
-  const auto is_dropped = [&](unsigned char c) { return (c < 0x20 || c == 0x7F) && !is_space(c); };
-  const auto is_punctuation = [](unsigned char c) {
-    return (c >= 33 && c <= 47) || (c >= 58 && c <= 64) || (c >= 91 && c <= 96) || (c >= 123 && c <= 126);
-  };
+  // _clean_text drops the control bytes (NUL among them), and turns \t, \n and \r
+  // (whitespace to BERT) into the spaces words split at; those classes answer
+  // ASCII without a table.
   std::string word;
   const auto finish_word = [&] {
     if (word.empty()) return;
@@ -126,15 +122,14 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
     const bool keep = never_split(token);
     // Accents: no ASCII character has any, so only the case changes.
     if (!keep && options_.do_lower_case) {
-      for (char& ch : token)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+      for (char& ch : token) ch = ascii_lower(ch);
     }
     if (!options_.do_split_on_punc || keep || never_split(token)) {
       out.push_back(std::move(token));
     } else {
       std::size_t start = 0;
       for (std::size_t i = 0; i < token.size(); ++i) {
-        if (!is_punctuation(static_cast<unsigned char>(token[i]))) continue;
+        if (!is_bert_punctuation(static_cast<unsigned char>(token[i]))) continue;
         if (i > start) out.emplace_back(token, start, i - start);
         out.emplace_back(1, token[i]);
         start = i + 1;
@@ -145,9 +140,9 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
   };
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if (is_space(c)) {
+    if (is_bert_whitespace(c)) {
       finish_word();
-    } else if (!is_dropped(c)) {
+    } else if (!is_bert_control(c)) {
       word.push_back(ch);
     }
   }

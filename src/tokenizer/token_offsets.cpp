@@ -24,7 +24,7 @@ bool is_mark(char32_t c) { return c >= 0x80 && category_name(c)[0] == 'M'; }
 void append_folded(std::u32string& out, std::u32string_view piece, bool strip_accents) {
   // ASCII: already decomposed, no marks, no sigma; only the case folds.
   if (std::all_of(piece.begin(), piece.end(), [](char32_t c) { return c < 0x80; })) {
-    for (char32_t c : piece) out.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    for (char32_t c : piece) out.push_back(ascii_lower(c));
     return;
   }
   std::u32string lowered;

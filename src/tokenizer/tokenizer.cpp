@@ -225,8 +225,7 @@ std::vector<TextPiece> Tokenizer::split_added_tokens(std::string_view text) cons
     if (text.empty()) return out;
     std::string piece(text);
     if (m.lowercase_first) {
-      for (char& ch : piece)
-        if (ch >= 'A' && ch <= 'Z') ch = static_cast<char>(ch + 32);
+      for (char& ch : piece) ch = tok::ascii_lower(ch);
     }
     out.push_back({std::move(piece), false});
     return out;

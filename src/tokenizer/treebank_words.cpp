@@ -20,7 +20,6 @@ bool is_word(char32_t c) {
 }
 bool is_decimal(char32_t c) { return std::strcmp(category_name(c), "Nd") == 0; }
 bool one_of(char32_t c, std::u32string_view set) { return set.find(c) != std::u32string_view::npos; }
-char32_t ascii_lower(char32_t c) { return c >= U'A' && c <= U'Z' ? c + 32 : c; }
 
 // `word` (ASCII lower case) at s[i], letters compared case-insensitively.
 bool starts_with_folded(const Text& s, std::size_t i, std::u32string_view word) {

@@ -315,7 +315,7 @@ bool is_cjk_ideograph(char32_t c) {
 
 void append_py_lower(std::u32string& out, char32_t c) {
   if (c < 0x80) {
-    out.push_back(c >= 'A' && c <= 'Z' ? c + 32 : c);
+    out.push_back(ascii_lower(c));
     return;
   }
   // The one unconditional full lowercase mapping in SpecialCasing.txt.

@@ -37,6 +37,9 @@ bool is_cjk_ideograph(char32_t c);     // BasicTokenizer._is_chinese_char
 // ---- case and normalization ----
 // Python's str.lower() of a one-character string (full mapping: U+0130 -> "i\u0307").
 void append_py_lower(std::u32string& out, char32_t c);
+// A-Z to a-z, everything else as it is: all of lowercasing for ASCII text.
+constexpr char32_t ascii_lower(char32_t c) { return c >= U'A' && c <= U'Z' ? c + 32 : c; }
+constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
 // Python's str.lower() of a whole string (adds the Final_Sigma rule for U+03A3).
 std::u32string py_lower(std::u32string_view text);
 std::u32string nfd(std::u32string_view text);

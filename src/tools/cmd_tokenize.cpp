@@ -120,7 +120,6 @@ void register_tokenize(CLI::App& app) {
           },
           [&](int64_t i) { return "stdin line " + std::to_string(first_line + i); });
       for (const Encoding& e : encodings) print_encoding(e);
-      std::fflush(stdout);
       first_line += static_cast<int64_t>(lines.size());
       lines.clear();
     };
@@ -131,6 +130,7 @@ void register_tokenize(CLI::App& app) {
       if (lines.size() >= block) flush();
     }
     flush();
+    std::fflush(stdout);
   });
 }
 
