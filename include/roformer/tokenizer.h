@@ -82,6 +82,8 @@ class JiebaDictionary {
 
   // nullopt when `word` is neither a word nor a prefix of one.
   std::optional<int64_t> frequency(std::string_view word) const;
+  // A hint that frequency(word) comes soon: its slot is requested from memory.
+  void prefetch(std::string_view word) const;
   int64_t total() const { return total_; }
   std::size_t entries() const { return count_; }
   const std::string& source() const { return source_; }
@@ -89,22 +91,26 @@ class JiebaDictionary {
  private:
   JiebaDictionary() = default;
   void parse();
-  // Open-addressing table of views into text_ (no per-entry allocation: loading
-  // jieba's 349k-line dictionary, ~500k entries, stays well under a second).
-  struct Slot {
+  // A word of text_ (no per-entry allocation) and its frequency.
+  struct Entry {
     uint32_t offset = 0;
-    uint32_t length = 0;  // 0: empty slot (keys are never empty)
+    uint32_t length = 0;
     int64_t freq = 0;
   };
-  Slot* find_slot(std::string_view word, uint64_t hash);
-  const Slot* find_slot(std::string_view word, uint64_t hash) const;
+  // Open-addressing table: the slot of `word`, or the empty one where it
+  // would go (jieba.cpp).
+  std::size_t find_slot(std::string_view word, uint64_t hash) const;
   // Inserts with `freq` when absent; overwrites an existing entry only if `overwrite`.
-  void put(std::string_view word, int64_t freq, bool overwrite);
+  void put(std::string_view word, uint64_t hash, int64_t freq, bool overwrite);
+  // put() of every entry next(Entry&) yields until it returns false.
+  template <class Next>
+  void put_stream(Next next, bool overwrite);
   void grow();
 
   std::string source_;
   std::string text_;  // the file; keys are (offset, length) into it
-  std::vector<Slot> slots_;
+  std::vector<uint32_t> tags_;  // 0: empty slot
+  std::vector<Entry> slots_;
   std::size_t count_ = 0;
   int64_t total_ = 0;
 };

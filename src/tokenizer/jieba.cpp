@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <array>
 #include <bit>
 #include <charconv>
 #include <cmath>
@@ -85,6 +86,10 @@ uint64_t hash_bytes(std::string_view s) {
   return h;
 }
 
+// A slot's tag: 32 bits of its key's hash (the ones the index does not
+// use first), never 0, which marks an empty slot.
+uint32_t tag_of(uint64_t hash) { return static_cast<uint32_t>(hash >> 32) | 1u; }
+
 struct CacheEntry {
   std::weak_ptr<const JiebaDictionary> dict;
   uintmax_t size = 0;
@@ -137,11 +142,13 @@ std::shared_ptr<const JiebaDictionary> JiebaDictionary::load(const std::string& 
 void JiebaDictionary::parse() {
   const std::string_view all = text_;
   check(all.size() < (std::size_t{1} << 32), source_ + ": larger than 4 GiB");
-  // The table grows as needed; a small text starts small (cheap for tests and fuzzing).
-  slots_.assign(std::min(std::size_t{1} << 16, std::bit_ceil(std::max(all.size(), std::size_t{16}))), Slot{});
+  // Two passes: the lines are read and checked in order first, then the
+  // table is built in bulk, so it can be sized once and each slot fetched
+  // ahead of its insertion (a table of ~500k entries lives outside the
+  // caches, and inserting line by line waited on a miss per key).
+  std::vector<Entry> words;
   std::size_t start = 0;
   int64_t lineno = 0;
-  bool any = false;
   // Binary-mode lines: split at \n only; strip() then removes a trailing \r.
   while (start < all.size()) {
     ++lineno;
@@ -170,66 +177,127 @@ void JiebaDictionary::parse() {
     }
     if (freq < 0) fail("negative frequency");
     if (freq > INT64_MAX - total_) fail("total frequency overflows 64 bits");
-
-    put(word, freq, /*overwrite=*/true);
     total_ += freq;
-    any = true;
-    // Every proper prefix (by character) becomes an entry with frequency 0 unless present.
-    for (std::size_t i = 1; i < word.size(); ++i) {
-      if ((static_cast<unsigned char>(word[i]) & 0xC0) == 0x80) continue;
-      put(word.substr(0, i), 0, /*overwrite=*/false);
-    }
+    words.push_back(Entry{static_cast<uint32_t>(word.data() - all.data()), static_cast<uint32_t>(word.size()), freq});
   }
-  if (!any) throw Error(source_ + ": empty dictionary");
+  if (words.empty()) throw Error(source_ + ": empty dictionary");
   // jieba takes log(total); a zero total would fail there.
   if (total_ <= 0) throw Error(source_ + ": the frequencies sum to 0");
+
+  // Room for the words at most half full; the prefixes that are not words
+  // themselves (~150k of jieba's ~500k entries) mostly fit the slack.
+  const std::size_t size = std::bit_ceil(std::max<std::size_t>(16, 2 * words.size() + 1));
+  tags_.assign(size, 0);
+  slots_.assign(size, Entry{});
+  // Python's gen_pfdict sets lfreq[word] = freq line by line (a later line
+  // wins) and gives every proper prefix (by character) frequency 0 unless
+  // present. All words first, then the prefixes if absent, ends the same.
+  std::size_t w = 0;
+  put_stream([&](Entry& e) { return w < words.size() ? (e = words[w++], true) : false; }, /*overwrite=*/true);
+  w = 0;
+  uint32_t cut = 1;  // the next prefix of words[w] ends at byte cut
+  put_stream(
+      [&](Entry& e) {
+        for (; w < words.size(); ++w, cut = 1) {
+          const Entry& word = words[w];
+          while (cut < word.length && (static_cast<unsigned char>(all[word.offset + cut]) & 0xC0) == 0x80) ++cut;
+          if (cut < word.length) {
+            e = Entry{word.offset, cut++, 0};
+            return true;
+          }
+        }
+        return false;
+      },
+      /*overwrite=*/false);
 }
 
-const JiebaDictionary::Slot* JiebaDictionary::find_slot(std::string_view word, uint64_t hash) const {
-  // Linear probing in a power-of-two table kept at most half full.
-  const std::size_t mask = slots_.size() - 1;
-  for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
-    const Slot& s = slots_[i];
-    if (s.length == 0) return &s;
-    if (s.length == word.size() && std::memcmp(text_.data() + s.offset, word.data(), word.size()) == 0) return &s;
+template <class Next>
+void JiebaDictionary::put_stream(Next next, bool overwrite) {
+  // A ring of the next kAhead keys, whose slots are requested as they are
+  // produced: the table is larger than the caches, and inserting one key at
+  // a time waited on a miss for each.
+  constexpr std::size_t kAhead = 16;
+  std::array<Entry, kAhead> keys;
+  std::array<uint64_t, kAhead> hashes;
+  const std::string_view all = text_;
+  const auto word = [&](const Entry& e) { return all.substr(e.offset, e.length); };
+  std::size_t produced = 0;
+  const auto produce = [&] {
+    Entry& e = keys[produced % kAhead];
+    if (!next(e)) return false;
+    const uint64_t h = hash_bytes(word(e));
+    hashes[produced % kAhead] = h;
+    const std::size_t at = static_cast<std::size_t>(h) & (tags_.size() - 1);
+    __builtin_prefetch(&tags_[at]);
+    __builtin_prefetch(&slots_[at]);  // read when the key is there already (most prefixes)
+    ++produced;
+    return true;
+  };
+  while (produced < kAhead && produce()) {
+  }
+  for (std::size_t i = 0; i < produced; ++i) {
+    const Entry e = keys[i % kAhead];
+    const uint64_t h = hashes[i % kAhead];
+    produce();  // into the place just read
+    put(word(e), h, e.freq, overwrite);
   }
 }
 
-JiebaDictionary::Slot* JiebaDictionary::find_slot(std::string_view word, uint64_t hash) {
-  return const_cast<Slot*>(static_cast<const JiebaDictionary*>(this)->find_slot(word, hash));
+std::size_t JiebaDictionary::find_slot(std::string_view word, uint64_t hash) const {
+  // Linear probing in a power-of-two table kept at most half full. The tags
+  // (32 hash bits, 0 for an empty slot) sit apart from the slots, so a probe
+  // reads 4 bytes and the slot and the text only on a likely match.
+  const std::size_t mask = tags_.size() - 1;
+  const uint32_t tag = tag_of(hash);
+  for (std::size_t i = static_cast<std::size_t>(hash) & mask;; i = (i + 1) & mask) {
+    if (tags_[i] == 0) return i;
+    if (tags_[i] != tag) continue;
+    const Entry& s = slots_[i];
+    if (s.length == word.size() && std::memcmp(text_.data() + s.offset, word.data(), word.size()) == 0) return i;
+  }
 }
 
 void JiebaDictionary::grow() {
-  std::vector<Slot> old(slots_.size() * 2);
-  old.swap(slots_);
-  const std::size_t mask = slots_.size() - 1;
-  for (const Slot& s : old) {
-    if (s.length == 0) continue;
-    std::size_t i = static_cast<std::size_t>(hash_bytes(std::string_view(text_).substr(s.offset, s.length))) & mask;
-    while (slots_[i].length != 0) i = (i + 1) & mask;
+  std::vector<Entry> old_slots(slots_.size() * 2);
+  std::vector<uint32_t> old_tags(tags_.size() * 2, 0);
+  old_slots.swap(slots_);
+  old_tags.swap(tags_);
+  const std::size_t mask = tags_.size() - 1;
+  for (std::size_t j = 0; j < old_tags.size(); ++j) {
+    if (old_tags[j] == 0) continue;
+    const Entry& s = old_slots[j];
+    const uint64_t h = hash_bytes(std::string_view(text_).substr(s.offset, s.length));
+    std::size_t i = static_cast<std::size_t>(h) & mask;
+    while (tags_[i] != 0) i = (i + 1) & mask;
+    tags_[i] = old_tags[j];
     slots_[i] = s;
   }
 }
 
-void JiebaDictionary::put(std::string_view word, int64_t freq, bool overwrite) {
-  // `word` is a view into text_, so its offset identifies it.
-  const uint64_t h = hash_bytes(word);
-  Slot* s = find_slot(word, h);
-  if (s->length != 0) {
-    if (overwrite) s->freq = freq;
+void JiebaDictionary::put(std::string_view word, uint64_t hash, int64_t freq, bool overwrite) {
+  const std::size_t i = find_slot(word, hash);
+  if (tags_[i] != 0) {
+    if (overwrite) slots_[i].freq = freq;
     return;
   }
-  s->offset = static_cast<uint32_t>(word.data() - text_.data());
-  s->length = static_cast<uint32_t>(word.size());
-  s->freq = freq;
-  if (++count_ * 2 > slots_.size()) grow();
+  // `word` is a view into text_, so its offset identifies it.
+  tags_[i] = tag_of(hash);
+  slots_[i] = Entry{static_cast<uint32_t>(word.data() - text_.data()), static_cast<uint32_t>(word.size()), freq};
+  if (++count_ * 2 > tags_.size()) grow();
+}
+
+void JiebaDictionary::prefetch(std::string_view word) const {
+  if (tags_.empty()) return;
+  const std::size_t at = static_cast<std::size_t>(hash_bytes(word)) & (tags_.size() - 1);
+  __builtin_prefetch(&tags_[at]);
+  __builtin_prefetch(&slots_[at]);
 }
 
 std::optional<int64_t> JiebaDictionary::frequency(std::string_view word) const {
-  if (word.empty() || slots_.empty()) return std::nullopt;
-  const Slot* s = find_slot(word, hash_bytes(word));
-  if (s->length == 0) return std::nullopt;
-  return s->freq;
+  if (word.empty() || tags_.empty()) return std::nullopt;
+  const std::size_t i = find_slot(word, hash_bytes(word));
+  if (tags_[i] == 0) return std::nullopt;
+  return slots_[i].freq;
 }
 
 // ---------------------------------------------------------------- segmenter
@@ -287,7 +355,14 @@ void JiebaSegmenter::cut_block(std::string_view block, std::vector<std::string>&
   };
   std::vector<Edge> edges;
   std::vector<std::size_t> first(n + 1, 0);
+  // The table is larger than the caches and each lookup waits on it: the
+  // first two lookups of the start kAhead characters on are requested early.
+  constexpr std::size_t kAhead = 4;
   for (std::size_t k = 0; k < n; ++k) {
+    if (const std::size_t a = k + kAhead; a < n) {
+      dict_->prefetch(piece(a, a + 1));
+      if (a + 1 < n) dict_->prefetch(piece(a, a + 2));
+    }
     first[k] = edges.size();
     for (std::size_t i = k; i < n; ++i) {
       const auto f = dict_->frequency(piece(k, i + 1));

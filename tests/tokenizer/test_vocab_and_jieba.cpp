@@ -3,6 +3,8 @@
 
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <random>
 #include <string>
 #include <thread>
 
@@ -77,6 +79,52 @@ TEST(JiebaDictionary, PrefixesAndTotals) {
   EXPECT_FALSE(d->frequency("大").has_value());
   EXPECT_FALSE(d->frequency("").has_value());
   EXPECT_EQ(d->entries(), 6u);  // 北京大学 北京大 北京 北 ab a
+}
+
+// Python's gen_pfdict, line by line: the table is built otherwise (all
+// words, then the prefixes), sized up front and grown when the prefixes
+// outrun it, and must end with the same entries.
+TEST(JiebaDictionary, TableAgreesWithGenPfdictLineByLine) {
+  std::mt19937 rng(7);
+  // Three letters (1, 2 and 3 UTF-8 bytes) for many shared prefixes and
+  // repeated lines; 3000 letters for long words whose prefixes are mostly new.
+  const std::vector<std::string> few = {"a", "\xC3\xA9", "\xE4\xB8\xAD"};
+  std::vector<std::string> many;
+  for (char32_t c = 0x4E00; c < 0x4E00 + 3000; ++c) {
+    many.push_back({static_cast<char>(0xE0 | (c >> 12)), static_cast<char>(0x80 | ((c >> 6) & 0x3F)),
+                    static_cast<char>(0x80 | (c & 0x3F))});
+  }
+  struct Case {
+    const std::vector<std::string>* letters;
+    int max_len, lines;
+  };
+  for (const Case& c : {Case{&few, 6, 3000}, Case{&many, 12, 2000}}) {
+    std::map<std::string, int64_t> model;
+    int64_t total = 0;
+    std::string text;
+    const auto random_word = [&] {
+      std::string w;
+      for (int n = 1 + static_cast<int>(rng() % c.max_len); n > 0; --n) w += (*c.letters)[rng() % c.letters->size()];
+      return w;
+    };
+    for (int i = 0; i < c.lines; ++i) {
+      const std::string w = random_word();
+      const int64_t freq = static_cast<int64_t>(rng() % 5);  // zeros too
+      text += w + " " + std::to_string(freq) + " n\n";
+      model[w] = freq;
+      total += freq;
+      for (std::size_t k = 1; k < w.size(); ++k)
+        if ((static_cast<unsigned char>(w[k]) & 0xC0) != 0x80) model.emplace(w.substr(0, k), 0);
+    }
+    const auto d = dict(text);
+    EXPECT_EQ(d->entries(), model.size());
+    EXPECT_EQ(d->total(), total);
+    for (const auto& [w, f] : model) ASSERT_EQ(d->frequency(w), f) << w;
+    for (int i = 0; i < 3000; ++i) {
+      const std::string w = random_word() + random_word();
+      EXPECT_EQ(d->frequency(w).has_value(), model.count(w) == 1) << w;
+    }
+  }
 }
 
 TEST(JiebaDictionary, HostileLinesNameTheLine) {
