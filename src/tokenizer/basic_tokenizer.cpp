@@ -149,4 +149,28 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
   finish_word();
 }
 
+void BasicTokenizer::tokenize_utf8(std::string_view text, const std::set<std::u32string>& extra_never_split,
+                                   const std::set<std::string, std::less<>>& extra_never_split_utf8,
+                                   std::vector<std::string>& out) const {
+  const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+  std::size_t ascii_from = 0;  // the ASCII words from here on are not tokenized yet
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (is_space(text[i])) {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    bool ascii = true;
+    for (; i < text.size() && !is_space(text[i]); ++i) ascii = ascii && static_cast<unsigned char>(text[i]) < 0x80;
+    if (ascii) continue;
+    if (start > ascii_from) tokenize_ascii(text.substr(ascii_from, start - ascii_from), extra_never_split_utf8, out);
+    for (std::string& word : tokenize(decode_utf8(text.substr(start, i - start), "text"), extra_never_split)) {
+      out.push_back(std::move(word));
+    }
+    ascii_from = i;
+  }
+  if (ascii_from < text.size()) tokenize_ascii(text.substr(ascii_from), extra_never_split_utf8, out);
+}
+
 }  // namespace roformer::tok

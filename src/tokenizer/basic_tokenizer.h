@@ -28,6 +28,16 @@ class BasicTokenizer {
   // same words as tokenize()'s, in UTF-8.
   void tokenize_ascii(std::string_view text, const std::set<std::string, std::less<>>& extra_never_split,
                       std::vector<std::string>& out) const;
+  // tokenize() of valid UTF-8 text, appended to `out`, widening only the
+  // words that need it. Every step stays within the stretches between ASCII
+  // whitespace bytes (cleaning, CJK spacing, case and accents go a character
+  // or a word at a time; NFC composes and reorders nothing across a space,
+  // tab or line break; words split there), so runs of ASCII words take
+  // tokenize_ascii() and each other word tokenize(). The two sets hold the
+  // same words.
+  void tokenize_utf8(std::string_view text, const std::set<std::u32string>& extra_never_split,
+                     const std::set<std::string, std::less<>>& extra_never_split_utf8,
+                     std::vector<std::string>& out) const;
   // Whether `token` is in the tokenizer's own never_split list (the init argument).
   bool in_never_split(const std::string& token) const;
 

@@ -140,8 +140,13 @@ Tokenizer::Impl::Impl(Vocab v, TokenizerOptions o)
   }
   for (const Added& a : added) first_chars.insert(a.content.front());
   for (const std::u32string& k : keep_case) first_chars.insert(k.front());
-  for (char32_t c : first_chars)
-    if (c < 128) ascii_first_chars[c] = true;
+  for (char32_t c : first_chars) {
+    if (c < 128) {
+      ascii_first_chars[c] = true;
+    } else {
+      non_ascii_first_chars = true;
+    }
+  }
 
   if (options.use_jieba) {
     const std::string path = options.jieba_dict_path.empty() ? default_jieba_dict_path() : options.jieba_dict_path;
@@ -165,24 +170,18 @@ bool Tokenizer::Impl::is_legacy_added(const std::string& token) const {
 
 // ---------------------------------------------------------------- tokenize
 
-void Tokenizer::Impl::bert_tokenize(std::u32string_view text, std::vector<std::string>& out) const {
+void Tokenizer::Impl::bert_tokenize(std::string_view text, std::vector<std::string>& out) const {
   if (!options.do_basic_tokenize) {
-    tok::wordpiece_tokenize(tok::to_utf8(text), vocab, options.unk_token, options.max_input_chars_per_word, out);
+    tok::wordpiece_tokenize(text, vocab, options.unk_token, options.max_input_chars_per_word, out);
     return;
   }
-  for (const std::string& word : basic.tokenize(text, special_tokens_wide)) {
-    if (basic.in_never_split(word)) {
-      out.push_back(word);
-    } else {
-      tok::wordpiece_tokenize(word, vocab, options.unk_token, options.max_input_chars_per_word, out);
-    }
-  }
-}
-
-void Tokenizer::Impl::bert_tokenize_ascii(std::string_view text, std::vector<std::string>& out) const {
   thread_local std::vector<std::string> words;
   words.clear();
-  basic.tokenize_ascii(text, special_tokens_utf8, words);
+  if (is_ascii(text)) {
+    basic.tokenize_ascii(text, special_tokens_utf8, words);  // most text: no character needs Unicode's tables
+  } else {
+    basic.tokenize_utf8(text, special_tokens_wide, special_tokens_utf8, words);
+  }
   for (const std::string& word : words) {
     if (basic.in_never_split(word)) {
       out.push_back(word);
@@ -193,39 +192,48 @@ void Tokenizer::Impl::bert_tokenize_ascii(std::string_view text, std::vector<std
 }
 
 // BertTokenizer._tokenize, or RoFormerTokenizer._tokenize with jieba.
-void Tokenizer::Impl::tokenize_piece(std::u32string_view text, std::vector<std::string>& out) const {
+void Tokenizer::Impl::tokenize_piece(std::string_view text, std::vector<std::string>& out) const {
   if (!jieba) {
     bert_tokenize(text, out);
     return;
   }
-  for (std::string& word : jieba->cut(tok::to_utf8(text))) {
+  for (std::string& word : jieba->cut(text)) {
     if (vocab.contains(word)) {
       out.push_back(std::move(word));  // a vocab word is kept exactly as jieba cut it
     } else {
-      bert_tokenize(tok::decode_utf8(word, "jieba word"), out);
+      bert_tokenize(word, out);
     }
   }
 }
 
 std::vector<TextPiece> Tokenizer::split_added_tokens(std::string_view text) const {
   const Impl& m = *impl_;
-  // ASCII text in which no added or kept token can start (most text): no
-  // token to keep or split out, so the text is one piece, lowercased byte by
-  // byte where asked (A-Z are ASCII's only cased letters).
-  bool plain = true;
+  // Text in which no added or kept token can start (most text): no token to
+  // keep or split out, so the text is one piece, lowercased a character at a
+  // time where asked (for ASCII, byte by byte: A-Z are its only cased letters).
+  bool plain = true, ascii = true;
   for (char ch : text) {
     const auto c = static_cast<unsigned char>(ch);
-    if (c >= 0x80 || m.ascii_first_chars[c]) {
+    if (c >= 0x80) {
+      ascii = false;
+      plain = plain && !m.non_ascii_first_chars;
+    } else if (m.ascii_first_chars[c]) {
       plain = false;
-      break;
     }
+    if (!plain) break;
   }
   if (plain) {
     std::vector<TextPiece> out;
+    if (!ascii) tok::check_utf8(text, "tokenizer input");
     if (text.empty()) return out;
-    std::string piece(text);
-    if (m.lowercase_first) {
+    std::string piece;
+    if (!m.lowercase_first) {
+      piece = text;
+    } else if (ascii) {
+      piece = text;
       for (char& ch : piece) ch = tok::ascii_lower(ch);
+    } else {
+      piece = tok::lower_each_char(text);
     }
     out.push_back({std::move(piece), false});
     return out;
@@ -309,10 +317,8 @@ std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   for (const TextPiece& piece : split_added_tokens(text)) {
     if (piece.added) {
       out.push_back(piece.text);
-    } else if (impl_->jieba == nullptr && impl_->options.do_basic_tokenize && is_ascii(piece.text)) {
-      impl_->bert_tokenize_ascii(piece.text, out);  // most text: no character needs Unicode's tables
     } else {
-      impl_->tokenize_piece(tok::decode_utf8(piece.text, "tokenizer input"), out);
+      impl_->tokenize_piece(piece.text, out);
     }
   }
   return out;

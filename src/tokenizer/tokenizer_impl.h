@@ -38,14 +38,14 @@ struct Tokenizer::Impl {
   std::vector<std::u32string> keep_case;          // left alone by the lowercasing pass
   std::set<char32_t> first_chars;                 // first characters of added and kept tokens
   std::array<bool, 128> ascii_first_chars{};     // the ASCII ones among them
+  bool non_ascii_first_chars = false;             // and whether there are others
   bool lowercase_first = false;
   int64_t id_space = 0;
   int64_t unk = 0, sep = 0, pad = 0, cls = 0, mask = 0;
 
-  void bert_tokenize(std::u32string_view text, std::vector<std::string>& out) const;
-  // bert_tokenize() of ASCII text, without widening it (BasicTokenizer::tokenize_ascii).
-  void bert_tokenize_ascii(std::string_view text, std::vector<std::string>& out) const;
-  void tokenize_piece(std::u32string_view text, std::vector<std::string>& out) const;
+  // BertTokenizer._tokenize of valid UTF-8 text.
+  void bert_tokenize(std::string_view text, std::vector<std::string>& out) const;
+  void tokenize_piece(std::string_view text, std::vector<std::string>& out) const;
   // HF's _decode joins these apart from the other tokens.
   bool is_legacy_added(const std::string& token) const;
 };

@@ -75,6 +75,17 @@ std::size_t sequence_length(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// The code point of the valid n-byte sequence at s[i].
+char32_t decode_sequence(std::string_view s, std::size_t i, std::size_t n) {
+  const auto b = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };
+  switch (n) {
+    case 1: return b(0);
+    case 2: return ((b(0) & 0x1F) << 6) | (b(1) & 0x3F);
+    case 3: return ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F);
+    default: return ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F);
+  }
+}
+
 // Unicode's Cased and Case_Ignorable, as far as Python's Final_Sigma rule can tell
 // them apart (checked against Python 3.11 for every code point).
 bool is_cased(char32_t c) {
@@ -208,22 +219,26 @@ std::size_t find_invalid_utf8(std::string_view text) {
   return std::string_view::npos;
 }
 
+namespace {
+
+[[noreturn]] void invalid_utf8(std::string_view what, std::size_t at) {
+  throw Error(std::string(what) + ": invalid UTF-8 at byte " + std::to_string(at));
+}
+
+}  // namespace
+
+void check_utf8(std::string_view text, std::string_view what) {
+  if (const std::size_t bad = find_invalid_utf8(text); bad != std::string_view::npos) invalid_utf8(what, bad);
+}
+
 std::u32string decode_utf8(std::string_view text, std::string_view what) {
   std::u32string out;
   out.reserve(text.size());
   std::size_t i = 0;
   while (i < text.size()) {
     const std::size_t n = sequence_length(text, i);
-    if (n == 0) throw Error(std::string(what) + ": invalid UTF-8 at byte " + std::to_string(i));
-    const auto b = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(text[i + k])); };
-    char32_t c;
-    switch (n) {
-      case 1: c = b(0); break;
-      case 2: c = ((b(0) & 0x1F) << 6) | (b(1) & 0x3F); break;
-      case 3: c = ((b(0) & 0x0F) << 12) | ((b(1) & 0x3F) << 6) | (b(2) & 0x3F); break;
-      default: c = ((b(0) & 0x07) << 18) | ((b(1) & 0x3F) << 12) | ((b(2) & 0x3F) << 6) | (b(3) & 0x3F); break;
-    }
-    out.push_back(c);
+    if (n == 0) invalid_utf8(what, i);
+    out.push_back(decode_sequence(text, i, n));
     i += n;
   }
   return out;
@@ -329,6 +344,28 @@ void append_py_lower(std::u32string& out, char32_t c) {
     return;
   }
   out.push_back(static_cast<char32_t>(utf8proc_tolower(static_cast<utf8proc_int32_t>(c))));
+}
+
+std::string lower_each_char(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  std::u32string lowered;
+  std::size_t i = 0;
+  while (i < text.size()) {
+    const auto c0 = static_cast<unsigned char>(text[i]);
+    if (c0 < 0x80) {
+      out.push_back(ascii_lower(text[i]));
+      ++i;
+      continue;
+    }
+    const std::size_t n = sequence_length(text, i);
+    check(n != 0, "lower_each_char: invalid UTF-8 at byte " + std::to_string(i));
+    lowered.clear();
+    append_py_lower(lowered, decode_sequence(text, i, n));
+    for (char32_t c : lowered) append_utf8(out, c);
+    i += n;
+  }
+  return out;
 }
 
 std::u32string py_lower(std::u32string_view text) {

@@ -19,6 +19,8 @@ namespace roformer::tok {
 std::u32string decode_utf8(std::string_view text, std::string_view what);
 // Byte offset of the first invalid sequence, or npos when `text` is valid UTF-8.
 std::size_t find_invalid_utf8(std::string_view text);
+// Throws decode_utf8()'s error when `text` is not valid UTF-8.
+void check_utf8(std::string_view text, std::string_view what);
 void append_utf8(std::string& out, char32_t c);
 std::string to_utf8(std::u32string_view text);
 
@@ -40,6 +42,10 @@ void append_py_lower(std::u32string& out, char32_t c);
 // A-Z to a-z, everything else as it is: all of lowercasing for ASCII text.
 constexpr char32_t ascii_lower(char32_t c) { return c >= U'A' && c <= U'Z' ? c + 32 : c; }
 constexpr char ascii_lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; }
+// append_py_lower() of every character of valid UTF-8 text, in UTF-8: each
+// character lowercased on its own (no Final_Sigma), as HF's lowercasing of
+// text before it splits out added tokens does.
+std::string lower_each_char(std::string_view text);
 // Python's str.lower() of a whole string (adds the Final_Sigma rule for U+03A3).
 std::u32string py_lower(std::u32string_view text);
 std::u32string nfd(std::u32string_view text);

@@ -1,8 +1,11 @@
 // The tokenizer's shortcuts for ASCII text and its vocabulary index, each
 // against the general path it stands in for: BasicTokenizer::tokenize_ascii
-// against tokenize() on the widened text; whole tokenizers on ASCII text
-// against the same text pushed through the Unicode paths; the vocabulary's
-// open-addressing index against a plain map of the same lines.
+// against tokenize() on the widened text, and tokenize_utf8 (ASCII words on
+// the byte loop, the others widened one at a time) against tokenize() on the
+// whole text; lowercasing in UTF-8 against the widened loop; whole
+// tokenizers against the same text pushed through the general split around
+// added tokens; the vocabulary's open-addressing index against a plain map
+// of the same lines.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -77,31 +80,122 @@ TEST(AsciiPaths, BasicTokenizerAsciiLoopEqualsTheUnicodeOne) {
   }
 }
 
-// The same text through the general paths: a last word of one non-ASCII
-// letter sends the whole text through the Unicode loops and adds only that
-// word's own tokens at the end (words are tokenized one at a time).
-std::vector<std::string> via_unicode(const Tokenizer& tok, const std::string& text) {
-  const std::string marker = "\xc3\xa9";  // é
-  auto tokens = tok.tokenize(text + " " + marker);
-  const auto tail = tok.tokenize(marker);
-  EXPECT_GE(tokens.size(), tail.size());
-  EXPECT_TRUE(std::equal(tail.begin(), tail.end(), tokens.end() - static_cast<std::ptrdiff_t>(tail.size())));
-  tokens.resize(tokens.size() - tail.size());
+// Seeded texts of ASCII words and the non-ASCII characters the Unicode path
+// treats specially: accented letters precomposed and not, a combining mark
+// after a space, letters whose lower case or NFC differs in length or form
+// (U+0130, final sigma, the Angstrom sign, Hangul jamo), CJK, non-ASCII
+// spaces (NBSP, ideographic, NEL), a zero-width space (dropped as a
+// control), U+FFFD, punctuation, an emoji.
+std::vector<std::string> mixed_texts(int n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  const std::vector<std::string> wide = {"\xc3\xa9",
+                                        "\xc3\x89",
+                                        "\xc3\xa9t\xc3\xa9",
+                                        "Stra\xc3\x9f" "e",
+                                        "na\xc3\xafve",
+                                        "e\xcc\x81",
+                                        " \xcc\x81",
+                                        "\xc4\xb0stanbul",
+                                        "\xce\x9f\xce\x94\xce\x9f\xce\xa3",
+                                        "\xce\xa3",
+                                        "\xe2\x84\xab",
+                                        "\xe1\x84\x80\xe1\x85\xa1",
+                                        "\xe4\xb8\xad\xe6\x96\x87",
+                                        "\xc2\xa0",
+                                        "\xe3\x80\x80",
+                                        "\xc2\x85",
+                                        "\xe2\x80\x8b",
+                                        "\xef\xbf\xbd",
+                                        "\xe2\x80\x99",
+                                        "\xc2\xbf",
+                                        "\xf0\x9f\x99\x82"};
+  const auto ascii = ascii_texts(n, seed + 1);
+  std::uniform_int_distribution<int> count(0, 4), pick(0, static_cast<int>(wide.size()) - 1), kind(0, 2);
+  std::vector<std::string> texts;
+  for (int i = 0; i < n; ++i) {
+    std::string t = ascii[static_cast<std::size_t>(i)];
+    for (int k = count(rng); k > 0; --k) {
+      // Inside a word, or a word of its own, at a random character boundary.
+      std::size_t at = rng() % (t.size() + 1);
+      while (at < t.size() && (static_cast<unsigned char>(t[at]) & 0xC0) == 0x80) --at;
+      std::string w = wide[static_cast<std::size_t>(pick(rng))];
+      if (kind(rng) == 0) w = " " + w + " ";
+      t.insert(at, w);
+    }
+    texts.push_back(t);
+  }
+  return texts;
+}
+
+TEST(AsciiPaths, BasicTokenizerWordByWordEqualsTheWholeText) {
+  const std::vector<std::string> extra_utf8 = {"[CLS]", "[MASK]", "Keep.Me", "\xc3\xa9t\xc3\xa9"};
+  std::set<std::u32string> extra_wide;
+  std::set<std::string, std::less<>> extra;
+  for (const std::string& s : extra_utf8) {
+    extra_wide.insert(tok::decode_utf8(s, "test"));
+    extra.insert(s);
+  }
+  auto texts = mixed_texts(3000, 5);
+  texts.push_back("\xc3\xa9t\xc3\xa9 don't \xc3\x89T\xc3\x89");  // never_split words, both paths
+  for (bool lower : {true, false}) {
+    for (std::optional<bool> strip : {std::optional<bool>{}, std::optional<bool>{true}, std::optional<bool>{false}}) {
+      for (bool cjk : {true, false}) {
+        for (bool split_punc : {true, false}) {
+          tok::BasicTokenizer::Options o;
+          o.do_lower_case = lower;
+          o.strip_accents = strip;
+          o.tokenize_chinese_chars = cjk;
+          o.do_split_on_punc = split_punc;
+          const tok::BasicTokenizer basic(o, {"don't"});
+          for (const std::string& t : texts) {
+            std::vector<std::string> words;
+            basic.tokenize_utf8(t, extra_wide, extra, words);
+            ASSERT_EQ(words, basic.tokenize(tok::decode_utf8(t, "test"), extra_wide))
+                << ::testing::PrintToString(t) << " lower " << lower << " cjk " << cjk << " split " << split_punc;
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(AsciiPaths, LowercasingEachCharacterInUtf8) {
+  for (const std::string& t : mixed_texts(2000, 9)) {
+    std::u32string lowered;
+    for (char32_t c : tok::decode_utf8(t, "test")) tok::append_py_lower(lowered, c);
+    ASSERT_EQ(tok::lower_each_char(t), tok::to_utf8(lowered)) << ::testing::PrintToString(t);
+  }
+  EXPECT_EQ(tok::lower_each_char("\xc4\xb0\xce\xa3" "A"), "i\xcc\x87\xcf\x83" "a");  // U+0130 in full, no final sigma
+}
+
+// The same text through the general split around added tokens: a leading
+// "[MASK] " (a special token, so never lowercased) sends the text through the
+// split's Unicode loop and adds only its own token (the space after it makes
+// no token; words are tokenized one at a time).
+std::vector<std::string> via_general_split(const Tokenizer& tok, const std::string& text) {
+  auto tokens = tok.tokenize("[MASK] " + text);
+  EXPECT_FALSE(tokens.empty());
+  if (tokens.empty()) return tokens;
+  EXPECT_EQ(tokens.front(), "[MASK]");
+  tokens.erase(tokens.begin());
   return tokens;
 }
 
-TEST(AsciiPaths, TokenizersGiveTheUnicodePathsTokensOnAsciiText) {
+TEST(AsciiPaths, TokenizersGiveTheGeneralSplitsTokens) {
   const Vocab vocab = Vocab::from_file(testing::data_path("fixtures/vocab.txt"));
-  std::vector<TokenizerOptions> settings(4);
+  std::vector<TokenizerOptions> settings(5);
   settings[1].do_lower_case = false;
   settings[2].never_split = {"don't", "Keep.Me"};
   settings[3].strip_accents = false;
   settings[3].tokenize_chinese_chars = false;
-  const auto texts = ascii_texts(2000, 11);
+  // An added token starting with a non-ASCII letter: no text with such a letter is plain.
+  settings[4].added_tokens.emplace_back(vocab.size(), AddedToken{"\xc3\xa9t\xc3\xa9", false});
+  auto texts = ascii_texts(2000, 11);
+  for (std::string& t : mixed_texts(2000, 13)) texts.push_back(std::move(t));
   for (std::size_t s = 0; s < settings.size(); ++s) {
     const Tokenizer tok(vocab, settings[s]);
     for (const std::string& t : texts) {
-      ASSERT_EQ(tok.tokenize(t), via_unicode(tok, t)) << "setting " << s << ": " << ::testing::PrintToString(t);
+      ASSERT_EQ(tok.tokenize(t), via_general_split(tok, t)) << "setting " << s << ": " << ::testing::PrintToString(t);
     }
   }
 }
