@@ -40,8 +40,18 @@ class FoldedText {
  public:
   FoldedText(std::u32string_view text, const AlignmentRules& rules) : text_(text), strip_accents_(rules.strip_accents) {
     const std::size_t n = text.size();
+    folded_.reserve(n);
+    origin_.reserve(n);
     std::size_t i = 0;
     while (i < n) {
+      // An ASCII letter, digit or mark of punctuation with no mark after it
+      // (most text) folds to itself, lowercased.
+      if (const char32_t c = text[i]; c > 0x20 && c < 0x7F && (i + 1 == n || text[i + 1] < 0x80)) {
+        folded_.push_back(ascii_lower(c));
+        origin_.push_back(static_cast<int64_t>(i));
+        ++i;
+        continue;
+      }
       if (is_space(text[i]) || (rules.basic && is_cleaned_away(text[i]))) {
         ++i;
         continue;
@@ -107,7 +117,12 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
   // to token.
   std::u32string wide;
   const auto keys_of = [&](const std::string& token, std::vector<std::u32string>& keys) {
-    wide = decode_utf8(token, "token");
+    wide.clear();
+    if (std::all_of(token.begin(), token.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+      wide.assign(token.begin(), token.end());  // most tokens: nothing to decode
+    } else {
+      wide = decode_utf8(token, "token");
+    }
     const bool continuation = wide.size() > 2 && wide.compare(0, 2, U"##") == 0;
     keys.resize(continuation ? 2 : 1);
     for (std::u32string& k : keys) k.clear();

@@ -232,15 +232,20 @@ void check_utf8(std::string_view text, std::string_view what) {
 }
 
 std::u32string decode_utf8(std::string_view text, std::string_view what) {
-  std::u32string out;
-  out.reserve(text.size());
-  std::size_t i = 0;
+  // Never more code points than bytes: written in place, then cut to length.
+  std::u32string out(text.size(), U'\0');
+  std::size_t i = 0, o = 0;
   while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {
+      out[o++] = static_cast<char32_t>(text[i++]);
+      continue;
+    }
     const std::size_t n = sequence_length(text, i);
     if (n == 0) invalid_utf8(what, i);
-    out.push_back(decode_sequence(text, i, n));
+    out[o++] = decode_sequence(text, i, n);
     i += n;
   }
+  out.resize(o);
   return out;
 }
 
