@@ -152,6 +152,10 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
 void BasicTokenizer::tokenize_utf8(std::string_view text, const std::set<std::u32string>& extra_never_split,
                                    const std::set<std::string, std::less<>>& extra_never_split_utf8,
                                    std::vector<std::string>& out) const {
+  if (is_ascii(text)) {  // most text: one run, found by the cheapest scan
+    tokenize_ascii(text, extra_never_split_utf8, out);
+    return;
+  }
   const auto is_space = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
   std::size_t ascii_from = 0;  // the ASCII words from here on are not tokenized yet
   std::size_t i = 0;

@@ -118,7 +118,7 @@ std::vector<CharSpan> align_tokens(std::u32string_view text, const std::vector<s
   std::u32string wide;
   const auto keys_of = [&](const std::string& token, std::vector<std::u32string>& keys) {
     wide.clear();
-    if (std::all_of(token.begin(), token.end(), [](char c) { return static_cast<unsigned char>(c) < 0x80; })) {
+    if (is_ascii(token)) {
       wide.assign(token.begin(), token.end());  // most tokens: nothing to decode
     } else {
       wide = decode_utf8(token, "token");

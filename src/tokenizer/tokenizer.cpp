@@ -12,12 +12,6 @@ namespace roformer {
 
 namespace {
 
-bool is_ascii(std::string_view s) {
-  for (char c : s)
-    if (static_cast<unsigned char>(c) >= 0x80) return false;
-  return true;
-}
-
 tok::BasicTokenizer::Options basic_options(const TokenizerOptions& o) {
   tok::BasicTokenizer::Options b;
   b.do_lower_case = o.do_lower_case;
@@ -177,11 +171,8 @@ void Tokenizer::Impl::bert_tokenize(std::string_view text, std::vector<std::stri
   }
   thread_local std::vector<std::string> words;
   words.clear();
-  if (is_ascii(text)) {
-    basic.tokenize_ascii(text, special_tokens_utf8, words);  // most text: no character needs Unicode's tables
-  } else {
-    basic.tokenize_utf8(text, special_tokens_wide, special_tokens_utf8, words);
-  }
+  // ASCII words on the byte loop (most text needs none of Unicode's tables).
+  basic.tokenize_utf8(text, special_tokens_wide, special_tokens_utf8, words);
   for (const std::string& word : words) {
     if (basic.in_never_split(word)) {
       out.push_back(word);

@@ -364,7 +364,7 @@ std::string lower_each_char(std::string_view text) {
       continue;
     }
     const std::size_t n = sequence_length(text, i);
-    check(n != 0, "lower_each_char: invalid UTF-8 at byte " + std::to_string(i));
+    if (n == 0) invalid_utf8("lower_each_char", i);
     lowered.clear();
     append_py_lower(lowered, decode_sequence(text, i, n));
     for (char32_t c : lowered) append_utf8(out, c);

@@ -19,6 +19,12 @@ namespace roformer::tok {
 std::u32string decode_utf8(std::string_view text, std::string_view what);
 // Byte offset of the first invalid sequence, or npos when `text` is valid UTF-8.
 std::size_t find_invalid_utf8(std::string_view text);
+// Whether every byte is ASCII (then every character is one byte).
+inline bool is_ascii(std::string_view text) {
+  for (char c : text)
+    if (static_cast<unsigned char>(c) >= 0x80) return false;
+  return true;
+}
 // Throws decode_utf8()'s error when `text` is not valid UTF-8.
 void check_utf8(std::string_view text, std::string_view what);
 void append_utf8(std::string& out, char32_t c);
