@@ -81,6 +81,26 @@ TEST(TokenOffsets, AccentsAndCaseInEitherNormalForm) {
   EXPECT_EQ(s.offsets[0], (CharSpan{0, 3}));
 }
 
+// Keeping accents, every precomposed é decomposes into two code points, so
+// the compared form outgrows the text again and again; the spans must still
+// count the text's own characters.
+TEST(TokenOffsets, DecomposedFormLongerThanTheText) {
+  const Tokenizer cased = tiny(false);
+  std::string text;
+  Spans expected;
+  V tokens;
+  for (int64_t w = 0; w < 300; ++w) {
+    const bool accented = w % 3 != 2;
+    text += accented ? "Café " : "hello ";
+    const int64_t start = expected.empty() ? 0 : expected.back().end + 1;
+    expected.push_back({start, start + (accented ? 4 : 5)});
+    tokens.push_back(accented ? "Café" : "hello");
+  }
+  const TokenizedText t = cased.tokenize_with_offsets(text);
+  EXPECT_EQ(t.tokens, tokens);
+  EXPECT_EQ(t.offsets, expected);
+}
+
 TEST(TokenOffsets, DroppedCharactersAndSpecialTokens) {
   const Tokenizer tok = tiny();
   // A control character inside a word is dropped but the word stays whole.
