@@ -34,6 +34,14 @@ std::u32string space_cjk(std::u32string_view text) {
   return out;
 }
 
+// The CJK Unified Ideographs and their Extension A, all assigned by Unicode
+// 14 (the tables' version): each is a word of its own after the CJK spacing,
+// and no later step changes it (no case, no decomposition, no mark, no
+// punctuation, never a control character). The other ideographs BERT spaces
+// out are not all so plain: the compatibility ones decompose under NFC, and
+// the later extensions have unassigned code points, which cleaning drops.
+bool is_plain_ideograph(char32_t c) { return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF); }
+
 }  // namespace
 
 std::vector<std::u32string_view> split_py_whitespace(std::u32string_view text) {
@@ -169,12 +177,35 @@ void BasicTokenizer::tokenize_utf8(std::string_view text, const std::set<std::u3
     for (; i < text.size() && !is_space(text[i]); ++i) ascii = ascii && static_cast<unsigned char>(text[i]) < 0x80;
     if (ascii) continue;
     if (start > ascii_from) tokenize_ascii(text.substr(ascii_from, start - ascii_from), extra_never_split_utf8, out);
-    for (std::string& word : tokenize(decode_utf8(text.substr(start, i - start), "text"), extra_never_split)) {
-      out.push_back(std::move(word));
-    }
+    tokenize_non_ascii_word(text.substr(start, i - start), extra_never_split, extra_never_split_utf8, out);
     ascii_from = i;
   }
   if (ascii_from < text.size()) tokenize_ascii(text.substr(ascii_from), extra_never_split_utf8, out);
+}
+
+void BasicTokenizer::tokenize_non_ascii_word(std::string_view word, const std::set<std::u32string>& extra_never_split,
+                                             const std::set<std::string, std::less<>>& extra_never_split_utf8,
+                                             std::vector<std::string>& out) const {
+  const auto general = [&](std::string_view run) {
+    if (is_ascii(run)) return tokenize_ascii(run, extra_never_split_utf8, out);
+    for (std::string& w : tokenize(decode_utf8(run, "text"), extra_never_split)) out.push_back(std::move(w));
+  };
+  if (!options_.tokenize_chinese_chars) return general(word);
+  std::size_t run_from = 0;  // the characters from here on are not tokenized yet
+  std::size_t i = 0;
+  while (i < word.size()) {
+    const auto lead = static_cast<unsigned char>(word[i]);
+    const std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
+    if (n == 3 && is_plain_ideograph(static_cast<char32_t>((lead & 0x0F) << 12 |
+                                                            (static_cast<unsigned char>(word[i + 1]) & 0x3F) << 6 |
+                                                            (static_cast<unsigned char>(word[i + 2]) & 0x3F)))) {
+      if (i > run_from) general(word.substr(run_from, i - run_from));
+      out.emplace_back(word.substr(i, 3));
+      run_from = i + 3;
+    }
+    i += n;
+  }
+  if (run_from < word.size()) general(word.substr(run_from));
 }
 
 }  // namespace roformer::tok

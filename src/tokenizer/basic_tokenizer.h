@@ -42,6 +42,16 @@ class BasicTokenizer {
   bool in_never_split(const std::string& token) const;
 
  private:
+  // tokenize_utf8()'s step for one word (no ASCII whitespace) holding a
+  // non-ASCII byte. The CJK spacing makes every ideograph a word of its own,
+  // apart from the text around it: the plain ones (is_plain_ideograph) come
+  // out as they are, and the runs between them take tokenize_ascii() or
+  // tokenize() on their own, which gives the same words as the whole (NFC
+  // neither composes nor reorders across the spaces put around an ideograph).
+  void tokenize_non_ascii_word(std::string_view word, const std::set<std::u32string>& extra_never_split,
+                               const std::set<std::string, std::less<>>& extra_never_split_utf8,
+                               std::vector<std::string>& out) const;
+
   Options options_;
   std::set<std::u32string> never_split_;
   std::set<std::string, std::less<>> never_split_utf8_;

@@ -15,10 +15,12 @@
 #include <string>
 #include <vector>
 
+#include "roformer/error.h"
 #include "roformer/tokenizer.h"
 #include "support/test_support.h"
 #include "tokenizer/basic_tokenizer.h"
 #include "tokenizer/unicode_text.h"
+#include "tokenizer/wordpiece.h"
 
 namespace roformer {
 namespace {
@@ -83,8 +85,10 @@ TEST(AsciiPaths, BasicTokenizerAsciiLoopEqualsTheUnicodeOne) {
 // Seeded texts of ASCII words and the non-ASCII characters the Unicode path
 // treats specially: accented letters precomposed and not, a combining mark
 // after a space, letters whose lower case or NFC differs in length or form
-// (U+0130, final sigma, the Angstrom sign, Hangul jamo), CJK, non-ASCII
-// spaces (NBSP, ideographic, NEL), a zero-width space (dropped as a
+// (U+0130, final sigma, the Angstrom sign, Hangul jamo), CJK ideographs
+// (unified, Extension A and B, a compatibility one NFC replaces, an
+// unassigned one cleaning drops, one with a combining mark after it) and
+// CJK punctuation, non-ASCII spaces (NBSP, ideographic, NEL), a zero-width space (dropped as a
 // control), U+FFFD, punctuation, an emoji.
 std::vector<std::string> mixed_texts(int n, uint32_t seed) {
   std::mt19937 rng(seed);
@@ -101,6 +105,13 @@ std::vector<std::string> mixed_texts(int n, uint32_t seed) {
                                         "\xe2\x84\xab",
                                         "\xe1\x84\x80\xe1\x85\xa1",
                                         "\xe4\xb8\xad\xe6\x96\x87",
+                                        "\xe4\xb8\xad\xcc\x81",
+                                        "\xe3\x90\x80\xe4\xb8\xad",
+                                        "\xef\xa4\x80",
+                                        "\xf0\xa0\x80\x80",
+                                        "\xf0\xab\x9c\xb9",
+                                        "\xef\xbc\x8c",
+                                        "\xe3\x80\x82",
                                         "\xc2\xa0",
                                         "\xe3\x80\x80",
                                         "\xc2\x85",
@@ -128,7 +139,7 @@ std::vector<std::string> mixed_texts(int n, uint32_t seed) {
 }
 
 TEST(AsciiPaths, BasicTokenizerWordByWordEqualsTheWholeText) {
-  const std::vector<std::string> extra_utf8 = {"[CLS]", "[MASK]", "Keep.Me", "\xc3\xa9t\xc3\xa9"};
+  const std::vector<std::string> extra_utf8 = {"[CLS]", "[MASK]", "Keep.Me", "\xc3\xa9t\xc3\xa9", "\xe4\xb8\xad"};
   std::set<std::u32string> extra_wide;
   std::set<std::string, std::less<>> extra;
   for (const std::string& s : extra_utf8) {
@@ -261,6 +272,34 @@ TEST(AsciiPaths, WordPieceStillFindsTokensOfTheLongestLength) {
   EXPECT_EQ(tok.tokenize("unaffable"), (std::vector<std::string>{"unaffable"}));
   EXPECT_EQ(tok.tokenize("uunaffable"), (std::vector<std::string>{"u", "##u", "##naffable"}));
   EXPECT_EQ(tok.tokenize("unaffables"), (std::vector<std::string>{"unaffable", "##s"}));
+}
+
+// WordPiece splits its input at Python's whitespace first. Printable ASCII
+// and CJK ideographs skip that split (they hold none); any other character
+// takes it, so non-ASCII spaces still part words and broken UTF-8 is still
+// refused.
+TEST(AsciiPaths, WordPieceSplitsAtNonAsciiWhitespaceOnly) {
+  const Vocab vocab = Vocab::from_string("[UNK]\n\xe4\xb8\xad\n##\xe6\x96\x87\n\xe6\x96\x87\na\n##b\nb\n");
+  const auto pieces = [&](const std::string& text) {
+    std::vector<std::string> out;
+    tok::wordpiece_tokenize(text, vocab, "[UNK]", 100, out);
+    return out;
+  };
+  using V = std::vector<std::string>;
+  const std::string zhong = "\xe4\xb8\xad", wen = "\xe6\x96\x87";
+  EXPECT_EQ(pieces(zhong + wen), (V{zhong, "##" + wen}));
+  EXPECT_EQ(pieces("ab"), (V{"a", "##b"}));
+  EXPECT_EQ(pieces("ab" + zhong), (V{"[UNK]"}));  // "##" + zhong is no token: the word is unknown
+  // U+3000, U+00A0, U+2003, U+0085 and U+001C are whitespace to Python.
+  for (const std::string space : {"\xe3\x80\x80", "\xc2\xa0", "\xe2\x80\x83", "\xc2\x85", "\x1c"}) {
+    EXPECT_EQ(pieces(zhong + space + wen), (V{zhong, wen})) << ::testing::PrintToString(space);
+    EXPECT_EQ(pieces("ab" + space + "b"), (V{"a", "##b", "b"})) << ::testing::PrintToString(space);
+  }
+  // U+3001 (an ideographic comma, not a space) keeps the word whole: no token covers it.
+  EXPECT_EQ(pieces(zhong + "\xe3\x80\x81" + wen), (V{"[UNK]"}));
+  for (const std::string& broken : V{"\xe4\xb8", zhong + "\xe9", "\xe4\xb8\xe4\xb8\xad", "a\xff"}) {
+    EXPECT_THROW(pieces(broken), Error) << ::testing::PrintToString(broken);
+  }
 }
 
 }  // namespace
