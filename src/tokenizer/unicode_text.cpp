@@ -75,6 +75,14 @@ std::size_t sequence_length(std::string_view s, std::size_t i) {
   return 0;
 }
 
+// Whether s[i] starts a three-byte sequence of U+4000..U+9FFF (lead byte
+// E4..E9, then any two continuation bytes: always well formed), the bulk of
+// the CJK ideographs, none of which has a case or a decomposition.
+inline bool is_common_cjk_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  return b(0) >= 0xE4 && b(0) <= 0xE9 && i + 2 < s.size() && (b(1) & 0xC0) == 0x80 && (b(2) & 0xC0) == 0x80;
+}
+
 // The code point of the valid n-byte sequence at s[i].
 char32_t decode_sequence(std::string_view s, std::size_t i, std::size_t n) {
   const auto b = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };
@@ -212,6 +220,14 @@ std::u32string normalize_pieces(std::u32string_view text, char32_t unchanged_bel
 std::size_t find_invalid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
+    if (static_cast<unsigned char>(text[i]) < 0x80) {  // most text: no call per byte
+      ++i;
+      continue;
+    }
+    if (is_common_cjk_sequence(text, i)) {
+      i += 3;
+      continue;
+    }
     const std::size_t n = sequence_length(text, i);
     if (n == 0) return i;
     i += n;
@@ -361,6 +377,11 @@ std::string lower_each_char(std::string_view text) {
     if (c0 < 0x80) {
       out.push_back(ascii_lower(text[i]));
       ++i;
+      continue;
+    }
+    if (is_common_cjk_sequence(text, i)) {  // no case: the bytes as they are
+      out.append(text.substr(i, 3));
+      i += 3;
       continue;
     }
     const std::size_t n = sequence_length(text, i);
