@@ -8,13 +8,17 @@
 #
 #   scripts/bench_tokenize.sh
 #
-# Texts: the committed English prose sample (ASCII but for a few lines) and
-# the German side of the committed parallel sample (umlauts and ß on half of
-# its lines, so the tokenizer's Unicode paths run too), each with an
-# 8000-piece vocab.txt that `roformer data vocab` learns from it.
+# Texts: the committed English prose sample (ASCII but for a few lines), the
+# German side of the committed parallel sample (umlauts and ß on half of its
+# lines, so the tokenizer's Unicode paths run too), and Chinese made of words
+# drawn from jieba's dictionary (scripts/zh_words_text.py; Debian's
+# python3-jieba, installed by setup.sh), each with a vocab.txt that
+# `roformer data vocab` learns from it (8000 pieces; 20000 for Chinese).
 #
-# Environment knobs (defaults in brackets): TEXT [both samples] one text of
+# Environment knobs (defaults in brackets): TEXT [the three texts] one text of
 # your own, one input a line; VOCAB [learned from the text] its vocab.txt;
+# JIEBA_DICT [Debian's python3-jieba dict.txt] the dictionary the Chinese
+# text is drawn from;
 # ROUNDS [3] alternating runs per case, the best median reported; THREADS
 # ["1 2"]; MIN_SECONDS [2] per run; OUT [docs/bench_tokenize.md].
 set -euo pipefail
@@ -26,6 +30,7 @@ ROUNDS="${ROUNDS:-3}"
 THREADS="${THREADS:-1 2}"
 MIN_SECONDS="${MIN_SECONDS:-2}"
 OUT="${OUT:-docs/bench_tokenize.md}"
+JIEBA_DICT="${JIEBA_DICT:-/usr/lib/python3/dist-packages/jieba/dict.txt}"
 TOKENIZERS_VERSION="${TOKENIZERS_VERSION:-0.23.2}"
 
 scripts/setup.sh
@@ -49,20 +54,28 @@ if [ -n "$TEXT" ]; then
   names=(custom)
   text_of[custom]="$TEXT"
 else
-  names=(en de)
+  names=(en de zh)
   text_of[en]=data/sample/en_train.txt
   text_of[de]="$work/de.txt"
   cut -f1 data/sample/mt_de_en.tsv >"$work/de.txt"
+  text_of[zh]="$work/zh.txt"
+  python3 scripts/zh_words_text.py "$JIEBA_DICT" 3000 >"$work/zh.txt"
 fi
 for name in "${names[@]}"; do
   if [ -n "$VOCAB" ]; then
     vocab_of[$name]="$VOCAB"
   else
+    # Chinese needs room for every character seen, each also as a "##" piece.
     vocab_of[$name]="$work/vocab_$name.txt"
-    build/release/roformer data vocab -c "${text_of[$name]}" -n 8000 -o "${vocab_of[$name]}" >/dev/null
+    build/release/roformer data vocab -c "${text_of[$name]}" -n "$([ "$name" = zh ] && echo 20000 || echo 8000)" \
+      -o "${vocab_of[$name]}" >/dev/null
   fi
 done
-if [ -n "$VOCAB" ]; then vocab_note="\`$VOCAB\`"; else vocab_note="8000 pieces learned from each text by \`roformer data vocab -n 8000\`"; fi
+if [ -n "$VOCAB" ]; then
+  vocab_note="\`$VOCAB\`"
+else
+  vocab_note="learned from each text by \`roformer data vocab\`: 8000 pieces (zh: 20000, its characters alone need 14621)"
+fi
 
 load1() { cut -d' ' -f1 /proc/loadavg; }
 record() {  # text round load json
@@ -101,7 +114,7 @@ cpu_model="$(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2- | sed 's/^ *//')
 commit="$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
 node_version="$(node --version)"
 text_note="$(for name in "${names[@]}"; do printf '%s: `%s`; ' "$name" "${text_of[$name]}"; done)"
-[ -n "$TEXT" ] || text_note="en: \`data/sample/en_train.txt\` (English prose); de: the first column of \`data/sample/mt_de_en.tsv\` (German sentences)"
+[ -n "$TEXT" ] || text_note="en: \`data/sample/en_train.txt\` (English prose); de: the first column of \`data/sample/mt_de_en.tsv\` (German sentences); zh: 3000 lines of words drawn from jieba's \`dict.txt\` by frequency (\`scripts/zh_words_text.py\`, seed 1), encoded as BERT's Chinese models do, each ideograph a word (no jieba: HF's library has none)"
 python3 - "$results" "$OUT" "$cpu_model" "$(nproc)" "$load_start" "$load_end" "$commit" "$ROUNDS" "$text_note" \
   "$vocab_note" "$TOKENIZERS_VERSION" "$node_version" "$MIN_SECONDS" <<'PYEOF'
 import json, sys
