@@ -34,14 +34,6 @@ std::u32string space_cjk(std::u32string_view text) {
   return out;
 }
 
-// The CJK Unified Ideographs and their Extension A, all assigned by Unicode
-// 14 (the tables' version): each is a word of its own after the CJK spacing,
-// and no later step changes it (no case, no decomposition, no mark, no
-// punctuation, never a control character). The other ideographs BERT spaces
-// out are not all so plain: the compatibility ones decompose under NFC, and
-// the later extensions have unassigned code points, which cleaning drops.
-bool is_plain_ideograph(char32_t c) { return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF); }
-
 }  // namespace
 
 std::vector<std::u32string_view> split_py_whitespace(std::u32string_view text) {

@@ -22,8 +22,9 @@ bool is_mark(char32_t c) { return c >= 0x80 && category_name(c)[0] == 'M'; }
 // sigma. Every step the tokenizer takes (lowercasing, NFC, accent stripping)
 // leaves this form unchanged, so a token's form is a run of its text's form.
 void append_folded(std::u32string& out, std::u32string_view piece, bool strip_accents) {
-  // ASCII: already decomposed, no marks, no sigma; only the case folds.
-  if (std::all_of(piece.begin(), piece.end(), [](char32_t c) { return c < 0x80; })) {
+  // ASCII and the plain ideographs: already decomposed, no marks, no sigma;
+  // only ASCII's case folds.
+  if (std::all_of(piece.begin(), piece.end(), [](char32_t c) { return c < 0x80 || is_plain_ideograph(c); })) {
     for (char32_t c : piece) out.push_back(ascii_lower(c));
     return;
   }
@@ -49,9 +50,11 @@ class FoldedText {
     std::u32string piece_folded;
     std::size_t i = 0;
     while (i < n) {
-      // An ASCII letter, digit or mark of punctuation with no mark after it
-      // (most text) folds to itself, lowercased.
-      if (const char32_t c = text[i]; c > 0x20 && c < 0x7F && (i + 1 == n || text[i + 1] < 0x80)) {
+      // An ASCII letter, digit or mark of punctuation, or a plain ideograph,
+      // with no mark after it (most text) folds to itself, lowercased.
+      if (const char32_t c = text[i];
+          ((c > 0x20 && c < 0x7F) || is_plain_ideograph(c)) &&
+          (i + 1 == n || text[i + 1] < 0x80 || is_plain_ideograph(text[i + 1]))) {
         folded_[nf] = ascii_lower(c);
         origin_[nf] = static_cast<int64_t>(i);
         ++nf;

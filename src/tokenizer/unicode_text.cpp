@@ -256,6 +256,11 @@ std::u32string decode_utf8(std::string_view text, std::string_view what) {
       out[o++] = static_cast<char32_t>(text[i++]);
       continue;
     }
+    if (is_common_cjk_sequence(text, i)) {
+      out[o++] = decode_sequence(text, i, 3);
+      i += 3;
+      continue;
+    }
     const std::size_t n = sequence_length(text, i);
     if (n == 0) invalid_utf8(what, i);
     out[o++] = decode_sequence(text, i, n);

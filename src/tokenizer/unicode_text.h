@@ -41,6 +41,14 @@ bool is_bert_whitespace(char32_t c);   // ' ', \t, \n, \r or category Zs
 bool is_bert_control(char32_t c);      // category C*, except \t \n \r
 bool is_bert_punctuation(char32_t c);  // ASCII non-alphanumerics or category P*
 bool is_cjk_ideograph(char32_t c);     // BasicTokenizer._is_chinese_char
+// The CJK Unified Ideographs and their Extension A, all assigned by Unicode
+// 14: each is a word of its own after BERT's CJK spacing, and no later step
+// of a tokenizer changes it (no case, no decomposition, no mark, no
+// punctuation, never a control character or a space). The other ideographs
+// BERT spaces out are not all so plain: the compatibility ones decompose
+// under NFC, and the later extensions have unassigned code points, which
+// cleaning drops.
+constexpr bool is_plain_ideograph(char32_t c) { return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF); }
 
 // ---- case and normalization ----
 // Python's str.lower() of a one-character string (full mapping: U+0130 -> "i\u0307").

@@ -177,14 +177,17 @@ TEST(AsciiPaths, LowercasingEachCharacterInUtf8) {
     ASSERT_EQ(tok::lower_each_char(t), tok::to_utf8(lowered)) << ::testing::PrintToString(t);
   }
   EXPECT_EQ(tok::lower_each_char("\xc4\xb0\xce\xa3" "A"), "i\xcc\x87\xcf\x83" "a");  // U+0130 in full, no final sigma
-  // U+4000..U+9FFF go through as bytes: every one of them against the general
-  // step, and their sequences cut short still refused where they stop.
+  // U+4000..U+9FFF go through as bytes (decoded without the general step):
+  // every one of them against the general step, and their sequences cut short
+  // still refused where they stop.
   for (char32_t c = 0x4000; c <= 0x9FFF; ++c) {
     std::u32string lowered;
     tok::append_py_lower(lowered, c);
     const std::string one = tok::to_utf8(std::u32string(1, c));
     ASSERT_EQ(tok::lower_each_char("A" + one), "a" + tok::to_utf8(lowered)) << static_cast<uint32_t>(c);
     ASSERT_EQ(tok::find_invalid_utf8(one + one), std::string::npos) << static_cast<uint32_t>(c);
+    ASSERT_EQ(tok::decode_utf8("a" + one + one, "test"), (std::u32string{U'a', c, c})) << static_cast<uint32_t>(c);
+    ASSERT_THROW(tok::decode_utf8(one + one.substr(0, 2), "test"), Error) << static_cast<uint32_t>(c);
     ASSERT_EQ(tok::find_invalid_utf8("ab" + one.substr(0, 2)), 2u) << static_cast<uint32_t>(c);
     ASSERT_THROW(tok::lower_each_char(one + one.substr(0, 2)), Error) << static_cast<uint32_t>(c);
   }
