@@ -37,7 +37,13 @@ class Vocab {
   int64_t size() const { return static_cast<int64_t>(id_to_token_.size()); }
   // Number of distinct tokens (HF's len(tokenizer.vocab)).
   int64_t unique_size() const { return unique_; }
-  std::optional<int64_t> find(std::string_view token) const;
+  // Inline, with the hash: WordPiece asks for several candidates a word.
+  std::optional<int64_t> find(std::string_view token) const {
+    if (slots_.empty()) return std::nullopt;
+    const Slot& s = slots_[slot_of(token, hash(token))];
+    if (s.id < 0) return std::nullopt;
+    return s.id;
+  }
   bool contains(std::string_view token) const { return find(token).has_value(); }
   // The token whose id this is, or nullptr when none is (out of range, or an
   // earlier line of a duplicated token).
@@ -54,7 +60,15 @@ class Vocab {
     uint32_t hash = 0;
     int32_t id = -1;  // -1: empty
   };
-  static uint64_t hash(std::string_view s);
+  // FNV-1a over the bytes, then a multiply-xorshift so that the low bits
+  // (the slot) depend on every byte.
+  static uint64_t hash(std::string_view s) {
+    uint64_t h = 0xcbf29ce484222325ull;
+    for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
+    h ^= h >> 32;
+    h *= 0x9e3779b97f4a7c15ull;
+    return h ^ (h >> 29);
+  }
   // The slot holding token, or the empty one where it would go.
   std::size_t slot_of(std::string_view token, uint64_t h) const;
   void index(int64_t id);  // puts id_to_token_[id] in the table, replacing an earlier line of it

@@ -48,16 +48,6 @@ Vocab Vocab::from_string(std::string_view text, const std::string& source) {
   return v;
 }
 
-// FNV-1a over the bytes, then a multiply-xorshift so that the low bits (the
-// slot) depend on every byte.
-uint64_t Vocab::hash(std::string_view s) {
-  uint64_t h = 0xcbf29ce484222325ull;
-  for (char c : s) h = (h ^ static_cast<unsigned char>(c)) * 0x100000001b3ull;
-  h ^= h >> 32;
-  h *= 0x9e3779b97f4a7c15ull;
-  return h ^ (h >> 29);
-}
-
 std::size_t Vocab::slot_of(std::string_view token, uint64_t h) const {
   const std::size_t mask = slots_.size() - 1;
   const auto tag = static_cast<uint32_t>(h >> 32);
@@ -80,13 +70,6 @@ void Vocab::index(int64_t id) {
     ++unique_;
   }
   *s = Slot{static_cast<uint32_t>(h >> 32), static_cast<int32_t>(id)};
-}
-
-std::optional<int64_t> Vocab::find(std::string_view token) const {
-  if (slots_.empty()) return std::nullopt;
-  const Slot& s = slots_[slot_of(token, hash(token))];
-  if (s.id < 0) return std::nullopt;
-  return s.id;
 }
 
 const std::string* Vocab::token(int64_t id) const {

@@ -320,5 +320,22 @@ TEST(AsciiPaths, WordPieceSplitsAtNonAsciiWhitespaceOnly) {
   }
 }
 
+// A word of one plain ideograph skips WordPiece's loop: it is its own token
+// or unknown, unless never_split keeps it, or no word may be that long.
+TEST(AsciiPaths, OneIdeographWordsAsWordPieceGivesThem) {
+  const std::string zhong = "\xe4\xb8\xad", wen = "\xe6\x96\x87", compat = "\xef\xa4\x80";
+  const Vocab vocab = Vocab::from_string("[PAD]\n[UNK]\n[CLS]\n[SEP]\n[MASK]\n" + zhong + "\n\xe8\xb1\x88\n");
+  using V = std::vector<std::string>;
+  const std::string text = zhong + wen + " a" + zhong + compat;
+  EXPECT_EQ(Tokenizer(vocab, TokenizerOptions{}).tokenize(text),
+            (V{zhong, "[UNK]", "[UNK]", zhong, "\xe8\xb1\x88"}));  // U+F900 becomes U+8C48 under NFC
+  TokenizerOptions keep;
+  keep.never_split = {wen};
+  EXPECT_EQ(Tokenizer(vocab, keep).tokenize(text), (V{zhong, wen, "[UNK]", zhong, "\xe8\xb1\x88"}));
+  TokenizerOptions none_fit;
+  none_fit.max_input_chars_per_word = 0;
+  EXPECT_EQ(Tokenizer(vocab, none_fit).tokenize(text), (V{"[UNK]", "[UNK]", "[UNK]", "[UNK]", "[UNK]"}));
+}
+
 }  // namespace
 }  // namespace roformer
