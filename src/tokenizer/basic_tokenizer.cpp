@@ -186,16 +186,15 @@ void BasicTokenizer::tokenize_non_ascii_word(std::string_view word, const std::s
   std::size_t run_from = 0;  // the characters from here on are not tokenized yet
   std::size_t i = 0;
   while (i < word.size()) {
-    const auto lead = static_cast<unsigned char>(word[i]);
-    const std::size_t n = lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;
-    if (n == 3 && is_plain_ideograph(static_cast<char32_t>((lead & 0x0F) << 12 |
-                                                            (static_cast<unsigned char>(word[i + 1]) & 0x3F) << 6 |
-                                                            (static_cast<unsigned char>(word[i + 2]) & 0x3F)))) {
+    if (is_plain_ideograph_at(word, i)) {
       if (i > run_from) general(word.substr(run_from, i - run_from));
       out.emplace_back(word.substr(i, 3));
       run_from = i + 3;
+      i += 3;
+      continue;
     }
-    i += n;
+    const auto lead = static_cast<unsigned char>(word[i]);
+    i += lead < 0x80 ? 1 : lead < 0xE0 ? 2 : lead < 0xF0 ? 3 : 4;  // valid UTF-8: the lead gives the length
   }
   if (run_from < word.size()) general(word.substr(run_from));
 }

@@ -12,15 +12,6 @@ namespace roformer {
 
 namespace {
 
-// A word of one CJK ideograph that BasicTokenizer passes through as it is
-// (tok::is_plain_ideograph; its three UTF-8 bytes are well formed).
-bool is_one_plain_ideograph(std::string_view word) {
-  if (word.size() != 3) return false;
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(word[k]); };
-  return (b(0) & 0xF0) == 0xE0 && (b(1) & 0xC0) == 0x80 && (b(2) & 0xC0) == 0x80 &&
-         tok::is_plain_ideograph(static_cast<char32_t>((b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F)));
-}
-
 tok::BasicTokenizer::Options basic_options(const TokenizerOptions& o) {
   tok::BasicTokenizer::Options b;
   b.do_lower_case = o.do_lower_case;
@@ -185,7 +176,7 @@ void Tokenizer::Impl::bert_tokenize(std::string_view text, std::vector<std::stri
   for (const std::string& word : words) {
     if (basic.in_never_split(word)) {
       out.push_back(word);
-    } else if (is_one_plain_ideograph(word) && options.max_input_chars_per_word >= 1) {
+    } else if (word.size() == 3 && tok::is_plain_ideograph_at(word, 0) && options.max_input_chars_per_word >= 1) {
       // Most words of Chinese text: WordPiece would look up just the word.
       out.push_back(vocab.contains(word) ? word : options.unk_token);
     } else {

@@ -75,14 +75,6 @@ std::size_t sequence_length(std::string_view s, std::size_t i) {
   return 0;
 }
 
-// Whether s[i] starts a three-byte sequence of U+4000..U+9FFF (lead byte
-// E4..E9, then any two continuation bytes: always well formed), the bulk of
-// the CJK ideographs, none of which has a case or a decomposition.
-inline bool is_common_cjk_sequence(std::string_view s, std::size_t i) {
-  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
-  return b(0) >= 0xE4 && b(0) <= 0xE9 && i + 2 < s.size() && (b(1) & 0xC0) == 0x80 && (b(2) & 0xC0) == 0x80;
-}
-
 // The code point of the valid n-byte sequence at s[i].
 char32_t decode_sequence(std::string_view s, std::size_t i, std::size_t n) {
   const auto b = [&](std::size_t k) { return static_cast<char32_t>(static_cast<unsigned char>(s[i + k])); };

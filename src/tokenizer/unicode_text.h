@@ -50,6 +50,23 @@ bool is_cjk_ideograph(char32_t c);     // BasicTokenizer._is_chinese_char
 // cleaning drops.
 constexpr bool is_plain_ideograph(char32_t c) { return (c >= 0x4E00 && c <= 0x9FFF) || (c >= 0x3400 && c <= 0x4DBF); }
 
+// ---- three-byte shortcuts for CJK text (no utf8proc, no call per character) ----
+// Whether s[i] starts a three-byte sequence of U+4000..U+9FFF: lead byte
+// E4..E9, then any two continuation bytes, which is always well formed. The
+// bulk of the CJK ideographs; none of these code points has a case or a
+// decomposition, or is a space.
+inline bool is_common_cjk_sequence(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  return b(0) >= 0xE4 && b(0) <= 0xE9 && i + 2 < s.size() && (b(1) & 0xC0) == 0x80 && (b(2) & 0xC0) == 0x80;
+}
+// Whether s[i] starts the three well-formed bytes of a plain ideograph
+// (is_plain_ideograph; leads E3..E9).
+inline bool is_plain_ideograph_at(std::string_view s, std::size_t i) {
+  const auto b = [&](std::size_t k) { return static_cast<unsigned char>(s[i + k]); };
+  return b(0) >= 0xE3 && b(0) <= 0xE9 && i + 2 < s.size() && (b(1) & 0xC0) == 0x80 && (b(2) & 0xC0) == 0x80 &&
+         is_plain_ideograph(static_cast<char32_t>((b(0) & 0x0F) << 12 | (b(1) & 0x3F) << 6 | (b(2) & 0x3F)));
+}
+
 // ---- case and normalization ----
 // Python's str.lower() of a one-character string (full mapping: U+0130 -> "i\u0307").
 void append_py_lower(std::u32string& out, char32_t c);

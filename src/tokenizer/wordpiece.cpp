@@ -59,19 +59,18 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string
 void wordpiece_tokenize(std::string_view text, const Vocab& vocab, const std::string& unk_token, int max_chars,
                         std::vector<std::string>& out) {
   // whitespace_tokenize(text) first, as HF does (a no-op for BasicTokenizer
-  // output). Text of printable ASCII and of U+4000..U+9FFF (the bulk of the
-  // CJK ideographs, three bytes led by E4..E9, which these checks also prove
-  // well formed) holds no whitespace: one word. Anything else may, and takes
-  // the general path.
+  // output). Text of printable ASCII and of U+4000..U+9FFF
+  // (is_common_cjk_sequence, which also proves it well formed) holds no
+  // whitespace: one word. Anything else may, and takes the general path.
   bool plain = !text.empty();
-  for (std::size_t i = 0; i < text.size() && plain; ++i) {
+  for (std::size_t i = 0; i < text.size() && plain;) {
     const auto b = static_cast<unsigned char>(text[i]);
-    if (b > 0x20 && b < 0x80) continue;
-    const auto continuation = [&](std::size_t k) {
-      return k < text.size() && (static_cast<unsigned char>(text[k]) & 0xC0) == 0x80;
-    };
-    plain = b >= 0xE4 && b <= 0xE9 && continuation(i + 1) && continuation(i + 2);
-    i += 2;
+    if (b > 0x20 && b < 0x80) {
+      ++i;
+    } else {
+      plain = is_common_cjk_sequence(text, i);
+      i += 3;
+    }
   }
   if (plain) {
     wordpiece_word(text, vocab, unk_token, max_chars, out);

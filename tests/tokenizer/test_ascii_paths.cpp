@@ -335,6 +335,15 @@ TEST(AsciiPaths, OneIdeographWordsAsWordPieceGivesThem) {
   TokenizerOptions none_fit;
   none_fit.max_input_chars_per_word = 0;
   EXPECT_EQ(Tokenizer(vocab, none_fit).tokenize(text), (V{"[UNK]", "[UNK]", "[UNK]", "[UNK]", "[UNK]"}));
+  // The byte test itself, on the edges of the plain blocks and on broken sequences.
+  for (char32_t c : {U'\u3400', U'\u4DBF', U'\u4E00', U'\u9FFF'}) {
+    const std::string after_a = std::string("a").append(tok::to_utf8(std::u32string(1, c)));
+    EXPECT_TRUE(tok::is_plain_ideograph_at(after_a, 1)) << static_cast<uint32_t>(c);
+  }
+  for (const std::string& not_plain :
+       V{"\xe3\x8f\xbf", "\xe4\xb7\x80", "\xea\x80\x80", compat, "\xe4\xb8\x41", "\xe4\x41\xad", "\xe4\xb8"}) {
+    EXPECT_FALSE(tok::is_plain_ideograph_at(not_plain, 0)) << ::testing::PrintToString(not_plain);
+  }
 }
 
 }  // namespace
