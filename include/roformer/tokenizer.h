@@ -169,6 +169,7 @@ struct Encoding {
 struct TokenizedText {
   std::vector<std::string> tokens;
   std::vector<CharSpan> offsets;
+  std::vector<int64_t> ids;  // convert_tokens_to_ids(tokens)
 };
 
 // Code points [start, end) of UTF-8 `text` (clamped to its length), for
@@ -239,6 +240,9 @@ class Tokenizer {
 
   // tokenizer.tokenize(text). Throws Error on invalid UTF-8.
   std::vector<std::string> tokenize(std::string_view text) const;
+  // convert_tokens_to_ids(tokenize(text)), without making the token strings
+  // (the encoders' path).
+  std::vector<int64_t> tokenize_to_ids(std::string_view text) const;
   // tokenize(text), and each token's span in `text` (HF's fast tokenizers'
   // offset_mapping): a "##" piece covers its own characters, an unknown token
   // the whole word it stands for, a character the tokenizer drops (control

@@ -22,7 +22,7 @@ namespace fs = std::filesystem;
 using nlohmann::json;
 
 std::vector<int64_t> translation_ids(const Tokenizer& tokenizer, const std::string& text) {
-  std::vector<int64_t> ids = tokenizer.convert_tokens_to_ids(tokenizer.tokenize(text));
+  std::vector<int64_t> ids = tokenizer.tokenize_to_ids(text);
   ROFORMER_CHECK(!ids.empty(), "the text has no tokens");
   return ids;
 }

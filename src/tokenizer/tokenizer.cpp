@@ -164,9 +164,29 @@ bool Tokenizer::Impl::is_legacy_added(const std::string& token) const {
 
 // ---------------------------------------------------------------- tokenize
 
-void Tokenizer::Impl::bert_tokenize(std::string_view text, std::vector<std::string>& out) const {
+// The sinks of the tokenizing steps: WordPiece's, plus a token taken as it is
+// (a never_split word, a vocab word jieba cut, an added token).
+struct Tokenizer::Impl::StringSink : tok::WordPieceTokens {
+  void as_is(std::string token) { out.push_back(std::move(token)); }
+};
+
+struct Tokenizer::Impl::IdSink : tok::WordPieceIds {
+  const Impl& m;
+  void as_is(std::string_view token) { out.push_back(m.token_id(token)); }
+};
+
+struct Tokenizer::Impl::StringAndIdSink : tok::WordPieceTokensAndIds {
+  const Impl& m;
+  void as_is(std::string token) {
+    ids.push_back(m.token_id(token));
+    tokens.push_back(std::move(token));
+  }
+};
+
+template <class Sink>
+void Tokenizer::Impl::bert_tokenize(std::string_view text, Sink& sink) const {
   if (!options.do_basic_tokenize) {
-    tok::wordpiece_tokenize(text, vocab, options.unk_token, options.max_input_chars_per_word, out);
+    tok::wordpiece_tokenize(text, vocab, options.max_input_chars_per_word, sink);
     return;
   }
   thread_local std::vector<std::string> words;
@@ -175,27 +195,43 @@ void Tokenizer::Impl::bert_tokenize(std::string_view text, std::vector<std::stri
   basic.tokenize_utf8(text, special_tokens_wide, special_tokens_utf8, words);
   for (const std::string& word : words) {
     if (basic.in_never_split(word)) {
-      out.push_back(word);
+      sink.as_is(word);
     } else if (word.size() == 3 && tok::is_plain_ideograph_at(word, 0) && options.max_input_chars_per_word >= 1) {
       // Most words of Chinese text: WordPiece would look up just the word.
-      out.push_back(vocab.contains(word) ? word : options.unk_token);
+      if (const auto id = vocab.find(word)) {
+        sink.known(word, *id);
+      } else {
+        sink.unknown();
+      }
     } else {
-      tok::wordpiece_tokenize(word, vocab, options.unk_token, options.max_input_chars_per_word, out);
+      tok::wordpiece_tokenize(word, vocab, options.max_input_chars_per_word, sink);
     }
   }
 }
 
 // BertTokenizer._tokenize, or RoFormerTokenizer._tokenize with jieba.
-void Tokenizer::Impl::tokenize_piece(std::string_view text, std::vector<std::string>& out) const {
+template <class Sink>
+void Tokenizer::Impl::tokenize_piece(std::string_view text, Sink& sink) const {
   if (!jieba) {
-    bert_tokenize(text, out);
+    bert_tokenize(text, sink);
     return;
   }
   for (std::string& word : jieba->cut(text)) {
-    if (vocab.contains(word)) {
-      out.push_back(std::move(word));  // a vocab word is kept exactly as jieba cut it
+    if (const auto id = vocab.find(word)) {
+      sink.known(word, *id);  // a vocab word is kept exactly as jieba cut it
     } else {
-      bert_tokenize(word, out);
+      bert_tokenize(word, sink);
+    }
+  }
+}
+
+template <class Sink>
+void Tokenizer::Impl::tokenize(const Tokenizer& t, std::string_view text, Sink& sink) const {
+  for (TextPiece& piece : t.split_added_tokens(text)) {
+    if (piece.added) {
+      sink.as_is(std::move(piece.text));
+    } else {
+      tokenize_piece(piece.text, sink);
     }
   }
 }
@@ -308,20 +344,23 @@ std::vector<TextPiece> Tokenizer::split_added_tokens(std::string_view text) cons
 
 std::vector<std::string> Tokenizer::tokenize(std::string_view text) const {
   std::vector<std::string> out;
-  for (const TextPiece& piece : split_added_tokens(text)) {
-    if (piece.added) {
-      out.push_back(piece.text);
-    } else {
-      impl_->tokenize_piece(piece.text, out);
-    }
-  }
+  Impl::StringSink sink{{out, impl_->options.unk_token}};
+  impl_->tokenize(*this, text, sink);
+  return out;
+}
+
+std::vector<int64_t> Tokenizer::tokenize_to_ids(std::string_view text) const {
+  std::vector<int64_t> out;
+  Impl::IdSink sink{{out, impl_->unk}, *impl_};
+  impl_->tokenize(*this, text, sink);
   return out;
 }
 
 TokenizedText Tokenizer::tokenize_with_offsets(std::string_view text) const {
   const Impl& m = *impl_;
   TokenizedText out;
-  out.tokens = tokenize(text);
+  Impl::StringAndIdSink sink{{out.tokens, out.ids, m.options.unk_token, m.unk}, m};
+  m.tokenize(*this, text, sink);
   tok::AlignmentRules rules;
   if (m.options.do_basic_tokenize) {
     rules.strip_accents = m.options.strip_accents.value_or(m.options.do_lower_case);
@@ -351,16 +390,17 @@ int64_t count_code_points(std::string_view text) {
 
 // ---------------------------------------------------------------- ids
 
-int64_t Tokenizer::token_to_id(std::string_view token) const {
-  const Impl& m = *impl_;
+int64_t Tokenizer::Impl::token_id(std::string_view token) const {
   // An added token in vocab.txt has its line's id (the constructor checks
   // it), so the vocabulary answers first.
-  if (const auto id = m.vocab.find(token)) return *id;
-  if (const auto it = m.added_by_content.find(std::string(token)); it != m.added_by_content.end()) {
-    return m.added[it->second].id;
+  if (const auto id = vocab.find(token)) return *id;
+  if (const auto it = added_by_content.find(std::string(token)); it != added_by_content.end()) {
+    return added[it->second].id;
   }
-  return m.unk;
+  return unk;
 }
+
+int64_t Tokenizer::token_to_id(std::string_view token) const { return impl_->token_id(token); }
 
 std::vector<int64_t> Tokenizer::convert_tokens_to_ids(const std::vector<std::string>& tokens) const {
   std::vector<int64_t> ids;
@@ -404,16 +444,21 @@ const JiebaSegmenter* Tokenizer::segmenter() const { return impl_->jieba.get(); 
 Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view> pair, Truncation truncation,
                            std::optional<int64_t> max_length, bool with_offsets) const {
   const Impl& m = *impl_;
-  const auto tokenized = [&](std::string_view s) {
-    if (with_offsets) return tokenize_with_offsets(s);
-    TokenizedText t;
-    t.tokens = tokenize(s);
-    return t;
-  };
-  TokenizedText ta = tokenized(text), tb;
-  if (pair) tb = tokenized(*pair);
-  std::vector<int64_t> a = convert_tokens_to_ids(ta.tokens);
-  std::vector<int64_t> b = convert_tokens_to_ids(tb.tokens);
+  // The ids come straight from the vocabulary lookups (with offsets, beside
+  // the token strings the offsets are aligned on).
+  TokenizedText ta, tb;
+  std::vector<int64_t> a, b;
+  if (with_offsets) {
+    ta = tokenize_with_offsets(text);
+    a = std::move(ta.ids);
+    if (pair) {
+      tb = tokenize_with_offsets(*pair);
+      b = std::move(tb.ids);
+    }
+  } else {
+    a = tokenize_to_ids(text);
+    if (pair) b = tokenize_to_ids(*pair);
+  }
 
   if (truncation != Truncation::None && !max_length) max_length = m.options.model_max_length;
   if (truncation != Truncation::None && max_length) {

@@ -43,9 +43,22 @@ struct Tokenizer::Impl {
   int64_t id_space = 0;
   int64_t unk = 0, sep = 0, pad = 0, cls = 0, mask = 0;
 
-  // BertTokenizer._tokenize of valid UTF-8 text.
-  void bert_tokenize(std::string_view text, std::vector<std::string>& out) const;
-  void tokenize_piece(std::string_view text, std::vector<std::string>& out) const;
+  // Where tokenizing puts the tokens: their strings, their ids, or both.
+  struct StringSink;
+  struct IdSink;
+  struct StringAndIdSink;
+  // BertTokenizer._tokenize of valid UTF-8 text, into one of the sinks.
+  template <class Sink>
+  void bert_tokenize(std::string_view text, Sink& sink) const;
+  // The same, or RoFormerTokenizer's with jieba.
+  template <class Sink>
+  void tokenize_piece(std::string_view text, Sink& sink) const;
+  // Tokenizer::tokenize into any sink: the added tokens split out, the rest
+  // through tokenize_piece.
+  template <class Sink>
+  void tokenize(const Tokenizer& t, std::string_view text, Sink& sink) const;
+  // Tokenizer::token_to_id.
+  int64_t token_id(std::string_view token) const;
   // HF's _decode joins these apart from the other tokens.
   bool is_legacy_added(const std::string& token) const;
 };

@@ -1,5 +1,7 @@
 #include "tokenizer/wordpiece.h"
 
+#include <optional>
+
 #include "tokenizer/basic_tokenizer.h"
 #include "tokenizer/unicode_text.h"
 
@@ -7,8 +9,8 @@ namespace roformer::tok {
 
 namespace {
 
-void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string& unk_token, int max_chars,
-                    std::vector<std::string>& out) {
+template <class Sink>
+void wordpiece_word(std::string_view word, const Vocab& vocab, int max_chars, Sink& sink) {
   // Byte offset of each character, plus the end: candidates are character
   // ranges. (One buffer per thread: a word is too short to pay for a new one.)
   thread_local std::vector<std::size_t> offsets;
@@ -19,16 +21,16 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string
   const std::size_t n_chars = offsets.size();
   offsets.push_back(word.size());
   if (n_chars > static_cast<std::size_t>(max_chars)) {
-    out.push_back(unk_token);
+    sink.unknown();
     return;
   }
-  const std::size_t first_new = out.size();
+  const std::size_t first_new = sink.size();
   const std::size_t longest = vocab.longest_token_bytes();
   std::string candidate;
   std::size_t start = 0;
   while (start < n_chars) {
     std::size_t end = n_chars;
-    bool found = false;
+    std::optional<int64_t> id;
     while (start < end) {
       const std::size_t prefix = start > 0 ? 2 : 0;  // "##"
       // A candidate longer than every token cannot be one: skip the lookup.
@@ -38,26 +40,22 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, const std::string
       }
       candidate.assign(start > 0 ? "##" : "");
       candidate.append(word.substr(offsets[start], offsets[end] - offsets[start]));
-      if (vocab.contains(candidate)) {
-        found = true;
-        break;
-      }
+      id = vocab.find(candidate);
+      if (id) break;
       --end;
     }
-    if (!found) {
-      out.resize(first_new);
-      out.push_back(unk_token);
+    if (!id) {
+      sink.truncate(first_new);
+      sink.unknown();
       return;
     }
-    out.push_back(candidate);
+    sink.known(candidate, *id);
     start = end;
   }
 }
 
-}  // namespace
-
-void wordpiece_tokenize(std::string_view text, const Vocab& vocab, const std::string& unk_token, int max_chars,
-                        std::vector<std::string>& out) {
+template <class Sink>
+void wordpiece_words(std::string_view text, const Vocab& vocab, int max_chars, Sink& sink) {
   // whitespace_tokenize(text) first, as HF does (a no-op for BasicTokenizer
   // output). Text of printable ASCII and of U+4000..U+9FFF
   // (is_common_cjk_sequence, which also proves it well formed) holds no
@@ -73,13 +71,25 @@ void wordpiece_tokenize(std::string_view text, const Vocab& vocab, const std::st
     }
   }
   if (plain) {
-    wordpiece_word(text, vocab, unk_token, max_chars, out);
+    wordpiece_word(text, vocab, max_chars, sink);
     return;
   }
   const std::u32string wide = decode_utf8(text, "wordpiece input");
-  for (std::u32string_view word : split_py_whitespace(wide)) {
-    wordpiece_word(to_utf8(word), vocab, unk_token, max_chars, out);
-  }
+  for (std::u32string_view word : split_py_whitespace(wide)) wordpiece_word(to_utf8(word), vocab, max_chars, sink);
+}
+
+}  // namespace
+
+void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars, WordPieceTokens& sink) {
+  wordpiece_words(text, vocab, max_chars, sink);
+}
+
+void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars, WordPieceIds& sink) {
+  wordpiece_words(text, vocab, max_chars, sink);
+}
+
+void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars, WordPieceTokensAndIds& sink) {
+  wordpiece_words(text, vocab, max_chars, sink);
 }
 
 }  // namespace roformer::tok

@@ -46,7 +46,6 @@ void register_qa(CLI::App& app) {
     const ExecContext ctx = opt->text.exec.context();
     LoadedPipeline p = load_pipeline(opt->text, Task::QuestionAnswering);
     const Tokenizer& tok = p.tokenizer;
-    auto ids_of = [&](const std::string& text) { return tok.convert_tokens_to_ids(tok.tokenize(text)); };
     const auto lines = read_inputs(opt->text.texts);
     // Every line's windows (one unless --max-length cuts its context), in order.
     std::vector<std::pair<std::string, std::string>> pairs;
@@ -65,7 +64,8 @@ void register_qa(CLI::App& app) {
       pairs.emplace_back(question, context);
       first_window.push_back(windows.size());
       TokenizedText context_tokens = tok.tokenize_with_offsets(context);
-      const auto q = ids_of(question), c = tok.convert_tokens_to_ids(context_tokens.tokens);
+      const std::vector<int64_t> q = tok.tokenize_to_ids(question);
+      const std::vector<int64_t>& c = context_tokens.ids;
       context_offsets.push_back(std::move(context_tokens.offsets));
       std::vector<bool>& pieces = continues.emplace_back();
       for (const std::string& t : context_tokens.tokens) pieces.push_back(t.size() > 2 && t.compare(0, 2, "##") == 0);

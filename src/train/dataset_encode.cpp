@@ -46,8 +46,7 @@ EncodeStats encode_corpus(const Tokenizer& tokenizer, const Sha256Digest& vocab_
         n, threads,
         [&](int64_t i) {
           const auto k = static_cast<std::size_t>(i);
-          for (const auto& token : tokenizer.tokenize(batch.paragraphs[k]))
-            paragraph_ids[k].push_back(tokenizer.token_to_id(token));
+          paragraph_ids[k] = tokenizer.tokenize_to_ids(batch.paragraphs[k]);
         },
         [&](int64_t i) { return corpus_path + ":" + std::to_string(batch.lines[static_cast<std::size_t>(i)]); });
     std::size_t p = 0;

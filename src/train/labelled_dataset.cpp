@@ -94,9 +94,8 @@ LabelledDataset LabelledDataset::from_jsonl(const std::string& path, const Token
     const std::string where = path + ":" + std::to_string(r.line) + ": ";
     const auto label = label_ids.find(r.label);
     ROFORMER_CHECK(label != label_ids.end(), where + "label '" + r.label + "' is not one of the label names");
-    ids.clear();
     try {
-      for (const auto& t : tokenizer.tokenize(r.text)) ids.push_back(tokenizer.token_to_id(t));
+      ids = tokenizer.tokenize_to_ids(r.text);
     } catch (const Error& e) {
       throw Error(where + e.what());
     }

@@ -105,9 +105,9 @@ QaDataset QaDataset::from_jsonl(const std::string& path, const Tokenizer& tok, c
     std::vector<int64_t> q, ctx;
     TokenizedText context_tokens;
     try {
-      q = tok.convert_tokens_to_ids(tok.tokenize(question));
+      q = tok.tokenize_to_ids(question);
       context_tokens = tok.tokenize_with_offsets(context);
-      ctx = tok.convert_tokens_to_ids(context_tokens.tokens);
+      ctx = std::move(context_tokens.ids);
     } catch (const Error& e) {
       throw Error(where + e.what());
     }

@@ -9,6 +9,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <filesystem>
 #include <map>
 #include <random>
 #include <set>
@@ -344,6 +345,57 @@ TEST(AsciiPaths, OneIdeographWordsAsWordPieceGivesThem) {
        V{"\xe3\x8f\xbf", "\xe4\xb7\x80", "\xea\x80\x80", compat, "\xe4\xb8\x41", "\xe4\x41\xad", "\xe4\xb8"}) {
     EXPECT_FALSE(tok::is_plain_ideograph_at(not_plain, 0)) << ::testing::PrintToString(not_plain);
   }
+}
+
+// The encoders' paths, ids straight from WordPiece's lookups (alone, and
+// beside the strings for offsets), against the ids of tokenize()'s strings, in every setting that sends a token another way:
+// never_split words, added tokens (new ids, a vocab line's id, stripping),
+// WordPiece without BasicTokenizer, a word limit that makes [UNK], jieba.
+TEST(AsciiPaths, TokenIdsEqualTheIdsOfTheTokens) {
+  const Vocab vocab = Vocab::from_file(testing::data_path("fixtures/vocab.txt"));
+  std::vector<TokenizerOptions> settings(7);
+  settings[1].never_split = {"don't", "Keep.Me", "\xe4\xb8\xad"};
+  settings[2].added_tokens.emplace_back(vocab.size(), AddedToken{"keep.me", false, true, true, true});
+  settings[2].added_tokens.emplace_back(vocab.size() + 1, AddedToken{"\xc3\xa9t\xc3\xa9", false});
+  settings[2].added_tokens.emplace_back(*vocab.find("the"), AddedToken{"the", false});
+  settings[3].do_basic_tokenize = false;
+  settings[4].max_input_chars_per_word = 3;
+  settings[5].do_lower_case = false;
+  settings[6].use_jieba = true;
+  ASSERT_TRUE(std::filesystem::exists(default_jieba_dict_path())) << "no jieba dict.txt at " << default_jieba_dict_path();
+  auto texts = ascii_texts(1500, 21);
+  for (std::string& t : mixed_texts(1500, 23)) texts.push_back(std::move(t));
+  // Chinese words from the vocabulary, some not in it, run together as jieba sees them.
+  const std::vector<std::string> zh = {"\xe4\xb8\xad", "\xe6\x96\x87", "\xe4\xbb\x8a\xe5\xa4\xa9",
+                                       "\xe5\xbe\x88\xe5\xa5\xbd", "\xe6\x94\xbf", "\xe9\x9d\xa2", "abc",
+                                       "\xef\xbc\x8c", "[MASK]"};
+  std::mt19937 rng(25);
+  for (int i = 0; i < 500; ++i) {
+    std::string t;
+    for (int k = static_cast<int>(rng() % 12); k > 0; --k) t += zh[rng() % zh.size()];
+    texts.push_back(t);
+  }
+  std::size_t unknown = 0, total = 0;
+  for (std::size_t s = 0; s < settings.size(); ++s) {
+    const Tokenizer tok(vocab, settings[s]);
+    for (const std::string& t : texts) {
+      const std::vector<int64_t> ids = tok.tokenize_to_ids(t);
+      ASSERT_EQ(ids, tok.convert_tokens_to_ids(tok.tokenize(t))) << "setting " << s << ": " << ::testing::PrintToString(t);
+      const TokenizedText with_offsets = tok.tokenize_with_offsets(t);
+      ASSERT_EQ(with_offsets.ids, ids) << "setting " << s << ": " << ::testing::PrintToString(t);
+      ASSERT_EQ(with_offsets.tokens, tok.tokenize(t));
+      for (bool offsets : {false, true}) {
+        const Encoding e = tok.encode(t, std::nullopt, Truncation::None, std::nullopt, offsets);
+        ASSERT_EQ(e.input_ids.size(), ids.size() + 2);
+        EXPECT_TRUE(std::equal(ids.begin(), ids.end(), e.input_ids.begin() + 1));
+      }
+      unknown += static_cast<std::size_t>(std::count(ids.begin(), ids.end(), tok.unk_id()));
+      total += ids.size();
+    }
+  }
+  // The texts reach both outcomes of WordPiece.
+  EXPECT_GT(unknown, 100u);
+  EXPECT_GT(total, 10 * unknown);
 }
 
 }  // namespace
