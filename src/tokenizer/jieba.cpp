@@ -337,9 +337,19 @@ std::vector<std::string> JiebaSegmenter::cut(std::string_view text) const {
 }
 
 void JiebaSegmenter::cut_block(std::string_view block, std::vector<std::string>& out) const {
+  // The DAG's arrays, one set per thread: blocks are short (a run between
+  // punctuation), and allocating five arrays for each cost more than its
+  // arithmetic.
+  struct Edge {
+    std::size_t end;
+    double log_freq;
+  };
+  thread_local std::vector<std::size_t> off, first, best_end;
+  thread_local std::vector<Edge> edges;
+  thread_local std::vector<double> score;
+
   // Byte offset of every character, plus the end.
-  std::vector<std::size_t> off;
-  off.reserve(block.size() + 1);
+  off.clear();
   for (std::size_t i = 0; i < block.size(); ++i) {
     if ((static_cast<unsigned char>(block[i]) & 0xC0) != 0x80) off.push_back(i);
   }
@@ -349,12 +359,8 @@ void JiebaSegmenter::cut_block(std::string_view block, std::vector<std::string>&
 
   // get_DAG: for each start k, the ends i of the dictionary words sentence[k:i+1]
   // with a non-zero frequency (or just k when there is none), and log(freq or 1).
-  struct Edge {
-    std::size_t end;
-    double log_freq;
-  };
-  std::vector<Edge> edges;
-  std::vector<std::size_t> first(n + 1, 0);
+  edges.clear();
+  first.assign(n + 1, 0);
   // The table is larger than the caches and each lookup waits on it: the
   // first two lookups of the start kAhead characters on are requested early.
   constexpr std::size_t kAhead = 4;
@@ -376,8 +382,8 @@ void JiebaSegmenter::cut_block(std::string_view block, std::vector<std::string>&
   // calc: route[idx] = max over edges of (log(freq) - log(total) + route[end + 1], end),
   // the tuple max of Python, so an equal score goes to the larger end.
   const double log_total = std::log(static_cast<double>(dict_->total()));
-  std::vector<double> score(n + 1, 0.0);
-  std::vector<std::size_t> best_end(n + 1, 0);
+  score.assign(n + 1, 0.0);
+  best_end.assign(n + 1, 0);
   for (std::size_t idx = n; idx-- > 0;) {
     bool have = false;
     for (std::size_t e = first[idx]; e < first[idx + 1]; ++e) {
