@@ -4,7 +4,8 @@
 // Input: byte 0 picks the tokenizer, truncation, pair and decode flags; byte 1
 // is max_length (0: none); the rest is the text, and after its first 0xFF byte
 // (never valid UTF-8) the pair. Must hold: tokenize throws Error exactly on
-// invalid UTF-8; token offsets are ordered spans inside the text; encode
+// invalid UTF-8; token offsets are ordered spans inside the text; the ids of
+// tokenize_to_ids and of the offsets' tokens are convert_tokens_to_ids(tokens); encode
 // succeeds on valid text unless truncation cannot reach max_length (then
 // Error), and its result is consistent and within max_length; decode of the
 // ids succeeds; out-of-range ids are an Error; NLTK-style word splitting of
@@ -98,6 +99,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, std::size_t size) {
   if (!threw) {
     const roformer::TokenizedText t = tok.tokenize_with_offsets(text);
     require(t.tokens == tok.tokenize(text) && t.offsets.size() == t.tokens.size(), "offsets: one span per token");
+    // The ids the encoders take from WordPiece's lookups are those of the tokens.
+    const std::vector<int64_t> ids = tok.convert_tokens_to_ids(t.tokens);
+    require(t.ids == ids && tok.tokenize_to_ids(text) == ids, "token ids: the ids of the tokens");
     const auto chars = static_cast<int64_t>(
         std::count_if(text.begin(), text.end(), [](char c) { return (static_cast<uint8_t>(c) & 0xC0) != 0x80; }));
     int64_t end = 0;

@@ -216,7 +216,7 @@ void Tokenizer::Impl::tokenize_piece(std::string_view text, Sink& sink) const {
     bert_tokenize(text, sink);
     return;
   }
-  for (std::string& word : jieba->cut(text)) {
+  for (const std::string& word : jieba->cut(text)) {
     if (const auto id = vocab.find(word)) {
       sink.known(word, *id);  // a vocab word is kept exactly as jieba cut it
     } else {
