@@ -46,8 +46,13 @@ class Vocab {
   }
   bool contains(std::string_view token) const { return find(token).has_value(); }
   // The token whose id this is, or nullptr when none is (out of range, or an
-  // earlier line of a duplicated token).
-  const std::string* token(int64_t id) const;
+  // earlier line of a duplicated token). Inline: every encoding asks it for
+  // each of its tokens' strings.
+  const std::string* token(int64_t id) const {
+    if (id < 0 || id >= size()) return nullptr;
+    const auto i = static_cast<std::size_t>(id);
+    return has_token_[i] ? &id_to_token_[i] : nullptr;
+  }
   // The longest token's length in bytes: no longer string is in the vocabulary.
   std::size_t longest_token_bytes() const { return longest_; }
 

@@ -34,6 +34,21 @@ std::u32string space_cjk(std::u32string_view text) {
   return out;
 }
 
+// What _clean_text makes of each ASCII byte, asked of the general tests once:
+// a word's character, a space words split at, or a control byte it drops.
+enum class AsciiClass : uint8_t { Word, Space, Dropped };
+
+const std::array<AsciiClass, 128>& ascii_classes() {
+  static const std::array<AsciiClass, 128> classes = [] {
+    std::array<AsciiClass, 128> c{};
+    for (char32_t b = 0; b < 128; ++b) {
+      c[b] = is_bert_whitespace(b) ? AsciiClass::Space : is_bert_control(b) ? AsciiClass::Dropped : AsciiClass::Word;
+    }
+    return c;
+  }();
+  return classes;
+}
+
 }  // namespace
 
 std::vector<std::u32string_view> split_py_whitespace(std::u32string_view text) {
@@ -113,12 +128,10 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
     return never_split_utf8_.find(t) != never_split_utf8_.end() || extra_never_split.find(t) != extra_never_split.end();
   };
   // _clean_text drops the control bytes (NUL among them), and turns \t, \n and \r
-  // (whitespace to BERT) into the spaces words split at; those classes answer
-  // ASCII without a table.
-  std::string word;
-  const auto finish_word = [&] {
-    if (word.empty()) return;
-    std::string token = word;
+  // (whitespace to BERT) into the spaces words split at. A word is the text
+  // between spaces, copied once, without its control bytes if it has any.
+  const auto finish_word = [&](std::string token) {
+    if (token.empty()) return;
     const bool keep = never_split(token);
     // Accents: no ASCII character has any, so only the case changes.
     if (!keep && options_.do_lower_case) {
@@ -136,17 +149,31 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
       }
       if (start < token.size()) out.emplace_back(token, start);
     }
-    word.clear();
   };
-  for (char ch : text) {
-    const auto c = static_cast<unsigned char>(ch);
-    if (is_bert_whitespace(c)) {
-      finish_word();
-    } else if (!is_bert_control(c)) {
-      word.push_back(ch);
+  const auto& classes = ascii_classes();
+  const auto class_of = [&](char ch) { return classes[static_cast<unsigned char>(ch)]; };
+  std::size_t i = 0;
+  while (i < text.size()) {
+    if (class_of(text[i]) == AsciiClass::Space) {
+      ++i;
+      continue;
+    }
+    const std::size_t start = i;
+    bool dropped = false;
+    for (; i < text.size() && class_of(text[i]) != AsciiClass::Space; ++i) {
+      dropped = dropped || class_of(text[i]) == AsciiClass::Dropped;
+    }
+    const std::string_view run = text.substr(start, i - start);
+    if (!dropped) {
+      finish_word(std::string(run));
+    } else {
+      std::string kept;
+      for (char ch : run) {
+        if (class_of(ch) == AsciiClass::Word) kept.push_back(ch);
+      }
+      finish_word(std::move(kept));
     }
   }
-  finish_word();
 }
 
 void BasicTokenizer::tokenize_utf8(std::string_view text, const std::set<std::u32string>& extra_never_split,

@@ -504,7 +504,15 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
     e.token_type_ids.resize(e.input_ids.size(), 1);
   }
   e.attention_mask.assign(e.input_ids.size(), 1);
-  e.tokens = convert_ids_to_tokens(e.input_ids);
+  // convert_ids_to_tokens(input_ids), the vocabulary's strings copied in place.
+  e.tokens.reserve(e.input_ids.size());
+  for (int64_t id : e.input_ids) {
+    if (const std::string* t = m.vocab.token(id)) {
+      e.tokens.push_back(*t);
+    } else {
+      e.tokens.push_back(id_to_token(id));
+    }
+  }
   if (with_offsets) {
     // Truncation shortened a and b from their ends; their spans follow.
     e.offsets.reserve(e.input_ids.size());

@@ -72,10 +72,4 @@ void Vocab::index(int64_t id) {
   *s = Slot{static_cast<uint32_t>(h >> 32), static_cast<int32_t>(id)};
 }
 
-const std::string* Vocab::token(int64_t id) const {
-  if (id < 0 || id >= size()) return nullptr;
-  const auto i = static_cast<std::size_t>(id);
-  return has_token_[i] ? &id_to_token_[i] : nullptr;
-}
-
 }  // namespace roformer
