@@ -424,7 +424,15 @@ std::string Tokenizer::id_to_token(int64_t id) const {
 std::vector<std::string> Tokenizer::convert_ids_to_tokens(const std::vector<int64_t>& ids) const {
   std::vector<std::string> tokens;
   tokens.reserve(ids.size());
-  for (int64_t id : ids) tokens.push_back(id_to_token(id));
+  // Most ids are vocab lines: their strings are copied in place (every
+  // encoding makes its tokens here); the rest take id_to_token.
+  for (int64_t id : ids) {
+    if (const std::string* t = impl_->vocab.token(id)) {
+      tokens.push_back(*t);
+    } else {
+      tokens.push_back(id_to_token(id));
+    }
+  }
   return tokens;
 }
 
@@ -504,15 +512,7 @@ Encoding Tokenizer::encode(std::string_view text, std::optional<std::string_view
     e.token_type_ids.resize(e.input_ids.size(), 1);
   }
   e.attention_mask.assign(e.input_ids.size(), 1);
-  // convert_ids_to_tokens(input_ids), the vocabulary's strings copied in place.
-  e.tokens.reserve(e.input_ids.size());
-  for (int64_t id : e.input_ids) {
-    if (const std::string* t = m.vocab.token(id)) {
-      e.tokens.push_back(*t);
-    } else {
-      e.tokens.push_back(id_to_token(id));
-    }
-  }
+  e.tokens = convert_ids_to_tokens(e.input_ids);
   if (with_offsets) {
     // Truncation shortened a and b from their ends; their spans follow.
     e.offsets.reserve(e.input_ids.size());

@@ -348,8 +348,8 @@ TEST(AsciiPaths, OneIdeographWordsAsWordPieceGivesThem) {
 }
 
 // The encoders' paths, ids straight from WordPiece's lookups (alone, and
-// beside the strings for offsets), against the ids of tokenize()'s strings, in every setting that sends a token another way:
-// never_split words, added tokens (new ids, a vocab line's id, stripping),
+// beside the strings for offsets), against the ids of tokenize()'s strings,
+// in every setting that sends a token another way: never_split words, added tokens (new ids, a vocab line's id, stripping),
 // WordPiece without BasicTokenizer, a word limit that makes [UNK], jieba.
 TEST(AsciiPaths, TokenIdsEqualTheIdsOfTheTokens) {
   const Vocab vocab = Vocab::from_file(testing::data_path("fixtures/vocab.txt"));
@@ -362,7 +362,8 @@ TEST(AsciiPaths, TokenIdsEqualTheIdsOfTheTokens) {
   settings[4].max_input_chars_per_word = 3;
   settings[5].do_lower_case = false;
   settings[6].use_jieba = true;
-  ASSERT_TRUE(std::filesystem::exists(default_jieba_dict_path())) << "no jieba dict.txt at " << default_jieba_dict_path();
+  ASSERT_TRUE(std::filesystem::exists(default_jieba_dict_path()))
+      << "no jieba dict.txt at " << default_jieba_dict_path();
   auto texts = ascii_texts(1500, 21);
   for (std::string& t : mixed_texts(1500, 23)) texts.push_back(std::move(t));
   // Chinese words from the vocabulary, some not in it, run together as jieba sees them.
@@ -380,7 +381,8 @@ TEST(AsciiPaths, TokenIdsEqualTheIdsOfTheTokens) {
     const Tokenizer tok(vocab, settings[s]);
     for (const std::string& t : texts) {
       const std::vector<int64_t> ids = tok.tokenize_to_ids(t);
-      ASSERT_EQ(ids, tok.convert_tokens_to_ids(tok.tokenize(t))) << "setting " << s << ": " << ::testing::PrintToString(t);
+      ASSERT_EQ(ids, tok.convert_tokens_to_ids(tok.tokenize(t)))
+          << "setting " << s << ": " << ::testing::PrintToString(t);
       const TokenizedText with_offsets = tok.tokenize_with_offsets(t);
       ASSERT_EQ(with_offsets.ids, ids) << "setting " << s << ": " << ::testing::PrintToString(t);
       ASSERT_EQ(with_offsets.tokens, tok.tokenize(t));
@@ -388,6 +390,9 @@ TEST(AsciiPaths, TokenIdsEqualTheIdsOfTheTokens) {
         const Encoding e = tok.encode(t, std::nullopt, Truncation::None, std::nullopt, offsets);
         ASSERT_EQ(e.input_ids.size(), ids.size() + 2);
         EXPECT_TRUE(std::equal(ids.begin(), ids.end(), e.input_ids.begin() + 1));
+        // The tokens' strings, copied from the vocabulary where it has them, against id_to_token.
+        ASSERT_EQ(e.tokens.size(), e.input_ids.size());
+        for (std::size_t k = 0; k < e.tokens.size(); ++k) ASSERT_EQ(e.tokens[k], tok.id_to_token(e.input_ids[k]));
       }
       unknown += static_cast<std::size_t>(std::count(ids.begin(), ids.end(), tok.unk_id()));
       total += ids.size();
