@@ -113,6 +113,11 @@ BlockedGemvKernel blocked_gemv_kernel(BlockedLayout layout, Isa isa) {
   return cpu_has_avx512_bf16() ? blocked_gemv_bf16_avx512bf16 : blocked_gemv_ref;
 }
 
+bool blocked_loop_is_vector(BlockedLayout layout, Isa isa) {
+  if (layout == BlockedLayout::S8x64x64) return blocked_sums_kernel(isa) != blocked_sums_ref;
+  return blocked_gemv_kernel(layout, isa) != blocked_gemv_ref;
+}
+
 void blocked_gemv(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,
                   const ExecContext& ctx) {
   ROFORMER_CHECK(rows >= 1 && rows <= kGemvMaxRows, "blocked product: takes 1 to " + std::to_string(kGemvMaxRows) +

@@ -90,6 +90,13 @@ void blocked_sums_s8_avx512vnni(const BlockedWeights& w, const uint8_t* x, int64
 // one otherwise. Throws Error when this CPU lacks isa.
 BlockedSumsKernel blocked_sums_kernel(Isa isa);
 
+// Whether the loop for this layout under isa (blocked_gemv_kernel or
+// blocked_sums_kernel) is a vector one rather than the plain reference. The
+// layouts are oneDNN's, chosen for the CPU whatever isa a context asks for:
+// under a narrower isa (--isa avx2 on an AVX-512 CPU) only the plain loop
+// reads them, many times slower than oneDNN's own product on the same weights.
+bool blocked_loop_is_vector(BlockedLayout layout, Isa isa);
+
 // The whole product on ctx.threads, panels in fixed chunks: the same bits for
 // any thread count. Throws Error unless rows is in [1, kGemvMaxRows].
 void blocked_gemv(const BlockedWeights& w, const void* x, int64_t rows, const float* bias, float* y,

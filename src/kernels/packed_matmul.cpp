@@ -235,7 +235,9 @@ struct PackedMatmul::Impl {
   void few_rows_panels(const PanelLoops& loops, const PackedInput& x, const float* bias, float* y, int32_t* sums,
                        int64_t p0, int64_t p1, const Epilogue& epilogue, const ExecContext& one) const;
   // Whether products of x's rows stream the weights through gemv's view.
-  bool streams(const PackedInput& x) const;
+  bool streams(const PackedInput& x, const ExecContext& ctx) const;
+  // The condition on the weights and ctx alone (PackedMatmul::streams_few_rows).
+  bool streams_weights(const ExecContext& ctx) const;
   // The emulated bf16 product of fp32 rows, bias added, no epilogue.
   void forward_emulated_bf16(const float* x, int64_t rows, const float* bias, float* y, const ExecContext& ctx) const;
   // The oneDNN product of prepared activations into dst (fp32 or bf16).
@@ -280,7 +282,7 @@ void PackedMatmul::Impl::pack_int8(const float* weight, bool emulate) {
 
 void PackedMatmul::Impl::forward_int8(const PackedInput& x, const float* bias, float* y, PackedInput* codes,
                                       const ExecContext& ctx, const Epilogue& epilogue) const {
-  if (streams(x)) {
+  if (streams(x, ctx)) {
     forward_int8_few_rows(x, bias, y, codes, ctx, epilogue);
     return;
   }
@@ -398,8 +400,13 @@ void PackedMatmul::Impl::forward_emulated_bf16(const float* x, int64_t rows, con
   }
 }
 
-bool PackedMatmul::Impl::streams(const PackedInput& x) const {
-  return gemv.has_value() && !emulated && panels == nullptr && x.rows_ >= 1 && x.rows_ <= kGemvMaxRows;
+bool PackedMatmul::Impl::streams_weights(const ExecContext& ctx) const {
+  return gemv.has_value() && !emulated && panels == nullptr &&
+         (ctx.isa == Isa::Scalar || blocked_loop_is_vector(gemv->layout, ctx.isa));
+}
+
+bool PackedMatmul::Impl::streams(const PackedInput& x, const ExecContext& ctx) const {
+  return x.rows_ >= 1 && x.rows_ <= kGemvMaxRows && streams_weights(ctx);
 }
 
 void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target> targets,
@@ -408,8 +415,8 @@ void PackedMatmul::forward_together(const PackedInput& x, std::span<const Target
   ROFORMER_CHECK(targets.size() <= kMaxTargets, "packed matmul: at most 8 products run together");
   bool together = !targets.empty();
   for (const Target& t : targets)
-    together = together && t.matmul->impl_->streams(x) && t.matmul->precision() == targets[0].matmul->precision() &&
-               t.matmul->in_features() == x.features_;
+    together = together && t.matmul->impl_->streams(x, ctx) &&
+               t.matmul->precision() == targets[0].matmul->precision() && t.matmul->in_features() == x.features_;
   if (!together) {
     for (const Target& t : targets) t.matmul->forward(x, t.bias, t.y, ctx);
     return;
@@ -511,7 +518,7 @@ MatmulPrecision PackedMatmul::precision() const { return impl_->precision; }
 std::string PackedMatmul::kernel_name() const { return impl_->kernel; }
 bool PackedMatmul::emulated() const { return impl_->emulated; }
 bool PackedMatmul::bf16_panels() const { return impl_->panels != nullptr; }
-bool PackedMatmul::streams_few_rows() const { return impl_->gemv.has_value(); }
+bool PackedMatmul::streams_few_rows(const ExecContext& ctx) const { return impl_->streams_weights(ctx); }
 
 bool PackedMatmul::own_f32_panels() { return isa_supported(Isa::Avx2) && !isa_supported(Isa::Avx512); }
 
@@ -652,7 +659,7 @@ void PackedMatmul::Impl::run_product(const PackedInput& x, const float* bias, vo
                     bf16_out ? static_cast<uint16_t*>(dst_data) : nullptr, ctx);
     return;
   }
-  if (streams(x)) {
+  if (streams(x, ctx)) {
     thread_local std::vector<float> wide;  // the fp32 output on its way to bf16
     const std::size_t n = static_cast<std::size_t>(x.rows_ * out);
     if (bf16_out && wide.size() < n) wide.resize(n);

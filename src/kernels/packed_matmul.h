@@ -142,9 +142,10 @@ class PackedMatmul {
   // Whether a native bf16 product runs on our AVX512-BF16 panels.
   bool bf16_panels() const;
   // Whether products of up to kGemvMaxRows rows (kernels/blocked_gemv.h)
-  // stream the packed weights through our own loop instead of oneDNN's: where
-  // oneDNN packed them in a layout that loop reads.
-  bool streams_few_rows() const;
+  // stream the packed weights through our own loop instead of oneDNN's under
+  // ctx: where oneDNN packed them in a layout that loop reads, and ctx's isa
+  // has a vector loop for it (or is Scalar, which asks for the plain loops).
+  bool streams_few_rows(const ExecContext& ctx) const;
   // The kernel's name: oneDNN's choice (e.g. "brg:avx512_core_bf16"), or ours.
   std::string kernel_name() const;
 

@@ -232,22 +232,70 @@ TEST(BlockedGemv, Int8SumsAreExactOnEveryLoop) {
 // layout; the products then stay oneDNN's.)
 TEST(BlockedGemv, PackedWeightsOnAvx512StreamThroughIt) {
   if (!isa_supported(Isa::Avx512)) GTEST_SKIP() << "oneDNN packs other layouts without AVX-512";
+  ExecContext ctx{1};
+  ctx.isa = Isa::Avx512;
   const auto w = random_floats(768 * 200, 11);
   const PackedMatmul f32(w.data(), 200, 768, MatmulPrecision::F32);
-  EXPECT_TRUE(f32.streams_few_rows()) << f32.kernel_name();
+  EXPECT_TRUE(f32.streams_few_rows(ctx)) << f32.kernel_name();
   const PackedMatmul bf16(w.data(), 200, 768, MatmulPrecision::Bf16);
   if (bf16.kernel_name() == "brg:avx512_core_bf16") {
-    EXPECT_TRUE(bf16.streams_few_rows());
+    EXPECT_TRUE(bf16.streams_few_rows(ctx));
   }
   // int8 on AVX512-VNNI: u8 activations, so oneDNN adds no compensation to the layout.
   const PackedMatmul int8(w.data(), 200, 768, MatmulPrecision::Int8);
   if (int8.kernel_name() == "brg:avx512_core_vnni") {
-    EXPECT_TRUE(int8.streams_few_rows());
+    EXPECT_TRUE(int8.streams_few_rows(ctx));
   }
   const PackedMatmul emulated(w.data(), 200, 768, MatmulPrecision::F32, true);
-  EXPECT_FALSE(emulated.streams_few_rows());
+  EXPECT_FALSE(emulated.streams_few_rows(ctx));
   const PackedMatmul emulated_int8(w.data(), 200, 768, MatmulPrecision::Int8, true);
-  EXPECT_FALSE(emulated_int8.streams_few_rows());
+  EXPECT_FALSE(emulated_int8.streams_few_rows(ctx));
+}
+
+// The blocked layouts are oneDNN's, packed for the CPU whatever isa a
+// context names. A product of a few rows streams them through our loops only
+// where the context's isa has a vector loop for the layout (or is Scalar,
+// which asks for the plain loops); otherwise oneDNN's own product runs, as
+// for longer inputs. Under --isa avx2 on an AVX-512 CPU, decoding once ran
+// every weight product through the plain loop, about six times slower.
+TEST(BlockedGemv, FewRowsStreamOnlyThroughAVectorLoopOrWhenScalarIsAsked) {
+  const int64_t out = 200, in = 768;
+  const auto w = random_floats(static_cast<std::size_t>(out * in), 12);
+  const auto x = random_floats(static_cast<std::size_t>(kGemvMaxRows * in), 13);
+  const auto bias = random_floats(static_cast<std::size_t>(out), 14);
+  int vector_streams = 0;
+  for (const MatmulPrecision precision : {MatmulPrecision::F32, MatmulPrecision::Bf16, MatmulPrecision::Int8}) {
+    const PackedMatmul m(w.data(), out, in, precision);
+    std::vector<float> want;  // the product under the widest isa, on this CPU
+    for (const Isa isa : supported_isas()) {
+      ExecContext ctx{1};
+      ctx.isa = isa;
+      const bool streams = m.streams_few_rows(ctx);
+      // Only AVX-512 has loops for oneDNN's blocked layouts.
+      if (streams && isa != Isa::Scalar) {
+        EXPECT_EQ(isa, Isa::Avx512) << m.kernel_name();
+        ++vector_streams;
+      }
+      if (isa_supported(Isa::Avx512) && isa == Isa::Avx2) {
+        EXPECT_FALSE(streams) << m.kernel_name();
+      }
+      // Whichever code runs, one row still gets the same product.
+      std::vector<float> y(static_cast<std::size_t>(out));
+      m.forward(x.data(), 1, bias.data(), y.data(), ctx);
+      if (want.empty()) {
+        want = y;
+        continue;
+      }
+      for (int64_t n = 0; n < out; ++n) {
+        const auto i = static_cast<std::size_t>(n);
+        ASSERT_NEAR(y[i], want[i], 1e-4f * (1.0f + std::fabs(want[i]))) << isa_name(isa) << " column " << n;
+      }
+    }
+  }
+  // On AVX-512, oneDNN's fp32 layout is one our loop reads: the fast path is kept.
+  if (isa_supported(Isa::Avx512)) {
+    EXPECT_GE(vector_streams, 1);
+  }
 }
 
 }  // namespace

@@ -373,7 +373,7 @@ TEST(PackedMatmul, ProductsRunTogetherGiveEachProductsOwnBits) {
   int8.prepare(x.data(), 1, input, ExecContext{1});
   std::vector<PackedMatmul::Target> nine(9, PackedMatmul::Target{&int8, nullptr, y.data()});
   EXPECT_THROW(PackedMatmul::forward_together(input, nine, ExecContext{1}), Error);
-  if (f32.streams_few_rows()) {  // one product after another, fp32 reads the rows the codes came from
+  if (f32.streams_few_rows(ExecContext{1})) {  // one product after another, fp32 reads the rows the codes came from
     const PackedMatmul::Target wrong[1] = {{&f32, nullptr, y.data()}};
     EXPECT_THROW(PackedMatmul::forward_together(input, wrong, ExecContext{1}), Error);
   }
