@@ -67,10 +67,9 @@ BasicTokenizer::BasicTokenizer(Options options, const std::vector<std::string>& 
   for (const std::string& s : never_split) {
     never_split_.insert(decode_utf8(s, "never_split"));
     never_split_utf8_.insert(s);
+    if (!s.empty()) never_split_first_[static_cast<unsigned char>(s.front())] = true;
   }
 }
-
-bool BasicTokenizer::in_never_split(const std::string& token) const { return never_split_utf8_.count(token) != 0; }
 
 std::vector<std::string> BasicTokenizer::tokenize(std::u32string_view text,
                                                   const std::set<std::u32string>& extra_never_split) const {

@@ -1,6 +1,7 @@
 #pragma once
 // HF's BasicTokenizer (v4.35.2): clean the text, space out CJK ideographs, NFC,
 // split on whitespace, lowercase / strip accents, split off punctuation.
+#include <array>
 #include <optional>
 #include <set>
 #include <string>
@@ -38,8 +39,13 @@ class BasicTokenizer {
   void tokenize_utf8(std::string_view text, const std::set<std::u32string>& extra_never_split,
                      const std::set<std::string, std::less<>>& extra_never_split_utf8,
                      std::vector<std::string>& out) const;
-  // Whether `token` is in the tokenizer's own never_split list (the init argument).
-  bool in_never_split(const std::string& token) const;
+  // Whether `token` is in the tokenizer's own never_split list (the init
+  // argument). Asked of every word, and the list is mostly empty: a table of
+  // the entries' first bytes answers most words without the set.
+  bool in_never_split(std::string_view token) const {
+    return !token.empty() && never_split_first_[static_cast<unsigned char>(token.front())] &&
+           never_split_utf8_.find(token) != never_split_utf8_.end();
+  }
 
  private:
   // tokenize_utf8()'s step for one word (no ASCII whitespace) holding a
@@ -55,6 +61,7 @@ class BasicTokenizer {
   Options options_;
   std::set<std::u32string> never_split_;
   std::set<std::string, std::less<>> never_split_utf8_;
+  std::array<bool, 256> never_split_first_{};  // the first bytes of never_split_utf8_'s entries
 };
 
 // Python's str.split() with no arguments: runs of str.isspace() characters separate words.

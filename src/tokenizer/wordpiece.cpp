@@ -1,5 +1,6 @@
 #include "tokenizer/wordpiece.h"
 
+#include <cstring>
 #include <optional>
 
 #include "tokenizer/basic_tokenizer.h"
@@ -12,36 +13,55 @@ namespace {
 template <class Sink>
 void wordpiece_word(std::string_view word, const Vocab& vocab, int max_chars, Sink& sink) {
   // Byte offset of each character, plus the end: candidates are character
-  // ranges. (One buffer per thread: a word is too short to pay for a new one.)
+  // ranges. An ASCII word's characters are its bytes and need no table. (One
+  // buffer per thread: a word is too short to pay for a new one.)
   thread_local std::vector<std::size_t> offsets;
   offsets.clear();
+  bool ascii = true;
   for (std::size_t i = 0; i < word.size(); ++i) {
-    if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) offsets.push_back(i);
+    const auto b = static_cast<unsigned char>(word[i]);
+    ascii = ascii && b < 0x80;
+    if ((b & 0xC0) != 0x80) offsets.push_back(i);
   }
   const std::size_t n_chars = offsets.size();
-  offsets.push_back(word.size());
   if (n_chars > static_cast<std::size_t>(max_chars)) {
     sink.unknown();
     return;
   }
+  offsets.push_back(word.size());
+  const auto at = [&](std::size_t c) { return ascii ? c : offsets[c]; };
+  // Every candidate is a view. The first piece's are prefixes of the word;
+  // for a later piece the word is copied once behind two spare bytes, and a
+  // piece starting at byte s finds its "##" written over the two bytes before
+  // s, which earlier pieces consumed. (Most words are one piece: no copy.)
+  thread_local std::string marked;
+  const char* text = word.data();
   const std::size_t first_new = sink.size();
   const std::size_t longest = vocab.longest_token_bytes();
-  std::string candidate;
   std::size_t start = 0;
   while (start < n_chars) {
+    const std::size_t from = at(start);
+    const std::size_t prefix = start > 0 ? 2 : 0;  // "##"
+    if (start > 0) {
+      if (text == word.data()) {
+        marked.resize(word.size() + 2);
+        std::memcpy(marked.data() + 2, word.data(), word.size());
+        text = marked.data() + 2;
+      }
+      char* const writable = marked.data() + 2;
+      writable[from - 2] = writable[from - 1] = '#';
+    }
     std::size_t end = n_chars;
     std::optional<int64_t> id;
+    std::string_view candidate;
     while (start < end) {
-      const std::size_t prefix = start > 0 ? 2 : 0;  // "##"
+      const std::size_t bytes = prefix + at(end) - from;
       // A candidate longer than every token cannot be one: skip the lookup.
-      if (prefix + offsets[end] - offsets[start] > longest) {
-        --end;
-        continue;
+      if (bytes <= longest) {
+        candidate = std::string_view(text + from - prefix, bytes);
+        id = vocab.find(candidate);
+        if (id) break;
       }
-      candidate.assign(start > 0 ? "##" : "");
-      candidate.append(word.substr(offsets[start], offsets[end] - offsets[start]));
-      id = vocab.find(candidate);
-      if (id) break;
       --end;
     }
     if (!id) {
