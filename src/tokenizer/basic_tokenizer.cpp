@@ -36,17 +36,24 @@ std::u32string space_cjk(std::u32string_view text) {
 
 // What _clean_text makes of each ASCII byte, asked of the general tests once:
 // a word's character, a space words split at, or a control byte it drops.
-enum class AsciiClass : uint8_t { Word, Space, Dropped };
+// What the ASCII loop needs to know of a byte, as bits: whitespace (words
+// split there), a control byte (_clean_text drops it), punctuation (split off
+// on its own) and upper case (lowered). Built once from the general tests, so
+// it cannot drift from them.
+enum AsciiBits : uint8_t { kAsciiSpace = 1, kAsciiDropped = 2, kAsciiPunct = 4, kAsciiUpper = 8 };
 
-const std::array<AsciiClass, 128>& ascii_classes() {
-  static const std::array<AsciiClass, 128> classes = [] {
-    std::array<AsciiClass, 128> c{};
+const std::array<uint8_t, 128>& ascii_bits() {
+  static const std::array<uint8_t, 128> bits = [] {
+    std::array<uint8_t, 128> c{};
     for (char32_t b = 0; b < 128; ++b) {
-      c[b] = is_bert_whitespace(b) ? AsciiClass::Space : is_bert_control(b) ? AsciiClass::Dropped : AsciiClass::Word;
+      if (is_bert_whitespace(b)) c[b] = kAsciiSpace;
+      else if (is_bert_control(b)) c[b] = kAsciiDropped;
+      else if (is_bert_punctuation(b)) c[b] = kAsciiPunct;
+      else if (ascii_lower(static_cast<char>(b)) != static_cast<char>(b)) c[b] = kAsciiUpper;
     }
     return c;
   }();
-  return classes;
+  return bits;
 }
 
 }  // namespace
@@ -129,6 +136,8 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
   // _clean_text drops the control bytes (NUL among them), and turns \t, \n and \r
   // (whitespace to BERT) into the spaces words split at. A word is the text
   // between spaces, copied once, without its control bytes if it has any.
+  const auto& table = ascii_bits();
+  const auto bits_of = [&](char ch) { return table[static_cast<unsigned char>(ch)]; };
   const auto finish_word = [&](std::string token) {
     if (token.empty()) return;
     const bool keep = never_split(token);
@@ -141,7 +150,7 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
     } else {
       std::size_t start = 0;
       for (std::size_t i = 0; i < token.size(); ++i) {
-        if (!is_bert_punctuation(static_cast<unsigned char>(token[i]))) continue;
+        if ((bits_of(token[i]) & kAsciiPunct) == 0) continue;
         if (i > start) out.emplace_back(token, start, i - start);
         out.emplace_back(1, token[i]);
         start = i + 1;
@@ -149,26 +158,28 @@ void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::s
       if (start < token.size()) out.emplace_back(token, start);
     }
   };
-  const auto& classes = ascii_classes();
-  const auto class_of = [&](char ch) { return classes[static_cast<unsigned char>(ch)]; };
+  // A word with nothing to drop, lower or split off is itself the output
+  // (most words of prose), whether never_split holds it or not.
+  const uint8_t work = kAsciiDropped | (options_.do_lower_case ? kAsciiUpper : 0) |
+                       (options_.do_split_on_punc ? kAsciiPunct : 0);
   std::size_t i = 0;
   while (i < text.size()) {
-    if (class_of(text[i]) == AsciiClass::Space) {
+    if (bits_of(text[i]) & kAsciiSpace) {
       ++i;
       continue;
     }
     const std::size_t start = i;
-    bool dropped = false;
-    for (; i < text.size() && class_of(text[i]) != AsciiClass::Space; ++i) {
-      dropped = dropped || class_of(text[i]) == AsciiClass::Dropped;
-    }
+    uint8_t seen = 0;
+    for (; i < text.size() && (bits_of(text[i]) & kAsciiSpace) == 0; ++i) seen |= bits_of(text[i]);
     const std::string_view run = text.substr(start, i - start);
-    if (!dropped) {
+    if ((seen & work) == 0) {
+      out.emplace_back(run);
+    } else if ((seen & kAsciiDropped) == 0) {
       finish_word(std::string(run));
     } else {
       std::string kept;
       for (char ch : run) {
-        if (class_of(ch) == AsciiClass::Word) kept.push_back(ch);
+        if ((bits_of(ch) & kAsciiDropped) == 0) kept.push_back(ch);
       }
       finish_word(std::move(kept));
     }

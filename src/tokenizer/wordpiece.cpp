@@ -31,25 +31,27 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, int max_chars, Si
   offsets.push_back(word.size());
   const auto at = [&](std::size_t c) { return ascii ? c : offsets[c]; };
   // Every candidate is a view. The first piece's are prefixes of the word;
-  // for a later piece the word is copied once behind two spare bytes, and a
-  // piece starting at byte s finds its "##" written over the two bytes before
-  // s, which earlier pieces consumed. (Most words are one piece: no copy.)
+  // for a later piece the word is copied once behind two spare bytes
+  // (marked[i + 2] = word[i]), and a piece starting at byte s finds its "##"
+  // written at marked[s] and marked[s + 1]: over the two bytes before s,
+  // which earlier pieces consumed. (Most words are one piece: no copy.)
   thread_local std::string marked;
-  const char* text = word.data();
+  bool copied = false;
   const std::size_t first_new = sink.size();
   const std::size_t longest = vocab.longest_token_bytes();
   std::size_t start = 0;
   while (start < n_chars) {
     const std::size_t from = at(start);
     const std::size_t prefix = start > 0 ? 2 : 0;  // "##"
+    const char* piece = word.data();               // where this piece's candidates begin
     if (start > 0) {
-      if (text == word.data()) {
+      if (!copied) {
         marked.resize(word.size() + 2);
         std::memcpy(marked.data() + 2, word.data(), word.size());
-        text = marked.data() + 2;
+        copied = true;
       }
-      char* const writable = marked.data() + 2;
-      writable[from - 2] = writable[from - 1] = '#';
+      marked[from] = marked[from + 1] = '#';
+      piece = marked.data() + from;
     }
     std::size_t end = n_chars;
     std::optional<int64_t> id;
@@ -58,7 +60,7 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, int max_chars, Si
       const std::size_t bytes = prefix + at(end) - from;
       // A candidate longer than every token cannot be one: skip the lookup.
       if (bytes <= longest) {
-        candidate = std::string_view(text + from - prefix, bytes);
+        candidate = std::string_view(piece, bytes);
         id = vocab.find(candidate);
         if (id) break;
       }
