@@ -204,7 +204,8 @@ void Tokenizer::Impl::bert_tokenize(std::string_view text, Sink& sink) const {
         sink.unknown();
       }
     } else {
-      tok::wordpiece_tokenize(word, vocab, options.max_input_chars_per_word, sink);
+      // BasicTokenizer's words hold no whitespace: WordPiece's own split would find none.
+      tok::wordpiece_tokenize_word(word, vocab, options.max_input_chars_per_word, sink);
     }
   }
 }

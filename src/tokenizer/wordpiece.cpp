@@ -114,4 +114,16 @@ void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars
   wordpiece_words(text, vocab, max_chars, sink);
 }
 
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceTokens& sink) {
+  wordpiece_word(word, vocab, max_chars, sink);
+}
+
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceIds& sink) {
+  wordpiece_word(word, vocab, max_chars, sink);
+}
+
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceTokensAndIds& sink) {
+  wordpiece_word(word, vocab, max_chars, sink);
+}
+
 }  // namespace roformer::tok

@@ -59,6 +59,14 @@ void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars
 void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars, WordPieceIds& sink);
 void wordpiece_tokenize(std::string_view text, const Vocab& vocab, int max_chars, WordPieceTokensAndIds& sink);
 
+// WordpieceTokenizer.tokenize of one word of valid UTF-8 that holds no
+// whitespace (Python's str.isspace()), as every word of BasicTokenizer's
+// output: wordpiece_tokenize(word) without the whitespace split, which would
+// scan the word again to find nothing.
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceTokens& sink);
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceIds& sink);
+void wordpiece_tokenize_word(std::string_view word, const Vocab& vocab, int max_chars, WordPieceTokensAndIds& sink);
+
 inline void wordpiece_tokenize(std::string_view text, const Vocab& vocab, const std::string& unk_token, int max_chars,
                                std::vector<std::string>& out) {
   WordPieceTokens sink{out, unk_token};

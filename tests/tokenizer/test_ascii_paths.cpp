@@ -171,6 +171,48 @@ TEST(AsciiPaths, BasicTokenizerWordByWordEqualsTheWholeText) {
   }
 }
 
+// WordPiece takes BasicTokenizer's words without splitting them at
+// whitespace again (wordpiece_tokenize_word), as HF's split would find none:
+// BasicTokenizer ends with Python's str.split(). Every character str.isspace()
+// holds, put inside words, under every option: no word keeps one.
+TEST(AsciiPaths, BasicTokenizerWordsHoldNoWhitespace) {
+  std::vector<std::string> spaces;
+  for (char32_t c = 0; c < 0x3001; ++c)
+    if (tok::is_py_space(c)) spaces.push_back(tok::to_utf8(std::u32string(1, c)));
+  ASSERT_EQ(spaces.size(), 29u);  // Python 3's str.isspace(): 10 in ASCII, 19 beyond
+  std::mt19937 rng(31);
+  auto texts = mixed_texts(1500, 33);
+  for (std::string& t : texts) {
+    for (int k = static_cast<int>(rng() % 4); k > 0; --k) {
+      std::size_t at = rng() % (t.size() + 1);
+      while (at < t.size() && (static_cast<unsigned char>(t[at]) & 0xC0) == 0x80) --at;
+      t.insert(at, spaces[rng() % spaces.size()]);
+    }
+  }
+  const std::set<std::u32string> extra_wide = {U"[CLS]"};
+  const std::set<std::string, std::less<>> extra = {"[CLS]"};
+  std::size_t words_seen = 0;
+  for (bool lower : {true, false}) {
+    for (bool cjk : {true, false}) {
+      tok::BasicTokenizer::Options o;
+      o.do_lower_case = lower;
+      o.tokenize_chinese_chars = cjk;
+      const tok::BasicTokenizer basic(o, {"don't"});
+      for (const std::string& t : texts) {
+        std::vector<std::string> words;
+        basic.tokenize_utf8(t, extra_wide, extra, words);
+        for (const std::string& w : words) {
+          ASSERT_FALSE(w.empty()) << ::testing::PrintToString(t);
+          for (char32_t c : tok::decode_utf8(w, "test"))
+            ASSERT_FALSE(tok::is_py_space(c)) << ::testing::PrintToString(w) << " from " << ::testing::PrintToString(t);
+        }
+        words_seen += words.size();
+      }
+    }
+  }
+  EXPECT_GT(words_seen, texts.size() * 4);
+}
+
 TEST(AsciiPaths, LowercasingEachCharacterInUtf8) {
   for (const std::string& t : mixed_texts(2000, 9)) {
     std::u32string lowered;
