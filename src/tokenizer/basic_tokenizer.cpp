@@ -34,8 +34,6 @@ std::u32string space_cjk(std::u32string_view text) {
   return out;
 }
 
-// What _clean_text makes of each ASCII byte, asked of the general tests once:
-// a word's character, a space words split at, or a control byte it drops.
 // What the ASCII loop needs to know of a byte, as bits: whitespace (words
 // split there), a control byte (_clean_text drops it), punctuation (split off
 // on its own) and upper case (lowered). Built once from the general tests, so
@@ -123,15 +121,16 @@ std::vector<std::string> BasicTokenizer::tokenize(std::u32string_view text,
 
 void BasicTokenizer::tokenize_ascii(std::string_view text, const std::set<std::string, std::less<>>& extra_never_split,
                                     std::vector<std::string>& out) const {
-  // The sets are searched only for words starting as one of their entries does.
-  std::array<bool, 128> first{};
-  for (const auto* set : {&never_split_utf8_, &extra_never_split}) {
-    for (const std::string& s : *set)
-      if (!s.empty() && static_cast<unsigned char>(s.front()) < 128) first[static_cast<unsigned char>(s.front())] = true;
+  // The call's set is searched only for words starting as one of its entries
+  // does (in_never_split keeps such a table for the tokenizer's own).
+  std::array<bool, 128> extra_first{};
+  for (const std::string& s : extra_never_split) {
+    const auto c = s.empty() ? 128u : static_cast<unsigned char>(s.front());
+    if (c < 128) extra_first[c] = true;
   }
   const auto never_split = [&](std::string_view t) {
-    if (!first[static_cast<unsigned char>(t.front())]) return false;
-    return never_split_utf8_.find(t) != never_split_utf8_.end() || extra_never_split.find(t) != extra_never_split.end();
+    return in_never_split(t) ||
+           (extra_first[static_cast<unsigned char>(t.front())] && extra_never_split.find(t) != extra_never_split.end());
   };
   // _clean_text drops the control bytes (NUL among them), and turns \t, \n and \r
   // (whitespace to BERT) into the spaces words split at. A word is the text

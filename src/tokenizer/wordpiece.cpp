@@ -16,19 +16,19 @@ void wordpiece_word(std::string_view word, const Vocab& vocab, int max_chars, Si
   // ranges. An ASCII word's characters are its bytes and need no table. (One
   // buffer per thread: a word is too short to pay for a new one.)
   thread_local std::vector<std::size_t> offsets;
-  offsets.clear();
-  bool ascii = true;
-  for (std::size_t i = 0; i < word.size(); ++i) {
-    const auto b = static_cast<unsigned char>(word[i]);
-    ascii = ascii && b < 0x80;
-    if ((b & 0xC0) != 0x80) offsets.push_back(i);
+  const bool ascii = is_ascii(word);
+  if (!ascii) {
+    offsets.clear();
+    for (std::size_t i = 0; i < word.size(); ++i) {
+      if ((static_cast<unsigned char>(word[i]) & 0xC0) != 0x80) offsets.push_back(i);
+    }
   }
-  const std::size_t n_chars = offsets.size();
+  const std::size_t n_chars = ascii ? word.size() : offsets.size();
   if (n_chars > static_cast<std::size_t>(max_chars)) {
     sink.unknown();
     return;
   }
-  offsets.push_back(word.size());
+  if (!ascii) offsets.push_back(word.size());
   const auto at = [&](std::size_t c) { return ascii ? c : offsets[c]; };
   // Every candidate is a view. The first piece's are prefixes of the word;
   // for a later piece the word is copied once behind two spare bytes
