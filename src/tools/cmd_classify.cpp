@@ -77,12 +77,15 @@ void register_classify(CLI::App& app) {
     const int64_t L = p.model.config().num_labels();
     std::vector<std::string> names;  // in class order, for averaged probabilities
     for (int64_t i = 0; i < L; ++i) names.push_back(labels.at(i));
-    for_each_batch(encodings, opt->batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
+    OrderedLines printer(texts.size());
+    for_each_batch(encodings, length_batching(*opt), [&](std::span<const int64_t> indices,
+                                                          const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {}, ctx);
       print_warnings(out.warnings);
       const Tensor& logits = out.heads.at("logits");
       for (std::size_t r = 0; r < batch.size(); ++r) {
-        nlohmann::json line = {{"text", texts[first + r]}};
+        const auto input = static_cast<std::size_t>(indices[r]);
+        nlohmann::json line = {{"text", texts[input]}};
         if (task == Task::SequenceClassification) {
           const auto probs = softmax(logits.data<float>() + static_cast<int64_t>(r) * L, L);
           const auto best = std::max_element(probs.begin(), probs.end()) - probs.begin();
@@ -114,10 +117,10 @@ void register_classify(CLI::App& app) {
           line["tokens"] = tokens;
           if (aggregation) {
             line["entities"] =
-                entities_of(token_labels, *aggregation, names, parts[first + r].first, parts[first + r].second);
+                entities_of(token_labels, *aggregation, names, parts[input].first, parts[input].second);
           }
         }
-        std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        printer.put(indices[r], line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
     });
   });

@@ -30,7 +30,9 @@ void register_embed(CLI::App& app) {
     std::vector<Encoding> encodings;
     for (const auto& t : texts) encodings.push_back(encode_text(p.tokenizer, opt->text, t));
     const int64_t H = p.model.config().hidden_size;
-    for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
+    OrderedLines printer(texts.size());
+    for_each_batch(encodings, length_batching(opt->text), [&](std::span<const int64_t> indices,
+                                                               const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {}, ctx);
       print_warnings(out.warnings);
       const Tensor& h = out.last_hidden_state;
@@ -56,8 +58,8 @@ void register_embed(CLI::App& app) {
           if (norm > 0)
             for (auto& x : v) x /= norm;
         }
-        const nlohmann::json line = {{"text", texts[first + r]}, {"embedding", v}};
-        std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        const nlohmann::json line = {{"text", texts[static_cast<std::size_t>(indices[r])]}, {"embedding", v}};
+        printer.put(indices[r], line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
     });
   });

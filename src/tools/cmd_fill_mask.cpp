@@ -29,7 +29,9 @@ void register_fill_mask(CLI::App& app) {
     for (const auto& t : texts) encodings.push_back(encode_text(p.tokenizer, opt->text, t));
     const int64_t V = p.model.config().vocab_size, mask_id = p.tokenizer.mask_id();
     const int64_t k = std::min(opt->top_k, V);
-    for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
+    OrderedLines printer(texts.size());
+    for_each_batch(encodings, length_batching(opt->text), [&](std::span<const int64_t> indices,
+                                                               const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {}, ctx);
       print_warnings(out.warnings);
       const Tensor& logits = out.heads.at("logits");
@@ -54,10 +56,10 @@ void register_fill_mask(CLI::App& app) {
           filled[t] = order[0];
           masks.push_back({{"position", t}, {"predictions", preds}});
         }
-        const nlohmann::json line = {{"text", texts[first + r]},
+        const nlohmann::json line = {{"text", texts[static_cast<std::size_t>(indices[r])]},
                                      {"masks", masks},
                                      {"filled", p.tokenizer.decode(filled, true)}};
-        std::printf("%s\n", line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
+        printer.put(indices[r], line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
       }
     });
   });

@@ -109,12 +109,14 @@ void register_qa(CLI::App& app) {
     };
     std::vector<std::vector<Span>> found(windows.size());
     std::vector<std::optional<double>> null_score(windows.size());  // [CLS] as start and end
-    for_each_batch(encodings, opt->text.batch_size, [&](std::size_t first, const std::vector<Encoding>& batch) {
+    for_each_batch(encodings, length_batching(opt->text), [&](std::span<const int64_t> indices,
+                                                               const std::vector<Encoding>& batch) {
       ModelOutput out = p.model.forward(pad_batch(batch, tok.pad_id()), {}, ctx);
       print_warnings(out.warnings);
       const int64_t T = out.heads.at("start_logits").size(1);
       for (std::size_t r = 0; r < batch.size(); ++r) {
-        const QaWindow& w = windows[first + r];
+        const auto window = static_cast<std::size_t>(indices[r]);
+        const QaWindow& w = windows[window];
         const float* s = out.heads.at("start_logits").data<float>() + static_cast<int64_t>(r) * T;
         const float* en = out.heads.at("end_logits").data<float>() + static_cast<int64_t>(r) * T;
         const int64_t n = w.context_end - w.context_begin;
@@ -128,12 +130,12 @@ void register_qa(CLI::App& app) {
         if (ls.empty()) continue;
         const auto ps = softmax(ls.data(), static_cast<int64_t>(ls.size()));
         const auto pe = softmax(le.data(), static_cast<int64_t>(le.size()));
-        if (lead != 0) null_score[first + r] = ps[0] * pe[0];
-        std::vector<Span>& spans = found[first + r];
+        if (lead != 0) null_score[window] = ps[0] * pe[0];
+        std::vector<Span>& spans = found[window];
         for (int64_t i = 0; i < n; ++i)
           for (int64_t j = i; j < n && j - i < opt->max_answer_length; ++j) {
             spans.push_back({ps[lead + static_cast<std::size_t>(i)] * pe[lead + static_cast<std::size_t>(j)],
-                             static_cast<int64_t>(first + r), w.context_offset + i, w.context_offset + j});
+                             indices[r], w.context_offset + i, w.context_offset + j});
           }
         if (opt->align_to_words) {  // widen to whole words, as HF's align_to_words does
           const std::vector<bool>& piece = continues[static_cast<std::size_t>(w.record)];

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <utility>
 
 #include "roformer/error.h"
 
@@ -31,6 +33,11 @@ void add_text_options(CLI::App* cmd, TextOptions& options, const std::string& te
   cmd->add_option("--model,-m", options.model, "HF checkpoint directory (with vocab.txt)")->required();
   cmd->add_option("--jieba-dict", options.jieba_dict, "jieba dict.txt for RoFormerTokenizer (default: $ROFORMER_JIEBA_DICT or Debian's)");
   cmd->add_option("--batch-size", options.batch_size, "texts per forward pass")->capture_default_str();
+  cmd->add_option("--max-tokens", options.max_tokens,
+                  "padded tokens per forward pass, texts x longest (0: no limit; a longer text runs alone)")
+      ->capture_default_str();
+  cmd->add_flag("--input-order", options.input_order,
+                "batch texts as read instead of by length (the output keeps the input order either way)");
   cmd->add_option("--max-length", options.max_length, "truncate inputs to this many tokens (0: no limit; RoPE has none)");
   add_exec_options(cmd, options.exec);
   cmd->add_option("texts", options.texts, texts_help + " (default: one per line on stdin)");
@@ -39,6 +46,7 @@ void add_text_options(CLI::App* cmd, TextOptions& options, const std::string& te
 LoadedPipeline load_pipeline(const TextOptions& options, std::optional<Task> task) {
   check(options.batch_size >= 1, "--batch-size must be at least 1");
   check(options.max_length >= 0, "--max-length must not be negative");
+  check(options.max_tokens >= 0, "--max-tokens must not be negative");
   LoadOptions load;
   load.task = task;
   options.exec.set_precision(load);
@@ -53,6 +61,22 @@ Encoding encode_text(const Tokenizer& tokenizer, const TextOptions& options, con
   std::optional<std::string_view> second;
   if (pair) second = *pair;
   return tokenizer.encode(text, second, limit ? Truncation::LongestFirst : Truncation::None, limit, with_offsets);
+}
+
+LengthBatching length_batching(const TextOptions& options) {
+  return {.max_batch = options.batch_size, .max_tokens = options.max_tokens, .by_length = !options.input_order};
+}
+
+void OrderedLines::put(int64_t index, std::string line) {
+  const auto i = static_cast<std::size_t>(index);
+  lines_.at(i) = std::move(line);
+  ready_.at(i) = true;
+  const std::size_t from = next_;
+  for (; next_ < lines_.size() && ready_[next_]; ++next_) {
+    std::printf("%s\n", lines_[next_].c_str());
+    std::string().swap(lines_[next_]);  // printed: its memory is not needed any more
+  }
+  if (next_ != from) std::fflush(stdout);
 }
 
 std::vector<double> softmax(const float* logits, int64_t n) {

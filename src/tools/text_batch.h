@@ -1,10 +1,13 @@
 #pragma once
 // Turning texts into padded model batches, and the model + tokenizer pair the
 // text subcommands share.
+#include <cstdio>
 #include <optional>
+#include <span>
 #include <string>
 #include <vector>
 
+#include "roformer/length_batches.h"
 #include "roformer/model.h"
 #include "roformer/tokenizer.h"
 #include "tools/common.h"
@@ -19,6 +22,8 @@ struct TextOptions {
   std::string model;
   std::string jieba_dict;
   int64_t batch_size = 16;
+  int64_t max_tokens = 0;  // padded tokens per forward; 0: no limit
+  bool input_order = false;  // batch as read rather than by length
   int64_t max_length = 0;  // 0: no limit
   ExecOptions exec;
   std::vector<std::string> texts;
@@ -35,14 +40,36 @@ LoadedPipeline load_pipeline(const TextOptions& options, std::optional<Task> tas
 Encoding encode_text(const Tokenizer& tokenizer, const TextOptions& options, const std::string& text,
                      std::optional<std::string> pair = std::nullopt, bool with_offsets = false);
 
-// Runs `fn(first_index, encodings)` over batches of batch_size texts.
+// The options' batching: --batch-size, --max-tokens, by length unless --input-order.
+LengthBatching length_batching(const TextOptions& options);
+
+// Runs `fn(indices, encodings)` over the planned batches: encodings[r] is
+// all[indices[r]].
 template <typename Fn>
-void for_each_batch(const std::vector<Encoding>& all, int64_t batch_size, Fn fn) {
-  for (std::size_t i = 0; i < all.size(); i += static_cast<std::size_t>(batch_size)) {
-    const std::size_t end = std::min(all.size(), i + static_cast<std::size_t>(batch_size));
-    fn(i, std::vector<Encoding>(all.begin() + static_cast<std::ptrdiff_t>(i), all.begin() + static_cast<std::ptrdiff_t>(end)));
+void for_each_batch(const std::vector<Encoding>& all, const LengthBatching& batching, Fn fn) {
+  std::vector<int64_t> lengths;
+  lengths.reserve(all.size());
+  for (const Encoding& e : all) lengths.push_back(static_cast<int64_t>(e.input_ids.size()));
+  for (const std::vector<int64_t>& indices : plan_length_batches(lengths, batching)) {
+    std::vector<Encoding> batch;
+    batch.reserve(indices.size());
+    for (const int64_t i : indices) batch.push_back(all[static_cast<std::size_t>(i)]);
+    fn(std::span<const int64_t>(indices), batch);
   }
 }
+
+// Prints one line per input in input order while batches finish in another:
+// each line goes out as soon as every earlier one has.
+class OrderedLines {
+ public:
+  explicit OrderedLines(std::size_t count) : lines_(count), ready_(count, false) {}
+  void put(int64_t index, std::string line);
+
+ private:
+  std::vector<std::string> lines_;
+  std::vector<bool> ready_;
+  std::size_t next_ = 0;
+};
 
 // Softmax of n logits (in double for the JSON scores).
 std::vector<double> softmax(const float* logits, int64_t n);

@@ -185,6 +185,36 @@ TEST(CliText, EmbedPoolsAndNormalises) {
   for (std::size_t k = 0; k < 64; ++k) EXPECT_NEAR(c[k], out.last_hidden_state.data<float>()[k], 1e-6);
 }
 
+// Texts of mixed lengths run in batches by length (or as read, or cut by a
+// token limit) and print in input order, each equal to the text run alone.
+TEST(CliText, BatchesByLengthPrintInInputOrder) {
+  const std::string dir = fixture_dir("roformer-tiny-mlm");
+  const std::vector<std::string> texts = {"hi", "the cat sat on the mat and the dog sat on the log all day long",
+                                          "a dog", "one two three four five six", "x", "the mat is red and the log is brown"};
+  std::string input;
+  for (const auto& t : texts) input += t + "\\n";
+  RoFormerModel base = RoFormerModel::from_pretrained(dir, LoadOptions{Task::Base, "", ""});
+  const Tokenizer tok = Tokenizer::from_pretrained(dir);
+  const int64_t H = base.config().hidden_size;
+  for (const std::string flags : {"--batch-size 2", "--batch-size 3 --input-order", "--batch-size 4 --max-tokens 20"}) {
+    const auto r = run_command("printf '" + input + "' | " + cli_path() + " embed -m " + dir + " " + flags);
+    ASSERT_EQ(r.status, 0) << flags << ": " << r.output;
+    const auto lines = json_lines(r.output);
+    ASSERT_EQ(lines.size(), texts.size()) << flags;
+    for (std::size_t i = 0; i < texts.size(); ++i) {
+      EXPECT_EQ(lines[i]["text"], texts[i]) << flags;
+      const auto got = lines[i]["embedding"].get<std::vector<double>>();
+      const ModelOutput alone = run_one(base, tok.encode(texts[i]));
+      ASSERT_EQ(static_cast<int64_t>(got.size()), H);
+      for (int64_t k = 0; k < H; ++k)
+        ASSERT_NEAR(got[static_cast<std::size_t>(k)], alone.last_hidden_state.data<float>()[k], 1e-5) << flags << " " << i;
+    }
+  }
+  const auto bad = run_command(cli_path() + " embed -m " + dir + " --max-tokens -1 'hi' 2>&1");
+  EXPECT_NE(bad.status, 0);
+  EXPECT_NE(bad.output.find("--max-tokens"), std::string::npos) << bad.output;
+}
+
 // The answer is the context's own text (case and accents kept) under the
 // best tokens, with its span in code points.
 TEST(CliText, QaAnswersWithASpanOfTheContext) {
