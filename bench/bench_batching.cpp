@@ -10,11 +10,14 @@
 //
 // Three plans run the same texts: in input order, B at a time (HF's pipelines
 // batch so); by length, B at a time; by length, up to B2 texts and M padded
-// tokens a forward. Each round times one pass of every plan, the plans'
-// order rotating from round to round. Every real token's last hidden state
-// is compared between the plans, so the saving is seen to change nothing.
-// --write-batches writes the plans' batches of token ids as JSON, for a peer
-// to run the same batches (bench/torch_batching.py).
+// tokens a forward. The first and the last also run with the padding skipped
+// (ForwardOptions::skip_padding, which the text subcommands set: the real
+// tokens back to back through every weight product). Each round times one
+// pass of every plan, the plans' order rotating from round to round. Every
+// real token's last hidden state is compared between the plans, so the
+// saving is seen to change nothing. --write-batches writes the padded plans'
+// batches of token ids as JSON, for a peer to run the same batches
+// (bench/torch_batching.py).
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -110,6 +113,7 @@ Batch padded(const std::vector<Encoding>& all, const std::vector<int64_t>& indic
 struct PlanRun {
   std::string name;
   Plan plan;
+  bool skip_padding = false;
   std::vector<double> seconds;
   double max_abs_diff = 0;  // against the first plan, over every real token
 };
@@ -133,17 +137,19 @@ int run(const Options& o) {
     first_row.push_back(first_row.back() + lengths.back());
   }
   const int64_t real = first_row.back();
-  std::vector<PlanRun> plans = {
-      {"input order", plan_length_batches(lengths, {.max_batch = o.batch, .by_length = false}), {}, 0},
-      {"by length", plan_length_batches(lengths, {.max_batch = o.batch}), {}, 0},
-      {"by length, token limit",
-       plan_length_batches(lengths, {.max_batch = o.budget_batch, .max_tokens = o.max_tokens}), {}, 0}};
+  const Plan as_read = plan_length_batches(lengths, {.max_batch = o.batch, .by_length = false});
+  const Plan limited = plan_length_batches(lengths, {.max_batch = o.budget_batch, .max_tokens = o.max_tokens});
+  std::vector<PlanRun> plans = {{"input order", as_read, false, {}, 0},
+                                {"by length", plan_length_batches(lengths, {.max_batch = o.batch}), false, {}, 0},
+                                {"by length, token limit", limited, false, {}, 0},
+                                {"input order, padding skipped", as_read, true, {}, 0},
+                                {"by length, token limit, padding skipped", limited, true, {}, 0}};
 
   // One pass of a plan: every text's real tokens' hidden states, in text order.
   std::vector<float> reference(static_cast<std::size_t>(real * H)), states(reference.size());
-  const auto pass = [&](const Plan& plan, std::vector<float>& out) {
-    for (const auto& indices : plan) {
-      const ModelOutput y = model.forward(padded(encodings, indices), {}, ctx);
+  const auto pass = [&](const PlanRun& p, std::vector<float>& out) {
+    for (const auto& indices : p.plan) {
+      const ModelOutput y = model.forward(padded(encodings, indices), {.skip_padding = p.skip_padding}, ctx);
       const int64_t T = y.last_hidden_state.size(1);
       for (std::size_t r = 0; r < indices.size(); ++r) {
         const auto text = static_cast<std::size_t>(indices[r]);
@@ -152,12 +158,12 @@ int run(const Options& o) {
       }
     }
   };
-  pass(plans[0].plan, reference);  // warm-up, and the states the others are compared with
+  pass(plans[0], reference);  // warm-up, and the states the others are compared with
   for (int round = 0; round < o.rounds; ++round)
     for (std::size_t k = 0; k < plans.size(); ++k) {
       PlanRun& p = plans[(k + static_cast<std::size_t>(round)) % plans.size()];
       const auto t0 = Clock::now();
-      pass(p.plan, states);
+      pass(p, states);
       p.seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
       for (std::size_t i = 0; i < states.size(); ++i) {
         ROFORMER_CHECK(std::isfinite(states[i]), "bench_batching: non-finite output");
@@ -169,8 +175,11 @@ int run(const Options& o) {
     std::ofstream f(o.write_batches);
     ROFORMER_CHECK(f.good(), "bench_batching: cannot write " + o.write_batches);
     f << "{\"plans\": [";
+    bool first = true;
     for (std::size_t k = 0; k < plans.size(); ++k) {
-      f << (k ? ", " : "") << "{\"name\": \"" << plans[k].name << "\", \"batches\": [";
+      if (plans[k].skip_padding) continue;  // a peer runs padded batches
+      f << (first ? "" : ", ") << "{\"name\": \"" << plans[k].name << "\", \"batches\": [";
+      first = false;
       for (std::size_t b = 0; b < plans[k].plan.size(); ++b) {
         f << (b ? ", " : "") << "[";
         for (std::size_t r = 0; r < plans[k].plan[b].size(); ++r) {
@@ -196,15 +205,17 @@ int run(const Options& o) {
     const int64_t pad = padded_tokens(lengths, p.plan);
     const double med = bench::median(p.seconds), best = *std::min_element(p.seconds.begin(), p.seconds.end());
     if (o.json) {
-      std::printf("%s{\"name\": \"%s\", \"forwards\": %zu, \"padded_tokens\": %lld, \"seconds\": [", k ? ", " : "",
-                  p.name.c_str(), p.plan.size(), static_cast<long long>(pad));
+      std::printf("%s{\"name\": \"%s\", \"skip_padding\": %s, \"forwards\": %zu, \"tokens_run\": %lld, "
+                  "\"seconds\": [", k ? ", " : "", p.name.c_str(), p.skip_padding ? "true" : "false", p.plan.size(),
+                  static_cast<long long>(p.skip_padding ? real : pad));
       for (std::size_t r = 0; r < p.seconds.size(); ++r) std::printf("%s%.6f", r ? ", " : "", p.seconds[r]);
       std::printf("], \"median_s\": %.6f, \"best_s\": %.6f, \"max_abs_diff\": %.3g}", med, best, p.max_abs_diff);
     } else {
-      std::printf("%-24s %4zu forwards, %7lld padded tokens (%4.1f%% padding): median %.3f s, %.0f real tokens/s, "
+      const int64_t run = p.skip_padding ? real : pad;
+      std::printf("%-40s %4zu forwards, %7lld tokens run (%4.1f%% padding): median %.3f s, %.0f real tokens/s, "
                   "%.2fx input order, max |diff| %.2g\n",
-                  p.name.c_str(), p.plan.size(), static_cast<long long>(pad),
-                  100.0 * static_cast<double>(pad - real) / static_cast<double>(pad), med,
+                  p.name.c_str(), p.plan.size(), static_cast<long long>(run),
+                  100.0 * static_cast<double>(run - real) / static_cast<double>(run), med,
                   static_cast<double>(real) / med, base / med, p.max_abs_diff);
     }
   }

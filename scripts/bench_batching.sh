@@ -3,7 +3,9 @@
 # through the base-shape encoder (vocab 50k, 12 x 768, 12 heads, FFN 3072),
 # batched as read (as HF's pipelines batch) against batched by length
 # (roformer/length_batches.h, the default of `roformer embed`, `classify`,
-# `fill-mask` and `qa`), in roformer.cpp (bench/bench_batching.cpp) and in
+# `fill-mask` and `qa`), and with the padding skipped (ForwardOptions::
+# skip_padding, which those subcommands set), in roformer.cpp
+# (bench/bench_batching.cpp), and the padded plans in
 # PyTorch 1.13 (Debian's python3-torch on OpenBLAS; bench/torch_batching.py)
 # on the very same batches of ids. Prints a Markdown report and writes it to
 # docs/bench_batching.md.
@@ -72,31 +74,38 @@ L.append("(`[CLS] text [SEP]`), run through the base-shape RoFormer encoder (voc
 L.append(f"last hidden state) in three plans of padded batches: as read, {batch} texts a forward (HF's pipelines batch")
 L.append(f"so); sorted by length, {batch} texts a forward (`roformer/length_batches.h`, the default of `roformer embed`,")
 L.append(f"`classify`, `fill-mask` and `qa`); and sorted by length, up to {budget_batch} texts and {max_tokens} padded tokens")
-L.append("(texts × longest) a forward (`--batch-size` and `--max-tokens`). roformer.cpp (`bench/bench_batching.cpp`)")
-L.append("and PyTorch (`bench/torch_batching.py`) run the same batches of ids.")
+L.append("(texts × longest) a forward (`--batch-size` and `--max-tokens`); the first and the last also with the")
+L.append("padding skipped (`ForwardOptions::skip_padding`, which the text subcommands set: each batch's real tokens")
+L.append("back to back through every weight product, each text's attention within itself). roformer.cpp")
+L.append("(`bench/bench_batching.cpp`) and PyTorch (`bench/torch_batching.py`) run the same batches of ids.")
 L.append("")
 L += notes_lines(kept_notes(out), "run")
 L.append("")
 L.append("## Throughput")
 L.append("")
-L.append("| threads | plan | forwards | padded tokens | padding | roformer.cpp real tokens/s | vs as read | PyTorch real tokens/s | vs as read | roformer.cpp ÷ PyTorch | roformer.cpp ÷ PyTorch as read | max \\|Δ\\| vs as read |")
+L.append("| threads | plan | forwards | tokens run | padding | roformer.cpp real tokens/s | vs as read | PyTorch real tokens/s | vs as read | roformer.cpp ÷ PyTorch | roformer.cpp ÷ PyTorch as read | max \\|Δ\\| vs as read |")
 L.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
 for t in sorted(ours):
     o, p = ours[t], theirs[t]
     real = o["real_tokens"]
+    peer = {pl["name"]: pl for pl in p["plans"]}
     base_o, base_p = o["plans"][0]["median_s"], p["plans"][0]["median_s"]
-    for po, pp in zip(o["plans"], p["plans"]):
-        pad = po["padded_tokens"]
-        L.append(f"| {t} | {po['name']} | {po['forwards']} | {pad} | {(pad - real) / pad:.0%} | "
-                 f"{real / po['median_s']:.0f} | {base_o / po['median_s']:.2f}x | {real / pp['median_s']:.0f} | "
-                 f"{base_p / pp['median_s']:.2f}x | {pp['median_s'] / po['median_s']:.2f}x | "
+    for po in o["plans"]:
+        run = po["tokens_run"]
+        pp = peer.get(po["name"])  # PyTorch runs the padded plans only
+        theirs_cols = (f"{real / pp['median_s']:.0f} | {base_p / pp['median_s']:.2f}x | "
+                       f"{pp['median_s'] / po['median_s']:.2f}x" if pp else "– | – | –")
+        L.append(f"| {t} | {po['name']} | {po['forwards']} | {run} | {(run - real) / run:.0%} | "
+                 f"{real / po['median_s']:.0f} | {base_o / po['median_s']:.2f}x | {theirs_cols} | "
                  f"{base_p / po['median_s']:.2f}x | {po['max_abs_diff']:.2g} |")
 L.append("")
-L.append("Real tokens/s counts only the texts' own tokens ([CLS] and [SEP] included), over the median pass of")
-L.append("the plan. \"vs as read\": the plan's speed over the same engine's as-read plan. \"roformer.cpp ÷")
-L.append("PyTorch\": the two engines on the same batches; \"… as read\": roformer.cpp's plan against PyTorch")
-L.append("batching as read. The last column is the largest difference of any real token's hidden state from")
-L.append("the as-read pass: which texts share a batch must not change a text's result.")
+L.append("Tokens run: the rows every weight product takes, texts × longest summed over the forwards (the real")
+L.append("tokens alone with the padding skipped). Real tokens/s counts only the texts' own tokens ([CLS] and")
+L.append("[SEP] included), over the median pass of the plan. \"vs as read\": the plan's speed over the same")
+L.append("engine's as-read plan. \"roformer.cpp ÷ PyTorch\": the two engines on the same batches (PyTorch runs")
+L.append("the padded plans only); \"… as read\": roformer.cpp's plan against PyTorch batching as read. The last")
+L.append("column is the largest difference of any real token's hidden state from the as-read pass: which texts")
+L.append("share a batch, and whether the padding runs, must not change a text's result.")
 L.append("")
 L.append("## Every pass (seconds)")
 L.append("")

@@ -41,6 +41,17 @@ struct ForwardOptions {
   // (B, k, V), as HF's `logits_to_keep`; 0 keeps all. Generation needs only
   // the last one, and the vocabulary product is the largest of a prompt's.
   int64_t logits_to_keep = 0;
+  // Right-padded rows (mask 1…1 0…0): the layers run on the real tokens
+  // alone, the rows back to back, so no weight product spends time on
+  // padding and each row attends within itself. Real positions get what the
+  // padded forward gives them (the same values on the fused attention path);
+  // padded positions of last_hidden_state hold zeros, and the heads see those
+  // zeros (HF computes values there that nothing should read). Without a
+  // cache, hidden_states and attentions; otherwise, or for other masks, the
+  // padded forward runs and its padded positions are zeroed the same way.
+  // Ignored by a multiple-choice head that summarises by the last position
+  // or the mean (HF's default): it reads the padding.
+  bool skip_padding = false;
 };
 
 struct ModelOutput {

@@ -32,35 +32,74 @@ RopeTable& rope_table(const RopeSpec& spec) {
 
 }  // namespace
 
+std::vector<int64_t> packed_row_starts(const uint8_t* valid, int64_t B, int64_t T) {
+  std::vector<int64_t> starts{0};
+  bool any_padding = false;
+  for (int64_t b = 0; b < B; ++b) {
+    const uint8_t* row = valid + b * T;
+    const int64_t len = std::find(row, row + T, uint8_t{0}) - row;
+    if (std::find(row + len, row + T, uint8_t{1}) != row + T) return {};  // a real key after padding
+    any_padding = any_padding || len < T;
+    starts.push_back(starts.back() + len);
+  }
+  if (!any_padding) return {};
+  return starts;
+}
+
 Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const EncoderInput& in,
                        std::vector<nn::LayerKvCache>* caches, const ForwardOptions& options, ModelOutput& out,
                        const ExecContext& ctx) {
-  const int64_t B = in.batch, T = in.length, rows = B * T;
+  const int64_t B = in.batch, T = in.length;
   const int64_t E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size, NH = c.num_attention_heads;
   const kernels::Activation act = activation_of(c.hidden_act);
 
+  // Packed: the real tokens back to back, as one sequence of `rows` rows to
+  // every product, with each token's own position and the attention kept
+  // within each row's run (mask.sequence_starts).
+  const bool packed = !in.sequence_starts.empty();
+  const int64_t rows = packed ? in.sequence_starts.back() : B * T;
+  std::vector<int64_t> source;  // packed row -> its (b, t) index in the input
+  Tensor positions = in.positions;
+  nn::AttentionMask mask = in.mask;
+  if (packed) {
+    ROFORMER_CHECK(static_cast<int64_t>(in.sequence_starts.size()) == B + 1 && caches == nullptr &&
+                       !options.hidden_states && !options.attentions,
+                   "encoder: packed rows need one start per row, no cache, no hidden states or attentions");
+    source.resize(static_cast<std::size_t>(rows));
+    positions = Tensor::zeros({rows}, DType::I64);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t r = in.sequence_starts[b]; r < in.sequence_starts[b + 1]; ++r) {
+        const int64_t t = r - in.sequence_starts[b];
+        source[r] = b * T + t;
+        positions.data<int64_t>()[r] = in.positions.data<int64_t>()[t];
+      }
+    mask = nn::AttentionMask{nullptr, rows, in.mask.causal, in.sequence_starts.data(), B};
+  }
+  const int64_t run_batch = packed ? 1 : B, run_len = packed ? rows : T;
+
   // Embeddings: LN(word[id] + token_type[type]) then the optional projection.
-  Tensor emb = Tensor::zeros({B, T, E});
+  Tensor emb = Tensor::zeros({run_batch, run_len, E});
   float* e = emb.data<float>();
   const float* word = w.word_embeddings.data<float>();
   const float* type = w.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r) {
-    const int64_t id = in.input_ids[r];
-    const int64_t tt = in.token_type_ids ? in.token_type_ids[r] : 0;
+    const int64_t at = packed ? source[r] : r;
+    const int64_t id = in.input_ids[at];
+    const int64_t tt = in.token_type_ids ? in.token_type_ids[at] : 0;
     const float* wr = word + id * E;
     const float* tr = type + tt * E;
     for (int64_t k = 0; k < E; ++k) e[r * E + k] = wr[k] + tr[k];
   }
-  add_position_embeddings(c, w, in.positions.data<int64_t>(), B, T, e);
+  add_position_embeddings(c, w, positions.data<int64_t>(), run_batch, run_len, e);
   w.embeddings_norm.forward(e, e, rows, ctx);
   Tensor hidden = emb;
   if (w.embeddings_project) {
-    hidden = Tensor::zeros({B, T, H});
+    hidden = Tensor::zeros({run_batch, run_len, H});
     w.embeddings_project->forward(e, rows, hidden.data<float>(), ctx);
   }
 
   RopeTable& rope = rope_table(c.rope_spec());
-  const int64_t Tk = in.mask.key_len > 0 ? in.mask.key_len : T;
+  const int64_t Tk = mask.key_len > 0 ? mask.key_len : run_len;
   ROFORMER_CHECK(!options.attentions || c.attention_type == "softmax", "attentions: linear attention has no attention probabilities");
   // The activations that do not outlive the forward live in a per-thread
   // buffer that the next forward reuses: once warm, a forward of the same or
@@ -95,7 +134,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
     const kernels::PackedMatmul* dense = L.attention_output.packed_for(ctx);
     uint16_t* c16 = dense != nullptr ? dense->bf16_destination(context, rows, context16) : nullptr;
-    const bool in_bf16 = L.attention.forward(x, B, T, in.positions, rope, in.mask, caches ? &(*caches)[l] : nullptr,
+    const bool in_bf16 = L.attention.forward(x, run_batch, run_len, positions, rope, mask, caches ? &(*caches)[l] : nullptr,
                                              context, options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space,
                                              x_prepared, c16);
     if (options.attentions) out.attentions.push_back(probs);
@@ -113,7 +152,11 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     x_prepared = x16 != nullptr ? &normed : nullptr;
   }
   if (options.hidden_states) out.hidden_states.push_back(hidden.clone());
-  return hidden;
+  if (!packed) return hidden;
+  Tensor padded = Tensor::zeros({B, T, H});
+  for (int64_t r = 0; r < rows; ++r)
+    std::memcpy(padded.data<float>() + source[r] * H, hidden.data<float>() + r * H, static_cast<std::size_t>(H) * sizeof(float));
+  return padded;
 }
 
 }  // namespace roformer::models

@@ -1,4 +1,5 @@
 // RoFormerModel: input checks, masks and positions, the cache, load and save.
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -278,6 +279,19 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   in.mask.key_len = Tk;
   in.mask.causal = c.is_decoder;
 
+  // skip_padding: rows whose mask is 1…1 0…0 run packed, when nothing asks for
+  // the padded layout itself.
+  // A multiple-choice head summarising by the last position or the mean
+  // reads padding (as HF's does): its rows keep the padded forward.
+  const bool head_reads_padding = impl_->task == Task::MultipleChoice && c.summary_type != "first";
+  const bool skip_padding = options.skip_padding && !head_reads_padding;
+  bool zero_padding = skip_padding;
+  if (skip_padding && state == nullptr && !options.hidden_states && !options.attentions &&
+      c.attention_type == "softmax" && nn::attention_runs_fused(ctx)) {
+    in.sequence_starts = models::packed_row_starts(valid.data(), B, T);
+    zero_padding = in.sequence_starts.empty();  // the packed forward leaves zeros there itself
+  }
+
   if (state && past == 0) {  // a new sequence, in a fresh or cleared cache
     state->layers.resize(static_cast<std::size_t>(c.num_hidden_layers));
     state->batch = B;
@@ -289,6 +303,13 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   if (state) {
     state->key_valid = valid;
     state->length = Tk;
+  }
+  if (zero_padding) {
+    const int64_t H = out.last_hidden_state.size(2);
+    float* h = out.last_hidden_state.data<float>();
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t t = 0; t < T; ++t)
+        if (valid[b * Tk + past + t] == 0) std::fill_n(h + (b * T + t) * H, H, 0.0f);
   }
   models::heads_forward(c, impl_->task, impl_->weights, out.last_hidden_state, cb.choices, options.logits_to_keep,
                         out, ctx);

@@ -57,10 +57,10 @@ kernels::FusedAttention fused_shape(int64_t B, int64_t T, int64_t NH, int64_t D,
   return fa;
 }
 
-// The fused path runs unless the reference kernels are forced.
-bool use_fused(const ExecContext& ctx) { return ctx.isa != Isa::Scalar; }
-
 }  // namespace
+
+// The fused path runs unless the reference kernels are forced.
+bool attention_runs_fused(const ExecContext& ctx) { return ctx.isa != Isa::Scalar; }
 
 namespace {
 
@@ -205,7 +205,7 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   // in bf16 (where the CPU has AVX512-BF16): their rounding is far below
   // int8's, and at T = 512 they make an int8 forward about 17 % faster.
   const bool bf16_products = query.packed != nullptr && query.packed->precision() != kernels::MatmulPrecision::F32;
-  const bool fused = probs == nullptr && use_fused(ctx);
+  const bool fused = probs == nullptr && attention_runs_fused(ctx);
   if (cache != nullptr) past = cache->length;
   kernels::FusedAttention want = fused_shape(B, T, NH, D, past + T, past, 0, nullptr, false);
   want.bf16_products = bf16_products;
@@ -216,6 +216,30 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     kernels::round_to_bf16_values(k.data(), rows * H, k.data(), ctx);
     kernels::round_to_bf16_values(v.data(), rows * H, v.data(), ctx);
   }
+  if (mask.sequence_starts != nullptr) {
+    ROFORMER_CHECK(B == 1 && cache == nullptr && mask.key_valid == nullptr && fused,
+                   "attention: packed sequences need one row of them, no cache, no padding mask and the fused kernel");
+    const int64_t* starts = mask.sequence_starts;
+    ROFORMER_CHECK(mask.sequences >= 1 && starts[0] == 0 && starts[mask.sequences] == T,
+                   "attention: packed sequences must cover the rows");
+    thread_local std::vector<float> packed_scratch;
+    // One call per sequence, each with its rows alone: the kernel's threads
+    // split its heads and query tiles.
+    for (int64_t s = 0; s < mask.sequences; ++s) {
+      const int64_t first = starts[s], len = starts[s + 1] - starts[s];
+      ROFORMER_CHECK(len >= 0, "attention: packed sequence starts must not decrease");
+      if (len == 0) continue;
+      kernels::FusedAttention fa = fused_shape(1, len, NH, D, len, 0, len * H, nullptr, mask.causal);
+      fa.bf16_products = bf16_products;
+      const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
+      if (packed_scratch.size() < need) packed_scratch.resize(need);
+      const int64_t at = first * H;
+      kernels::attention_forward_fused(fa, q.data() + at, k.data() + at, v.data() + at, out + at, nullptr,
+                                       packed_scratch.data(), ctx, out_bf16 != nullptr ? out_bf16 + at : nullptr);
+    }
+    return out_bf16 != nullptr;
+  }
+
   // A bf16 cache as floats: for the materialised path, and for a prompt
   // whose queries the bf16 K and V would send down the decoding path.
   thread_local std::vector<float> cached_k, cached_v;
@@ -311,7 +335,7 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     return;
   }
   saved.dropout = dropout.p;
-  saved.fused = dropout.p == 0.0f && use_fused(ctx);
+  saved.fused = dropout.p == 0.0f && attention_runs_fused(ctx);
   if (use_rope) {
     rotate_heads(saved.q, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
     rotate_heads(saved.k, B, T, NH, positions, rope, RopeDirection::Forward, ctx);

@@ -47,7 +47,17 @@ struct AttentionMask {
   const uint8_t* key_valid = nullptr;
   int64_t key_len = 0;
   bool causal = false;  // query t (absolute past+t) sees keys <= past+t
+  // Packed sequences (B = 1, no cache, no key_valid): rows [starts[s],
+  // starts[s + 1]) of the T rows are sequence s of `sequences`, back to back,
+  // and each attends within itself only (the positions passed are each
+  // token's within its sequence).
+  const int64_t* sequence_starts = nullptr;
+  int64_t sequences = 0;
 };
+
+// Whether forward runs the fused kernel under ctx (not with Isa::Scalar,
+// which keeps the materialised reference); packed sequences need it.
+bool attention_runs_fused(const ExecContext& ctx);
 
 // What the training forward keeps for backward.
 struct AttentionSaved {

@@ -33,7 +33,7 @@ void register_embed(CLI::App& app) {
     OrderedLines printer(texts.size());
     for_each_batch(encodings, length_batching(opt->text), [&](std::span<const int64_t> indices,
                                                                const std::vector<Encoding>& batch) {
-      ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {}, ctx);
+      ModelOutput out = p.model.forward(pad_batch(batch, p.tokenizer.pad_id()), {.skip_padding = true}, ctx);
       print_warnings(out.warnings);
       const Tensor& h = out.last_hidden_state;
       const int64_t T = h.size(1);

@@ -111,7 +111,7 @@ void register_qa(CLI::App& app) {
     std::vector<std::optional<double>> null_score(windows.size());  // [CLS] as start and end
     for_each_batch(encodings, length_batching(opt->text), [&](std::span<const int64_t> indices,
                                                                const std::vector<Encoding>& batch) {
-      ModelOutput out = p.model.forward(pad_batch(batch, tok.pad_id()), {}, ctx);
+      ModelOutput out = p.model.forward(pad_batch(batch, tok.pad_id()), {.skip_padding = true}, ctx);
       print_warnings(out.warnings);
       const int64_t T = out.heads.at("start_logits").size(1);
       for (std::size_t r = 0; r < batch.size(); ++r) {
