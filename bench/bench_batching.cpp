@@ -61,12 +61,13 @@ Options parse(int argc, char** argv) {
   app.add_option("--max-length", o.max_length, "truncate each text to this many tokens")
       ->check(CLI::Range(int64_t{3}, int64_t{1} << 20))
       ->capture_default_str();
-  app.add_option("--batch", o.batch, "texts per forward (first two plans)")->check(CLI::Range(int64_t{1}, int64_t{4096}))
-      ->capture_default_str();
-  app.add_option("--budget-batch", o.budget_batch, "texts per forward at most (third plan)")
+  app.add_option("--batch", o.batch, "texts per forward (the as-read and by-length plans)")
       ->check(CLI::Range(int64_t{1}, int64_t{4096}))
       ->capture_default_str();
-  app.add_option("--max-tokens", o.max_tokens, "padded tokens per forward (third plan)")
+  app.add_option("--budget-batch", o.budget_batch, "texts per forward at most (the token-limit plans)")
+      ->check(CLI::Range(int64_t{1}, int64_t{4096}))
+      ->capture_default_str();
+  app.add_option("--max-tokens", o.max_tokens, "padded tokens per forward (the token-limit plans)")
       ->check(CLI::Range(int64_t{1}, int64_t{1} << 30))
       ->capture_default_str();
   app.add_option("--threads", o.threads, "threads")->check(CLI::Range(1, 1 << 30))->capture_default_str();
@@ -99,7 +100,8 @@ std::vector<std::string> read_lines(const std::string& path, int64_t limit) {
 
 Batch padded(const std::vector<Encoding>& all, const std::vector<int64_t>& indices) {
   int64_t T = 0;
-  for (const int64_t i : indices) T = std::max(T, static_cast<int64_t>(all[static_cast<std::size_t>(i)].input_ids.size()));
+  for (const int64_t i : indices)
+    T = std::max(T, static_cast<int64_t>(all[static_cast<std::size_t>(i)].input_ids.size()));
   const auto B = static_cast<int64_t>(indices.size());
   Batch b{Tensor::zeros({B, T}, DType::I64), Tensor::zeros({B, T}, DType::I64), Tensor::zeros({B, T}, DType::I64)};
   for (int64_t r = 0; r < B; ++r) {

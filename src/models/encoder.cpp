@@ -134,9 +134,9 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
     if (options.attentions) probs = Tensor::zeros({B, NH, T, Tk});
     const kernels::PackedMatmul* dense = L.attention_output.packed_for(ctx);
     uint16_t* c16 = dense != nullptr ? dense->bf16_destination(context, rows, context16) : nullptr;
-    const bool in_bf16 = L.attention.forward(x, run_batch, run_len, positions, rope, mask, caches ? &(*caches)[l] : nullptr,
-                                             context, options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space,
-                                             x_prepared, c16);
+    const bool in_bf16 =
+        L.attention.forward(x, run_batch, run_len, positions, rope, mask, caches ? &(*caches)[l] : nullptr, context,
+                            options.attentions ? probs.data<float>() : nullptr, ctx, qkv_space, x_prepared, c16);
     if (options.attentions) out.attentions.push_back(probs);
 
     // a = LN(dense(ctx) + x); the activation and the residual add run in the
@@ -155,7 +155,7 @@ Tensor encoder_forward(const RoFormerConfig& c, const RoFormerWeights& w, const 
   if (!packed) return hidden;
   Tensor padded = Tensor::zeros({B, T, H});
   for (int64_t r = 0; r < rows; ++r)
-    std::memcpy(padded.data<float>() + source[r] * H, hidden.data<float>() + r * H, static_cast<std::size_t>(H) * sizeof(float));
+    std::copy_n(hidden.data<float>() + r * H, H, padded.data<float>() + source[r] * H);
   return padded;
 }
 

@@ -28,8 +28,9 @@ struct EncoderInput {
 // 1…1 0…0 or when no row has padding (nothing to skip).
 std::vector<int64_t> packed_row_starts(const uint8_t* valid, int64_t B, int64_t T);
 
-// Returns the last hidden state (B, T, H; zeros at padding when packed); fills out.hidden_states /
-// out.attentions when asked. caches: one per layer (causal decoding) or null.
+// Returns the last hidden state (B, T, H; zeros at padding when packed);
+// fills out.hidden_states / out.attentions when asked. caches: one per layer
+// (causal decoding) or null.
 Tensor encoder_forward(const RoFormerConfig& config, const RoFormerWeights& w, const EncoderInput& in,
                        std::vector<nn::LayerKvCache>* caches, const ForwardOptions& options, ModelOutput& out,
                        const ExecContext& ctx);
