@@ -85,19 +85,6 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::vector<std::string> read_lines(const std::string& path, int64_t limit) {
-  std::ifstream in(path, std::ios::binary);
-  ROFORMER_CHECK(in.good(), "bench_batching: cannot open " + path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (static_cast<int64_t>(lines.size()) < limit && std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  ROFORMER_CHECK(!lines.empty(), "bench_batching: " + path + " has no non-empty line");
-  return lines;
-}
-
 Batch padded(const std::vector<Encoding>& all, const std::vector<int64_t>& indices) {
   int64_t T = 0;
   for (const int64_t i : indices)
@@ -121,7 +108,7 @@ struct PlanRun {
 };
 
 int run(const Options& o) {
-  const std::vector<std::string> lines = read_lines(o.text, o.texts);
+  const std::vector<std::string> lines = bench::read_text_lines(o.text, o.texts);
   const Tokenizer tokenizer(Vocab::from_file(o.vocab), TokenizerOptions{});
   const std::vector<Encoding> encodings =
       tokenizer.encode_batch(lines, {}, o.threads, Truncation::LongestFirst, o.max_length);

@@ -12,6 +12,7 @@
 #include <stdexcept>
 
 #include "kernels/gemm.h"
+#include "roformer/error.h"
 
 namespace roformer::bench {
 
@@ -193,6 +194,19 @@ std::string json_escape(const std::string& s) {
     if (static_cast<unsigned char>(c) >= 0x20) o += c;
   }
   return o;
+}
+
+std::vector<std::string> read_text_lines(const std::string& path, int64_t limit) {
+  std::ifstream in(path, std::ios::binary);
+  ROFORMER_CHECK(in.good(), "cannot open " + path);
+  std::vector<std::string> lines;
+  std::string line;
+  while (static_cast<int64_t>(lines.size()) < limit && std::getline(in, line)) {
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    if (!line.empty()) lines.push_back(line);
+  }
+  ROFORMER_CHECK(!lines.empty(), path + " has no non-empty line");
+  return lines;
 }
 
 double median(std::vector<double> v) {

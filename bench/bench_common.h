@@ -44,6 +44,10 @@ double read_bandwidth_gbs(int64_t bytes, int threads);
 RoFormerConfig shape_config(const std::string& name);
 
 std::string json_escape(const std::string& s);
+
+// The non-empty lines of a text file (a trailing \r dropped), at most `limit`
+// of them. Throws Error when the file cannot be opened or has no such line.
+std::vector<std::string> read_text_lines(const std::string& path, int64_t limit = INT64_MAX);
 double median(std::vector<double> v);
 
 // Peak and current resident set of this process in bytes (VmHWM, VmRSS).

@@ -16,12 +16,12 @@
 #include <cstdio>
 #include <cstdlib>
 #include <exception>
-#include <fstream>
 #include <string>
 #include <vector>
 
 #include <CLI/CLI.hpp>
 
+#include "bench_common.h"
 #include "roformer/error.h"
 #include "roformer/tokenizer.h"
 
@@ -60,21 +60,8 @@ Options parse(int argc, char** argv) {
   return o;
 }
 
-std::vector<std::string> read_lines(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  ROFORMER_CHECK(in.good(), "bench_tokenize: cannot open " + path);
-  std::vector<std::string> lines;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (!line.empty() && line.back() == '\r') line.pop_back();
-    if (!line.empty()) lines.push_back(line);
-  }
-  ROFORMER_CHECK(!lines.empty(), "bench_tokenize: " + path + " has no non-empty line");
-  return lines;
-}
-
 int run(const Options& o) {
-  const std::vector<std::string> lines = read_lines(o.text);
+  const std::vector<std::string> lines = bench::read_text_lines(o.text);
   TokenizerOptions options;
   options.do_lower_case = !o.cased;
   options.use_jieba = o.jieba;
