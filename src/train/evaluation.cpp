@@ -54,6 +54,10 @@ void check_head(const RoFormerModel& model, Task task, int64_t data_labels) {
             std::to_string(data_labels));
 }
 
+// Every score below reads real positions only (the first token, labelled
+// tokens, a window's own span), so the padding need not run.
+constexpr ForwardOptions kRealTokensOnly{.skip_padding = true};
+
 // A scratch file name unique to this process and call.
 fs::path scratch_path(const std::string& stem) {
   static std::atomic<int> counter{0};
@@ -74,7 +78,7 @@ ClassifierMetrics evaluate_sequence_classifier(const RoFormerModel& model, const
   for (std::size_t start = 0; start < indices.size(); start += static_cast<std::size_t>(batch_size)) {
     const auto part = indices.subspan(start, std::min(indices.size() - start, static_cast<std::size_t>(batch_size)));
     ClassificationBatch b = data.batch(part);
-    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const ModelOutput out = model.forward(b.model_batch(), kRealTokensOnly, ctx);
     const float* logits = out.heads.at("logits").data<float>();
     for (int64_t i = 0; i < b.batch; ++i) {
       bool correct = false;
@@ -100,7 +104,7 @@ ClassifierMetrics evaluate_multiple_choice(const RoFormerModel& model, const Cho
   for (std::size_t start = 0; start < indices.size(); start += static_cast<std::size_t>(batch_size)) {
     const auto part = indices.subspan(start, std::min(indices.size() - start, static_cast<std::size_t>(batch_size)));
     data.batch(part, b);
-    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const ModelOutput out = model.forward(b.model_batch(), kRealTokensOnly, ctx);
     const float* logits = out.heads.at("logits").data<float>();
     for (int64_t i = 0; i < b.batch; ++i) {
       bool correct = false;
@@ -133,7 +137,7 @@ QaMetrics evaluate_question_answering(const RoFormerModel& model, const QaDatase
   for (std::size_t first = 0; first < windows.size(); first += static_cast<std::size_t>(batch_size)) {
     const auto part = windows.subspan(first, std::min(windows.size() - first, static_cast<std::size_t>(batch_size)));
     data.batch(part, b);
-    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const ModelOutput out = model.forward(b.model_batch(), kRealTokensOnly, ctx);
     const float* starts = out.heads.at("start_logits").data<float>();
     const float* ends = out.heads.at("end_logits").data<float>();
     for (int64_t i = 0; i < b.batch; ++i) {
@@ -208,7 +212,7 @@ ClassifierMetrics evaluate_token_classifier(const RoFormerModel& model, const Ta
   for (std::size_t start = 0; start < indices.size(); start += static_cast<std::size_t>(batch_size)) {
     const auto part = indices.subspan(start, std::min(indices.size() - start, static_cast<std::size_t>(batch_size)));
     data.batch(part, b);
-    const ModelOutput out = model.forward(b.model_batch(), {}, ctx);
+    const ModelOutput out = model.forward(b.model_batch(), kRealTokensOnly, ctx);
     const float* logits = out.heads.at("logits").data<float>();
     for (int64_t i = 0; i < b.batch * b.seq_len; ++i) {
       const int64_t label = b.labels[static_cast<std::size_t>(i)];
@@ -270,7 +274,7 @@ LanguageModelMetrics evaluate_language_model(const RoFormerModel& model, const T
     } else {
       batcher.next(rows, batch);
     }
-    const ModelOutput out = model.forward(batch.model_batch(), {}, ctx);
+    const ModelOutput out = model.forward(batch.model_batch(), kRealTokensOnly, ctx);
     const float* logits = out.heads.at("logits").data<float>();
     for (int64_t i = 0; i < rows; ++i) {
       for (int64_t t = 0; t < o.seq_len; ++t) {
