@@ -103,4 +103,8 @@ void heads_forward(const RoFormerConfig& c, Task task, const RoFormerWeights& w,
   }
 }
 
+bool head_reads_padding(const RoFormerConfig& config, Task task) {
+  return task == Task::MultipleChoice && config.summary_type != "first";
+}
+
 }  // namespace roformer::models

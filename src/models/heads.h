@@ -11,4 +11,8 @@ namespace roformer::models {
 void heads_forward(const RoFormerConfig& config, Task task, const RoFormerWeights& w, const Tensor& hidden,
                    int64_t choices, int64_t logits_to_keep, ModelOutput& out, const ExecContext& ctx);
 
+// Whether the task's head reads padded positions: a multiple-choice head that
+// summarises by the last position or the mean does (as HF's SequenceSummary).
+bool head_reads_padding(const RoFormerConfig& config, Task task);
+
 }  // namespace roformer::models

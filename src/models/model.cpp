@@ -279,12 +279,9 @@ ModelOutput RoFormerModel::forward(const Batch& batch, const ForwardOptions& opt
   in.mask.key_len = Tk;
   in.mask.causal = c.is_decoder;
 
-  // skip_padding: rows whose mask is 1…1 0…0 run packed, when nothing asks for
-  // the padded layout itself.
-  // A multiple-choice head summarising by the last position or the mean
-  // reads padding (as HF's does): its rows keep the padded forward.
-  const bool head_reads_padding = impl_->task == Task::MultipleChoice && c.summary_type != "first";
-  const bool skip_padding = options.skip_padding && !head_reads_padding;
+  // skip_padding: rows whose mask is 1…1 0…0 run packed, unless the head
+  // reads the padding or something asks for the padded layout itself.
+  const bool skip_padding = options.skip_padding && !models::head_reads_padding(c, impl_->task);
   bool zero_padding = skip_padding;
   if (skip_padding && state == nullptr && !options.hidden_states && !options.attentions &&
       c.attention_type == "softmax" && nn::attention_runs_fused(ctx)) {

@@ -216,13 +216,15 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
     kernels::round_to_bf16_values(k.data(), rows * H, k.data(), ctx);
     kernels::round_to_bf16_values(v.data(), rows * H, v.data(), ctx);
   }
+  // The fused kernel's scratch, reused by the next forward on this thread:
+  // inference allocates nothing once warm.
+  thread_local std::vector<float> scratch;
   if (mask.sequence_starts != nullptr) {
     ROFORMER_CHECK(B == 1 && cache == nullptr && mask.key_valid == nullptr && fused,
                    "attention: packed sequences need one row of them, no cache, no padding mask and the fused kernel");
     const int64_t* starts = mask.sequence_starts;
     ROFORMER_CHECK(mask.sequences >= 1 && starts[0] == 0 && starts[mask.sequences] == T,
                    "attention: packed sequences must cover the rows");
-    thread_local std::vector<float> packed_scratch;
     // One call per sequence, each with its rows alone: the kernel's threads
     // split its heads and query tiles.
     for (int64_t s = 0; s < mask.sequences; ++s) {
@@ -232,10 +234,10 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
       kernels::FusedAttention fa = fused_shape(1, len, NH, D, len, 0, len * H, nullptr, mask.causal);
       fa.bf16_products = bf16_products;
       const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
-      if (packed_scratch.size() < need) packed_scratch.resize(need);
+      if (scratch.size() < need) scratch.resize(need);
       const int64_t at = first * H;
       kernels::attention_forward_fused(fa, q.data() + at, k.data() + at, v.data() + at, out + at, nullptr,
-                                       packed_scratch.data(), ctx, out_bf16 != nullptr ? out_bf16 + at : nullptr);
+                                       scratch.data(), ctx, out_bf16 != nullptr ? out_bf16 + at : nullptr);
     }
     return out_bf16 != nullptr;
   }
@@ -268,8 +270,6 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   if (fused) {
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
     fa.bf16_products = bf16_products;
-    // Reused by the next forward on this thread: inference allocates nothing once warm.
-    thread_local std::vector<float> scratch;
     const auto need = static_cast<std::size_t>(bf16_kv ? kernels::attention_forward_scratch_bf16_kv(fa, ctx)
                                                         : kernels::attention_forward_scratch(fa, ctx));
     if (scratch.size() < need) scratch.resize(need);
