@@ -52,6 +52,7 @@ struct FinetuneOptions {
   std::string gemm = "auto";                 // matrix-product library: auto, openblas, onednn
   std::string precision = "fp32";            // products: fp32, or bf16 (rounded operands, fp32 sums)
   bool fp32_attention = false;               // with bf16: the attention's own products stay fp32
+  bool keep_padding = false;                 // train on padded batches whole (off: real tokens alone where the loss allows)
   int64_t log_every = 10;
   int64_t eval_batch_size = 32;
   std::string out_dir = "runs/finetune";
@@ -66,6 +67,9 @@ struct FinetuneResult {
   ClassifierMetrics valid;        // after the last epoch (question answering: loss and items only)
   QaMetrics valid_qa;             // question answering, after the last epoch
   std::vector<std::string> labels;
+  // Token positions the encoder ran over all training micro-batches, and the
+  // positions of those batches padded (equal with keep_padding or no padding).
+  int64_t positions_run = 0, positions_batched = 0;
   double seconds = 0;
   std::string model_dir;          // the final HF directory
 };

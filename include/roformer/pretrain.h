@@ -49,6 +49,7 @@ struct PretrainOptions {
   std::string gemm = "auto";     // matrix-product library: auto, openblas (allocation-free steps), onednn
   std::string precision = "fp32";  // products: fp32, or bf16 (rounded operands, fp32 sums; kernels/gemm_bf16.h)
   bool fp32_attention = false;     // with bf16: the attention's own products (QK^T, PV, their gradients) stay fp32
+  bool keep_padding = false;       // run padded blocks whole (off: their real tokens alone, TrainableRoFormer::set_skip_padding)
   // Bookkeeping.
   int64_t log_every = 10;
   int64_t eval_every = 200;      // 0: only at the end

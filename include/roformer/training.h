@@ -26,6 +26,7 @@ struct TrainStep {
   double loss = 0;        // the mean loss of this batch
   int64_t examples = 0;   // labelled items the mean is over (tokens for MLM)
   int64_t correct = 0;    // classification losses: items whose argmax is the label (QA: start positions)
+  int64_t encoder_rows = 0;  // token rows the encoder ran: B·T, or the real tokens when the padding was skipped
 };
 
 struct TrainableParameter {
@@ -62,6 +63,19 @@ class TrainableRoFormer {
   // one per call while dropout is on).
   uint64_t dropout_step() const;
   void set_dropout_step(uint64_t step);
+
+  // Skipping the padding (off by default): when every row of a batch is
+  // right-padded (mask 1…1 0…0, a real token first) and the loss reads real
+  // positions only, the encoder runs the real tokens alone, back to back,
+  // each sequence attending within itself - forward and backward. The loss
+  // and gradients are those of the padded step (up to summation order); the
+  // step costs what its real tokens cost. Padded steps run where the loss
+  // reads padding: question answering (its softmax spans every position, as
+  // HF's), multiple choice summarised by a padded position, labelled padded
+  // positions; and with linear attention. Dropout masks are drawn over the
+  // rows run, so with dropout a packed step drops other units than a padded one.
+  void set_skip_padding(bool enabled);
+  bool skip_padding() const;
 
   // Every trainable parameter once, HF names (the sinusoidal table is not one).
   std::vector<TrainableParameter> parameters() const;

@@ -13,6 +13,7 @@
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
 #include "kernels/gemm_bf16.h"
+#include "models/heads.h"
 #include "models/losses.h"
 #include "models/model_impl.h"
 #include "roformer/data_rng.h"
@@ -56,7 +57,19 @@ struct TrainableRoFormer::Impl {
   int64_t B = 0, T = 0, choices = 1;
   std::vector<int64_t> ids, types;
   std::vector<uint8_t> valid;
-  Tensor positions;
+  // Skipping the padding: right-padded rows run packed as one row of their
+  // real tokens (RB = 1, RT of them); the heads read the last hidden state
+  // scattered back to (B, T, H). Otherwise the encoder runs (RB, RT) = (B, T).
+  bool skip_padding = false;
+  bool packed = false;                      // this step's layout
+  int64_t RB = 0, RT = 0;
+  std::vector<int64_t> sequence_starts;     // packed: B + 1 row offsets
+  std::vector<int64_t> source;              // packed row -> b * T + t
+  std::vector<int64_t> packed_ids, packed_types;
+  const int64_t* enc_ids = nullptr;         // (RB, RT) ids and token types the encoder reads
+  const int64_t* enc_types = nullptr;
+  Tensor positions;                         // (RT): each encoder row's position within its sequence
+  std::vector<float> h_full, dh_packed;     // packed: the heads' (B, T, H) view and its gradient gathered
   std::optional<RopeTable> rope_table;  // kept across steps: its rows are computed once
   std::vector<float> emb_pre, emb, emb_mean, emb_rstd;  // (B, T, E)
   std::vector<std::vector<float>> hs;           // L + 1 hidden states (B, T, H)
@@ -107,9 +120,14 @@ struct TrainableRoFormer::Impl {
   std::vector<Tensor> grad_tensors;     // every gradient buffer once (zero_grad walks these)
 
   void prepare(const Batch& batch);
+  bool loss_reads_real_positions_only(const TrainLabels& labels) const;
+  void plan_layout(const TrainLabels& labels);
   void forward(const ExecContext& ctx);
   TrainStep loss(const TrainLabels& labels, bool want_grad, float scale, const ExecContext& ctx);
   void backward(const ExecContext& ctx);
+  // From the last layer's output gradient dy (rows = RB * RT, overwritten)
+  // down through the layers and embeddings.
+  void backward_encoder(std::vector<float>& dy, int64_t rows, const ExecContext& ctx);
 };
 
 void TrainableRoFormer::Impl::prepare(const Batch& batch) {
@@ -157,13 +175,83 @@ void TrainableRoFormer::Impl::prepare(const Batch& batch) {
       valid[static_cast<std::size_t>(i)] = static_cast<uint8_t>(v);
     }
   }
-  if (positions.numel() != T || !positions.defined()) positions = Tensor::zeros({T}, DType::I64);
-  for (int64_t p = 0; p < T; ++p) positions.data<int64_t>()[p] = p;
+}
+
+// Whether the loss and its gradients depend on real positions alone, so that
+// the padded ones need not be computed: labels there are all ignored, and
+// the head reads no padded position. Question answering's softmax runs over
+// every position, padding included (as HF's does): never.
+bool TrainableRoFormer::Impl::loss_reads_real_positions_only(const TrainLabels& labels) const {
+  switch (task) {
+    case Task::SequenceClassification: return true;
+    case Task::MultipleChoice: return !models::head_reads_padding(config, task);
+    case Task::MaskedLM:
+    case Task::CausalLM:
+    case Task::TokenClassification: {
+      const Tensor& l = labels.labels;
+      if (!l.defined() || l.dtype() != DType::I64 || l.dim() != 2 || l.size(0) != B || l.size(1) != T ||
+          !l.is_contiguous())
+        return false;  // loss() reports what is wrong
+      const int64_t K = task == Task::TokenClassification ? config.num_labels() : config.vocab_size;
+      const int64_t* lab = l.data<int64_t>();
+      for (int64_t i = 0; i < B * T; ++i)
+        if (valid[static_cast<std::size_t>(i)] == 0 && lab[i] >= 0 && lab[i] < K) return false;  // a labelled pad
+      return true;
+    }
+    case Task::Base:
+    case Task::QuestionAnswering: return false;
+  }
+  return false;
+}
+
+void TrainableRoFormer::Impl::plan_layout(const TrainLabels& labels) {
+  packed = false;
+  if (skip_padding && config.attention_type == "softmax" && loss_reads_real_positions_only(labels)) {
+    // Rows of the form 1…1 0…0, each with a real token, and padding somewhere.
+    sequence_starts.assign(1, 0);
+    bool right_padded = true, any_padding = false;
+    for (int64_t b = 0; b < B && right_padded; ++b) {
+      const uint8_t* row = valid.data() + b * T;
+      const int64_t len = std::find(row, row + T, uint8_t{0}) - row;
+      right_padded = len > 0 && std::find(row + len, row + T, uint8_t{1}) == row + T;
+      any_padding = any_padding || len < T;
+      sequence_starts.push_back(sequence_starts.back() + len);
+    }
+    packed = right_padded && any_padding;
+  }
+  if (!packed) {
+    RB = B;
+    RT = T;
+    enc_ids = ids.data();
+    enc_types = types.data();
+    if (!positions.defined() || positions.numel() != T) positions = Tensor::zeros({T}, DType::I64);
+    for (int64_t p = 0; p < T; ++p) positions.data<int64_t>()[p] = p;
+    return;
+  }
+  RB = 1;
+  RT = sequence_starts.back();
+  source.resize(static_cast<std::size_t>(RT));
+  packed_ids.resize(source.size());
+  packed_types.resize(source.size());
+  if (!positions.defined() || positions.numel() != RT) positions = Tensor::zeros({RT}, DType::I64);
+  int64_t* pos = positions.data<int64_t>();
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t r = sequence_starts[b]; r < sequence_starts[b + 1]; ++r) {
+      const int64_t t = r - sequence_starts[b];
+      source[r] = b * T + t;
+      packed_ids[r] = ids[b * T + t];
+      packed_types[r] = types[b * T + t];
+      pos[r] = t;
+    }
+  enc_ids = packed_ids.data();
+  enc_types = packed_types.data();
 }
 
 void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   const RoFormerConfig& c = config;
-  const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  // rows: the encoder's (all B·T, or the real tokens when packed); the heads
+  // work on the (B, T) layout.
+  const int64_t rows = RB * RT, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
   const auto act = activation_of(c.hidden_act);
 
   // Embeddings: LN(word[id] + type[tt]) -> optional projection.
@@ -174,8 +262,8 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   const float* word = w.word_embeddings.data<float>();
   const float* type = w.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)
-    for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[ids[r] * E + k] + type[types[r] * E + k];
-  models::add_position_embeddings(c, w, positions.data<int64_t>(), B, T, emb_pre.data());
+    for (int64_t k = 0; k < E; ++k) emb_pre[r * E + k] = word[enc_ids[r] * E + k] + type[enc_types[r] * E + k];
+  models::add_position_embeddings(c, w, positions.data<int64_t>(), RB, RT, emb_pre.data());
   w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data(), ctx);
   drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
@@ -185,7 +273,8 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
 
   if (!rope_table) rope_table.emplace(c.rope_spec());
   RopeTable& rope = *rope_table;
-  nn::AttentionMask mask{valid.data(), T, c.is_decoder};
+  const nn::AttentionMask mask = packed ? nn::AttentionMask{nullptr, RT, c.is_decoder, sequence_starts.data(), B}
+                                       : nn::AttentionMask{valid.data(), T, c.is_decoder};
   layers.resize(w.layers.size());
   for (std::size_t l = 0; l < w.layers.size(); ++l) {
     const auto& L = w.layers[l];
@@ -194,7 +283,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     keep_rounded(hs[l], rows, H, ctx);  // Q, K and V, forward and weight gradients
     resize(A.context, rows * H);
     const nn::AttentionDropout attn_drop{dropout_on ? attention_p : 0.0f, site_seed(kAttention, l)};
-    L.attention.forward_train(x, B, T, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
+    L.attention.forward_train(x, RB, RT, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
     keep_rounded(A.context, rows, H, ctx);
     resize(A.a_pre, rows * H);
     resize(A.a, rows * H);
@@ -220,8 +309,14 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     L.output_norm.forward_train(A.y_pre.data(), hs[l + 1].data(), rows, A.y_mean.data(), A.y_rstd.data(), ctx);
   }
 
-  // Heads, up to the logits.
+  // Heads, up to the logits, on the (B, T) layout (zeros at padded positions when packed).
   const float* h = hs.back().data();
+  if (packed) {
+    h_full.assign(static_cast<std::size_t>(B * T * H), 0.0f);
+    for (int64_t r = 0; r < rows; ++r)
+      std::memcpy(h_full.data() + source[r] * H, h + r * H, static_cast<std::size_t>(H) * sizeof(float));
+    h = h_full.data();
+  }
   switch (task) {
     case Task::Base: break;
     case Task::MaskedLM:
@@ -265,14 +360,14 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       break;
     }
     case Task::TokenClassification:
-      resize(logits, rows * c.num_labels());
-      h_drop.assign(h, h + rows * H);
-      drop(h_drop.data(), tok_keep, rows * H, site_seed(kTokens));
-      w.classifier.forward(h_drop.data(), rows, logits.data(), ctx);
+      resize(logits, B * T * c.num_labels());
+      h_drop.assign(h, h + B * T * H);
+      drop(h_drop.data(), tok_keep, B * T * H, site_seed(kTokens));
+      w.classifier.forward(h_drop.data(), B * T, logits.data(), ctx);
       break;
     case Task::QuestionAnswering:
-      resize(logits, rows * 2);
-      w.classifier.forward(h, rows, logits.data(), ctx);
+      resize(logits, B * T * 2);
+      w.classifier.forward(h, B * T, logits.data(), ctx);
       break;
     case Task::MultipleChoice: {
       ROFORMER_CHECK(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
@@ -393,9 +488,10 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
 
 void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   const RoFormerConfig& c = config;
-  const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  // The heads' gradient on the (B, T) layout; the encoder's rows below.
+  const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size;
   const auto act = activation_of(c.hidden_act);
-  const float* h = hs.back().data();
+  const float* h = packed ? h_full.data() : hs.back().data();
   resize(dh, rows * H);
   std::fill(dh.begin(), dh.end(), 0.0f);
 
@@ -456,9 +552,22 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     }
   }
 
+  if (packed) {  // the real positions' gradient (the padded ones' is zero: nothing read them)
+    resize(dh_packed, RT * H);
+    for (int64_t r = 0; r < RT; ++r)
+      std::memcpy(dh_packed.data() + r * H, dh.data() + source[r] * H, static_cast<std::size_t>(H) * sizeof(float));
+  }
+  const int64_t enc_rows = RB * RT;
+  std::vector<float>& dy = packed ? dh_packed : dh;  // gradient of the current layer's output, becomes its input's
+  backward_encoder(dy, enc_rows, ctx);
+}
+
+void TrainableRoFormer::Impl::backward_encoder(std::vector<float>& dy, int64_t rows, const ExecContext& ctx) {
+  const RoFormerConfig& c = config;
+  const int64_t E = c.embedding_dim(), H = c.hidden_size, I = c.intermediate_size;
+  const auto act = activation_of(c.hidden_act);
   if (!rope_table) rope_table.emplace(c.rope_spec());
   RopeTable& rope = *rope_table;
-  std::vector<float>& dy = dh;  // gradient of the current layer's output, becomes its input's
   resize(dtmp, rows * H);
   resize(dtmp2, rows * H);
   resize(dI, rows * I);
@@ -485,7 +594,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     std::memcpy(dy.data(), da_pre, static_cast<std::size_t>(rows * H) * sizeof(float));  // residual
     undrop(da_pre, A.a_keep, rows * H);
     L.attention_output.backward(A.context.data(), da_pre, rows, dcontext.data(), false, G.attention_output, ctx);
-    L.attention.backward(hs[li].data(), A.attention, dcontext.data(), B, T, positions, rope, dy.data(), G.attention, ctx);
+    L.attention.backward(hs[li].data(), A.attention, dcontext.data(), RB, RT, positions, rope, dy.data(), G.attention, ctx);
   }
 
   // Embeddings: projection, LayerNorm, then scatter into the tables.
@@ -503,14 +612,14 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   float* gt = g.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t k = 0; k < E; ++k) {
-      gw[ids[r] * E + k] += demb_pre[r * E + k];
-      gt[types[r] * E + k] += demb_pre[r * E + k];
+      gw[enc_ids[r] * E + k] += demb_pre[r * E + k];
+      gt[enc_types[r] * E + k] += demb_pre[r * E + k];
     }
   if (c.position_embedding_type == "absolute") {
     float* gp = g.position_embeddings.data<float>();
     const int64_t* pos = positions.data<int64_t>();
     for (int64_t r = 0; r < rows; ++r)
-      for (int64_t k = 0; k < E; ++k) gp[pos[r % T] * E + k] += demb_pre[r * E + k];
+      for (int64_t k = 0; k < E; ++k) gp[pos[r % RT] * E + k] += demb_pre[r * E + k];
   }
 }
 
@@ -565,9 +674,11 @@ TrainStep TrainableRoFormer::forward_backward(const Batch& batch, const TrainLab
                                               float grad_scale) {
   const ExecContext ctx = impl_->step_context(exec);
   impl_->prepare(batch);
+  impl_->plan_layout(labels);
   impl_->select_lm_rows(labels);
   impl_->forward(ctx);
   TrainStep result = impl_->loss(labels, true, grad_scale, ctx);
+  result.encoder_rows = impl_->RB * impl_->RT;
   impl_->backward(ctx);
   if (impl_->dropout_on) ++impl_->dropout_step;
   return result;
@@ -579,10 +690,13 @@ TrainStep TrainableRoFormer::evaluate(const Batch& batch, const TrainLabels& lab
   const bool was_on = impl_->dropout_on;
   impl_->dropout_on = false;
   impl_->prepare(batch);
+  impl_->plan_layout(labels);
   impl_->select_lm_rows(labels);
   impl_->forward(ctx);
   impl_->dropout_on = was_on;
-  return impl_->loss(labels, false, 1.0f, ctx);
+  TrainStep result = impl_->loss(labels, false, 1.0f, ctx);
+  result.encoder_rows = impl_->RB * impl_->RT;
+  return result;
 }
 
 void TrainableRoFormer::set_dropout(bool enabled, uint64_t seed) {
@@ -594,6 +708,8 @@ void TrainableRoFormer::set_dropout(bool enabled, uint64_t seed) {
         "train: dropout probabilities must be in [0, 1)");
 }
 uint64_t TrainableRoFormer::dropout_step() const { return impl_->dropout_step; }
+void TrainableRoFormer::set_skip_padding(bool enabled) { impl_->skip_padding = enabled; }
+bool TrainableRoFormer::skip_padding() const { return impl_->skip_padding; }
 void TrainableRoFormer::set_dropout_step(uint64_t step) { impl_->dropout_step = step; }
 
 void TrainableRoFormer::zero_grad() {

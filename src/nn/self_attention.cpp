@@ -4,7 +4,6 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
-#include <span>
 
 #include <omp.h>
 
@@ -316,10 +315,75 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   return false;
 }
 
+namespace {
+
+// The independent attention problems of a training pass: the batch rows of
+// a padded batch (T rows each, with their padding mask), or the sequences
+// packed into one row (each its own rows, no mask).
+struct TrainSegments {
+  int64_t count = 0;
+  int64_t T = 0;
+  const int64_t* starts = nullptr;  // packed: count + 1 row offsets
+  int64_t first(int64_t s) const { return starts != nullptr ? starts[s] : s * T; }
+  int64_t len(int64_t s) const { return starts != nullptr ? starts[s + 1] - starts[s] : T; }
+  int64_t longest() const {
+    int64_t n = 0;
+    for (int64_t s = 0; s < count; ++s) n = std::max(n, len(s));
+    return n;
+  }
+};
+
+TrainSegments train_segments(int64_t B, int64_t T, const int64_t* starts, int64_t sequences) {
+  if (starts == nullptr) return TrainSegments{B, T, nullptr};
+  return TrainSegments{sequences, T, starts};
+}
+
+// Where each segment's (heads, len, len) probabilities start, and the total.
+void probability_offsets(const TrainSegments& seg, int64_t NH, std::vector<int64_t>& at) {
+  at.assign(static_cast<std::size_t>(seg.count + 1), 0);
+  for (int64_t s = 0; s < seg.count; ++s) at[s + 1] = at[s] + NH * seg.len(s) * seg.len(s);
+}
+
+// Runs call(fa, first_row) for each fused-kernel call of a training pass:
+// one for a padded batch, one per non-empty packed sequence.
+template <class Call>
+void for_each_fused_call(const TrainSegments& seg, int64_t NH, int64_t D, const uint8_t* key_valid, bool causal,
+                         bool bf16_products, Call&& call) {
+  const int64_t H = NH * D;
+  if (seg.starts == nullptr) {
+    kernels::FusedAttention fa = fused_shape(seg.count, seg.T, NH, D, seg.T, 0, seg.T * H, key_valid, causal);
+    fa.bf16_products = bf16_products;
+    call(fa, int64_t{0});
+    return;
+  }
+  for (int64_t s = 0; s < seg.count; ++s) {
+    const int64_t n = seg.len(s);
+    if (n == 0) continue;
+    kernels::FusedAttention fa = fused_shape(1, n, NH, D, n, 0, n * H, nullptr, causal);
+    fa.bf16_products = bf16_products;
+    call(fa, seg.first(s));
+  }
+}
+
+}  // namespace
+
 void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                                   const AttentionMask& mask, AttentionSaved& saved, float* out,
                                   const ExecContext& ctx, const AttentionDropout& dropout) const {
   const int64_t H = hidden(), NH = heads, D = head_dim(), rows = B * T;
+  const bool packed = mask.sequence_starts != nullptr;
+  if (packed) {
+    const int64_t* starts = mask.sequence_starts;
+    ROFORMER_CHECK(B == 1 && mask.key_valid == nullptr && linear == nullptr,
+                   "attention: packed training sequences need one row of them, no padding mask and softmax attention");
+    ROFORMER_CHECK(mask.sequences >= 1 && starts[0] == 0 && starts[mask.sequences] == T,
+                   "attention: packed sequences must cover the rows");
+    for (int64_t s = 0; s < mask.sequences; ++s)
+      ROFORMER_CHECK(starts[s + 1] >= starts[s], "attention: packed sequence starts must not decrease");
+    saved.sequence_starts.assign(starts, starts + mask.sequences + 1);
+  } else {
+    saved.sequence_starts.clear();
+  }
   saved.q.resize(static_cast<std::size_t>(rows * H));
   saved.k.resize(saved.q.size());
   saved.v.resize(saved.q.size());
@@ -342,24 +406,34 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     if (rotary_value) rotate_heads(saved.v, B, T, NH, positions, rope, RopeDirection::Forward, ctx);
   }
   ROFORMER_CHECK(mask.key_valid == nullptr || mask.key_len == T, "attention: mask length differs from the sequence length");
+  const TrainSegments seg = train_segments(B, T, mask.sequence_starts, mask.sequences);
+  saved.key_valid.assign(mask.key_valid, mask.key_valid ? mask.key_valid + B * T : mask.key_valid);
+  saved.causal = mask.causal;
   if (saved.fused) {
     // Every buffer keeps its size from step to step, so a repeated step allocates nothing.
-    saved.key_valid.assign(mask.key_valid, mask.key_valid ? mask.key_valid + B * T : mask.key_valid);
-    saved.causal = mask.causal;
-    kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H, mask.key_valid, mask.causal);
     // Mixed precision: the attention's products in bf16 like every other
     // product of the step (the backward follows the flag saved here).
-    fa.bf16_products = ctx.bf16_products && ctx.bf16_attention;
-    saved.bf16_products = fa.bf16_products;
-    saved.lse.resize(static_cast<std::size_t>(B * NH * T));
-    saved.scratch.resize(static_cast<std::size_t>(
-        std::max(kernels::attention_forward_scratch(fa, ctx), kernels::attention_backward_scratch(fa, ctx))));
-    kernels::attention_forward_fused(fa, saved.q.data(), saved.k.data(), saved.v.data(), out, saved.lse.data(),
-                                     saved.scratch.data(), ctx);
+    saved.bf16_products = ctx.bf16_products && ctx.bf16_attention;
+    saved.lse.resize(static_cast<std::size_t>(rows * NH));  // a packed sequence's (heads, len) from NH * first on
+    int64_t need = 0;
+    for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
+                        [&](const kernels::FusedAttention& fa, int64_t) {
+                          need = std::max({need, kernels::attention_forward_scratch(fa, ctx),
+                                           kernels::attention_backward_scratch(fa, ctx)});
+                        });
+    saved.scratch.resize(static_cast<std::size_t>(need));
+    for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
+                        [&](const kernels::FusedAttention& fa, int64_t first) {
+                          const int64_t at = first * H;
+                          kernels::attention_forward_fused(fa, saved.q.data() + at, saved.k.data() + at,
+                                                           saved.v.data() + at, out + at, saved.lse.data() + first * NH,
+                                                           saved.scratch.data(), ctx);
+                        });
     saved.context.assign(out, out + rows * H);
     return;
   }
-  saved.probs.resize(static_cast<std::size_t>(B * NH * T * T));
+  probability_offsets(seg, NH, saved.probs_at);
+  saved.probs.resize(static_cast<std::size_t>(saved.probs_at.back()));
   if (dropout.p > 0.0f) {
     saved.keep.resize(saved.probs.size());
     saved.dropped.resize(saved.probs.size());
@@ -367,29 +441,29 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
   const float masked = std::numeric_limits<float>::lowest();
-  const int64_t tasks = B * NH;
+  const int64_t tasks = seg.count * NH;
 #pragma omp parallel for num_threads(ctx.threads) if (ctx.threads > 1 && tasks > 1) schedule(static)
   for (int64_t task = 0; task < tasks; ++task) {
-    const int64_t b = task / NH, h = task % NH;
-    float* p = saved.probs.data() + task * T * T;
-    kernels::gemm(false, true, T, T, D, scale, saved.q.data() + b * T * H + h * D, H, saved.k.data() + b * T * H + h * D,
-                  H, 0.0f, p, T, ctx);
-    const uint8_t* valid = mask.key_valid ? mask.key_valid + b * T : nullptr;
-    for (int64_t i = 0; i < T; ++i)
-      for (int64_t j = 0; j < T; ++j)
-        if ((valid != nullptr && valid[j] == 0) || (mask.causal && j > i)) p[i * T + j] += masked;
-    kernels::softmax_rows(p, T, T, T);
+    const int64_t s = task / NH, h = task % NH, n = seg.len(s);
+    if (n == 0) continue;
+    const int64_t at = saved.probs_at[s] + h * n * n, off = seg.first(s) * H + h * D;
+    float* p = saved.probs.data() + at;
+    kernels::gemm(false, true, n, n, D, scale, saved.q.data() + off, H, saved.k.data() + off, H, 0.0f, p, n, ctx);
+    const uint8_t* valid = mask.key_valid ? mask.key_valid + s * T : nullptr;
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t j = 0; j < n; ++j)
+        if ((valid != nullptr && valid[j] == 0) || (mask.causal && j > i)) p[i * n + j] += masked;
+    kernels::softmax_rows(p, n, n, n);
     const float* used = p;
     if (dropout.p > 0.0f) {
-      float* pd = saved.dropped.data() + task * T * T;
-      std::memcpy(pd, p, static_cast<std::size_t>(T * T) * sizeof(float));
-      // One seed per (row, head): the masks do not depend on the thread count.
-      kernels::dropout_forward(pd, saved.keep.data() + task * T * T, T * T, dropout.p,
+      float* pd = saved.dropped.data() + at;
+      std::memcpy(pd, p, static_cast<std::size_t>(n * n) * sizeof(float));
+      // One seed per (sequence, head): the masks do not depend on the thread count.
+      kernels::dropout_forward(pd, saved.keep.data() + at, n * n, dropout.p,
                                derive_seed(dropout.seed, static_cast<uint64_t>(task)));
       used = pd;
     }
-    kernels::gemm(false, false, T, D, T, 1.0f, used, T, saved.v.data() + b * T * H + h * D, H, 0.0f,
-                  out + b * T * H + h * D, H, ctx);
+    kernels::gemm(false, false, n, D, n, 1.0f, used, n, saved.v.data() + off, H, 0.0f, out + off, H, ctx);
   }
 }
 
@@ -411,41 +485,47 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     value.backward(x, dv.data(), rows, dx, true, grad.value, ctx);
     return;
   }
+  const bool packed = !saved.sequence_starts.empty();
+  ROFORMER_CHECK(!packed || (B == 1 && saved.sequence_starts.back() == T),
+                 "attention: backward of packed sequences with another shape than their forward");
+  const TrainSegments seg = train_segments(B, T, packed ? saved.sequence_starts.data() : nullptr,
+                                           static_cast<int64_t>(saved.sequence_starts.size()) - 1);
+  const uint8_t* key_valid = saved.key_valid.empty() ? nullptr : saved.key_valid.data();
   if (saved.fused) {
-    kernels::FusedAttention fa = fused_shape(B, T, NH, D, T, 0, T * H,
-                                             saved.key_valid.empty() ? nullptr : saved.key_valid.data(), saved.causal);
-    fa.bf16_products = saved.bf16_products;
-    const auto need = static_cast<std::size_t>(kernels::attention_backward_scratch(fa, ctx));
-    if (saved.scratch.size() < need) saved.scratch.resize(need);
-    kernels::attention_backward_fused(fa, saved.q.data(), saved.k.data(), saved.v.data(), saved.context.data(), dout,
-                                      saved.lse.data(), dq.data(), dk.data(), dv.data(), saved.scratch.data(), ctx);
+    for_each_fused_call(seg, NH, D, key_valid, saved.causal, saved.bf16_products,
+                        [&](const kernels::FusedAttention& fa, int64_t first) {
+                          const auto need = static_cast<std::size_t>(kernels::attention_backward_scratch(fa, ctx));
+                          if (saved.scratch.size() < need) saved.scratch.resize(need);
+                          const int64_t at = first * H;
+                          kernels::attention_backward_fused(fa, saved.q.data() + at, saved.k.data() + at,
+                                                            saved.v.data() + at, saved.context.data() + at, dout + at,
+                                                            saved.lse.data() + first * NH, dq.data() + at,
+                                                            dk.data() + at, dv.data() + at, saved.scratch.data(), ctx);
+                        });
   } else {
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
-    const int64_t tasks = B * NH;
+    const int64_t tasks = seg.count * NH, longest = seg.longest();
     const bool parallel = ctx.threads > 1 && tasks > 1;
-    saved.dp.resize(static_cast<std::size_t>((parallel ? ctx.threads : 1) * T * T));
+    saved.dp.resize(static_cast<std::size_t>((parallel ? ctx.threads : 1) * longest * longest));
 #pragma omp parallel num_threads(ctx.threads) if (parallel)
     {
-      float* dp_mine = saved.dp.data() + (parallel ? omp_get_thread_num() : 0) * T * T;
-      const std::span<float> dp(dp_mine, static_cast<std::size_t>(T * T));
+      float* dp = saved.dp.data() + (parallel ? omp_get_thread_num() : 0) * longest * longest;
 #pragma omp for schedule(static)
       for (int64_t task = 0; task < tasks; ++task) {
-        const int64_t b = task / NH, h = task % NH;
-        const int64_t off = b * T * H + h * D;
-        const float* p = saved.probs.data() + task * T * T;
+        const int64_t s = task / NH, h = task % NH, n = seg.len(s);
+        if (n == 0) continue;
+        const int64_t at = saved.probs_at[s] + h * n * n, off = seg.first(s) * H + h * D;
+        const float* p = saved.probs.data() + at;
         const bool dropped = saved.dropout > 0.0f;
-        const float* used = dropped ? saved.dropped.data() + task * T * T : p;
+        const float* used = dropped ? saved.dropped.data() + at : p;
         // dP = dO V^T, dV = P^T dO, dS = softmax'(dP), dQ = dS K s, dK = dS^T Q s
         // (with dropout, P^T is the dropped P, and dP passes back through the mask first)
-        kernels::gemm(false, true, T, T, D, 1.0f, dout + off, H, saved.v.data() + off, H, 0.0f, dp.data(), T, ctx);
-        kernels::gemm(true, false, T, D, T, 1.0f, used, T, dout + off, H, 0.0f, dv.data() + off, H, ctx);
-        if (dropped)
-          kernels::dropout_backward(dp.data(), saved.keep.data() + task * T * T, dp.data(), T * T, saved.dropout);
-        kernels::softmax_backward_rows(p, dp.data(), dp.data(), T, T);
-        kernels::gemm(false, false, T, D, T, scale, dp.data(), T, saved.k.data() + off, H, 0.0f, dq.data() + off, H,
-                      ctx);
-        kernels::gemm(true, false, T, D, T, scale, dp.data(), T, saved.q.data() + off, H, 0.0f, dk.data() + off, H,
-                      ctx);
+        kernels::gemm(false, true, n, n, D, 1.0f, dout + off, H, saved.v.data() + off, H, 0.0f, dp, n, ctx);
+        kernels::gemm(true, false, n, D, n, 1.0f, used, n, dout + off, H, 0.0f, dv.data() + off, H, ctx);
+        if (dropped) kernels::dropout_backward(dp, saved.keep.data() + at, dp, n * n, saved.dropout);
+        kernels::softmax_backward_rows(p, dp, dp, n, n);
+        kernels::gemm(false, false, n, D, n, scale, dp, n, saved.k.data() + off, H, 0.0f, dq.data() + off, H, ctx);
+        kernels::gemm(true, false, n, D, n, scale, dp, n, saved.q.data() + off, H, 0.0f, dk.data() + off, H, ctx);
       }
     }
   }

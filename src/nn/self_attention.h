@@ -56,18 +56,23 @@ struct AttentionMask {
 };
 
 // Whether forward runs the fused kernel under ctx (not with Isa::Scalar,
-// which keeps the materialised reference); packed sequences need it.
+// which keeps the materialised reference); packed sequences need it in
+// forward (forward_train runs them either way).
 bool attention_runs_fused(const ExecContext& ctx);
 
 // What the training forward keeps for backward.
 struct AttentionSaved {
   std::vector<float> q, k, v;  // (B, T, hidden), after rotation
   std::vector<float> probs;    // (B, heads, T, T); materialised path only
+  // Packed sequences (AttentionMask::sequence_starts): their starts, and
+  // where each one's (heads, len, len) block of probs starts; empty otherwise.
+  std::vector<int64_t> sequence_starts;
+  std::vector<int64_t> probs_at;
   // Fused path (no attention dropout, ctx.isa not Scalar): instead of probs,
   // the log-sum-exp of each query's scores and the context itself; backward
   // recomputes the probabilities tile by tile.
   bool fused = false;
-  std::vector<float> lse;      // (B, heads, T)
+  std::vector<float> lse;      // (B, heads, T); packed: each sequence's (heads, len) from heads * first row
   std::vector<float> context;  // (B, T, hidden), the forward's out
   bool causal = false;         // the forward's mask (key_valid below holds the padding)
   bool bf16_products = false;  // the forward's FusedAttention::bf16_products
@@ -124,6 +129,8 @@ struct SelfAttention {
   // Training forward (no cache): like forward, keeping q, k, v and the
   // probabilities - or, without attention dropout and unless ctx.isa is
   // Scalar, the fused kernel's log-sum-exp and output (O(T) per head, not O(T^2)).
+  // Packed sequences (mask.sequence_starts, B = 1, softmax attention) run
+  // either way, each on its own rows: len^2 probabilities, not T^2.
   void forward_train(const float* x, int64_t B, int64_t T, const Tensor& positions, RopeTable& rope,
                      const AttentionMask& mask, AttentionSaved& saved, float* out, const ExecContext& ctx,
                      const AttentionDropout& dropout = {}) const;

@@ -58,6 +58,7 @@ void register_finetune(CLI::App& app) {
   f.add("--gemm", "gemm", "matrix-product library: auto, openblas, onednn");
   f.add("--precision", "precision", "products in fp32, or bf16 (rounded operands, fp32 sums and weights)");
   f.add_switch("--fp32-attention", "fp32_attention", "with bf16: keep the attention's own products in fp32");
+  f.add_switch("--keep-padding", "keep_padding", "train on padded batches whole (default: their real tokens alone)");
   f.add("--log-every", "log_every", "log every N steps");
   f.add("--eval-batch-size", "eval_batch_size", "examples per evaluation batch");
   f.add("--out,-o", "out_dir", "run directory");

@@ -143,6 +143,7 @@ void register_pretrain(CLI::App& app) {
   f.add("--gemm", "gemm", "matrix-product library: auto, openblas, onednn");
   f.add("--precision", "precision", "products in fp32, or bf16 (rounded operands, fp32 sums and weights)");
   f.add_switch("--fp32-attention", "fp32_attention", "with bf16: keep the attention's own products in fp32");
+  f.add_switch("--keep-padding", "keep_padding", "train on padded batches whole (default: their real tokens alone)");
   f.add("--log-every", "log_every", "log every N steps");
   f.add("--eval-every", "eval_every", "evaluate every N steps (0: at the end)");
   f.add("--eval-batches", "eval_batches", "validation batches per evaluation (0: all)");

@@ -41,7 +41,7 @@ using nlohmann::json;
   X(tokens_field) X(tags_field) X(entities_field) X(context_field) X(choices_field) X(question_field) X(answers_field)          \
   X(doc_stride) X(qa_scoring) X(max_length) X(batch_size) X(accumulation) X(epochs) X(warmup_ratio) X(schedule) X(lr)      \
   X(weight_decay) X(clip_norm) X(dropout) X(seed) X(threads) X(gemm) X(precision) X(fp32_attention) X(log_every)     \
-  X(eval_batch_size) X(out_dir)
+  X(keep_padding) X(eval_batch_size) X(out_dir)
 
 namespace {
 
@@ -338,6 +338,7 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
   TrainableRoFormer model(model_with_new_head(o.model_dir, task, data.labels(), o.seed, o.dropout));
   const double dropout = o.dropout >= 0 ? o.dropout : model.config().hidden_dropout_prob;
   model.set_dropout(dropout > 0, o.seed);
+  model.set_skip_padding(!o.keep_padding);
   std::vector<Parameter> params = train::optimizer_parameters(model);
   AdamW adamw = train::bert_adamw(params, o.lr, o.weight_decay, ctx);
   const auto per_step = o.batch_size * o.accumulation;
@@ -372,6 +373,8 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
       const TrainStep s = model.forward_backward(batch, labels, ctx, 1.0f / static_cast<float>(o.accumulation));
       loss += s.loss / static_cast<double>(o.accumulation);
       interval_tokens += data.tokens_in_batch();
+      result.positions_run += s.encoder_rows;
+      result.positions_batched += batch.input_ids.numel();
     }
     const double norm = o.clip_norm > 0 ? clip_grad_norm(params, o.clip_norm) : grad_norm(params);
     ROFORMER_CHECK(std::isfinite(loss) && std::isfinite(norm),
@@ -430,6 +433,14 @@ FinetuneResult finetune(const FinetuneOptions& o, const PretrainCallbacks& cb) {
     result.steps = step;
   }
 
+  if (result.positions_batched > 0) {
+    char line[160];
+    std::snprintf(line, sizeof line, "the encoder ran %.1f%% of the batches' %lld positions%s",
+                  100.0 * static_cast<double>(result.positions_run) / static_cast<double>(result.positions_batched),
+                  static_cast<long long>(result.positions_batched),
+                  result.positions_run < result.positions_batched ? " (the padding skipped)" : "");
+    log(line);
+  }
   const fs::path final_dir = out / "final", tmp = out / "final.tmp";
   fs::remove_all(tmp);
   model.snapshot().save_pretrained(tmp.string());

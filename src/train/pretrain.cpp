@@ -47,6 +47,7 @@ json options_to_json(const PretrainOptions& o) {
               {"clip_norm", o.clip_norm},     {"seed", o.seed},
               {"threads", o.threads},         {"gemm", o.gemm},
               {"precision", o.precision},     {"fp32_attention", o.fp32_attention},
+              {"keep_padding", o.keep_padding},
               {"log_every", o.log_every},
               {"eval_every", o.eval_every},   {"eval_batches", o.eval_batches},
               {"save_every", o.save_every},   {"out_dir", o.out_dir},
@@ -135,7 +136,7 @@ PretrainOptions pretrain_options_from_json(const std::string& text, PretrainOpti
     ROFORMER_READ(max_position_embeddings); ROFORMER_READ(attention_type); ROFORMER_READ(linear_feature_map); ROFORMER_READ(seq_len); ROFORMER_READ(batch_size); ROFORMER_READ(accumulation);
     ROFORMER_READ(steps); ROFORMER_READ(warmup_steps); ROFORMER_READ(schedule); ROFORMER_READ(lr);
     ROFORMER_READ(weight_decay); ROFORMER_READ(clip_norm); ROFORMER_READ(seed); ROFORMER_READ(threads); ROFORMER_READ(gemm); ROFORMER_READ(precision);
-    ROFORMER_READ(fp32_attention);
+    ROFORMER_READ(fp32_attention); ROFORMER_READ(keep_padding);
     ROFORMER_READ(log_every); ROFORMER_READ(eval_every); ROFORMER_READ(eval_batches); ROFORMER_READ(save_every);
     ROFORMER_READ(out_dir); ROFORMER_READ(resume); ROFORMER_READ(max_minutes);
     ROFORMER_READ(stop_at_step);
@@ -233,6 +234,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   TrainableRoFormer model(resuming ? RoFormerModel::from_pretrained(resume_dir)
                                    : RoFormerModel::random_init(config, causal ? Task::CausalLM : Task::MaskedLM, o.seed));
   model.set_dropout(o.dropout > 0, o.seed);
+  model.set_skip_padding(!o.keep_padding);
   std::vector<Parameter> params = train::optimizer_parameters(model);
   int64_t parameter_count = 0;
   for (const auto& p : params) parameter_count += p.size;

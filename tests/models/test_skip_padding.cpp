@@ -3,37 +3,18 @@
 // zeros at padded ones, under every head, precision and instruction set.
 #include <gtest/gtest.h>
 
-#include <random>
 #include <vector>
 
 #include "models/encoder.h"
 #include "roformer/model.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
 namespace {
 
 using testing::fixture_dir;
-
-// Rows of the given real lengths, right-padded to the longest with id 0 and
-// mask 0 (multiple choice: `choices` consecutive rows form one example).
-Batch right_padded(const std::vector<int64_t>& lengths, int64_t vocab, uint32_t seed, int64_t choices = 1) {
-  const auto rows = static_cast<int64_t>(lengths.size());
-  int64_t T = 0;
-  for (int64_t l : lengths) T = std::max(T, l);
-  Tensor ids = Tensor::zeros({rows, T}, DType::I64), mask = Tensor::zeros({rows, T}, DType::I64);
-  Tensor types = Tensor::zeros({rows, T}, DType::I64);
-  std::mt19937 rng(seed);
-  for (int64_t r = 0; r < rows; ++r)
-    for (int64_t t = 0; t < lengths[static_cast<std::size_t>(r)]; ++t) {
-      ids.data<int64_t>()[r * T + t] = 1 + static_cast<int64_t>(rng() % static_cast<uint32_t>(vocab - 1));
-      mask.data<int64_t>()[r * T + t] = 1;
-      types.data<int64_t>()[r * T + t] = t >= 3 ? 1 : 0;
-    }
-  if (choices == 1) return {ids, mask, types};
-  const std::vector<int64_t> shape = {rows / choices, choices, T};
-  return {ids.reshape(shape), mask.reshape(shape), types.reshape(shape)};
-}
+using testing::right_padded_batch;
 
 // Per (row, position) vectors of `width` values: real positions agree within
 // tol, padded positions of `packed` are zero (and of `padded` are not all zero,
@@ -85,7 +66,7 @@ TEST(SkipPadding, RealPositionsMatchThePaddedForwardUnderEveryHead) {
       load.bf16_matmuls = std::string(dtype) == "bf16";
       load.int8_matmuls = std::string(dtype) == "int8";
       const RoFormerModel model = RoFormerModel::from_pretrained(fixture_dir(fixture), load);
-      const Batch batch = right_padded(lengths, model.config().vocab_size, 3, choice ? 2 : 1);
+      const Batch batch = right_padded_batch(lengths, model.config().vocab_size, 3, choice ? 2 : 1);
       for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
         if (!isa_supported(isa)) continue;
         const ExecContext ctx{1, isa};
@@ -131,7 +112,7 @@ TEST(SkipPadding, OtherMasksAndAsksFallBackToThePaddedForward) {
   const ExecContext ctx{1, best_isa()};
   ForwardOptions skip;
   skip.skip_padding = true;
-  Batch left = right_padded({6, 3}, model.config().vocab_size, 5);
+  Batch left = right_padded_batch({6, 3}, model.config().vocab_size, 5);
   // Row 1 moved to the right end: 0 0 0 x x x.
   int64_t* ids = left.input_ids.data<int64_t>();
   int64_t* mask = left.attention_mask.data<int64_t>();
@@ -159,7 +140,7 @@ TEST(SkipPadding, OtherMasksAndAsksFallBackToThePaddedForward) {
   ForwardOptions with_states = skip;
   with_states.hidden_states = true;
   const std::vector<int64_t> lengths = {5, 2};
-  const Batch right = right_padded(lengths, model.config().vocab_size, 7);
+  const Batch right = right_padded_batch(lengths, model.config().vocab_size, 7);
   const ModelOutput states = model.forward(right, with_states, ctx);
   EXPECT_EQ(states.hidden_states.size(), static_cast<std::size_t>(model.config().num_hidden_layers + 1));
   expect_rows_agree(states.last_hidden_state, model.forward(right, {}, ctx).last_hidden_state, lengths, 5, 0.0,

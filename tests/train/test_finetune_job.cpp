@@ -519,6 +519,33 @@ TEST(Finetune, Bf16ProductsFineTuneLikeFp32) {
   EXPECT_EQ(bf16.valid.items, fp32.valid.items);
 }
 
+// Skipping the padding (the default) trains as the padded steps do: with no
+// dropout, the same held-out numbers up to summation order, on the real
+// positions alone.
+TEST(Finetune, SkippingThePaddingTrainsLikeThePaddedSteps) {
+  TempDir tmp;
+  std::vector<FinetuneResult> results;
+  for (bool keep : {false, true}) {
+    FinetuneOptions o = spam_options(tmp.file(keep ? "padded" : "skipped"), 32, 4);
+    o.lr = 2e-3;
+    o.dropout = 0;
+    o.keep_padding = keep;
+    std::string logged;
+    PretrainCallbacks cb;
+    cb.on_log = [&](const std::string& line) { logged += line + "\n"; };
+    results.push_back(finetune(o, cb));
+    EXPECT_EQ(logged.find("padding skipped") != std::string::npos, !keep) << logged;
+  }
+  const FinetuneResult &skipped = results[0], &padded = results[1];
+  EXPECT_EQ(padded.positions_run, padded.positions_batched);
+  EXPECT_EQ(skipped.positions_batched, padded.positions_batched);
+  EXPECT_LT(skipped.positions_run, skipped.positions_batched);
+  EXPECT_GT(skipped.positions_run, 0);
+  EXPECT_NEAR(skipped.valid.loss, padded.valid.loss, 1e-4 * padded.valid.loss);
+  EXPECT_NEAR(skipped.train_loss, padded.train_loss, 1e-4 * padded.train_loss);
+  EXPECT_EQ(skipped.valid.items, padded.valid.items);
+}
+
 // The pre-training job's held-out numbers equal evaluate_language_model on
 // the same blocks (the job evaluates through the training forward, this
 // through the inference forward), for both objectives.
