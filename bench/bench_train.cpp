@@ -5,12 +5,18 @@
 //
 //   bench_train [--shape small|base] [--threads N] [--steps N] [--warmup N]
 //               [--seed N] [--json] [--dump DIR]
+//               [--text FILE --vocab FILE [--keep-padding]]
 //   bench_train --sgemm [--threads N] [--json]
 //
 // --dump DIR writes the initial model (config.json + model.safetensors, HF
 // names) and the batch (batch.safetensors: input_ids, attention_mask,
 // token_type_ids, labels) before training, so the PyTorch side starts from
-// identical weights and data. --sgemm measures the yardstick instead: the
+// identical weights and data (with --text, every step's batch in
+// text_batches.safetensors too). --text FILE --vocab FILE trains on real lines
+// instead: each step a new batch of the shape's rows, [CLS] line [SEP] cut at
+// its length and right-padded to the batch's longest, so the rows are as
+// ragged as the text; the padding is skipped unless --keep-padding, and the
+// rate counts real tokens. --sgemm measures the yardstick instead: the
 // GFLOP/s of a 768x768x768 cblas_sgemm (best of 30) with the given threads.
 //
 // Allocations are counted by tests/support/alloc_counter.cpp, linked in (it
@@ -39,6 +45,7 @@
 #include "roformer/model.h"
 #include "roformer/optim.h"
 #include "roformer/safetensors.h"
+#include "roformer/tokenizer.h"
 #include "roformer/training.h"
 
 // ---------------------------------------------------------------------------
@@ -69,6 +76,8 @@ struct Options {
   std::string precision = "fp32";
   int64_t seq = 0;  // 0: the shape's own
   bool fp32_attention = false;
+  std::string text, vocab;  // real lines as the batches' rows
+  bool keep_padding = false;
 };
 
 [[noreturn]] void usage(const std::string& why) {
@@ -92,6 +101,9 @@ Options parse(int argc, char** argv) {
   app.add_option("--seq", o.seq, "tokens per sequence instead of the shape's 128, in as many fewer rows (at least one)")
       ->check(CLI::Range(int64_t{2}, int64_t{8192}));
   app.add_flag("--fp32-attention", o.fp32_attention, "with --precision bf16: keep the attention's own products fp32");
+  app.add_option("--text", o.text, "rows from this file's lines (one text a line), a new batch each step");
+  app.add_option("--vocab", o.vocab, "with --text: the vocab.txt to encode the lines with");
+  app.add_flag("--keep-padding", o.keep_padding, "with --text: train on the padded batches whole");
   app.add_flag("--sgemm", o.sgemm, "time a 768^3 sgemm instead");
   app.add_option("--dump", o.dump, "also write the model and its batch to DIR (for the PyTorch side)");
   try {
@@ -99,16 +111,27 @@ Options parse(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     std::exit(app.exit(e));
   }
+  if (o.text.empty() != o.vocab.empty()) usage("--text and --vocab go together");
   return o;
+}
+
+struct MlmData {
+  Tensor input_ids, attention_mask, token_type_ids, labels;
+};
+
+// BERT's masking of one position: labelled with its id, the input replaced by
+// [MASK] 80% of the time and a random word 10%.
+template <class Uniform, class Word>
+void mask_position(int64_t& id, int64_t& label, Uniform& uniform, Word& random_word, int64_t mask_id) {
+  label = id;
+  const double r = uniform();
+  if (r < 0.8) id = mask_id;
+  else if (r < 0.9) id = random_word();
 }
 
 // An MLM batch: random ids, ~15% of positions labelled with their original id
 // (BERT's 80/10/10 replacement on the input), all positions attended, token
 // type 0 for the first half of each row and 1 for the second.
-struct MlmData {
-  Tensor input_ids, attention_mask, token_type_ids, labels;
-};
-
 MlmData make_batch(const ShapeSpec& s, uint64_t seed) {
   std::mt19937_64 rng(seed);
   auto uniform = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
@@ -130,15 +153,56 @@ MlmData make_batch(const ShapeSpec& s, uint64_t seed) {
       ids[i] = word;
       lab[i] = -100;
       if (uniform() < 0.15) {
-        lab[i] = word;
+        mask_position(ids[i], lab[i], uniform, random_word, mask_id);
         ++labelled;
-        const double r = uniform();
-        if (r < 0.8) ids[i] = mask_id;
-        else if (r < 0.9) ids[i] = random_word();
       }
     }
   if (labelled == 0) lab[0] = ids[0];
   return d;
+}
+
+// Batches of real lines, `count` of them, each B rows of [CLS] line [SEP]
+// (cut at T tokens) right-padded to the batch's longest, 15% of each row's
+// real positions masked (at least one); lines are used in file order and
+// reused from the first once all are.
+std::vector<MlmData> text_batches(const ShapeSpec& s, const Options& o, int64_t count, uint64_t seed) {
+  const std::vector<std::string> lines = bench::read_text_lines(o.text, s.batch * count);
+  ROFORMER_CHECK(!lines.empty(), "bench_train: no text lines in " + o.text);
+  const Tokenizer tokenizer(Vocab::from_file(o.vocab), TokenizerOptions{});
+  ROFORMER_CHECK(tokenizer.vocab().size() <= s.vocab, "bench_train: the vocab has more ids than the shape's vocabulary");
+  const std::vector<Encoding> enc = tokenizer.encode_batch(lines, {}, o.threads, Truncation::LongestFirst, s.seq);
+  std::mt19937_64 rng(seed);
+  auto uniform = [&] { return static_cast<double>(rng() >> 11) * 0x1.0p-53; };
+  const auto words = static_cast<uint64_t>(tokenizer.vocab().size());
+  auto random_word = [&] { return static_cast<int64_t>(rng() % words); };
+  const int64_t mask_id = tokenizer.mask_id();
+  std::vector<MlmData> out;
+  for (int64_t k = 0; k < count; ++k) {
+    int64_t T = 0;
+    for (int64_t r = 0; r < s.batch; ++r)
+      T = std::max<int64_t>(T, static_cast<int64_t>(enc[static_cast<std::size_t>((k * s.batch + r) % enc.size())].input_ids.size()));
+    MlmData d{Tensor::zeros({s.batch, T}, DType::I64), Tensor::zeros({s.batch, T}, DType::I64),
+              Tensor::zeros({s.batch, T}, DType::I64), Tensor::zeros({s.batch, T}, DType::I64)};
+    std::fill_n(d.labels.data<int64_t>(), s.batch * T, int64_t{-100});
+    for (int64_t r = 0; r < s.batch; ++r) {
+      const Encoding& e = enc[static_cast<std::size_t>((k * s.batch + r) % enc.size())];
+      const auto n = static_cast<int64_t>(e.input_ids.size());
+      int64_t* ids = d.input_ids.data<int64_t>() + r * T;
+      int64_t* lab = d.labels.data<int64_t>() + r * T;
+      bool any = false;
+      for (int64_t t = 0; t < n; ++t) {
+        ids[t] = e.input_ids[static_cast<std::size_t>(t)];
+        d.attention_mask.data<int64_t>()[r * T + t] = 1;
+        if (uniform() < 0.15) {
+          mask_position(ids[t], lab[t], uniform, random_word, mask_id);
+          any = true;
+        }
+      }
+      if (!any) mask_position(ids[n / 2], lab[n / 2], uniform, random_word, mask_id);
+    }
+    out.push_back(std::move(d));
+  }
+  return out;
 }
 
 // Matrix-product FLOPs of one training step (forward + backward = 3x forward;
@@ -195,6 +259,9 @@ int run(const Options& o) {
   config.architectures = {"RoFormerForMaskedLM"};
 
   const MlmData data = make_batch(*shape, o.seed + 1);
+  const bool text = !o.text.empty();
+  const std::vector<MlmData> text_data = text ? text_batches(*shape, o, o.warmup + o.steps, o.seed + 1)
+                                              : std::vector<MlmData>{};
   int64_t params_total = 0, params_embedding = 0;
   TrainableRoFormer model = [&] {
     RoFormerModel init = RoFormerModel::random_init(config, Task::MaskedLM, o.seed);
@@ -206,10 +273,23 @@ int run(const Options& o) {
                         {"attention_mask", data.attention_mask},
                         {"token_type_ids", data.token_type_ids},
                         {"labels", data.labels}});
+      // With --text: every step's batch, keys "input_ids.<step>" and so on.
+      std::vector<std::pair<std::string, Tensor>> steps;
+      for (std::size_t k = 0; k < text_data.size(); ++k) {
+        const MlmData& d = text_data[k];
+        const std::string n = "." + std::to_string(k);
+        steps.insert(steps.end(), {{"input_ids" + n, d.input_ids},
+                                   {"attention_mask" + n, d.attention_mask},
+                                   {"token_type_ids" + n, d.token_type_ids},
+                                   {"labels" + n, d.labels}});
+      }
+      if (!steps.empty())
+        save_safetensors((std::filesystem::path(o.dump) / "text_batches.safetensors").string(), steps);
     }
     return TrainableRoFormer(init);
   }();
   model.set_dropout(false, 0);
+  model.set_skip_padding(!o.keep_padding);
 
   // The optimizer exactly as `roformer pretrain` builds it.
   ExecContext ctx{o.threads, best_isa(), default_gemm_backend(), parse_product_precision(o.precision)};
@@ -229,15 +309,18 @@ int run(const Options& o) {
   ao.exec = ctx;
   AdamW adamw(params, bert_style_groups(params, weight_decay), ao);
 
-  const Batch batch{data.input_ids, data.attention_mask, data.token_type_ids};
-  const TrainLabels labels{data.labels, {}, {}};
   const int64_t tokens = shape->batch * shape->seq;
 
   // Shows the aligned_alloc hook works: model set-up allocates every Tensor through it.
   const uint64_t setup_aligned_allocs = alloc_counter::now().aligned_calls;
   std::vector<double> seconds, allocs, aligned_allocs, alloc_bytes;
   double first_loss = 0, last_loss = 0;
+  // With --text: the timed steps' real tokens, padded positions and encoder rows.
+  int64_t real_tokens = 0, positions = 0, rows_run = 0;
   for (int step = 0; step < o.warmup + o.steps; ++step) {
+    const MlmData& d = text ? text_data[static_cast<std::size_t>(step)] : data;
+    const Batch batch{d.input_ids, d.attention_mask, d.token_type_ids};
+    const TrainLabels labels{d.labels, {}, {}};
     const alloc_counter::Counts before = alloc_counter::now();
     const uint64_t a0 = before.calls, c0 = before.aligned_calls, b0 = before.bytes;
     const auto t0 = std::chrono::steady_clock::now();
@@ -251,6 +334,9 @@ int run(const Options& o) {
     if (step == 0) first_loss = s.loss;
     last_loss = s.loss;
     if (step >= o.warmup) {
+      for (int64_t i = 0; i < d.attention_mask.numel(); ++i) real_tokens += d.attention_mask.data<int64_t>()[i];
+      positions += d.attention_mask.numel();
+      rows_run += s.encoder_rows;
       seconds.push_back(std::chrono::duration<double>(t1 - t0).count());
       allocs.push_back(static_cast<double>(a1 - a0));
       aligned_allocs.push_back(static_cast<double>(c1 - c0));
@@ -259,8 +345,12 @@ int run(const Options& o) {
   }
 
   const double med = bench::median(seconds);
-  const double tps = static_cast<double>(tokens) / med;
-  const double flops = step_flops(config, shape->batch, shape->seq);
+  double total_seconds = 0;
+  for (double x : seconds) total_seconds += x;
+  // Real text: real tokens over the timed steps' time (the batches differ).
+  const double tps = text ? static_cast<double>(real_tokens) / total_seconds : static_cast<double>(tokens) / med;
+  // Ragged batches' products depend on what ran: no count for them.
+  const double flops = text ? 0.0 : step_flops(config, shape->batch, shape->seq);
   const std::string blas = bench::loaded_blas();
   const std::string core = bench::openblas_core();
   if (o.json) {
@@ -270,14 +360,18 @@ int run(const Options& o) {
         "\"step_seconds_max\": %.6f, \"tokens_per_second\": %.3f, \"first_loss\": %.9g, \"last_loss\": %.9g, "
         "\"params\": %lld, \"params_embedding\": %lld, \"flops_per_step\": %.6g, \"gflops_per_second\": %.3f, "
         "\"allocs_per_step\": %.1f, \"aligned_allocs_per_step\": %.1f, \"alloc_bytes_per_step\": %.0f, "
-        "\"counts_c_aligned_alloc\": %s, \"setup_aligned_allocs\": %llu, \"blas\": \"%s\", \"openblas_core\": \"%s\"}\n",
+        "\"counts_c_aligned_alloc\": %s, \"setup_aligned_allocs\": %llu, \"blas\": \"%s\", \"openblas_core\": \"%s\", "
+        "\"text\": %s, \"text_file\": \"%s\", \"skip_padding\": %s, \"real_tokens\": %lld, \"positions\": %lld, "
+        "\"encoder_rows\": %lld}\n",
         o.precision.c_str(), shape->name, o.threads, static_cast<long long>(shape->batch),
         static_cast<long long>(shape->seq), o.warmup, o.steps, med, *std::min_element(seconds.begin(), seconds.end()),
         *std::max_element(seconds.begin(), seconds.end()), tps, first_loss, last_loss,
         static_cast<long long>(params_total), static_cast<long long>(params_embedding), flops, flops / med / 1e9,
         bench::median(allocs), bench::median(aligned_allocs), bench::median(alloc_bytes),
         alloc_counter::counts_c_aligned_alloc() ? "true" : "false",
-        static_cast<unsigned long long>(setup_aligned_allocs), bench::json_escape(blas).c_str(), bench::json_escape(core).c_str());
+        static_cast<unsigned long long>(setup_aligned_allocs), bench::json_escape(blas).c_str(), bench::json_escape(core).c_str(),
+        text ? "true" : "false", bench::json_escape(o.text).c_str(), o.keep_padding ? "false" : "true", static_cast<long long>(real_tokens),
+        static_cast<long long>(positions), static_cast<long long>(rows_run));
   } else {
     std::printf("roformer.cpp  shape %s (B=%lld, T=%lld), %d thread(s), products in %s, %d timed steps after %d warm-up\n",
                 shape->name, static_cast<long long>(shape->batch), static_cast<long long>(shape->seq), o.threads,
@@ -289,8 +383,15 @@ int run(const Options& o) {
                 static_cast<long long>(params_embedding));
     std::printf("  step (median)     %.4f s  (min %.4f, max %.4f)\n", med,
                 *std::min_element(seconds.begin(), seconds.end()), *std::max_element(seconds.begin(), seconds.end()));
-    std::printf("  tokens/s          %.1f\n", tps);
-    std::printf("  GFLOP/s           %.1f  (%.2f GFLOP per step)\n", flops / med / 1e9, flops / 1e9);
+    if (text) {
+      std::printf("  text              %s: %lld real tokens in %lld padded positions; the encoder ran %lld rows%s\n",
+                  o.text.c_str(), static_cast<long long>(real_tokens), static_cast<long long>(positions),
+                  static_cast<long long>(rows_run), o.keep_padding ? " (padding kept)" : "");
+      std::printf("  real tokens/s     %.1f\n", tps);
+    } else {
+      std::printf("  tokens/s          %.1f\n", tps);
+      std::printf("  GFLOP/s           %.1f  (%.2f GFLOP per step)\n", flops / med / 1e9, flops / 1e9);
+    }
     std::printf("  loss              first step %.7f, last step %.7f\n", first_loss, last_loss);
     std::printf("  allocations/step  %.0f (%.0f of them aligned_alloc/posix_memalign; %.2f MB)%s\n", bench::median(allocs),
                 bench::median(aligned_allocs), bench::median(alloc_bytes) / 1e6,

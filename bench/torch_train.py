@@ -304,6 +304,9 @@ def main():
     ap.add_argument("--steps", type=int, default=10)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--text", action="store_true",
+                    help="a new batch each step from text_batches.safetensors (bench_train --text --dump); "
+                         "tokens/s then counts real tokens")
     ap.add_argument("--blas-only", action="store_true", help="print the BLAS torch loads and exit")
     a = ap.parse_args()
 
@@ -320,8 +323,14 @@ def main():
     model = load_model(a.model)
     model.train()  # no dropout modules exist, so train and eval compute the same
     c = model.config
-    batch = read_safetensors(os.path.join(a.model, "batch.safetensors"))
-    ids, mask, types, labels = (batch[k] for k in ("input_ids", "attention_mask", "token_type_ids", "labels"))
+    names = ("input_ids", "attention_mask", "token_type_ids", "labels")
+    if a.text:  # padded batches of real lines, one per step; PyTorch runs them padded, as HF does
+        stored = read_safetensors(os.path.join(a.model, "text_batches.safetensors"))
+        batches = [tuple(stored[f"{k}.{i}"] for k in names) for i in range(a.warmup + a.steps)]
+    else:
+        batch = read_safetensors(os.path.join(a.model, "batch.safetensors"))
+        batches = [tuple(batch[k] for k in names)] * (a.warmup + a.steps)
+    ids = batches[0][0]
     tokens = ids.numel()
 
     # BERT-style groups, as roformer.cpp's bert_style_groups: no decay for biases and LayerNorm weights.
@@ -333,8 +342,9 @@ def main():
                             lr=lr, betas=(0.9, 0.999), eps=1e-8)
     n_params = sum(p.numel() for p in model.parameters())
 
-    seconds, losses = [], []
+    seconds, losses, real_tokens = [], [], 0
     for step in range(a.warmup + a.steps):
+        ids, mask, types, labels = batches[step]
         t0 = time.perf_counter()
         opt.zero_grad(set_to_none=True)
         loss = model(ids, mask, types, labels)
@@ -346,13 +356,16 @@ def main():
             sys.exit(f"torch_train: the loss became non-finite at step {step}")
         if step >= a.warmup:
             seconds.append(t1 - t0)
+            real_tokens += int(mask.sum())
 
     med = statistics.median(seconds)
+    # Ragged batches differ step to step: real tokens over the timed steps' time.
+    tps = real_tokens / sum(seconds) if a.text else tokens / med
     result = {
         "impl": "pytorch", "torch": torch.__version__, "vocab": c["vocab_size"], "threads": a.threads,
         "batch": ids.shape[0], "seq": ids.shape[1], "warmup": a.warmup, "steps": a.steps,
         "step_seconds_median": med, "step_seconds_min": min(seconds), "step_seconds_max": max(seconds),
-        "tokens_per_second": tokens / med, "first_loss": losses[0], "last_loss": losses[-1], "params": n_params,
+        "tokens_per_second": tps, "text": a.text, "real_tokens": real_tokens, "first_loss": losses[0], "last_loss": losses[-1], "params": n_params,
         "blas": " ".join(os.path.basename(p) for p in blas), "blas_kind": blas_kind(blas),
         "openblas_core": openblas_corename(blas),
     }
@@ -363,7 +376,7 @@ def main():
               f"{a.steps} timed steps after {a.warmup} warm-up")
         print(f"  parameters        {n_params}")
         print(f"  step (median)     {med:.4f} s  (min {min(seconds):.4f}, max {max(seconds):.4f})")
-        print(f"  tokens/s          {tokens / med:.1f}")
+        print(f"  {'real tokens/s' if a.text else 'tokens/s':<18}{tps:.1f}")
         print(f"  loss              first step {losses[0]:.7f}, last step {losses[-1]:.7f}")
         print(f"  BLAS              {result['blas_kind']}: {result['blas']} (core {result['openblas_core']})")
 

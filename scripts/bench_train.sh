@@ -9,7 +9,9 @@
 # Environment knobs (defaults in brackets): ROUNDS [2] alternating C++/PyTorch
 # runs per (shape, threads), the best median of the rounds is reported;
 # SMALL_STEPS [10], BASE_STEPS [5] timed steps; WARMUP [2] untimed steps;
-# THREADS ["1 2"]; SHAPES ["small base"]; OUT [docs/bench_train.md].
+# THREADS ["1 2"]; SHAPES ["small base"]; OUT [docs/bench_train.md];
+# TEXT [data/sample/en_train.txt] the lines of the ragged real-text batches
+# (TEXT="" leaves that part out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -20,6 +22,7 @@ WARMUP="${WARMUP:-2}"
 THREADS="${THREADS:-1 2}"
 SHAPES="${SHAPES:-small base}"
 OUT="${OUT:-docs/bench_train.md}"
+TEXT="${TEXT-data/sample/en_train.txt}"
 
 # --- dependencies, build, PyTorch on OpenBLAS, scratch folder ---
 BENCH_NAME=bench_train
@@ -32,6 +35,8 @@ r = json.loads(sys.argv[5])
 r.update(shape=sys.argv[1], threads=int(sys.argv[2]), round=int(sys.argv[3]), load=float(sys.argv[4]))
 if r.get("precision") == "bf16":
     r["impl"] = "roformer.cpp bf16"
+if r.get("text"):
+    r["impl"] += " text" + ("" if r["impl"] == "pytorch" or r.get("skip_padding") else " padded")
 print(json.dumps(r))' "$1" "$2" "$3" "$4" "$5" >>"$results"
 }
 sgemm() {  # the yardstick, once per thread count; run at the start and at the end
@@ -77,6 +82,38 @@ for shape in $SHAPES; do
   done
 done
 
+# Ragged batches of real text: each step a new batch of lines, right-padded to
+# its longest; roformer.cpp with the padding skipped (its default) and kept,
+# PyTorch on the same padded batches.
+if [ -n "$TEXT" ]; then
+  echo "== learning a vocab from $TEXT"
+  build/release/roformer data vocab -c "$TEXT" -n 8000 -o "$work/vocab.txt" >/dev/null
+  for shape in $SHAPES; do
+    steps="$SMALL_STEPS"
+    if [ "$shape" = base ]; then steps="$BASE_STEPS"; fi
+    dir="$work/$shape-text"
+    text_args=(--shape "$shape" --text "$TEXT" --vocab "$work/vocab.txt" --steps "$steps" --warmup "$WARMUP" --json)
+    "$BENCH" "${text_args[@]}" --dump "$dir" >/dev/null
+    for t in $THREADS; do
+      for ((round = 1; round <= ROUNDS; round++)); do
+        for keep in "" --keep-padding; do
+          echo "== $shape, real text, $t thread(s), round $round: roformer.cpp ${keep:-(padding skipped)}"
+          l="$(load1)"
+          cpp="$(OMP_NUM_THREADS=$t "$BENCH" "${text_args[@]}" --threads "$t" $keep)"
+          echo "$cpp"
+          record "$shape" "$t" "$round" "$l" "$cpp"
+        done
+        echo "== $shape, real text, $t thread(s), round $round: PyTorch"
+        l="$(load1)"
+        py="$(OMP_NUM_THREADS=$t "${torch_env[@]}" $PY bench/torch_train.py --model "$dir" --text --threads "$t" \
+          --steps "$steps" --warmup "$WARMUP" --json)"
+        echo "$py"
+        record "$shape" "$t" "$round" "$l" "$py"
+      done
+    done
+  done
+fi
+
 sgemm 2
 load_end="$(cut -d' ' -f1-3 /proc/loadavg)"
 
@@ -102,7 +139,8 @@ sgemm = {}
 for r in rows:
     if r["shape"] == "sgemm":
         sgemm[r["threads"]] = max(sgemm.get(r["threads"], 0.0), r["gflops_per_second"])
-runs = [r for r in rows if r["shape"] != "sgemm"]
+text_runs = [r for r in rows if r.get("text")]
+runs = [r for r in rows if r["shape"] != "sgemm" and not r.get("text")]
 keys = []
 for r in runs:
     if (r["shape"], r["threads"]) not in keys:
@@ -167,6 +205,34 @@ if bf16_keys:
         L.append(f"| {shape} | {threads} | {c['tokens_per_second']:.0f} | {b['tokens_per_second']:.0f} | "
                  f"{b['tokens_per_second'] / c['tokens_per_second']:.2f}x | {b['tokens_per_second'] / p['tokens_per_second']:.2f}x | "
                  f"{c['last_loss']:.7f} | {b['last_loss']:.7f} | {rel:.1e} |")
+    L.append("")
+if text_runs:
+    def best_text(shape, threads, impl):
+        rs = [r for r in text_runs if (r["shape"], r["threads"], r["impl"]) == (shape, threads, impl)]
+        return max(rs, key=lambda r: r["tokens_per_second"]) if rs else None
+    text_keys = []
+    for r in text_runs:
+        if (r["shape"], r["threads"]) not in text_keys:
+            text_keys.append((r["shape"], r["threads"]))
+    L.append("### Ragged batches of real text: the padding skipped")
+    L.append("")
+    L.append("Each step a new batch of the shape's rows from the lines of `" + text_runs[0].get("text_file", "the text") + "`")
+    L.append("(`[CLS] line [SEP]`, cut at 128 tokens, on a WordPiece vocabulary of 8000 pieces learned from it),")
+    L.append("right-padded to the batch's longest, 15 % of the real positions masked: the same batches for all")
+    L.append("three. roformer.cpp trains on the real tokens alone by default (`TrainableRoFormer::set_skip_padding`;")
+    L.append("`--keep-padding` runs the padded batch whole); PyTorch runs the padded batches, as HF does. Rates")
+    L.append("count real tokens over the timed steps' total time.")
+    L.append("")
+    L.append("| shape | threads | real tokens ÷ positions | skipped tok/s | kept tok/s | skipped ÷ kept | PyTorch tok/s | skipped ÷ PyTorch | first-step loss skipped | kept | PyTorch |")
+    L.append("|---|---|---|---|---|---|---|---|---|---|---|")
+    for shape, threads in text_keys:
+        s_, k_, p_ = (best_text(shape, threads, i) for i in ("roformer.cpp text", "roformer.cpp text padded", "pytorch text"))
+        if not (s_ and k_ and p_):
+            continue
+        L.append(f"| {shape} | {threads} | {s_['real_tokens'] / s_['positions']:.0%} | {s_['tokens_per_second']:.0f} | "
+                 f"{k_['tokens_per_second']:.0f} | {s_['tokens_per_second'] / k_['tokens_per_second']:.2f}x | "
+                 f"{p_['tokens_per_second']:.0f} | {s_['tokens_per_second'] / p_['tokens_per_second']:.2f}x | "
+                 f"{s_['first_loss']:.7f} | {k_['first_loss']:.7f} | {p_['first_loss']:.7f} |")
     L.append("")
 L.append("### Against the machine's limits")
 L.append("")
