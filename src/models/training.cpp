@@ -31,7 +31,14 @@ kernels::Activation activation_of(const std::string& name) {
                               : kernels::Activation::Relu;
 }
 
-void resize(std::vector<float>& v, int64_t n) { v.resize(static_cast<std::size_t>(n)); }
+// Makes room for n values: buffers grow to the largest batch and never
+// shrink, so batches of varying shapes (ragged text, skipped padding) reuse
+// them without clearing (a shrink-then-grow resize fills the tail with zeros
+// on every step). Every value a step reads, it writes first.
+template <class T>
+void fit(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
+}
 
 struct LayerActs {
   nn::AttentionSaved attention;
@@ -91,7 +98,7 @@ struct TrainableRoFormer::Impl {
   // In-place dropout of n values, recording the mask (no-op when off).
   void drop(float* x, std::vector<uint8_t>& keep, int64_t n, uint64_t seed) {
     if (!dropping()) return;
-    keep.resize(static_cast<std::size_t>(n));
+    fit(keep, n);
     kernels::dropout_forward(x, keep.data(), n, hidden_p, seed);
   }
   void undrop(float* dx, const std::vector<uint8_t>& keep, int64_t n) const {
@@ -255,10 +262,10 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   const auto act = activation_of(c.hidden_act);
 
   // Embeddings: LN(word[id] + type[tt]) -> optional projection.
-  resize(emb_pre, rows * E);
-  resize(emb, rows * E);
-  resize(emb_mean, rows);
-  resize(emb_rstd, rows);
+  fit(emb_pre, rows * E);
+  fit(emb, rows * E);
+  fit(emb_mean, rows);
+  fit(emb_rstd, rows);
   const float* word = w.word_embeddings.data<float>();
   const float* type = w.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)
@@ -267,7 +274,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data(), ctx);
   drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
-  for (auto& h : hs) resize(h, rows * H);
+  for (auto& h : hs) fit(h, rows * H);
   if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
   else std::memcpy(hs[0].data(), emb.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
 
@@ -281,28 +288,28 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     LayerActs& A = layers[l];
     const float* x = hs[l].data();
     keep_rounded(hs[l], rows, H, ctx);  // Q, K and V, forward and weight gradients
-    resize(A.context, rows * H);
+    fit(A.context, rows * H);
     const nn::AttentionDropout attn_drop{dropout_on ? attention_p : 0.0f, site_seed(kAttention, l)};
     L.attention.forward_train(x, RB, RT, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
     keep_rounded(A.context, rows, H, ctx);
-    resize(A.a_pre, rows * H);
-    resize(A.a, rows * H);
-    resize(A.a_mean, rows);
-    resize(A.a_rstd, rows);
+    fit(A.a_pre, rows * H);
+    fit(A.a, rows * H);
+    fit(A.a_mean, rows);
+    fit(A.a_rstd, rows);
     L.attention_output.forward(A.context.data(), rows, A.a_pre.data(), ctx);
     drop(A.a_pre.data(), A.a_keep, rows * H, site_seed(kAttnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
     L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data(), ctx);
     keep_rounded(A.a, rows, H, ctx);
-    resize(A.f_pre, rows * I);
-    resize(A.f_act, rows * I);
+    fit(A.f_pre, rows * I);
+    fit(A.f_act, rows * I);
     L.intermediate.forward(A.a.data(), rows, A.f_pre.data(), ctx);
     std::memcpy(A.f_act.data(), A.f_pre.data(), static_cast<std::size_t>(rows * I) * sizeof(float));
     kernels::activation_forward(act, A.f_act.data(), rows * I, ctx);
     keep_rounded(A.f_act, rows, I, ctx);
-    resize(A.y_pre, rows * H);
-    resize(A.y_mean, rows);
-    resize(A.y_rstd, rows);
+    fit(A.y_pre, rows * H);
+    fit(A.y_mean, rows);
+    fit(A.y_rstd, rows);
     L.output.forward(A.f_act.data(), rows, A.y_pre.data(), ctx);
     drop(A.y_pre.data(), A.y_keep, rows * H, site_seed(kFfnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.y_pre[i] += A.a[i];
@@ -324,58 +331,58 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       const int64_t V = c.vocab_size;
       if (lm_subset) {  // gather the labelled rows
         const int64_t n = static_cast<int64_t>(lm_rows.size());
-        resize(lm_h, n * H);
+        fit(lm_h, n * H);
         for (int64_t i = 0; i < n; ++i)
           std::memcpy(lm_h.data() + i * H, h + lm_rows[static_cast<std::size_t>(i)] * H,
                       static_cast<std::size_t>(H) * sizeof(float));
         h = lm_h.data();
       }
       const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
-      resize(lm_pre, head_rows * E);
-      resize(lm_act, head_rows * E);
-      resize(lm_out, head_rows * E);
-      resize(lm_mean, head_rows);
-      resize(lm_rstd, head_rows);
+      fit(lm_pre, head_rows * E);
+      fit(lm_act, head_rows * E);
+      fit(lm_out, head_rows * E);
+      fit(lm_mean, head_rows);
+      fit(lm_rstd, head_rows);
       w.lm_transform.forward(h, head_rows, lm_pre.data(), ctx);
       std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(head_rows * E) * sizeof(float));
       kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
       w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data(), ctx);
-      resize(logits, head_rows * V);
+      fit(logits, head_rows * V);
       kernels::gemm_bias(false, true, head_rows, V, E, lm_out.data(), E, w.lm_decoder.data<float>(), E,
                          w.lm_bias.data<float>(), logits.data(), V, ctx);
       break;
     }
     case Task::SequenceClassification: {
-      resize(pooled, B * H);
-      resize(mid_pre, B * H);
-      resize(mid_act, B * H);
+      fit(pooled, B * H);
+      fit(mid_pre, B * H);
+      fit(mid_act, B * H);
       for (int64_t b = 0; b < B; ++b) std::memcpy(&pooled[b * H], h + b * T * H, static_cast<std::size_t>(H) * sizeof(float));
       drop(pooled.data(), pooled_keep, B * H, site_seed(kPooled));
       w.classifier_dense.forward(pooled.data(), B, mid_pre.data(), ctx);
       mid_act = mid_pre;
       kernels::activation_forward(act, mid_act.data(), B * H, ctx);
       drop(mid_act.data(), mid_keep, B * H, site_seed(kMid));
-      resize(logits, B * c.num_labels());
+      fit(logits, B * c.num_labels());
       w.classifier.forward(mid_act.data(), B, logits.data(), ctx);
       break;
     }
     case Task::TokenClassification:
-      resize(logits, B * T * c.num_labels());
+      fit(logits, B * T * c.num_labels());
       h_drop.assign(h, h + B * T * H);
       drop(h_drop.data(), tok_keep, B * T * H, site_seed(kTokens));
       w.classifier.forward(h_drop.data(), B * T, logits.data(), ctx);
       break;
     case Task::QuestionAnswering:
-      resize(logits, B * T * 2);
+      fit(logits, B * T * 2);
       w.classifier.forward(h, B * T, logits.data(), ctx);
       break;
     case Task::MultipleChoice: {
       ROFORMER_CHECK(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
-      resize(pooled, B * H);
+      fit(pooled, B * H);
       const int64_t at = c.summary_type == "last" ? T - 1 : 0;
       for (int64_t b = 0; b < B; ++b)
         std::memcpy(&pooled[b * H], h + (b * T + at) * H, static_cast<std::size_t>(H) * sizeof(float));
-      resize(logits, B);
+      fit(logits, B);
       w.classifier.forward(pooled.data(), B, logits.data(), ctx);
       break;
     }
@@ -387,7 +394,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
   const RoFormerConfig& c = config;
   const int64_t rows = B * T;
   TrainStep step;
-  resize(dlogits, static_cast<int64_t>(logits.size()));
+  fit(dlogits, static_cast<int64_t>(logits.size()));
   float* d = want_grad ? dlogits.data() : nullptr;
   // Labels as int64 values, read in place when contiguous (no allocation in
   // the step loop); `holder` keeps a contiguous copy otherwise.
@@ -492,8 +499,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size;
   const auto act = activation_of(c.hidden_act);
   const float* h = packed ? h_full.data() : hs.back().data();
-  resize(dh, rows * H);
-  std::fill(dh.begin(), dh.end(), 0.0f);
+  fit(dh, rows * H);
+  std::fill_n(dh.data(), rows * H, 0.0f);
 
   switch (task) {
     case Task::Base: break;
@@ -501,8 +508,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     case Task::CausalLM: {
       const int64_t V = c.vocab_size;
       const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
-      resize(dtmp, head_rows * E);
-      resize(dtmp2, head_rows * E);
+      fit(dtmp, head_rows * E);
+      fit(dtmp2, head_rows * E);
       // logits = t Dec^T + bias
       kernels::gemm(false, false, head_rows, E, V, 1.0f, dlogits.data(), V, w.lm_decoder.data<float>(), E, 0.0f, dtmp.data(),
                     E, ctx);
@@ -513,7 +520,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
                          ctx);
       kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E, ctx);
       if (lm_subset) {  // scatter the labelled rows' gradient back; the others stay zero
-        resize(lm_dh, head_rows * H);
+        fit(lm_dh, head_rows * H);
         w.lm_transform.backward(lm_h.data(), dtmp2.data(), head_rows, lm_dh.data(), false, g.lm_transform, ctx);
         for (int64_t i = 0; i < head_rows; ++i)
           std::memcpy(dh.data() + lm_rows[static_cast<std::size_t>(i)] * H, lm_dh.data() + i * H,
@@ -524,8 +531,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       break;
     }
     case Task::SequenceClassification: {
-      resize(dtmp, B * H);
-      resize(dtmp2, B * H);
+      fit(dtmp, B * H);
+      fit(dtmp2, B * H);
       w.classifier.backward(mid_act.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
       undrop(dtmp.data(), mid_keep, B * H);
       kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H, ctx);
@@ -543,7 +550,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       w.classifier.backward(h, dlogits.data(), rows, dh.data(), false, g.classifier, ctx);
       break;
     case Task::MultipleChoice: {
-      resize(dtmp, B * H);
+      fit(dtmp, B * H);
       w.classifier.backward(pooled.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
       const int64_t at = c.summary_type == "last" ? T - 1 : 0;
       for (int64_t b = 0; b < B; ++b)
@@ -553,7 +560,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   }
 
   if (packed) {  // the real positions' gradient (the padded ones' is zero: nothing read them)
-    resize(dh_packed, RT * H);
+    fit(dh_packed, RT * H);
     for (int64_t r = 0; r < RT; ++r)
       std::memcpy(dh_packed.data() + r * H, dh.data() + source[r] * H, static_cast<std::size_t>(H) * sizeof(float));
   }
@@ -568,10 +575,10 @@ void TrainableRoFormer::Impl::backward_encoder(std::vector<float>& dy, int64_t r
   const auto act = activation_of(c.hidden_act);
   if (!rope_table) rope_table.emplace(c.rope_spec());
   RopeTable& rope = *rope_table;
-  resize(dtmp, rows * H);
-  resize(dtmp2, rows * H);
-  resize(dI, rows * I);
-  resize(dcontext, rows * H);
+  fit(dtmp, rows * H);
+  fit(dtmp2, rows * H);
+  fit(dI, rows * I);
+  fit(dcontext, rows * H);
   for (std::size_t li = w.layers.size(); li-- > 0;) {
     const auto& L = w.layers[li];
     const auto& G = g.layers[li];
@@ -598,8 +605,8 @@ void TrainableRoFormer::Impl::backward_encoder(std::vector<float>& dy, int64_t r
   }
 
   // Embeddings: projection, LayerNorm, then scatter into the tables.
-  resize(demb, rows * E);
-  resize(demb_pre, rows * E);
+  fit(demb, rows * E);
+  fit(demb_pre, rows * E);
   if (w.embeddings_project) {
     w.embeddings_project->backward(emb.data(), dy.data(), rows, demb.data(), false, *g.embeddings_project, ctx);
   } else {

@@ -333,6 +333,13 @@ struct TrainSegments {
   }
 };
 
+// Makes room for n values; training buffers grow to the largest batch and
+// never shrink, so batches of varying shapes reuse them without clearing.
+template <class T>
+void fit(std::vector<T>& v, int64_t n) {
+  if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
+}
+
 TrainSegments train_segments(int64_t B, int64_t T, const int64_t* starts, int64_t sequences) {
   if (starts == nullptr) return TrainSegments{B, T, nullptr};
   return TrainSegments{sequences, T, starts};
@@ -384,9 +391,9 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
   } else {
     saved.sequence_starts.clear();
   }
-  saved.q.resize(static_cast<std::size_t>(rows * H));
-  saved.k.resize(saved.q.size());
-  saved.v.resize(saved.q.size());
+  fit(saved.q, rows * H);
+  fit(saved.k, rows * H);
+  fit(saved.v, rows * H);
   query.forward(x, rows, saved.q.data(), ctx);
   key.forward(x, rows, saved.k.data(), ctx);
   value.forward(x, rows, saved.v.data(), ctx);
@@ -414,14 +421,14 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     // Mixed precision: the attention's products in bf16 like every other
     // product of the step (the backward follows the flag saved here).
     saved.bf16_products = ctx.bf16_products && ctx.bf16_attention;
-    saved.lse.resize(static_cast<std::size_t>(rows * NH));  // a packed sequence's (heads, len) from NH * first on
+    fit(saved.lse, rows * NH);  // a packed sequence's (heads, len) from NH * first on
     int64_t need = 0;
     for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t) {
                           need = std::max({need, kernels::attention_forward_scratch(fa, ctx),
                                            kernels::attention_backward_scratch(fa, ctx)});
                         });
-    saved.scratch.resize(static_cast<std::size_t>(need));
+    fit(saved.scratch, need);
     for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t first) {
                           const int64_t at = first * H;
@@ -433,10 +440,10 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     return;
   }
   probability_offsets(seg, NH, saved.probs_at);
-  saved.probs.resize(static_cast<std::size_t>(saved.probs_at.back()));
+  fit(saved.probs, saved.probs_at.back());
   if (dropout.p > 0.0f) {
-    saved.keep.resize(saved.probs.size());
-    saved.dropped.resize(saved.probs.size());
+    fit(saved.keep, saved.probs_at.back());
+    fit(saved.dropped, saved.probs_at.back());
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -474,9 +481,9 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   std::vector<float>& dq = saved.dq;
   std::vector<float>& dk = saved.dk;
   std::vector<float>& dv = saved.dv;
-  dq.resize(static_cast<std::size_t>(rows * H));
-  dk.resize(dq.size());
-  dv.resize(dq.size());
+  fit(dq, rows * H);
+  fit(dk, rows * H);
+  fit(dv, rows * H);
   if (linear) {
     linear->backward(saved.q.data(), saved.k.data(), saved.v.data(), saved.linear, dout, B, T, positions.data<int64_t>(),
                      saved.key_valid.empty() ? nullptr : saved.key_valid.data(), dq.data(), dk.data(), dv.data(), ctx);
@@ -494,8 +501,8 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   if (saved.fused) {
     for_each_fused_call(seg, NH, D, key_valid, saved.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t first) {
-                          const auto need = static_cast<std::size_t>(kernels::attention_backward_scratch(fa, ctx));
-                          if (saved.scratch.size() < need) saved.scratch.resize(need);
+                          const int64_t need = kernels::attention_backward_scratch(fa, ctx);
+                          fit(saved.scratch, need);
                           const int64_t at = first * H;
                           kernels::attention_backward_fused(fa, saved.q.data() + at, saved.k.data() + at,
                                                             saved.v.data() + at, saved.context.data() + at, dout + at,
@@ -506,7 +513,7 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t tasks = seg.count * NH, longest = seg.longest();
     const bool parallel = ctx.threads > 1 && tasks > 1;
-    saved.dp.resize(static_cast<std::size_t>((parallel ? ctx.threads : 1) * longest * longest));
+    fit(saved.dp, (parallel ? ctx.threads : 1) * longest * longest);
 #pragma omp parallel num_threads(ctx.threads) if (parallel)
     {
       float* dp = saved.dp.data() + (parallel ? omp_get_thread_num() : 0) * longest * longest;
