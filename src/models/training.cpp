@@ -9,6 +9,7 @@
 #include <initializer_list>
 #include <optional>
 
+#include "core/grow_buffer.h"
 #include "kernels/elementwise.h"
 #include "kernels/elementwise_backward.h"
 #include "kernels/gemm.h"
@@ -29,15 +30,6 @@ kernels::Activation activation_of(const std::string& name) {
   return name == "gelu" ? kernels::Activation::Gelu
          : name == "gelu_new" ? kernels::Activation::GeluNew
                               : kernels::Activation::Relu;
-}
-
-// Makes room for n values: buffers grow to the largest batch and never
-// shrink, so batches of varying shapes (ragged text, skipped padding) reuse
-// them without clearing (a shrink-then-grow resize fills the tail with zeros
-// on every step). Every value a step reads, it writes first.
-template <class T>
-void fit(std::vector<T>& v, int64_t n) {
-  if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
 }
 
 struct LayerActs {
@@ -98,7 +90,7 @@ struct TrainableRoFormer::Impl {
   // In-place dropout of n values, recording the mask (no-op when off).
   void drop(float* x, std::vector<uint8_t>& keep, int64_t n, uint64_t seed) {
     if (!dropping()) return;
-    fit(keep, n);
+    grow_to(keep, n);
     kernels::dropout_forward(x, keep.data(), n, hidden_p, seed);
   }
   void undrop(float* dx, const std::vector<uint8_t>& keep, int64_t n) const {
@@ -262,10 +254,10 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   const auto act = activation_of(c.hidden_act);
 
   // Embeddings: LN(word[id] + type[tt]) -> optional projection.
-  fit(emb_pre, rows * E);
-  fit(emb, rows * E);
-  fit(emb_mean, rows);
-  fit(emb_rstd, rows);
+  grow_to(emb_pre, rows * E);
+  grow_to(emb, rows * E);
+  grow_to(emb_mean, rows);
+  grow_to(emb_rstd, rows);
   const float* word = w.word_embeddings.data<float>();
   const float* type = w.token_type_embeddings.data<float>();
   for (int64_t r = 0; r < rows; ++r)
@@ -274,7 +266,7 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
   w.embeddings_norm.forward_train(emb_pre.data(), emb.data(), rows, emb_mean.data(), emb_rstd.data(), ctx);
   drop(emb.data(), emb_keep, rows * E, site_seed(kEmbeddings));
   hs.resize(w.layers.size() + 1);
-  for (auto& h : hs) fit(h, rows * H);
+  for (auto& h : hs) grow_to(h, rows * H);
   if (w.embeddings_project) w.embeddings_project->forward(emb.data(), rows, hs[0].data(), ctx);
   else std::memcpy(hs[0].data(), emb.data(), static_cast<std::size_t>(rows * E) * sizeof(float));
 
@@ -288,28 +280,28 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
     LayerActs& A = layers[l];
     const float* x = hs[l].data();
     keep_rounded(hs[l], rows, H, ctx);  // Q, K and V, forward and weight gradients
-    fit(A.context, rows * H);
+    grow_to(A.context, rows * H);
     const nn::AttentionDropout attn_drop{dropout_on ? attention_p : 0.0f, site_seed(kAttention, l)};
     L.attention.forward_train(x, RB, RT, positions, rope, mask, A.attention, A.context.data(), ctx, attn_drop);
     keep_rounded(A.context, rows, H, ctx);
-    fit(A.a_pre, rows * H);
-    fit(A.a, rows * H);
-    fit(A.a_mean, rows);
-    fit(A.a_rstd, rows);
+    grow_to(A.a_pre, rows * H);
+    grow_to(A.a, rows * H);
+    grow_to(A.a_mean, rows);
+    grow_to(A.a_rstd, rows);
     L.attention_output.forward(A.context.data(), rows, A.a_pre.data(), ctx);
     drop(A.a_pre.data(), A.a_keep, rows * H, site_seed(kAttnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.a_pre[i] += x[i];
     L.attention_norm.forward_train(A.a_pre.data(), A.a.data(), rows, A.a_mean.data(), A.a_rstd.data(), ctx);
     keep_rounded(A.a, rows, H, ctx);
-    fit(A.f_pre, rows * I);
-    fit(A.f_act, rows * I);
+    grow_to(A.f_pre, rows * I);
+    grow_to(A.f_act, rows * I);
     L.intermediate.forward(A.a.data(), rows, A.f_pre.data(), ctx);
     std::memcpy(A.f_act.data(), A.f_pre.data(), static_cast<std::size_t>(rows * I) * sizeof(float));
     kernels::activation_forward(act, A.f_act.data(), rows * I, ctx);
     keep_rounded(A.f_act, rows, I, ctx);
-    fit(A.y_pre, rows * H);
-    fit(A.y_mean, rows);
-    fit(A.y_rstd, rows);
+    grow_to(A.y_pre, rows * H);
+    grow_to(A.y_mean, rows);
+    grow_to(A.y_rstd, rows);
     L.output.forward(A.f_act.data(), rows, A.y_pre.data(), ctx);
     drop(A.y_pre.data(), A.y_keep, rows * H, site_seed(kFfnOut, l));
     for (int64_t i = 0; i < rows * H; ++i) A.y_pre[i] += A.a[i];
@@ -331,58 +323,58 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       const int64_t V = c.vocab_size;
       if (lm_subset) {  // gather the labelled rows
         const int64_t n = static_cast<int64_t>(lm_rows.size());
-        fit(lm_h, n * H);
+        grow_to(lm_h, n * H);
         for (int64_t i = 0; i < n; ++i)
           std::memcpy(lm_h.data() + i * H, h + lm_rows[static_cast<std::size_t>(i)] * H,
                       static_cast<std::size_t>(H) * sizeof(float));
         h = lm_h.data();
       }
       const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
-      fit(lm_pre, head_rows * E);
-      fit(lm_act, head_rows * E);
-      fit(lm_out, head_rows * E);
-      fit(lm_mean, head_rows);
-      fit(lm_rstd, head_rows);
+      grow_to(lm_pre, head_rows * E);
+      grow_to(lm_act, head_rows * E);
+      grow_to(lm_out, head_rows * E);
+      grow_to(lm_mean, head_rows);
+      grow_to(lm_rstd, head_rows);
       w.lm_transform.forward(h, head_rows, lm_pre.data(), ctx);
       std::memcpy(lm_act.data(), lm_pre.data(), static_cast<std::size_t>(head_rows * E) * sizeof(float));
       kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
       w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data(), ctx);
-      fit(logits, head_rows * V);
+      grow_to(logits, head_rows * V);
       kernels::gemm_bias(false, true, head_rows, V, E, lm_out.data(), E, w.lm_decoder.data<float>(), E,
                          w.lm_bias.data<float>(), logits.data(), V, ctx);
       break;
     }
     case Task::SequenceClassification: {
-      fit(pooled, B * H);
-      fit(mid_pre, B * H);
-      fit(mid_act, B * H);
+      grow_to(pooled, B * H);
+      grow_to(mid_pre, B * H);
+      grow_to(mid_act, B * H);
       for (int64_t b = 0; b < B; ++b) std::memcpy(&pooled[b * H], h + b * T * H, static_cast<std::size_t>(H) * sizeof(float));
       drop(pooled.data(), pooled_keep, B * H, site_seed(kPooled));
       w.classifier_dense.forward(pooled.data(), B, mid_pre.data(), ctx);
       mid_act = mid_pre;
       kernels::activation_forward(act, mid_act.data(), B * H, ctx);
       drop(mid_act.data(), mid_keep, B * H, site_seed(kMid));
-      fit(logits, B * c.num_labels());
+      grow_to(logits, B * c.num_labels());
       w.classifier.forward(mid_act.data(), B, logits.data(), ctx);
       break;
     }
     case Task::TokenClassification:
-      fit(logits, B * T * c.num_labels());
+      grow_to(logits, B * T * c.num_labels());
       h_drop.assign(h, h + B * T * H);
       drop(h_drop.data(), tok_keep, B * T * H, site_seed(kTokens));
       w.classifier.forward(h_drop.data(), B * T, logits.data(), ctx);
       break;
     case Task::QuestionAnswering:
-      fit(logits, B * T * 2);
+      grow_to(logits, B * T * 2);
       w.classifier.forward(h, B * T, logits.data(), ctx);
       break;
     case Task::MultipleChoice: {
       ROFORMER_CHECK(c.summary_type == "last" || c.summary_type == "first", "train: multiple choice supports summary_type last or first");
-      fit(pooled, B * H);
+      grow_to(pooled, B * H);
       const int64_t at = c.summary_type == "last" ? T - 1 : 0;
       for (int64_t b = 0; b < B; ++b)
         std::memcpy(&pooled[b * H], h + (b * T + at) * H, static_cast<std::size_t>(H) * sizeof(float));
-      fit(logits, B);
+      grow_to(logits, B);
       w.classifier.forward(pooled.data(), B, logits.data(), ctx);
       break;
     }
@@ -394,7 +386,7 @@ TrainStep TrainableRoFormer::Impl::loss(const TrainLabels& labels, bool want_gra
   const RoFormerConfig& c = config;
   const int64_t rows = B * T;
   TrainStep step;
-  fit(dlogits, static_cast<int64_t>(logits.size()));
+  grow_to(dlogits, static_cast<int64_t>(logits.size()));
   float* d = want_grad ? dlogits.data() : nullptr;
   // Labels as int64 values, read in place when contiguous (no allocation in
   // the step loop); `holder` keeps a contiguous copy otherwise.
@@ -499,7 +491,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   const int64_t rows = B * T, E = c.embedding_dim(), H = c.hidden_size;
   const auto act = activation_of(c.hidden_act);
   const float* h = packed ? h_full.data() : hs.back().data();
-  fit(dh, rows * H);
+  grow_to(dh, rows * H);
   std::fill_n(dh.data(), rows * H, 0.0f);
 
   switch (task) {
@@ -508,8 +500,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
     case Task::CausalLM: {
       const int64_t V = c.vocab_size;
       const int64_t head_rows = lm_subset ? static_cast<int64_t>(lm_rows.size()) : B * T;  // the rows the head runs on
-      fit(dtmp, head_rows * E);
-      fit(dtmp2, head_rows * E);
+      grow_to(dtmp, head_rows * E);
+      grow_to(dtmp2, head_rows * E);
       // logits = t Dec^T + bias
       kernels::gemm(false, false, head_rows, E, V, 1.0f, dlogits.data(), V, w.lm_decoder.data<float>(), E, 0.0f, dtmp.data(),
                     E, ctx);
@@ -520,7 +512,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
                          ctx);
       kernels::activation_backward(act, lm_pre.data(), dtmp2.data(), dtmp2.data(), head_rows * E, ctx);
       if (lm_subset) {  // scatter the labelled rows' gradient back; the others stay zero
-        fit(lm_dh, head_rows * H);
+        grow_to(lm_dh, head_rows * H);
         w.lm_transform.backward(lm_h.data(), dtmp2.data(), head_rows, lm_dh.data(), false, g.lm_transform, ctx);
         for (int64_t i = 0; i < head_rows; ++i)
           std::memcpy(dh.data() + lm_rows[static_cast<std::size_t>(i)] * H, lm_dh.data() + i * H,
@@ -531,8 +523,8 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       break;
     }
     case Task::SequenceClassification: {
-      fit(dtmp, B * H);
-      fit(dtmp2, B * H);
+      grow_to(dtmp, B * H);
+      grow_to(dtmp2, B * H);
       w.classifier.backward(mid_act.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
       undrop(dtmp.data(), mid_keep, B * H);
       kernels::activation_backward(act, mid_pre.data(), dtmp.data(), dtmp.data(), B * H, ctx);
@@ -550,7 +542,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
       w.classifier.backward(h, dlogits.data(), rows, dh.data(), false, g.classifier, ctx);
       break;
     case Task::MultipleChoice: {
-      fit(dtmp, B * H);
+      grow_to(dtmp, B * H);
       w.classifier.backward(pooled.data(), dlogits.data(), B, dtmp.data(), false, g.classifier, ctx);
       const int64_t at = c.summary_type == "last" ? T - 1 : 0;
       for (int64_t b = 0; b < B; ++b)
@@ -560,7 +552,7 @@ void TrainableRoFormer::Impl::backward(const ExecContext& ctx) {
   }
 
   if (packed) {  // the real positions' gradient (the padded ones' is zero: nothing read them)
-    fit(dh_packed, RT * H);
+    grow_to(dh_packed, RT * H);
     for (int64_t r = 0; r < RT; ++r)
       std::memcpy(dh_packed.data() + r * H, dh.data() + source[r] * H, static_cast<std::size_t>(H) * sizeof(float));
   }
@@ -575,10 +567,10 @@ void TrainableRoFormer::Impl::backward_encoder(std::vector<float>& dy, int64_t r
   const auto act = activation_of(c.hidden_act);
   if (!rope_table) rope_table.emplace(c.rope_spec());
   RopeTable& rope = *rope_table;
-  fit(dtmp, rows * H);
-  fit(dtmp2, rows * H);
-  fit(dI, rows * I);
-  fit(dcontext, rows * H);
+  grow_to(dtmp, rows * H);
+  grow_to(dtmp2, rows * H);
+  grow_to(dI, rows * I);
+  grow_to(dcontext, rows * H);
   for (std::size_t li = w.layers.size(); li-- > 0;) {
     const auto& L = w.layers[li];
     const auto& G = g.layers[li];
@@ -605,8 +597,8 @@ void TrainableRoFormer::Impl::backward_encoder(std::vector<float>& dy, int64_t r
   }
 
   // Embeddings: projection, LayerNorm, then scatter into the tables.
-  fit(demb, rows * E);
-  fit(demb_pre, rows * E);
+  grow_to(demb, rows * E);
+  grow_to(demb_pre, rows * E);
   if (w.embeddings_project) {
     w.embeddings_project->backward(emb.data(), dy.data(), rows, demb.data(), false, *g.embeddings_project, ctx);
   } else {

@@ -7,6 +7,7 @@
 
 #include <omp.h>
 
+#include "core/grow_buffer.h"
 #include "kernels/attention_fused.h"
 #include "kernels/bf16_convert.h"
 #include "kernels/elementwise.h"
@@ -232,8 +233,7 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
       if (len == 0) continue;
       kernels::FusedAttention fa = fused_shape(1, len, NH, D, len, 0, len * H, nullptr, mask.causal);
       fa.bf16_products = bf16_products;
-      const auto need = static_cast<std::size_t>(kernels::attention_forward_scratch(fa, ctx));
-      if (scratch.size() < need) scratch.resize(need);
+      grow_to(scratch, kernels::attention_forward_scratch(fa, ctx));
       const int64_t at = first * H;
       kernels::attention_forward_fused(fa, q.data() + at, k.data() + at, v.data() + at, out + at, nullptr,
                                        scratch.data(), ctx, out_bf16 != nullptr ? out_bf16 + at : nullptr);
@@ -269,9 +269,8 @@ bool SelfAttention::forward(const float* x, int64_t B, int64_t T, const Tensor& 
   if (fused) {
     kernels::FusedAttention fa = fused_shape(B, T, NH, D, Tk, past, kv_row_stride, mask.key_valid, mask.causal);
     fa.bf16_products = bf16_products;
-    const auto need = static_cast<std::size_t>(bf16_kv ? kernels::attention_forward_scratch_bf16_kv(fa, ctx)
-                                                        : kernels::attention_forward_scratch(fa, ctx));
-    if (scratch.size() < need) scratch.resize(need);
+    grow_to(scratch, bf16_kv ? kernels::attention_forward_scratch_bf16_kv(fa, ctx)
+                             : kernels::attention_forward_scratch(fa, ctx));
     if (bf16_kv) {
       kernels::attention_forward_fused_bf16_kv(fa, q.data(), cache->keys16.data(), cache->values16.data(), out,
                                                nullptr, scratch.data(), ctx, out_bf16);
@@ -333,16 +332,8 @@ struct TrainSegments {
   }
 };
 
-// Makes room for n values; training buffers grow to the largest batch and
-// never shrink, so batches of varying shapes reuse them without clearing.
-template <class T>
-void fit(std::vector<T>& v, int64_t n) {
-  if (v.size() < static_cast<std::size_t>(n)) v.resize(static_cast<std::size_t>(n));
-}
-
 TrainSegments train_segments(int64_t B, int64_t T, const int64_t* starts, int64_t sequences) {
-  if (starts == nullptr) return TrainSegments{B, T, nullptr};
-  return TrainSegments{sequences, T, starts};
+  return TrainSegments{starts != nullptr ? sequences : B, T, starts};
 }
 
 // Where each segment's (heads, len, len) probabilities start, and the total.
@@ -391,9 +382,9 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
   } else {
     saved.sequence_starts.clear();
   }
-  fit(saved.q, rows * H);
-  fit(saved.k, rows * H);
-  fit(saved.v, rows * H);
+  grow_to(saved.q, rows * H);
+  grow_to(saved.k, rows * H);
+  grow_to(saved.v, rows * H);
   query.forward(x, rows, saved.q.data(), ctx);
   key.forward(x, rows, saved.k.data(), ctx);
   value.forward(x, rows, saved.v.data(), ctx);
@@ -421,14 +412,14 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     // Mixed precision: the attention's products in bf16 like every other
     // product of the step (the backward follows the flag saved here).
     saved.bf16_products = ctx.bf16_products && ctx.bf16_attention;
-    fit(saved.lse, rows * NH);  // a packed sequence's (heads, len) from NH * first on
+    grow_to(saved.lse, rows * NH);  // a packed sequence's (heads, len) from NH * first on
     int64_t need = 0;
     for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t) {
                           need = std::max({need, kernels::attention_forward_scratch(fa, ctx),
                                            kernels::attention_backward_scratch(fa, ctx)});
                         });
-    fit(saved.scratch, need);
+    grow_to(saved.scratch, need);
     for_each_fused_call(seg, NH, D, mask.key_valid, mask.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t first) {
                           const int64_t at = first * H;
@@ -440,10 +431,10 @@ void SelfAttention::forward_train(const float* x, int64_t B, int64_t T, const Te
     return;
   }
   probability_offsets(seg, NH, saved.probs_at);
-  fit(saved.probs, saved.probs_at.back());
+  grow_to(saved.probs, saved.probs_at.back());
   if (dropout.p > 0.0f) {
-    fit(saved.keep, saved.probs_at.back());
-    fit(saved.dropped, saved.probs_at.back());
+    grow_to(saved.keep, saved.probs_at.back());
+    grow_to(saved.dropped, saved.probs_at.back());
   }
 
   const float scale = 1.0f / std::sqrt(static_cast<float>(D));
@@ -481,9 +472,9 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   std::vector<float>& dq = saved.dq;
   std::vector<float>& dk = saved.dk;
   std::vector<float>& dv = saved.dv;
-  fit(dq, rows * H);
-  fit(dk, rows * H);
-  fit(dv, rows * H);
+  grow_to(dq, rows * H);
+  grow_to(dk, rows * H);
+  grow_to(dv, rows * H);
   if (linear) {
     linear->backward(saved.q.data(), saved.k.data(), saved.v.data(), saved.linear, dout, B, T, positions.data<int64_t>(),
                      saved.key_valid.empty() ? nullptr : saved.key_valid.data(), dq.data(), dk.data(), dv.data(), ctx);
@@ -502,7 +493,7 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     for_each_fused_call(seg, NH, D, key_valid, saved.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t first) {
                           const int64_t need = kernels::attention_backward_scratch(fa, ctx);
-                          fit(saved.scratch, need);
+                          grow_to(saved.scratch, need);
                           const int64_t at = first * H;
                           kernels::attention_backward_fused(fa, saved.q.data() + at, saved.k.data() + at,
                                                             saved.v.data() + at, saved.context.data() + at, dout + at,
@@ -513,7 +504,7 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
     const float scale = 1.0f / std::sqrt(static_cast<float>(D));
     const int64_t tasks = seg.count * NH, longest = seg.longest();
     const bool parallel = ctx.threads > 1 && tasks > 1;
-    fit(saved.dp, (parallel ? ctx.threads : 1) * longest * longest);
+    grow_to(saved.dp, (parallel ? ctx.threads : 1) * longest * longest);
 #pragma omp parallel num_threads(ctx.threads) if (parallel)
     {
       float* dp = saved.dp.data() + (parallel ? omp_get_thread_num() : 0) * longest * longest;

@@ -15,20 +15,12 @@
 #include "roformer/optim.h"
 #include "roformer/training.h"
 #include "support/alloc_counter.h"
+#include "support/model_fixtures.h"
 
 namespace roformer {
 namespace {
 
-RoFormerConfig small_config() {
-  RoFormerConfig c;
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 64;
-  c.architectures = {"RoFormerForMaskedLM"};
-  return c;
-}
+RoFormerConfig small_config() { return testing::tiny_mlm_config(); }
 
 struct Data {
   Tensor ids, mask, types, labels;

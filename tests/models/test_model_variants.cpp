@@ -13,6 +13,7 @@
 #include "roformer/error.h"
 #include "roformer/model.h"
 #include "roformer/training.h"
+#include "support/model_fixtures.h"
 #include "support/test_support.h"
 
 namespace roformer {
@@ -23,17 +24,11 @@ using testing::max_abs_diff;
 using testing::TempDir;
 
 RoFormerConfig small_config(const std::string& positions) {
-  RoFormerConfig c;
-  c.vocab_size = 97;
-  c.hidden_size = 32;
-  c.num_hidden_layers = 2;
-  c.num_attention_heads = 4;
-  c.intermediate_size = 64;
+  RoFormerConfig c = testing::tiny_mlm_config();
   c.max_position_embeddings = 40;
   c.initializer_range = 0.2;  // large enough that positions visibly matter
   c.hidden_dropout_prob = c.attention_probs_dropout_prob = 0;
   c.position_embedding_type = positions;
-  c.architectures = {"RoFormerForMaskedLM"};
   return c;
 }
 

@@ -23,6 +23,19 @@ inline Batch fixture_batch(const SafeTensors& expected) {
   return Batch{expected.get("input_ids"), expected.get("attention_mask"), expected.get("token_type_ids")};
 }
 
+// A tiny masked-LM configuration for randomly initialised models: vocab 97,
+// 2 layers of 32 hidden with 4 heads and an FFN of 64.
+inline RoFormerConfig tiny_mlm_config() {
+  RoFormerConfig c;
+  c.vocab_size = 97;
+  c.hidden_size = 32;
+  c.num_hidden_layers = 2;
+  c.num_attention_heads = 4;
+  c.intermediate_size = 64;
+  c.architectures = {"RoFormerForMaskedLM"};
+  return c;
+}
+
 // Rows of the given real lengths with random ids in [1, vocab), right-padded
 // to the longest with id 0 and mask 0; token type 1 from the fourth token on
 // (multiple choice: `choices` consecutive rows form one example).
