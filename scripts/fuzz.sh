@@ -14,10 +14,10 @@ jobs="${FUZZ_JOBS:-2}"
 # Every target with its -max_len: well above its seeds, small enough to keep
 # thousands of runs a second.
 all=(fuzz_safetensors fuzz_torch_bin fuzz_torch_pickle fuzz_config fuzz_vocab fuzz_tokenizer
-     fuzz_tokenizer_config fuzz_jieba_dict)
+     fuzz_tokenizer_config fuzz_jieba_dict fuzz_datasets)
 declare -A max_len=(
   [fuzz_safetensors]=16384 [fuzz_torch_bin]=65536 [fuzz_torch_pickle]=16384 [fuzz_config]=4096
-  [fuzz_vocab]=16384 [fuzz_tokenizer]=2048 [fuzz_tokenizer_config]=4096 [fuzz_jieba_dict]=8192
+  [fuzz_vocab]=16384 [fuzz_tokenizer]=2048 [fuzz_tokenizer_config]=4096 [fuzz_jieba_dict]=8192 [fuzz_datasets]=4096
 )
 
 targets=("$@")
