@@ -340,6 +340,10 @@ void TrainableRoFormer::Impl::forward(const ExecContext& ctx) {
       kernels::activation_forward(act, lm_act.data(), head_rows * E, ctx);
       w.lm_norm.forward_train(lm_act.data(), lm_out.data(), head_rows, lm_mean.data(), lm_rstd.data(), ctx);
       grow_to(logits, head_rows * V);
+      // The decoder (V x E, the word embeddings when tied) is read again by
+      // the input gradient: round it once where these products run in bf16.
+      if (ctx.rounded == &rounded_operands && kernels::gemm_bf16_pays_off(head_rows, V, E))
+        rounded_operands.round(w.lm_decoder.data<float>(), V, E, ctx);
       kernels::gemm_bias(false, true, head_rows, V, E, lm_out.data(), E, w.lm_decoder.data<float>(), E,
                          w.lm_bias.data<float>(), logits.data(), V, ctx);
       break;

@@ -332,7 +332,7 @@ TEST(AdamW, StateRoundTripAndResumeAreBitIdentical) {
 }
 
 template <typename F>
-std::string error_of(F&& f) {
+std::string adamw_error_of(F&& f) {
   try {
     f();
   } catch (const Error& e) {
@@ -347,7 +347,7 @@ TEST(AdamW, RejectsBadOptions) {
   auto with = [&](auto edit) {
     AdamWOptions o;
     edit(o);
-    return error_of([&] { AdamW adam(store.params(), o); });
+    return adamw_error_of([&] { AdamW adam(store.params(), o); });
   };
   EXPECT_NE(with([](AdamWOptions& o) { o.lr = -1e-3; }).find("learning rate"), std::string::npos);
   EXPECT_NE(with([](AdamWOptions& o) { o.lr = std::nan(""); }).find("learning rate"), std::string::npos);
@@ -374,21 +374,21 @@ TEST(AdamW, RejectsBadParametersAndGroups) {
 
   auto dup = params;
   dup[1].name = "a";
-  EXPECT_NE(error_of([&] { AdamW x(dup); }).find("'a' appears twice"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(dup); }).find("'a' appears twice"), std::string::npos);
   auto no_grad = params;
   no_grad[1].grad = nullptr;
-  EXPECT_NE(error_of([&] { AdamW x(no_grad); }).find("'b' has no gradient"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(no_grad); }).find("'b' has no gradient"), std::string::npos);
   auto bad_shape = params;
   bad_shape[0].shape = {3};
-  EXPECT_NE(error_of([&] { AdamW x(bad_shape); }).find("'a' has shape [3]"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(bad_shape); }).find("'a' has shape [3]"), std::string::npos);
 
-  EXPECT_NE(error_of([&] { AdamW x(params, {ParamGroup{{0}, 0.0}}); }).find("'b' is in no parameter group"),
+  EXPECT_NE(adamw_error_of([&] { AdamW x(params, {ParamGroup{{0}, 0.0}}); }).find("'b' is in no parameter group"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, 0.0}, ParamGroup{{1}, 0.1}}); }).find("more than one"),
+  EXPECT_NE(adamw_error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, 0.0}, ParamGroup{{1}, 0.1}}); }).find("more than one"),
             std::string::npos);
-  EXPECT_NE(error_of([&] { AdamW x(params, {ParamGroup{{0, 1, 2}, 0.0}}); }).find("index 2"), std::string::npos);
-  EXPECT_NE(error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, -0.1}}); }).find("weight_decay"), std::string::npos);
-  EXPECT_NE(error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, 0.0, -1.0}}); }).find("lr_scale"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(params, {ParamGroup{{0, 1, 2}, 0.0}}); }).find("index 2"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, -0.1}}); }).find("weight_decay"), std::string::npos);
+  EXPECT_NE(adamw_error_of([&] { AdamW x(params, {ParamGroup{{0, 1}, 0.0, -1.0}}); }).find("lr_scale"), std::string::npos);
 }
 
 TEST(AdamW, RejectsMismatchedState) {
@@ -413,7 +413,7 @@ TEST(AdamW, RejectsMismatchedState) {
   };
   auto load_error = [&](const std::vector<std::pair<std::string, Tensor>>& s) {
     AdamW fresh(store.params());
-    const std::string e = error_of([&] { fresh.load_state(s); });
+    const std::string e = adamw_error_of([&] { fresh.load_state(s); });
     EXPECT_EQ(fresh.step_count(), 0) << "a failed load must change nothing";
     EXPECT_EQ(fresh.exp_avg(0)[0], 0.0f);
     return e;
