@@ -78,6 +78,20 @@ std::string read_text(const std::string& path) {
   return ss.str();
 }
 
+// The checkpoint directory `latest` names: one line "checkpoint-N", as the
+// run writes it; anything else (an empty or edited file, another path) is refused
+// rather than followed.
+std::string checkpoint_named_by(const fs::path& latest_file) {
+  std::string name = read_text(latest_file.string());
+  while (!name.empty() && (name.back() == '\n' || name.back() == '\r' || name.back() == ' ')) name.pop_back();
+  const std::string prefix = "checkpoint-";
+  const bool ok = name.size() > prefix.size() && name.starts_with(prefix) &&
+                  name.find_first_not_of("0123456789", prefix.size()) == std::string::npos;
+  ROFORMER_CHECK(ok, "pretrain: " + latest_file.string() + " should name a checkpoint directory (checkpoint-N), not '" +
+                         name.substr(0, 80) + "'");
+  return name;
+}
+
 // tokenizer_config.json for the lower-casing BERT-style WordPiece we train.
 const char* kTokenizerConfig = R"({
   "tokenizer_class": "BertTokenizer",
@@ -227,10 +241,7 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
   config.architectures = {causal ? "RoFormerForCausalLM" : "RoFormerForMaskedLM"};
   config.id2label = {{0, "LABEL_0"}, {1, "LABEL_1"}};
   std::string resume_dir;
-  if (resuming) {
-    resume_dir = (out / read_text(latest_file.string())).string();
-    while (!resume_dir.empty() && (resume_dir.back() == '\n' || resume_dir.back() == ' ')) resume_dir.pop_back();
-  }
+  if (resuming) resume_dir = (out / checkpoint_named_by(latest_file)).string();
   TrainableRoFormer model(resuming ? RoFormerModel::from_pretrained(resume_dir)
                                    : RoFormerModel::random_init(config, causal ? Task::CausalLM : Task::MaskedLM, o.seed));
   model.set_dropout(o.dropout > 0, o.seed);
@@ -252,10 +263,17 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const auto& n : state.names()) tensors.emplace_back(n, state.get(n));
     adamw.load_state(tensors);
-    const json js = json::parse(read_text(resume_dir + "/trainer_state.json"));
-    step = js.at("step").get<int64_t>();
-    model.set_dropout_step(js.at("dropout_step").get<uint64_t>());
-    batcher.restore(IteratorState::parse(js.at("data_position").get<std::string>()));
+    const std::string state_file = resume_dir + "/trainer_state.json";
+    std::string data_position;
+    try {  // the library's own messages name neither the file nor the run
+      const json js = json::parse(read_text(state_file));
+      step = js.at("step").get<int64_t>();
+      model.set_dropout_step(js.at("dropout_step").get<uint64_t>());
+      data_position = js.at("data_position").get<std::string>();
+    } catch (const json::exception& e) {
+      throw Error("pretrain: cannot resume from " + state_file + ": " + e.what());
+    }
+    batcher.restore(IteratorState::parse(data_position));
     ROFORMER_CHECK(adamw.step_count() == step, "pretrain: the checkpoint's optimizer step disagrees with its trainer step");
     log("resumed from " + resume_dir + " at step " + std::to_string(step));
   }

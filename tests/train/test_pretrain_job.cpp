@@ -130,6 +130,45 @@ TEST(PretrainJob, BadOptionsAreClearErrors) {
   EXPECT_THROW(pretrain_options_from_json(R"({"fp32_attention": "yes"})"), Error);
 }
 
+// A checkpoint edited or broken by hand is refused with an Error that names
+// the file: `latest` must name a checkpoint directory of the run, and the
+// trainer state must parse and hold its fields.
+TEST(PretrainJob, ABrokenCheckpointIsAClearError) {
+  TempDir tmp;
+  PretrainOptions first = toy(tmp.file("run"));
+  first.stop_at_step = 3;
+  ASSERT_EQ(pretrain(first).steps, 3);
+  PretrainOptions again = toy(tmp.file("run"));
+  again.resume = true;
+  const std::string latest = tmp.file("run/latest"), state = tmp.file("run/checkpoint-3/trainer_state.json");
+  const auto message = [&] {
+    try {
+      pretrain(again);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  const auto write = [](const std::string& path, const std::string& text) { std::ofstream(path, std::ios::binary) << text; };
+  const auto good_state = bytes_of(state);
+
+  for (const char* bad : {"../elsewhere\n", "\n", "checkpoint-\n", "checkpoint-3/../../x\n"}) {
+    write(latest, bad);
+    EXPECT_NE(message().find("should name a checkpoint directory"), std::string::npos) << bad;
+  }
+  write(latest, "checkpoint-3\n");
+  write(state, std::string(good_state.begin(), good_state.begin() + 40));  // cut mid-file
+  std::string m = message();
+  EXPECT_NE(m.find("trainer_state.json"), std::string::npos) << m;
+  write(state, R"({"dropout_step": 3, "data_position": "x"})");
+  m = message();
+  EXPECT_NE(m.find("trainer_state.json"), std::string::npos) << m;
+  EXPECT_NE(m.find("'step'"), std::string::npos) << m;
+
+  write(state, std::string(good_state.begin(), good_state.end()));  // repaired: it resumes
+  EXPECT_EQ(pretrain(again).steps, 8);
+}
+
 // The matrix-product library is the job's choice: both train the toy model
 // to the same losses up to the libraries' summation order, and the log says
 // which one ran.
