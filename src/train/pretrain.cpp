@@ -268,7 +268,9 @@ PretrainResult pretrain(const PretrainOptions& o, const PretrainCallbacks& cb) {
     try {  // the library's own messages name neither the file nor the run
       const json js = json::parse(read_text(state_file));
       step = js.at("step").get<int64_t>();
-      model.set_dropout_step(js.at("dropout_step").get<uint64_t>());
+      const auto dropout_step = js.at("dropout_step").get<int64_t>();
+      ROFORMER_CHECK(step >= 0 && dropout_step >= 0, "pretrain: " + state_file + ": negative step count");
+      model.set_dropout_step(static_cast<uint64_t>(dropout_step));
       data_position = js.at("data_position").get<std::string>();
     } catch (const json::exception& e) {
       throw Error("pretrain: cannot resume from " + state_file + ": " + e.what());

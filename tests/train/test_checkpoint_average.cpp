@@ -44,7 +44,7 @@ void write_checkpoint(const std::string& path, int k) {
                    {{"format", "pt"}, {"step", std::to_string(k)}});
 }
 
-std::string error_of(const std::vector<std::string>& inputs, const std::string& out) {
+std::string average_error_of(const std::vector<std::string>& inputs, const std::string& out) {
   try {
     average_checkpoints(inputs, out);
   } catch (const Error& e) {
@@ -118,34 +118,34 @@ TEST(CheckpointAverage, MismatchesAreClearErrors) {
   const std::string out = dir.file("out.safetensors");
 
   save_safetensors(dir.file("missing.safetensors"), {{"encoder.w", Tensor::zeros({2, 3})}});
-  EXPECT_NE(error_of({dir.file("a.safetensors"), dir.file("missing.safetensors")}, out).find("'encoder.b'"),
+  EXPECT_NE(average_error_of({dir.file("a.safetensors"), dir.file("missing.safetensors")}, out).find("'encoder.b'"),
             std::string::npos);
 
   save_safetensors(dir.file("extra.safetensors"), {{"encoder.w", Tensor::zeros({2, 3})},
                                                   {"encoder.b", bf16_tensor({0, 0})},
                                                   {"position_ids", i64_tensor({0, 0, 0})},
                                                   {"head.x", Tensor::zeros({1})}});
-  EXPECT_NE(error_of({dir.file("a.safetensors"), dir.file("extra.safetensors")}, out).find("'head.x'"),
+  EXPECT_NE(average_error_of({dir.file("a.safetensors"), dir.file("extra.safetensors")}, out).find("'head.x'"),
             std::string::npos);
 
   save_safetensors(dir.file("shape.safetensors"), {{"encoder.w", Tensor::zeros({3, 2})},
                                                   {"encoder.b", bf16_tensor({0, 0})},
                                                   {"position_ids", i64_tensor({0, 0, 0})}});
-  const std::string shape_err = error_of({dir.file("a.safetensors"), dir.file("shape.safetensors")}, out);
+  const std::string shape_err = average_error_of({dir.file("a.safetensors"), dir.file("shape.safetensors")}, out);
   EXPECT_NE(shape_err.find("shape"), std::string::npos) << shape_err;
   EXPECT_NE(shape_err.find("encoder.w"), std::string::npos) << shape_err;
 
   save_safetensors(dir.file("dtype.safetensors"), {{"encoder.w", Tensor::zeros({2, 3})},
                                                   {"encoder.b", Tensor::zeros({2})},
                                                   {"position_ids", i64_tensor({0, 0, 0})}});
-  const std::string dtype_err = error_of({dir.file("a.safetensors"), dir.file("dtype.safetensors")}, out);
+  const std::string dtype_err = average_error_of({dir.file("a.safetensors"), dir.file("dtype.safetensors")}, out);
   EXPECT_NE(dtype_err.find("BF16"), std::string::npos) << dtype_err;
   EXPECT_NE(dtype_err.find("F32"), std::string::npos) << dtype_err;
 
   write_f16_file(dir.file("f16.safetensors"));
-  EXPECT_NE(error_of({dir.file("f16.safetensors")}, out).find("dtype F16"), std::string::npos);
+  EXPECT_NE(average_error_of({dir.file("f16.safetensors")}, out).find("dtype F16"), std::string::npos);
 
-  EXPECT_NE(error_of({}, out).find("no checkpoint"), std::string::npos);
+  EXPECT_NE(average_error_of({}, out).find("no checkpoint"), std::string::npos);
   EXPECT_THROW(average_checkpoints({dir.file("nope.safetensors")}, out), Error);
   EXPECT_FALSE(fs::exists(out));  // nothing written after a failure
 }

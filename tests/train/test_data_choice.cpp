@@ -15,7 +15,7 @@ namespace {
 
 using data_test::write_file;
 
-std::string error_of(const std::string& path, const ChoiceOptions& o = {}) {
+std::string choice_error_of(const std::string& path, const ChoiceOptions& o = {}) {
   try {
     ChoiceDataset::from_jsonl(path, data_test::sample_tokenizer(), o);
   } catch (const Error& e) {
@@ -83,7 +83,7 @@ TEST(DataChoice, MalformedRecordsNameTheirLine) {
   auto bad = [&](const std::string& second_line) {
     const std::string path = dir.file("bad.jsonl");
     write_file(path, "{\"context\": \"a\", \"choices\": [\"b\", \"c\"], \"label\": 1}\n" + second_line + "\n");
-    return error_of(path);
+    return choice_error_of(path);
   };
   auto expect = [](const std::string& msg, const std::string& part) {
     EXPECT_NE(msg.find(part), std::string::npos) << msg;
@@ -102,8 +102,8 @@ TEST(DataChoice, MalformedRecordsNameTheirLine) {
   expect(bad("not json"), "");
   ChoiceOptions tiny;
   tiny.max_length = 4;
-  EXPECT_NE(error_of(dir.file("bad.jsonl"), tiny).find("max_length"), std::string::npos);
-  EXPECT_NE(error_of(dir.file("missing.jsonl")).find("missing.jsonl"), std::string::npos);
+  EXPECT_NE(choice_error_of(dir.file("bad.jsonl"), tiny).find("max_length"), std::string::npos);
+  EXPECT_NE(choice_error_of(dir.file("missing.jsonl")).find("missing.jsonl"), std::string::npos);
 }
 
 }  // namespace

@@ -13,7 +13,7 @@
 namespace roformer {
 namespace {
 
-std::string error_of(const std::string& text, const ParallelReadOptions& o = {}) {
+std::string tsv_error_of(const std::string& text, const ParallelReadOptions& o = {}) {
   try {
     parse_parallel_tsv(text, "t.tsv", o);
   } catch (const Error& e) {
@@ -50,14 +50,14 @@ TEST(ParallelTsv, FieldsAreKeptByteForByte) {
 }
 
 TEST(ParallelTsv, MalformedLinesAreErrorsNamingFileAndLine) {
-  EXPECT_NE(error_of("a\tb\nno tab here\n").find("t.tsv:2: no TAB"), std::string::npos);
-  EXPECT_NE(error_of("a\tb\tc\n").find("t.tsv:1: more than one TAB"), std::string::npos);
-  EXPECT_NE(error_of("\tb\n").find("t.tsv:1: empty source"), std::string::npos);
-  EXPECT_NE(error_of("a\t  \n").find("t.tsv:1: empty target"), std::string::npos);
-  EXPECT_NE(error_of("ok\tok\n\nbad\xff\tx\n").find("t.tsv:3: invalid UTF-8 at byte 3"), std::string::npos);
+  EXPECT_NE(tsv_error_of("a\tb\nno tab here\n").find("t.tsv:2: no TAB"), std::string::npos);
+  EXPECT_NE(tsv_error_of("a\tb\tc\n").find("t.tsv:1: more than one TAB"), std::string::npos);
+  EXPECT_NE(tsv_error_of("\tb\n").find("t.tsv:1: empty source"), std::string::npos);
+  EXPECT_NE(tsv_error_of("a\t  \n").find("t.tsv:1: empty target"), std::string::npos);
+  EXPECT_NE(tsv_error_of("ok\tok\n\nbad\xff\tx\n").find("t.tsv:3: invalid UTF-8 at byte 3"), std::string::npos);
   ParallelReadOptions small;
   small.max_line_bytes = 8;
-  EXPECT_NE(error_of("0123456789\tx\n", small).find("longer than 8 bytes"), std::string::npos);
+  EXPECT_NE(tsv_error_of("0123456789\tx\n", small).find("longer than 8 bytes"), std::string::npos);
 }
 
 TEST(ParallelTsv, SkipMalformedCountsInsteadOfThrowing) {

@@ -165,6 +165,10 @@ TEST(PretrainJob, ABrokenCheckpointIsAClearError) {
   EXPECT_NE(m.find("trainer_state.json"), std::string::npos) << m;
   EXPECT_NE(m.find("'step'"), std::string::npos) << m;
 
+  write(state, R"({"step": 3, "dropout_step": -1, "data_position": "x"})");
+  m = message();
+  EXPECT_NE(m.find("negative"), std::string::npos) << m;
+
   write(state, std::string(good_state.begin(), good_state.end()));  // repaired: it resumes
   EXPECT_EQ(pretrain(again).steps, 8);
 }
