@@ -13,6 +13,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <numeric>
 #include <string>
@@ -33,21 +34,25 @@ using roformer::fuzz::require;
 
 namespace {
 
-// The readers take a path: each input is written to one scratch file per process.
-const std::string& scratch_path() {
-  static const std::string path = [] {
-    std::string name = (std::filesystem::temp_directory_path() / "fuzz_datasets_XXXXXX").string();
-    const int fd = mkstemp(name.data());
+// The readers take a path: each input is written to one scratch file per
+// process, removed at exit. The name lives in a plain array, which outlives
+// every exit handler (a static std::string would be destroyed before it).
+const char* scratch_path() {
+  static char name[4096] = {};
+  if (name[0] == '\0') {
+    const std::string pattern = (std::filesystem::temp_directory_path() / "fuzz_datasets_XXXXXX").string();
+    require(pattern.size() < sizeof name, "a temporary directory of a sane length");
+    std::memcpy(name, pattern.c_str(), pattern.size() + 1);
+    const int fd = mkstemp(name);
     require(fd >= 0, "a scratch file");
     close(fd);
-    std::atexit([] { std::remove(scratch_path().c_str()); });
-    return name;
-  }();
-  return path;
+    std::atexit([] { std::remove(name); });
+  }
+  return name;
 }
 
 void write_scratch(std::string_view bytes) {
-  std::FILE* f = std::fopen(scratch_path().c_str(), "wb");
+  std::FILE* f = std::fopen(scratch_path(), "wb");
   require(f != nullptr, "the scratch file opens");
   require(std::fwrite(bytes.data(), 1, bytes.size(), f) == bytes.size(), "the scratch file is written");
   std::fclose(f);
