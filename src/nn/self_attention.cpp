@@ -492,8 +492,7 @@ void SelfAttention::backward(const float* x, const AttentionSaved& saved, const 
   if (saved.fused) {
     for_each_fused_call(seg, NH, D, key_valid, saved.causal, saved.bf16_products,
                         [&](const kernels::FusedAttention& fa, int64_t first) {
-                          const int64_t need = kernels::attention_backward_scratch(fa, ctx);
-                          grow_to(saved.scratch, need);
+                          grow_to(saved.scratch, kernels::attention_backward_scratch(fa, ctx));
                           const int64_t at = first * H;
                           kernels::attention_backward_fused(fa, saved.q.data() + at, saved.k.data() + at,
                                                             saved.v.data() + at, saved.context.data() + at, dout + at,
